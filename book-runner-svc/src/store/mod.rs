@@ -1,0 +1,3 @@
+//! Storage of book-runner-svc.
+
+pub mod migration;

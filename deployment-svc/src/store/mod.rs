@@ -1,0 +1,3 @@
+//! Storage of deployment-svc.
+
+pub mod migration;

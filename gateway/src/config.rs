@@ -1,0 +1,77 @@
+//! Gateway settings.
+
+use std::path::PathBuf;
+
+use eyrie_platform::{DatabaseSettings, ServerSettings, TelemetrySettings};
+use serde::Deserialize;
+
+/// Everything the gateway reads from its configuration file and `EYRIE_*` variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where it listens: the one public endpoint.
+    pub server: ServerSettings,
+    /// Its own database (API tokens).
+    pub database: DatabaseSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Where the services behind it are.
+    pub backends: Backends,
+    /// How callers prove who they are.
+    pub auth: AuthSettings,
+}
+
+/// Addresses of the services behind the gateway. Each is a comma-separated list: calls are
+/// balanced over the replicas listed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Backends {
+    /// deployment-svc (DeploymentService).
+    pub deployment: String,
+    /// book-runner-svc (BookService, JobService).
+    pub book_runner: String,
+    /// version-svc (VersionService).
+    pub version: String,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        Self {
+            deployment: "http://127.0.0.1:50061".to_owned(),
+            book_runner: "http://127.0.0.1:50062".to_owned(),
+            version: "http://127.0.0.1:50063".to_owned(),
+        }
+    }
+}
+
+/// Splits a comma-separated address list, ignoring blanks.
+pub fn addresses(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// File holding the bootstrap global-admin token. Created with a random token (mode 0600)
+    /// when missing; its token is accepted from then on. Unset: no bootstrap token.
+    pub bootstrap_token_file: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_lists_split_on_commas() {
+        assert_eq!(
+            addresses(" http://a:1, http://b:2 ,,"),
+            ["http://a:1".to_owned(), "http://b:2".to_owned()]
+        );
+        assert!(addresses("").is_empty());
+    }
+}

@@ -1,0 +1,18 @@
+//! Schema of the gateway's own tables: API tokens and their role bindings.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_tokens;
+
+/// Applies the gateway's migrations, tracked in a table of its own.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_tokens::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "gateway_migrations".into_iden()
+    }
+}

@@ -1,0 +1,112 @@
+//! Connections to a service's own database, SQLite or PostgreSQL, with its migrations applied.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseSettings;
+
+/// Connects to the database of `settings`, creating the PostgreSQL schema if one is named.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let url = settings
+        .url
+        .as_ref()
+        .ok_or_else(|| DbErr::Custom("database.url is not set (EYRIE_DATABASE__URL)".to_owned()))?
+        .expose_secret();
+    let mut options = ConnectOptions::new(url.to_owned());
+    // An in-memory SQLite database exists per connection: one connection keeps one database.
+    let max_connections = if url.contains(":memory:") {
+        1
+    } else {
+        settings.max_connections
+    };
+    options
+        .max_connections(max_connections)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let schema = settings
+        .schema
+        .as_deref()
+        .filter(|_| settings.is_postgres());
+    if let Some(schema) = schema {
+        validate_schema_name(schema)?;
+        options.set_schema_search_path(schema.to_owned());
+    }
+
+    create_sqlite_parent_dir(url)?;
+    let connection = Database::connect(options).await?;
+    if let Some(schema) = schema {
+        connection
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+    }
+    Ok(connection)
+}
+
+/// Connects, then applies `M`'s pending migrations when `migrate_on_start` is set.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    settings: &DatabaseSettings,
+) -> Result<DatabaseConnection, DbErr> {
+    let connection = connect(settings).await?;
+    if settings.migrate_on_start {
+        M::up(&connection, None).await?;
+    }
+    Ok(connection)
+}
+
+/// SQLite creates the file (`mode=rwc`) but not its folder.
+fn create_sqlite_parent_dir(url: &str) -> Result<(), DbErr> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(rest.split('?').next().unwrap_or(rest));
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
+            .map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", parent.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// Schema names are interpolated into SQL, so only plain identifiers are allowed.
+fn validate_schema_name(schema: &str) -> Result<(), DbErr> {
+    let plain = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        Ok(())
+    } else {
+        Err(DbErr::Custom(format!(
+            "database.schema {schema:?} must be a lowercase identifier (a-z, 0-9, _)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(validate_schema_name("eyrie_versions").is_ok());
+        assert!(validate_schema_name("t_0192").is_ok());
+        for bad in [
+            "",
+            "Public",
+            "x; DROP TABLE y",
+            "9lives",
+            "a-b",
+            "\"quoted\"",
+        ] {
+            assert!(
+                validate_schema_name(bad).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! gRPC plumbing: serving our endpoints and calling our peers.
+
+mod client;
+mod server;
+
+pub use client::{CONNECT_TIMEOUT, TracedChannel, traced_channel};
+pub use server::{Endpoint, Reflection};

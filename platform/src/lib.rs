@@ -1,0 +1,13 @@
+//! What every Eyrie service shares, and nothing more: configuration, telemetry, database
+//! connections, the gRPC server and client plumbing, shutdown, and building error statuses.
+
+pub mod config;
+pub mod db;
+pub mod grpc;
+pub mod shutdown;
+pub mod standalone;
+pub mod status;
+pub mod telemetry;
+pub mod trace_context;
+
+pub use config::{DatabaseSettings, ServerSettings, TelemetrySettings};

@@ -1,0 +1,53 @@
+//! version-svc: the history of every deployment's key fields, one version per change.
+
+pub mod config;
+mod grpc;
+pub mod store;
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use eyrie_platform::{
+    ServerSettings, TelemetrySettings,
+    grpc::{Endpoint, Reflection},
+};
+use eyrie_proto::{
+    internal::v1::version_recorder_server::VersionRecorderServer,
+    v1::version_service_server::VersionServiceServer,
+};
+use tokio::net::TcpListener;
+
+pub use crate::config::Settings;
+use crate::store::migration::Migrator;
+
+/// version-svc as a service: `eyrie serve`, its own binary, or a part of `eyrie up`.
+pub struct VersionSvc;
+
+impl eyrie_platform::standalone::Service for VersionSvc {
+    const NAME: &'static str = "version-svc";
+    const DEFAULT_PORT: u16 = 50063;
+    type Settings = Settings;
+
+    fn server(settings: &Settings) -> &ServerSettings {
+        &settings.server
+    }
+
+    fn telemetry(settings: &Settings) -> &TelemetrySettings {
+        &settings.telemetry
+    }
+
+    async fn run(
+        settings: Settings,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let _db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
+            .await
+            .context("version-svc database")?;
+        Endpoint::new(Reflection::AllContracts)
+            .add_service(VersionServiceServer::new(grpc::VersionGrpc))
+            .add_service(VersionRecorderServer::new(grpc::VersionGrpc))
+            .serve(listener, &settings.server, shutdown)
+            .await
+    }
+}

@@ -1,0 +1,19 @@
+//! Schema of version-svc's own tables.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_versions;
+
+/// Applies version-svc's migrations, tracked in a table of its own so that services sharing one
+/// database never see each other's migrations.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_versions::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "version_svc_migrations".into_iden()
+    }
+}

@@ -1,0 +1,3 @@
+//! Storage of versions.
+
+pub mod migration;
