@@ -8,6 +8,8 @@ pub mod shutdown;
 pub mod standalone;
 pub mod status;
 pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod trace_context;
 
 pub use config::{DatabaseSettings, ServerSettings, TelemetrySettings};

@@ -3,6 +3,8 @@
 //! Every process gets an OpenTelemetry tracer, so that spans carry W3C trace ids that travel
 //! across gRPC hops; spans leave the process only when an OTLP endpoint is configured.
 
+use std::io::IsTerminal as _;
+
 use anyhow::Context as _;
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig as _;
@@ -61,6 +63,8 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     let fmt_layer = match settings.log_format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colours only for a person at a terminal, never in files or collectors.
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
             .with_target(false)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()

@@ -1,1 +1,11 @@
+//! Harness for end-to-end tests: Eyrie's real binaries, started as separate processes.
+//!
+//! The binaries are (re)built once per test process with the same profile as the tests, so a
+//! test never runs a stale service.
 
+mod binaries;
+mod process;
+pub mod rpc;
+
+pub use binaries::binary;
+pub use process::{ServiceConfig, ServiceProcess};

@@ -5,10 +5,7 @@ use std::{convert::Infallible, future::Future};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tonic::{
-    body::Body,
-    server::NamedService,
-    service::RoutesBuilder,
-    transport::server::TcpIncoming,
+    body::Body, server::NamedService, service::RoutesBuilder, transport::server::TcpIncoming,
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Service, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};

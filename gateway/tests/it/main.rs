@@ -1,0 +1,3 @@
+//! Gateway integration tests.
+
+mod tokens;

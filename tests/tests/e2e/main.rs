@@ -1,0 +1,6 @@
+//! End-to-end tests: Eyrie's real binaries as separate processes on loopback ports.
+
+mod gateway;
+mod services;
+mod trace;
+mod up;

@@ -1,0 +1,74 @@
+//! A trace id sent by a client arrives in the server's span, also across the gateway hop.
+
+use std::time::Duration;
+
+use eyrie_proto::v1::{ListVersionsRequest, version_service_client::VersionServiceClient};
+use eyrie_tests::{ServiceConfig, ServiceProcess};
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
+fn traced_request() -> tonic::Request<ListVersionsRequest> {
+    let mut request = tonic::Request::new(ListVersionsRequest {
+        parent: "projects/acme/groups/web/deployments/shop".to_owned(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("traceparent", TRACEPARENT.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn client_trace_id_reaches_the_server_span_directly_and_through_the_gateway() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let version = ServiceProcess::start(
+        "version-svc",
+        ServiceConfig::for_service("version-svc", data_dir.path(), ""),
+    )
+    .await
+    .unwrap();
+
+    // Straight to the service: its span for the call carries the client's trace id.
+    let mut client = VersionServiceClient::new(version.channel().await.unwrap());
+    let _ = client.list_versions(traced_request()).await;
+    version
+        .wait_for_log(&["ListVersions", &format!("trace_id={TRACE_ID}")], LOG_WAIT)
+        .await
+        .unwrap();
+
+    // Through the gateway: both hops' spans carry the same trace id, so the gateway passed it on.
+    let gateway = ServiceProcess::start(
+        "gateway",
+        ServiceConfig::for_service(
+            "gateway",
+            data_dir.path(),
+            &format!("[backends]\nversion = \"{}\"", version.url()),
+        ),
+    )
+    .await
+    .unwrap();
+    let request_id = "trace-test-through-gateway";
+    let mut request = traced_request();
+    request
+        .metadata_mut()
+        .insert("x-request-id", request_id.parse().unwrap());
+    let mut client = VersionServiceClient::new(gateway.channel().await.unwrap());
+    let _ = client.list_versions(request).await;
+
+    gateway
+        .wait_for_log(
+            &["ListVersions", &format!("trace_id={TRACE_ID}"), request_id],
+            LOG_WAIT,
+        )
+        .await
+        .unwrap();
+    version
+        .wait_for_log(
+            &["ListVersions", &format!("trace_id={TRACE_ID}"), request_id],
+            LOG_WAIT,
+        )
+        .await
+        .unwrap();
+}

@@ -1,0 +1,3 @@
+//! version-svc integration tests: one binary, one module per subject.
+
+mod migrations;
