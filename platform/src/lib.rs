@@ -4,6 +4,8 @@
 pub mod config;
 pub mod db;
 pub mod grpc;
+pub mod names;
+pub mod paging;
 pub mod shutdown;
 pub mod standalone;
 pub mod status;

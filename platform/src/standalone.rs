@@ -31,7 +31,7 @@ pub trait Service {
         settings: Self::Settings,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static;
 }
 
 /// Command line of a service binary.

@@ -39,3 +39,86 @@ pub fn describe(settings: &DatabaseSettings) -> &'static str {
         "sqlite"
     }
 }
+
+/// A service running in the test process on a free loopback port, stopped when dropped.
+pub struct TestServer {
+    /// Where it listens.
+    pub address: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts service `S` with `settings` and waits until its health says `SERVING`.
+    pub async fn start<S: crate::standalone::Service>(
+        settings: S::Settings,
+    ) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(S::run(settings, listener, async {
+            let _ = stopped.await;
+        }));
+        let server = Self {
+            address,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        server.wait_until_serving().await?;
+        Ok(server)
+    }
+
+    async fn wait_until_serving(&self) -> anyhow::Result<()> {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        for _ in 0..500 {
+            if let Some(task) = &self.task
+                && task.is_finished()
+            {
+                anyhow::bail!("the service stopped while starting");
+            }
+            if let Ok(channel) = self.channel().await {
+                let answer = HealthClient::new(channel)
+                    .check(HealthCheckRequest::default())
+                    .await;
+                if answer.is_ok_and(|r| r.into_inner().status() == ServingStatus::Serving) {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        anyhow::bail!("the service at {} never became SERVING", self.address)
+    }
+
+    /// `http://<address>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// A connected channel to the service.
+    pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        Ok(tonic::transport::Endpoint::from_shared(self.url())?
+            .connect()
+            .await?)
+    }
+
+    /// Stops the service and waits until it has drained.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,7 +1,9 @@
 //! version-svc: the history of every deployment's key fields, one version per change.
 
 pub mod config;
+pub mod domain;
 mod grpc;
+pub mod service;
 pub mod store;
 
 use std::future::Future;
@@ -18,7 +20,10 @@ use eyrie_proto::{
 use tokio::net::TcpListener;
 
 pub use crate::config::Settings;
-use crate::store::migration::Migrator;
+use crate::{
+    service::Versions,
+    store::{SeaVersionStore, migration::Migrator},
+};
 
 /// version-svc as a service: `eyrie serve`, its own binary, or a part of `eyrie up`.
 pub struct VersionSvc;
@@ -41,12 +46,13 @@ impl eyrie_platform::standalone::Service for VersionSvc {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let _db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
+        let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
             .await
             .context("version-svc database")?;
+        let service = grpc::VersionGrpc::new(Versions::new(SeaVersionStore::new(db)));
         Endpoint::new(Reflection::AllContracts)
-            .add_service(VersionServiceServer::new(grpc::VersionGrpc))
-            .add_service(VersionRecorderServer::new(grpc::VersionGrpc))
+            .add_service(VersionServiceServer::new(service.clone()))
+            .add_service(VersionRecorderServer::new(service))
             .serve(listener, &settings.server, shutdown)
             .await
     }

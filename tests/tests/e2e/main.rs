@@ -4,3 +4,4 @@ mod gateway;
 mod services;
 mod trace;
 mod up;
+mod versions;

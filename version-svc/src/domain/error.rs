@@ -1,0 +1,38 @@
+//! What can go wrong in version-svc.
+
+use eyrie_platform::status::FieldViolation;
+
+/// Errors of version-svc's domain, converted to gRPC statuses at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    /// The request is malformed; each violation names its field.
+    #[error("invalid request: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldViolation>),
+    /// The deployment has no version at all.
+    #[error("deployment {0:?} has no version")]
+    DeploymentNotFound(String),
+    /// No version with that name.
+    #[error("version {0:?} not found")]
+    VersionNotFound(String),
+    /// The database failed.
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
+
+impl VersionError {
+    /// A request with one wrong field.
+    pub fn invalid(violation: FieldViolation) -> Self {
+        Self::Invalid(vec![violation])
+    }
+}
+
+/// Failures of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed the operation.
+    #[error("database: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored row could not be read back into the domain.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
