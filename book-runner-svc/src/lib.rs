@@ -1,6 +1,8 @@
 //! book-runner-svc: Deployment Books, and the durable jobs that run them against clusters.
 
+pub mod cluster;
 pub mod config;
+pub mod domain;
 mod grpc;
 pub mod store;
 

@@ -1,3 +1,4 @@
-//! Storage of book-runner-svc.
+//! Storage of book-runner-svc: books and jobs.
 
+mod entity;
 pub mod migration;

@@ -2,14 +2,19 @@
 
 use sea_orm_migration::prelude::*;
 
-/// Applies book-runner-svc's migrations, tracked in a table of its own so that services sharing one
-/// database never see each other's migrations. Its tables arrive with the issue that builds
-/// the service.
+mod m20261128_000001_create_books;
+mod m20261128_000002_create_jobs;
+
+/// Applies book-runner-svc's migrations, tracked in a table of its own so that services sharing
+/// one database never see each other's migrations.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        Vec::new()
+        vec![
+            Box::new(m20261128_000001_create_books::Migration),
+            Box::new(m20261128_000002_create_jobs::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -1,0 +1,12 @@
+//! book-runner-svc's domain: books, their validation and rendering, jobs and their state
+//! machine. No transport, no SQL.
+
+pub mod book;
+pub mod error;
+pub mod job;
+pub mod manifest;
+pub mod render;
+pub mod snapshot;
+pub mod step_kind;
+pub mod template;
+pub mod validate;

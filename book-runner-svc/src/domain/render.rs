@@ -1,0 +1,177 @@
+//! Rendering a book for one deployment: what each step would do, without doing it.
+
+use std::collections::BTreeMap;
+
+use super::{
+    book::{BookSpec, StepSpec},
+    manifest::{parse_documents, redact_secrets, to_yaml},
+    snapshot::{ClusterFacts, Snapshot},
+    template::{TemplateContext, Templates},
+};
+
+/// One step's arguments, rendered for one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedStep {
+    /// Index of the step in the book.
+    pub step_index: usize,
+    /// Its name.
+    pub step_name: String,
+    /// Its kind.
+    pub uses: String,
+    /// The cluster it runs on.
+    pub cluster: String,
+    /// Rendered arguments.
+    pub arguments: BTreeMap<String, String>,
+}
+
+/// Why a book cannot be rendered for a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The book requires a parameter the deployment does not set.
+    #[error("the book requires parameter {0:?}, which the deployment does not set")]
+    MissingParameter(String),
+    /// A template failed for this deployment.
+    #[error("step {} ({step_name:?}) with.{field}: {description}", step_index + 1)]
+    Template {
+        /// Index of the step.
+        step_index: usize,
+        /// Its name.
+        step_name: String,
+        /// The argument.
+        field: String,
+        /// What failed.
+        description: String,
+    },
+    /// The deployment runs on no cluster.
+    #[error("the deployment has no cluster to run on")]
+    NoCluster,
+}
+
+/// The snapshot as the book sees it: declared defaults filled in, required parameters checked.
+pub fn with_parameters(book: &BookSpec, snapshot: &Snapshot) -> Result<Snapshot, RenderError> {
+    let mut resolved = snapshot.clone();
+    for parameter in &book.parameters {
+        if resolved.deployment.parameters.contains_key(&parameter.name) {
+            continue;
+        }
+        match &parameter.default {
+            Some(default) => {
+                resolved
+                    .deployment
+                    .parameters
+                    .insert(parameter.name.clone(), default.clone());
+            }
+            None if parameter.required => return Err(RenderError::MissingParameter(parameter.name.clone())),
+            // Optional without default: templates test it with `is defined`.
+            None => {}
+        }
+    }
+    Ok(resolved)
+}
+
+/// Renders the arguments of `step` for `cluster`. `snapshot` must come from [`with_parameters`].
+pub fn render_step(
+    templates: &Templates,
+    (index, step): (usize, &StepSpec),
+    snapshot: &Snapshot,
+    cluster: &ClusterFacts,
+    action: &str,
+) -> Result<BTreeMap<String, String>, RenderError> {
+    let context = TemplateContext::new(snapshot, cluster, action);
+    templates
+        .render_arguments(&step.arguments, &context)
+        .map_err(|(field, description)| RenderError::Template {
+            step_index: index,
+            step_name: step.name.clone(),
+            field,
+            description,
+        })
+}
+
+/// Every step of `book` rendered for every cluster of the deployment, in run order (each step
+/// on each cluster in turn), with secret values redacted: the dry run people read.
+pub fn render_book(
+    templates: &Templates,
+    book: &BookSpec,
+    snapshot: &Snapshot,
+    action: &str,
+) -> Result<Vec<RenderedStep>, RenderError> {
+    if snapshot.clusters.is_empty() {
+        return Err(RenderError::NoCluster);
+    }
+    let snapshot = with_parameters(book, snapshot)?;
+    let mut rendered = Vec::new();
+    for (index, step) in book.steps.iter().enumerate() {
+        for cluster in &snapshot.clusters {
+            let mut arguments = render_step(templates, (index, step), &snapshot, cluster, action)?;
+            if let Some(manifest) = arguments.get_mut("manifest") {
+                redact_manifest(manifest);
+            }
+            rendered.push(RenderedStep {
+                step_index: index,
+                step_name: step.name.clone(),
+                uses: step.uses.clone(),
+                cluster: cluster.name.clone(),
+                arguments,
+            });
+        }
+    }
+    Ok(rendered)
+}
+
+/// Replaces a manifest holding Secrets by the same objects with their values hidden.
+fn redact_manifest(manifest: &mut String) {
+    if let Ok(mut documents) = parse_documents(manifest)
+        && redact_secrets(&mut documents)
+    {
+        *manifest = to_yaml(&documents);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{book::BookFormat, snapshot::sample_snapshot};
+
+    const BOOK: &str = r#"
+name: web-deploy
+type: none
+parameters:
+  - {name: port, default: "8080"}
+  - {name: host, required: true}
+steps:
+  - name: Apply
+    uses: k8s.apply
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: "{{ deployment.slug }}-db", namespace: "{{ namespace }}"}
+        stringData: {password: "{{ deployment.parameters.host }}-secret"}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: "{{ deployment.slug }}", namespace: "{{ namespace }}"}
+        spec: {ports: [{port: {{ deployment.parameters.port }}}]}
+"#;
+
+    #[test]
+    fn render_fills_defaults_and_redacts_secret_values() {
+        let book = BookSpec::parse(BookFormat::Yaml, BOOK).unwrap();
+        let snapshot = sample_snapshot(&[("host", "shop.example")]);
+        let steps = render_book(&Templates::default(), &book, &snapshot, "deploy").unwrap();
+        assert_eq!(steps.len(), 1);
+        let manifest = &steps[0].arguments["manifest"];
+        assert!(manifest.contains("port: 8080"), "{manifest}");
+        assert!(!manifest.contains("shop.example-secret"), "{manifest}");
+        assert!(manifest.contains(crate::domain::manifest::REDACTED), "{manifest}");
+        assert_eq!(steps[0].cluster, snapshot.clusters[0].name);
+    }
+
+    #[test]
+    fn a_missing_required_parameter_is_named() {
+        let book = BookSpec::parse(BookFormat::Yaml, BOOK).unwrap();
+        let err = render_book(&Templates::default(), &book, &sample_snapshot(&[]), "deploy").unwrap_err();
+        assert_eq!(err, RenderError::MissingParameter("host".into()));
+    }
+}
