@@ -1,5 +1,7 @@
 //! book-runner-svc settings.
 
+use std::{path::PathBuf, time::Duration};
+
 use eyrie_platform::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use serde::Deserialize;
 
@@ -13,4 +15,54 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// How jobs run.
+    pub runner: RunnerSettings,
+    /// The services it calls.
+    pub peers: Peers,
+}
+
+/// How jobs run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerSettings {
+    /// Jobs this process runs at once.
+    pub workers: usize,
+    /// How long a claimed job stays with its worker without a renewal; a worker that dies
+    /// loses its jobs to another after this long.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// How often idle workers look for jobs queued by other replicas, and followers for events
+    /// written by other replicas.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How often a running job checks whether another replica was asked to cancel it.
+    #[serde(with = "humantime_serde")]
+    pub cancel_check_interval: Duration,
+    /// Heartbeat period of idle WatchJob streams, so proxies do not cut them.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Folder that relative paths of `directory` clusters are resolved against.
+    pub directory_root: PathBuf,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease_ttl: Duration::from_secs(15),
+            poll_interval: Duration::from_millis(500),
+            cancel_check_interval: Duration::from_millis(500),
+            heartbeat_interval: Duration::from_secs(15),
+            directory_root: PathBuf::from("."),
+        }
+    }
+}
+
+/// Services book-runner-svc calls.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Peers {
+    /// deployment-svc addresses (comma-separated), for job outcomes and deployment snapshots.
+    /// Unset: outcomes wait in the database until a runner that has it reports them.
+    pub deployment: Option<String>,
 }

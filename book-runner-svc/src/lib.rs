@@ -3,24 +3,34 @@
 pub mod cluster;
 pub mod config;
 pub mod domain;
-mod grpc;
+pub mod engine;
+pub mod grpc;
+pub mod service;
 pub mod store;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use eyrie_platform::{
     ServerSettings, TelemetrySettings,
-    grpc::{Endpoint, Reflection},
+    grpc::{Endpoint, Reflection, traced_channel},
 };
 use eyrie_proto::{
-    internal::v1::job_runner_server::JobRunnerServer,
+    internal::v1::{
+        deployment_callbacks_client::DeploymentCallbacksClient, job_runner_server::JobRunnerServer,
+    },
     v1::{book_service_server::BookServiceServer, job_service_server::JobServiceServer},
 };
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::config::Settings;
-use crate::store::migration::Migrator;
+use crate::{
+    domain::{builtin::builtin_books, template::Templates},
+    engine::Engine,
+    service::jobs::Jobs,
+    store::{books::SeaBookStore, jobs::SeaJobStore, migration::Migrator},
+};
 
 /// book-runner-svc as a service: `eyrie serve`, its own binary, or a part of `eyrie up`.
 pub struct BookRunnerSvc;
@@ -43,14 +53,52 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let _db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
+        let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
             .await
             .context("book-runner-svc database")?;
-        Endpoint::new(Reflection::AllContracts)
-            .add_service(BookServiceServer::new(grpc::RunnerGrpc))
-            .add_service(JobServiceServer::new(grpc::RunnerGrpc))
-            .add_service(JobRunnerServer::new(grpc::RunnerGrpc))
-            .serve(listener, &settings.server, shutdown)
+        let books = SeaBookStore::new(db.clone());
+        books
+            .ensure_builtins(&builtin_books())
             .await
+            .context("installing the built-in books")?;
+        let deployments = match &settings.peers.deployment {
+            Some(addresses) => Some(DeploymentCallbacksClient::new(
+                traced_channel(&eyrie_platform::grpc::parse_addresses(addresses))
+                    .context("peers.deployment")?,
+            )),
+            None => None,
+        };
+
+        let templates = Arc::new(Templates::default());
+        let book_service = grpc::books::BookGrpc::new(service::books::Books::new(
+            books.clone(),
+            templates.clone(),
+            deployments.clone(),
+        ));
+        let engine = Engine::new(
+            SeaJobStore::new(db),
+            templates,
+            settings.runner.clone(),
+            deployments.clone(),
+        );
+        let stop = CancellationToken::new();
+        let mut workers = engine.start(stop.clone());
+        let jobs = Arc::new(Jobs::new(engine, books));
+
+        let served = Endpoint::new(Reflection::AllContracts)
+            .add_service(BookServiceServer::new(book_service))
+            .add_service(JobServiceServer::new(grpc::jobs::JobGrpc::new(
+                jobs.clone(),
+                deployments,
+            )))
+            .add_service(JobRunnerServer::new(grpc::runner::RunnerGrpc::new(jobs)))
+            .serve(listener, &settings.server, shutdown)
+            .await;
+
+        // Running jobs stop here without writing; their leases expire and another replica (or
+        // this one, restarted) takes them over, re-running the interrupted step.
+        stop.cancel();
+        while workers.join_next().await.is_some() {}
+        served
     }
 }

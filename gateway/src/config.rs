@@ -44,15 +44,6 @@ impl Default for Backends {
     }
 }
 
-/// Splits a comma-separated address list, ignoring blanks.
-pub fn addresses(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|address| !address.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Authentication settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,18 +51,4 @@ pub struct AuthSettings {
     /// File holding the bootstrap global-admin token. Created with a random token (mode 0600)
     /// when missing; its token is accepted from then on. Unset: no bootstrap token.
     pub bootstrap_token_file: Option<PathBuf>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn address_lists_split_on_commas() {
-        assert_eq!(
-            addresses(" http://a:1, http://b:2 ,,"),
-            ["http://a:1".to_owned(), "http://b:2".to_owned()]
-        );
-        assert!(addresses("").is_empty());
-    }
 }

@@ -12,14 +12,13 @@ use std::future::Future;
 use anyhow::Context as _;
 use eyrie_platform::{
     ServerSettings, TelemetrySettings,
-    grpc::{Endpoint, Reflection, traced_channel},
+    grpc::{Endpoint, Reflection, parse_addresses as addresses, traced_channel},
 };
 use eyrie_proto::v1::access_service_server::AccessServiceServer;
 use tokio::net::TcpListener;
 
 pub use crate::config::Settings;
 use crate::{
-    config::addresses,
     forward::{Forward, PublicService},
     store::{TokenStore, migration::Migrator},
 };

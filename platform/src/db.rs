@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 
@@ -55,6 +58,19 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
         M::up(&connection, None).await?;
     }
     Ok(connection)
+}
+
+/// Begins a transaction that will write.
+///
+/// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a transaction that reads first
+/// and writes later could otherwise fail with "database is locked" when another connection
+/// wrote in between, instead of waiting its turn. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// SQLite creates the file (`mode=rwc`) but not its folder.

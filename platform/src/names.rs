@@ -114,6 +114,70 @@ impl fmt::Display for VersionName {
     }
 }
 
+/// A job of a deployment, `.../deployments/{deployment}/jobs/{job}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobName {
+    /// The deployment.
+    pub deployment: DeploymentName,
+    /// Job id.
+    pub job: String,
+}
+
+const JOB_PATTERN: &str = "projects/{project}/groups/{group}/deployments/{deployment}/jobs/{job}";
+
+impl JobName {
+    /// Parses the job name held by request field `field`.
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        let (parent, job) = value
+            .rsplit_once("/jobs/")
+            .ok_or_else(|| malformed(field, value, JOB_PATTERN))?;
+        let deployment = DeploymentName::parse(field, parent)
+            .map_err(|_| malformed(field, value, JOB_PATTERN))?;
+        validate_slug(field, job)?;
+        Ok(Self {
+            deployment,
+            job: job.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for JobName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/jobs/{}", self.deployment, self.job)
+    }
+}
+
+/// Which deployments a list of a deployment's children covers: one deployment, or every
+/// deployment of a group or project when `-` stands for the group or deployment id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeploymentScope {
+    /// Exactly this deployment.
+    One(DeploymentName),
+    /// Every deployment whose name starts with this prefix.
+    Prefix(String),
+}
+
+impl DeploymentScope {
+    /// Parses `projects/{p}/groups/{g|-}/deployments/{d|-}` held by request field `field`.
+    pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
+        let parts: Vec<&str> = value.split('/').collect();
+        match parts.as_slice() {
+            ["projects", project, "groups", "-", "deployments", "-"] => {
+                validate_slug(field, project)?;
+                Ok(Self::Prefix(format!("projects/{project}/groups/")))
+            }
+            ["projects", project, "groups", group, "deployments", "-"] => {
+                validate_slug(field, project)?;
+                validate_slug(field, group)?;
+                Ok(Self::Prefix(format!(
+                    "projects/{project}/groups/{group}/deployments/"
+                )))
+            }
+            _ => DeploymentName::parse(field, value).map(Self::One),
+        }
+    }
+}
+
 /// Splits `collection/id/collection/id/...`, checking each collection word and each id.
 fn split(
     field: &str,
@@ -152,6 +216,36 @@ fn malformed(field: &str, value: &str, pattern: &str) -> FieldViolation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_names_and_deployment_scopes_parse() {
+        let job =
+            JobName::parse("name", "projects/a/groups/g/deployments/d/jobs/0193abcd").unwrap();
+        assert_eq!(job.job, "0193abcd");
+        assert_eq!(
+            job.to_string(),
+            "projects/a/groups/g/deployments/d/jobs/0193abcd"
+        );
+        assert_eq!(
+            JobName::parse("name", "projects/a/groups/g/deployments/d")
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        assert_eq!(
+            DeploymentScope::parse("parent", "projects/a/groups/-/deployments/-").unwrap(),
+            DeploymentScope::Prefix("projects/a/groups/".into())
+        );
+        assert_eq!(
+            DeploymentScope::parse("parent", "projects/a/groups/g/deployments/-").unwrap(),
+            DeploymentScope::Prefix("projects/a/groups/g/deployments/".into())
+        );
+        assert!(matches!(
+            DeploymentScope::parse("parent", "projects/a/groups/g/deployments/d").unwrap(),
+            DeploymentScope::One(_)
+        ));
+        assert!(DeploymentScope::parse("parent", "projects/a/groups/-/deployments/d").is_err());
+    }
 
     #[test]
     fn slugs_are_dns_labels() {

@@ -122,3 +122,13 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// Prints the services' logs when `TEST_LOG` is set (to a filter, e.g. `debug`); quiet otherwise.
+pub fn init_test_logs() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}

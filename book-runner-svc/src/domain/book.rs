@@ -77,7 +77,9 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookSpec {
-    /// Book id: the last segment of its resource name.
+    /// Book id: the last segment of its resource name. Optional in a text (empty when left out):
+    /// the request that carries the text names the book.
+    #[serde(default)]
     pub name: String,
     /// Human-readable title.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -125,7 +127,11 @@ pub struct StepSpec {
     #[serde(default, rename = "with", skip_serializing_if = "BTreeMap::is_empty")]
     pub arguments: BTreeMap<String, String>,
     /// Longest one attempt may take (default [`DEFAULT_STEP_TIMEOUT`]).
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout: Option<Duration>,
     /// Further attempts after a failure, with backoff.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -168,8 +174,12 @@ impl BookSpec {
     /// Reads a book from `text`.
     pub fn parse(format: BookFormat, text: &str) -> Result<Self, ParseError> {
         match format {
-            BookFormat::Yaml => serde_saphyr::from_str(text).map_err(|err| ParseError(err.to_string())),
-            BookFormat::Json => serde_json::from_str(text).map_err(|err| ParseError(err.to_string())),
+            BookFormat::Yaml => {
+                serde_saphyr::from_str(text).map_err(|err| ParseError(err.to_string()))
+            }
+            BookFormat::Json => {
+                serde_json::from_str(text).map_err(|err| ParseError(err.to_string()))
+            }
         }
     }
 
@@ -177,7 +187,9 @@ impl BookSpec {
     pub fn to_text(&self, format: BookFormat) -> String {
         match format {
             BookFormat::Yaml => serde_saphyr::to_string(self).expect("books serialise to YAML"),
-            BookFormat::Json => serde_json::to_string_pretty(self).expect("books serialise to JSON"),
+            BookFormat::Json => {
+                serde_json::to_string_pretty(self).expect("books serialise to JSON")
+            }
         }
     }
 
@@ -233,13 +245,18 @@ steps:
         let book = BookSpec::parse(BookFormat::Yaml, BOOK).unwrap();
         for format in [BookFormat::Yaml, BookFormat::Json] {
             let text = book.to_text(format);
-            assert_eq!(BookSpec::parse(format, &text).unwrap(), book, "{format:?}:\n{text}");
+            assert_eq!(
+                BookSpec::parse(format, &text).unwrap(),
+                book,
+                "{format:?}:\n{text}"
+            );
         }
     }
 
     #[test]
     fn unknown_keys_are_refused_by_name() {
-        let err = BookSpec::parse(BookFormat::Yaml, "name: x\ntype: none\nstepz: []\n").unwrap_err();
+        let err =
+            BookSpec::parse(BookFormat::Yaml, "name: x\ntype: none\nstepz: []\n").unwrap_err();
         assert!(err.0.contains("stepz"), "{err}");
     }
 }

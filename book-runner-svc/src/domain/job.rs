@@ -38,9 +38,15 @@ impl JobStatus {
 
     /// Reads a stored name.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 
     /// Tells whether the job has ended.
@@ -79,9 +85,15 @@ impl StepStatus {
 
     /// Reads a stored name.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed, Self::Skipped]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Self::Pending,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -266,12 +278,24 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_and_know_when_they_are_final() {
-        for status in [JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded, JobStatus::Failed, JobStatus::Cancelled] {
+        for status in [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ] {
             assert_eq!(JobStatus::parse(status.as_str()), Some(status));
         }
         assert!(!JobStatus::Running.is_final());
         assert!(JobStatus::Cancelled.is_final());
-        for status in [StepStatus::Pending, StepStatus::Running, StepStatus::Succeeded, StepStatus::Failed, StepStatus::Skipped] {
+        for status in [
+            StepStatus::Pending,
+            StepStatus::Running,
+            StepStatus::Succeeded,
+            StepStatus::Failed,
+            StepStatus::Skipped,
+        ] {
             assert_eq!(StepStatus::parse(status.as_str()), Some(status));
         }
     }

@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn multi_document_manifests_parse_and_skip_empty_documents() {
-        let docs = parse_documents("---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n---\nkind: Service\n").unwrap();
+        let docs = parse_documents(
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n---\nkind: Service\n",
+        )
+        .unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1]["kind"], "Service");
         assert!(parse_documents("- a\n- b\n").is_err());
@@ -73,14 +76,23 @@ mod tests {
         assert!(redact_secrets(&mut docs));
         let text = to_yaml(&docs);
         assert!(!text.contains("hunter2"), "{text}");
-        assert!(text.contains("password") && text.contains(REDACTED), "{text}");
+        assert!(
+            text.contains("password") && text.contains(REDACTED),
+            "{text}"
+        );
         assert_eq!(docs[1]["data"]["a"], "b", "other kinds are untouched");
     }
 
     #[test]
     fn patches_must_be_mappings() {
-        assert_eq!(parse_object("{\"spec\": {\"replicas\": 0}}").unwrap()["spec"]["replicas"], 0);
-        assert_eq!(parse_object("spec:\n  shutdown: true\n").unwrap()["spec"]["shutdown"], true);
+        assert_eq!(
+            parse_object("{\"spec\": {\"replicas\": 0}}").unwrap()["spec"]["replicas"],
+            0
+        );
+        assert_eq!(
+            parse_object("spec:\n  shutdown: true\n").unwrap()["spec"]["shutdown"],
+            true
+        );
         assert!(parse_object("[1]").is_err());
     }
 }

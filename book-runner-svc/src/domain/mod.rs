@@ -2,6 +2,8 @@
 //! machine. No transport, no SQL.
 
 pub mod book;
+pub mod books;
+pub mod builtin;
 pub mod error;
 pub mod job;
 pub mod manifest;

@@ -61,7 +61,9 @@ pub fn with_parameters(book: &BookSpec, snapshot: &Snapshot) -> Result<Snapshot,
                     .parameters
                     .insert(parameter.name.clone(), default.clone());
             }
-            None if parameter.required => return Err(RenderError::MissingParameter(parameter.name.clone())),
+            None if parameter.required => {
+                return Err(RenderError::MissingParameter(parameter.name.clone()));
+            }
             // Optional without default: templates test it with `is defined`.
             None => {}
         }
@@ -99,11 +101,37 @@ pub fn render_book(
     if snapshot.clusters.is_empty() {
         return Err(RenderError::NoCluster);
     }
+    render_preview(templates, book, snapshot, Some(action))
+}
+
+/// The dry run of `book` for a snapshot that may have no cluster (an inline one), and an action
+/// that may be unknown: like [`render_book`], except that without cluster every step is rendered
+/// once with `cluster` undefined (and an empty cluster name), and without action `action` is
+/// undefined.
+pub fn render_preview(
+    templates: &Templates,
+    book: &BookSpec,
+    snapshot: &Snapshot,
+    action: Option<&str>,
+) -> Result<Vec<RenderedStep>, RenderError> {
     let snapshot = with_parameters(book, snapshot)?;
+    let clusters: Vec<Option<&ClusterFacts>> = if snapshot.clusters.is_empty() {
+        vec![None]
+    } else {
+        snapshot.clusters.iter().map(Some).collect()
+    };
     let mut rendered = Vec::new();
     for (index, step) in book.steps.iter().enumerate() {
-        for cluster in &snapshot.clusters {
-            let mut arguments = render_step(templates, (index, step), &snapshot, cluster, action)?;
+        for cluster in &clusters {
+            let context = TemplateContext::preview(&snapshot, *cluster, action);
+            let mut arguments = templates
+                .render_arguments(&step.arguments, &context)
+                .map_err(|(field, description)| RenderError::Template {
+                    step_index: index,
+                    step_name: step.name.clone(),
+                    field,
+                    description,
+                })?;
             if let Some(manifest) = arguments.get_mut("manifest") {
                 redact_manifest(manifest);
             }
@@ -111,7 +139,7 @@ pub fn render_book(
                 step_index: index,
                 step_name: step.name.clone(),
                 uses: step.uses.clone(),
-                cluster: cluster.name.clone(),
+                cluster: cluster.map(|c| c.name.clone()).unwrap_or_default(),
                 arguments,
             });
         }
@@ -164,14 +192,51 @@ steps:
         let manifest = &steps[0].arguments["manifest"];
         assert!(manifest.contains("port: 8080"), "{manifest}");
         assert!(!manifest.contains("shop.example-secret"), "{manifest}");
-        assert!(manifest.contains(crate::domain::manifest::REDACTED), "{manifest}");
+        assert!(
+            manifest.contains(crate::domain::manifest::REDACTED),
+            "{manifest}"
+        );
         assert_eq!(steps[0].cluster, snapshot.clusters[0].name);
+    }
+
+    #[test]
+    fn a_preview_without_cluster_renders_each_step_once_and_leaves_action_undefined() {
+        let book = BookSpec::parse(BookFormat::Yaml, BOOK).unwrap();
+        let mut snapshot = sample_snapshot(&[("host", "shop.example")]);
+        snapshot.clusters.clear();
+        let steps = render_preview(&Templates::default(), &book, &snapshot, None).unwrap();
+        assert_eq!((steps.len(), steps[0].cluster.as_str()), (1, ""));
+        assert!(!steps[0].arguments["manifest"].contains("shop.example-secret"));
+
+        let mut uses_action = book.clone();
+        uses_action.steps[0]
+            .arguments
+            .insert("manifest".into(), "kind: {{ action }}\n".into());
+        let err = render_preview(&Templates::default(), &uses_action, &snapshot, None).unwrap_err();
+        assert!(
+            matches!(err, RenderError::Template { step_index: 0, ref field, .. } if field == "manifest"),
+            "{err}"
+        );
+        let steps = render_preview(
+            &Templates::default(),
+            &uses_action,
+            &snapshot,
+            Some("pause"),
+        )
+        .unwrap();
+        assert_eq!(steps[0].arguments["manifest"], "kind: pause\n");
     }
 
     #[test]
     fn a_missing_required_parameter_is_named() {
         let book = BookSpec::parse(BookFormat::Yaml, BOOK).unwrap();
-        let err = render_book(&Templates::default(), &book, &sample_snapshot(&[]), "deploy").unwrap_err();
+        let err = render_book(
+            &Templates::default(),
+            &book,
+            &sample_snapshot(&[]),
+            "deploy",
+        )
+        .unwrap_err();
         assert_eq!(err, RenderError::MissingParameter("host".into()));
     }
 }

@@ -153,7 +153,10 @@ pub fn sample_snapshot(parameters: &[(&str, &str)]) -> Snapshot {
             commit_ref: "0000000".to_owned(),
             clusters: vec!["projects/sample/clusters/sample".to_owned()],
             scope: "projects/sample/scopes/sample".to_owned(),
-            parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             state: "deploy".to_owned(),
         },
         project: named("projects", "sample"),

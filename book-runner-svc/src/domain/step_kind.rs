@@ -77,7 +77,8 @@ impl StepKind {
 
     /// Tells whether `argument` is one this kind takes.
     pub fn accepts(self, argument: &str) -> bool {
-        self.required_arguments().contains(&argument) || self.optional_arguments().contains(&argument)
+        self.required_arguments().contains(&argument)
+            || self.optional_arguments().contains(&argument)
     }
 
     /// Names of every kind, for error messages.

@@ -30,11 +30,15 @@ pub struct TemplateContext<'a> {
     project: &'a super::snapshot::NamedFacts,
     group: &'a super::snapshot::GroupFacts,
     scope: &'a super::snapshot::ScopeFacts,
-    cluster: ClusterContext<'a>,
+    // Left out (so undefined to templates) in a preview without cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterContext<'a>>,
     namespace: &'a str,
     version: i64,
     revision: i64,
-    action: &'a str,
+    // Left out (so undefined to templates) in a preview without action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'a str>,
 }
 
 /// What templates see of a cluster: never its connection details.
@@ -49,17 +53,27 @@ struct ClusterContext<'a> {
 impl<'a> TemplateContext<'a> {
     /// The context of a step running on `cluster` for `action`.
     pub fn new(snapshot: &'a Snapshot, cluster: &'a ClusterFacts, action: &'a str) -> Self {
+        Self::preview(snapshot, Some(cluster), Some(action))
+    }
+
+    /// The context of a dry run, where the cluster or the action may be unknown: templates then
+    /// see `cluster` or `action` as undefined (an error in strict mode if they use it).
+    pub fn preview(
+        snapshot: &'a Snapshot,
+        cluster: Option<&'a ClusterFacts>,
+        action: Option<&'a str>,
+    ) -> Self {
         Self {
             deployment: &snapshot.deployment,
             project: &snapshot.project,
             group: &snapshot.group,
             scope: &snapshot.scope,
-            cluster: ClusterContext {
+            cluster: cluster.map(|cluster| ClusterContext {
                 name: &cluster.name,
                 slug: &cluster.slug,
                 display_name: &cluster.display_name,
                 driver: cluster.connection.driver(),
-            },
+            }),
             namespace: &snapshot.namespace,
             version: snapshot.version,
             revision: snapshot.revision,
@@ -95,13 +109,19 @@ impl Templates {
     /// Renders `source` with `context`.
     pub fn render(&self, source: &str, context: &TemplateContext<'_>) -> Result<String, String> {
         self.env
-            .render_str(source, minijinja::Value::from(minijinja::value::Serde(context)))
+            .render_str(
+                source,
+                minijinja::Value::from(minijinja::value::Serde(context)),
+            )
             .map_err(|err| describe(&err, source))
     }
 
     /// Top-level names `source` uses that the context does not define, or a syntax error.
     pub fn unknown_names(&self, source: &str) -> Result<Vec<String>, String> {
-        let template = self.env.template_from_str(source).map_err(|err| describe(&err, source))?;
+        let template = self
+            .env
+            .template_from_str(source)
+            .map_err(|err| describe(&err, source))?;
         let mut unknown: Vec<String> = template
             .undeclared_variables(false)
             .into_iter()
@@ -135,7 +155,11 @@ fn describe(err: &minijinja::Error, source: &str) -> String {
         None => err.kind().to_string(),
     };
     if let Some(number) = err.line() {
-        let line = source.lines().nth(number.saturating_sub(1)).unwrap_or_default().trim();
+        let line = source
+            .lines()
+            .nth(number.saturating_sub(1))
+            .unwrap_or_default()
+            .trim();
         text = format!("{text} at line {number}: `{line}`");
     }
     text
@@ -153,7 +177,10 @@ mod tests {
         let rendered = Templates::default()
             .render("image: \"{{ deployment.image }}\" host={{ deployment.parameters.db_host }} ns={{ namespace }}\n", &context)
             .unwrap();
-        assert_eq!(rendered, "image: \"registry.example/app:1.0\" host=pg ns=sample-ns\n");
+        assert_eq!(
+            rendered,
+            "image: \"registry.example/app:1.0\" host=pg ns=sample-ns\n"
+        );
     }
 
     #[test]
@@ -163,7 +190,10 @@ mod tests {
         let err = Templates::default()
             .render("a: 1\nimage: {{ deployment.imagee }}\n", &context)
             .unwrap_err();
-        assert!(err.contains("line 2") && err.contains("deployment.imagee"), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains("deployment.imagee"),
+            "{err}"
+        );
         let err = Templates::default()
             .render("{{ deployment.parameters.missing }}", &context)
             .unwrap_err();
@@ -173,8 +203,18 @@ mod tests {
     #[test]
     fn unknown_top_level_names_and_syntax_errors_are_found_without_rendering() {
         let templates = Templates::default();
-        assert_eq!(templates.unknown_names("{{ deploymnet.slug }}-{{ namespace }}").unwrap(), ["deploymnet"]);
-        assert!(templates.unknown_names("{% for x in deployment.clusters %}{{ x }}{% endfor %}").unwrap().is_empty());
+        assert_eq!(
+            templates
+                .unknown_names("{{ deploymnet.slug }}-{{ namespace }}")
+                .unwrap(),
+            ["deploymnet"]
+        );
+        assert!(
+            templates
+                .unknown_names("{% for x in deployment.clusters %}{{ x }}{% endfor %}")
+                .unwrap()
+                .is_empty()
+        );
         assert!(templates.unknown_names("{{ deployment.slug ").is_err());
     }
 }

@@ -62,13 +62,25 @@ pub fn validate(book: &BookSpec, templates: &Templates) -> Vec<BookViolation> {
         book_level("name", violation.description);
     }
     if book.known_type().is_none() {
-        book_level("type", format!("{:?} is not one of odoo, pgo, pxc, none", book.deployment_type));
+        book_level(
+            "type",
+            format!(
+                "{:?} is not one of odoo, pgo, pxc, none",
+                book.deployment_type
+            ),
+        );
     }
     let mut names = HashSet::new();
     for (index, parameter) in book.parameters.iter().enumerate() {
         let field = format!("parameters[{index}].name");
         if !is_identifier(&parameter.name) {
-            book_level(&field, format!("{:?} must be a lowercase identifier (a-z, 0-9, _)", parameter.name));
+            book_level(
+                &field,
+                format!(
+                    "{:?} must be a lowercase identifier (a-z, 0-9, _)",
+                    parameter.name
+                ),
+            );
         } else if !names.insert(parameter.name.as_str()) {
             book_level(&field, format!("{:?} is declared twice", parameter.name));
         }
@@ -88,13 +100,39 @@ pub fn validate(book: &BookSpec, templates: &Templates) -> Vec<BookViolation> {
     let sample_parameters: Vec<(&str, String)> = book
         .parameters
         .iter()
-        .map(|p| (p.name.as_str(), p.default.clone().unwrap_or_else(|| format!("sample-{}", p.name))))
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.default
+                    .clone()
+                    .unwrap_or_else(|| format!("sample-{}", p.name)),
+            )
+        })
         .collect();
-    let borrowed: Vec<(&str, &str)> = sample_parameters.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let borrowed: Vec<(&str, &str)> = sample_parameters
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
     let sample = sample_snapshot(&borrowed);
     let context = TemplateContext::new(&sample, &sample.clusters[0], "deploy");
+    let mut step_names = HashSet::new();
     for (index, step) in book.steps.iter().enumerate() {
-        violations.extend(validate_step(index, step, templates, &context));
+        let mut found = validate_step(index, step, templates, &context);
+        if !step.name.trim().is_empty() && !step_names.insert(step.name.as_str()) {
+            found.insert(
+                0,
+                BookViolation {
+                    step_index: Some(index),
+                    step_name: step.name.clone(),
+                    field: "name".to_owned(),
+                    description: format!(
+                        "{:?} is the name of an earlier step too; step names are unique in a book",
+                        step.name
+                    ),
+                },
+            );
+        }
+        violations.extend(found);
     }
     violations
 }
@@ -118,25 +156,44 @@ fn validate_step(
         violation("name", "a step needs a name".to_owned());
     }
     if step.timeout.is_some_and(|t| t.is_zero() || t > MAX_TIMEOUT) {
-        violation("timeout", format!("must be more than 0s and at most {}h", MAX_TIMEOUT.as_secs() / 3600));
+        violation(
+            "timeout",
+            format!(
+                "must be more than 0s and at most {}h",
+                MAX_TIMEOUT.as_secs() / 3600
+            ),
+        );
     }
     if step.retries > MAX_RETRIES {
         violation("retries", format!("must be at most {MAX_RETRIES}"));
     }
     let Some(kind) = StepKind::parse(&step.uses) else {
-        violation("uses", format!("unknown step kind {:?}; known kinds: {}", step.uses, StepKind::names()));
+        violation(
+            "uses",
+            format!(
+                "unknown step kind {:?}; known kinds: {}",
+                step.uses,
+                StepKind::names()
+            ),
+        );
         return violations;
     };
     for required in kind.required_arguments() {
         if !step.arguments.contains_key(required) {
-            violation(&format!("with.{required}"), format!("{} needs this argument", kind.as_str()));
+            violation(
+                &format!("with.{required}"),
+                format!("{} needs this argument", kind.as_str()),
+            );
         }
     }
     let mut rendered = std::collections::BTreeMap::new();
     for (key, source) in &step.arguments {
         let field = format!("with.{key}");
         if !kind.accepts(key) {
-            violation(&field, format!("{} takes no argument {key:?}", kind.as_str()));
+            violation(
+                &field,
+                format!("{} takes no argument {key:?}", kind.as_str()),
+            );
             continue;
         }
         match templates.unknown_names(source) {
@@ -161,23 +218,31 @@ fn validate_step(
 
 /// Kind-specific checks of rendered (sample) arguments: manifests that parse, conditions that
 /// exist, numbers that are numbers.
-fn check_rendered(kind: StepKind, rendered: &std::collections::BTreeMap<&str, String>) -> Vec<(String, String)> {
+fn check_rendered(
+    kind: StepKind,
+    rendered: &std::collections::BTreeMap<&str, String>,
+) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    let mut problem = |key: &str, description: String| problems.push((format!("with.{key}"), description));
+    let mut problem =
+        |key: &str, description: String| problems.push((format!("with.{key}"), description));
     if let Some(manifest) = rendered.get("manifest") {
         match parse_documents(manifest) {
             Err(err) => problem("manifest", format!("is not valid YAML: {err}")),
-            Ok(documents) if documents.is_empty() => problem("manifest", "holds no object".to_owned()),
+            Ok(documents) if documents.is_empty() => {
+                problem("manifest", "holds no object".to_owned())
+            }
             Ok(documents) => {
                 for (position, document) in documents.iter().enumerate() {
                     if let Err(err) = ObjectRef::of_manifest(document) {
                         problem("manifest", format!("document {}: {err}", position + 1));
                     }
                 }
-                if kind == StepKind::Job
-                    && (documents.len() != 1 || documents[0]["kind"] != "Job")
+                if kind == StepKind::Job && (documents.len() != 1 || documents[0]["kind"] != "Job")
                 {
-                    problem("manifest", "k8s.job runs exactly one object of kind Job".to_owned());
+                    problem(
+                        "manifest",
+                        "k8s.job runs exactly one object of kind Job".to_owned(),
+                    );
                 }
             }
         }
@@ -200,31 +265,51 @@ fn check_rendered(kind: StepKind, rendered: &std::collections::BTreeMap<&str, St
         }
     }
     if let Some(length) = rendered.get("length")
-        && !length.trim().parse::<usize>().is_ok_and(|n| (8..=256).contains(&n))
+        && !length
+            .trim()
+            .parse::<usize>()
+            .is_ok_and(|n| (8..=256).contains(&n))
     {
-        problem("length", format!("must be a whole number from 8 to 256, not {length:?}"));
+        problem(
+            "length",
+            format!("must be a whole number from 8 to 256, not {length:?}"),
+        );
     }
     if let Some(keys) = rendered.get("keys")
         && keys.split(',').any(|key| key.trim().is_empty())
     {
-        problem("keys", "must be a comma-separated list of non-empty keys".to_owned());
+        problem(
+            "keys",
+            "must be a comma-separated list of non-empty keys".to_owned(),
+        );
     }
     if let Some(url) = rendered.get("url")
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
-        problem("url", format!("must start with http:// or https://, not {url:?}"));
+        problem(
+            "url",
+            format!("must start with http:// or https://, not {url:?}"),
+        );
     }
     if let Some(status) = rendered.get("expect_status")
-        && !status.trim().parse::<u16>().is_ok_and(|s| (100..600).contains(&s))
+        && !status
+            .trim()
+            .parse::<u16>()
+            .is_ok_and(|s| (100..600).contains(&s))
     {
-        problem("expect_status", format!("must be an HTTP status code, not {status:?}"));
+        problem(
+            "expect_status",
+            format!("must be an HTTP status code, not {status:?}"),
+        );
     }
     problems
 }
 
 fn is_identifier(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 

@@ -19,6 +19,15 @@ pub type TracedChannel = InterceptedService<
 /// How long connecting to a peer may take before a call fails with `UNAVAILABLE`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Splits a comma-separated list of addresses, ignoring blanks.
+pub fn parse_addresses(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Opens a lazy channel balanced over `addresses` (e.g. `http://127.0.0.1:7001`).
 ///
 /// Nothing connects until the first call, so a peer that starts later is no error here.
@@ -46,4 +55,18 @@ pub fn traced_channel(addresses: &[String]) -> anyhow::Result<TracedChannel> {
         Err(endpoints) => Channel::balance_list(endpoints.into_iter()),
     };
     Ok(InterceptedService::new(channel, propagate_trace as _))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_lists_split_on_commas() {
+        assert_eq!(
+            parse_addresses(" http://a:1, http://b:2 ,,"),
+            ["http://a:1".to_owned(), "http://b:2".to_owned()]
+        );
+        assert!(parse_addresses("").is_empty());
+    }
 }

@@ -3,5 +3,5 @@
 mod client;
 mod server;
 
-pub use client::{CONNECT_TIMEOUT, TracedChannel, traced_channel};
+pub use client::{CONNECT_TIMEOUT, TracedChannel, parse_addresses, traced_channel};
 pub use server::{Endpoint, Reflection};

@@ -40,7 +40,10 @@ fn an_unknown_step_kind_is_named() {
     let found = violations("  - name: Scale\n    uses: k8s.scale\n    with: {replicas: \"0\"}\n");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!((found[0].0, found[0].1.as_str()), (Some(0), "uses"));
-    assert!(found[0].2.contains("k8s.scale") && found[0].2.contains("k8s.patch"), "{found:?}");
+    assert!(
+        found[0].2.contains("k8s.scale") && found[0].2.contains("k8s.patch"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -49,12 +52,18 @@ fn missing_and_unexpected_arguments_are_named() {
         "{APPLY}  - name: Wait\n    uses: k8s.wait\n    with: {{api_version: apps/v1, kind: Deployment, name: web, replicas: \"1\"}}\n"
     ));
     let fields: Vec<_> = found.iter().map(|(i, f, _)| (*i, f.as_str())).collect();
-    assert_eq!(fields, [(Some(1), "with.condition"), (Some(1), "with.replicas")], "{found:?}");
+    assert_eq!(
+        fields,
+        [(Some(1), "with.condition"), (Some(1), "with.replicas")],
+        "{found:?}"
+    );
 }
 
 #[test]
 fn a_template_that_does_not_parse_is_named() {
-    let found = violations("  - name: Delete\n    uses: k8s.delete\n    with: {api_version: v1, kind: Service, name: \"{{ deployment.slug \"}\n");
+    let found = violations(
+        "  - name: Delete\n    uses: k8s.delete\n    with: {api_version: v1, kind: Service, name: \"{{ deployment.slug \"}\n",
+    );
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].1, "with.name");
     assert!(found[0].2.contains("does not parse"), "{found:?}");
@@ -68,10 +77,21 @@ fn unknown_names_attributes_and_parameters_are_named() {
         "  - name: C\n    uses: k8s.delete\n    with: {api_version: v1, kind: Service, name: \"{{ deployment.parameters.db_host }}\"}\n",
     ));
     let located: Vec<_> = found.iter().map(|(i, f, _)| (*i, f.as_str())).collect();
-    assert_eq!(located, [(Some(0), "with.name"), (Some(1), "with.name"), (Some(2), "with.name")], "{found:?}");
+    assert_eq!(
+        located,
+        [
+            (Some(0), "with.name"),
+            (Some(1), "with.name"),
+            (Some(2), "with.name")
+        ],
+        "{found:?}"
+    );
     assert!(found[0].2.contains("deploymnet"), "{found:?}");
     assert!(found[1].2.contains("sluggish"), "{found:?}");
-    assert!(found[2].2.contains("undefined"), "an undeclared parameter is undefined: {found:?}");
+    assert!(
+        found[2].2.contains("undefined"),
+        "an undeclared parameter is undefined: {found:?}"
+    );
 }
 
 #[test]
@@ -84,7 +104,11 @@ fn rendered_arguments_are_checked_for_their_kind() {
     let located: Vec<_> = found.iter().map(|(i, f, _)| (*i, f.as_str())).collect();
     assert_eq!(
         located,
-        [(Some(0), "with.manifest"), (Some(1), "with.condition"), (Some(2), "with.patch")],
+        [
+            (Some(0), "with.manifest"),
+            (Some(1), "with.condition"),
+            (Some(2), "with.patch")
+        ],
         "{found:?}"
     );
 }
@@ -93,9 +117,27 @@ fn rendered_arguments_are_checked_for_their_kind() {
 fn book_level_problems_are_named() {
     let text = "name: Web_Deploy\ntype: helm\nparameters:\n  - name: port\n  - name: port\n  - name: Host\n    required: true\n    default: x\nsteps: []\n";
     let spec = BookSpec::parse(BookFormat::Yaml, text).unwrap();
-    let fields: Vec<_> = validate(&spec, &Templates::default()).into_iter().map(|v| v.field).collect();
+    let fields: Vec<_> = validate(&spec, &Templates::default())
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     assert_eq!(
         fields,
-        ["name", "type", "parameters[1].name", "parameters[2].name", "parameters[2].default", "steps"]
+        [
+            "name",
+            "type",
+            "parameters[1].name",
+            "parameters[2].name",
+            "parameters[2].default",
+            "steps"
+        ]
     );
+}
+
+#[test]
+fn a_duplicate_step_name_is_named_at_the_second_step() {
+    let found = violations(&format!("{APPLY}{APPLY}"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].0, found[0].1.as_str()), (Some(1), "name"));
+    assert!(found[0].2.contains("earlier step"), "{found:?}");
 }

@@ -22,8 +22,16 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Books::Spec).text().not_null())
                     // Bumped by every update; the etag clients send back.
                     .col(ColumnDef::new(Books::Revision).big_integer().not_null())
-                    .col(ColumnDef::new(Books::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Books::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Books::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Books::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -40,7 +48,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Books::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Books::Table).to_owned())
+            .await
     }
 }
 

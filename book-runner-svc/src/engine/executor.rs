@@ -1,0 +1,375 @@
+//! Running one claimed job: its steps in order, on each of its clusters, with timeouts,
+//! retries with backoff, cancellation, and every change recorded under the job's lease.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Engine, clusters::ClusterProvider, steps::run_step};
+use crate::{
+    cluster::Cluster,
+    domain::{
+        book::StepSpec,
+        job::{EventKind, Job, JobStatus, StepStatus},
+        render::{render_step, with_parameters},
+        snapshot::Snapshot,
+        step_kind::StepKind,
+    },
+    store::jobs::{Entry, Lease, WriteError},
+};
+
+/// Why a running job stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// Someone cancelled it.
+    Cancelled,
+    /// The worker lost its lease (or the process is stopping): it must not write anymore.
+    LostLease,
+}
+
+/// The drivers of a deployment's clusters, with the cluster names, in order.
+type ConnectedClusters = Vec<(String, Arc<dyn Cluster>)>;
+
+/// How one step ended.
+enum StepEnd {
+    Succeeded,
+    Failed(String),
+    Interrupted(Interruption),
+}
+
+/// Runs a job under `lease` until it ends or is interrupted.
+pub(super) struct JobRun<'a> {
+    pub engine: &'a Engine,
+    pub lease: Lease,
+    pub stop: CancellationToken,
+    pub interruption: Arc<std::sync::Mutex<Option<Interruption>>>,
+}
+
+impl JobRun<'_> {
+    /// Records entries, waking watchers; a lost lease interrupts the run.
+    async fn record(&self, entries: Vec<Entry>) -> Result<(), Interruption> {
+        match self
+            .engine
+            .store
+            .record(&self.lease, entries, Utc::now())
+            .await
+        {
+            Ok(events) => {
+                if !events.is_empty() {
+                    self.engine.hub.wake(&self.lease.job_id);
+                }
+                Ok(())
+            }
+            Err(WriteError::Fenced) => Err(Interruption::LostLease),
+            Err(WriteError::Store(err)) => {
+                // Without the database the job cannot progress; its lease will expire and a
+                // worker will take it over, re-running the interrupted step.
+                tracing::error!(job = %self.lease.job_id, error = %err, "cannot record job progress; leaving the job");
+                Err(Interruption::LostLease)
+            }
+        }
+    }
+
+    fn interrupted(&self) -> Option<Interruption> {
+        if self.stop.is_cancelled() {
+            Some(
+                self.interruption
+                    .lock()
+                    .expect("lock")
+                    .unwrap_or(Interruption::LostLease),
+            )
+        } else {
+            None
+        }
+    }
+
+    /// Runs every step still to run, then ends the job.
+    pub async fn run(&self, job: &Job) -> Result<(), Interruption> {
+        if let Some(Interruption::Cancelled) = self.interrupted() {
+            return self
+                .end(job, 0, JobStatus::Cancelled, "cancelled".to_owned())
+                .await;
+        }
+        let prepared = with_parameters(&job.book_content, &job.snapshot)
+            .map_err(|err| err.to_string())
+            .and_then(|snapshot| {
+                connect(&self.engine.clusters, &snapshot).map(|clusters| (snapshot, clusters))
+            });
+        let (snapshot, clusters) = match prepared {
+            Ok(prepared) => prepared,
+            Err(message) => return self.end(job, 0, JobStatus::Failed, message).await,
+        };
+
+        for (index, step) in job.book_content.steps.iter().enumerate() {
+            let state = &job.steps[index];
+            if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) {
+                continue;
+            }
+            match self
+                .run_step(job, (index, step), state.attempts, &snapshot, &clusters)
+                .await?
+            {
+                StepEnd::Succeeded => {}
+                StepEnd::Failed(error) => {
+                    let message = format!("step {} ({}) failed: {error}", index + 1, step.name);
+                    return self.end(job, index + 1, JobStatus::Failed, message).await;
+                }
+                StepEnd::Interrupted(Interruption::Cancelled) => {
+                    return self
+                        .end(job, index + 1, JobStatus::Cancelled, "cancelled".to_owned())
+                        .await;
+                }
+                StepEnd::Interrupted(Interruption::LostLease) => {
+                    return Err(Interruption::LostLease);
+                }
+            }
+        }
+        self.record(vec![
+            Entry::Event(EventKind::JobEnded {
+                status: JobStatus::Succeeded,
+                message: String::new(),
+            }),
+            Entry::Finish {
+                status: JobStatus::Succeeded,
+                message: String::new(),
+            },
+        ])
+        .await
+    }
+
+    /// Ends the job with `status`, skipping the steps from `first_unrun` on that never ran.
+    async fn end(
+        &self,
+        job: &Job,
+        first_unrun: usize,
+        status: JobStatus,
+        message: String,
+    ) -> Result<(), Interruption> {
+        let mut entries = Vec::new();
+        for step in job.steps.iter().skip(first_unrun) {
+            if matches!(step.status, StepStatus::Pending | StepStatus::Running) {
+                entries.push(Entry::Step {
+                    index: step.index,
+                    status: StepStatus::Skipped,
+                    attempts: step.attempts,
+                    started_at: None,
+                    ended_at: None,
+                    message: String::new(),
+                });
+                entries.push(Entry::Event(EventKind::StepSkipped {
+                    step_index: step.index,
+                }));
+            }
+        }
+        entries.push(Entry::Event(EventKind::JobEnded {
+            status,
+            message: message.clone(),
+        }));
+        entries.push(Entry::Finish { status, message });
+        self.record(entries).await
+    }
+
+    /// Runs one step with its retries; `previous_attempts` counts attempts of an earlier worker.
+    async fn run_step(
+        &self,
+        job: &Job,
+        (index, step): (usize, &StepSpec),
+        previous_attempts: u32,
+        snapshot: &Snapshot,
+        clusters: &ConnectedClusters,
+    ) -> Result<StepEnd, Interruption> {
+        let mut attempt = previous_attempts;
+        let last_attempt = previous_attempts + step.retries + 1;
+        loop {
+            attempt += 1;
+            let started = Utc::now();
+            self.record(vec![
+                Entry::Step {
+                    index,
+                    status: StepStatus::Running,
+                    attempts: attempt,
+                    started_at: Some(started),
+                    ended_at: None,
+                    message: String::new(),
+                },
+                Entry::Event(EventKind::StepStarted {
+                    step_index: index,
+                    attempt,
+                }),
+            ])
+            .await?;
+
+            let outcome = self
+                .attempt(job, (index, step), attempt, snapshot, clusters)
+                .await?;
+            let error = match outcome {
+                StepEnd::Succeeded => {
+                    self.record(vec![
+                        step_entry(index, StepStatus::Succeeded, attempt, String::new()),
+                        Entry::Event(EventKind::StepSucceeded { step_index: index }),
+                    ])
+                    .await?;
+                    return Ok(StepEnd::Succeeded);
+                }
+                StepEnd::Interrupted(Interruption::Cancelled) => {
+                    self.record(vec![step_entry(
+                        index,
+                        StepStatus::Failed,
+                        attempt,
+                        "cancelled".to_owned(),
+                    )])
+                    .await?;
+                    return Ok(outcome);
+                }
+                StepEnd::Interrupted(Interruption::LostLease) => return Ok(outcome),
+                StepEnd::Failed(error) => error,
+            };
+            if attempt >= last_attempt {
+                self.record(vec![
+                    step_entry(index, StepStatus::Failed, attempt, error.clone()),
+                    Entry::Event(EventKind::StepFailed {
+                        step_index: index,
+                        error: error.clone(),
+                    }),
+                ])
+                .await?;
+                return Ok(StepEnd::Failed(error));
+            }
+            let backoff = backoff(attempt - previous_attempts);
+            self.record(vec![Entry::Event(EventKind::StepRetrying {
+                step_index: index,
+                attempt,
+                error,
+                backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+            })])
+            .await?;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = self.stop.cancelled() => {
+                    return Ok(StepEnd::Interrupted(self.interrupted().unwrap_or(Interruption::LostLease)));
+                }
+            }
+        }
+    }
+
+    /// One attempt of a step on every cluster, bounded by the step's timeout.
+    async fn attempt(
+        &self,
+        job: &Job,
+        (index, step): (usize, &StepSpec),
+        attempt: u32,
+        snapshot: &Snapshot,
+        clusters: &ConnectedClusters,
+    ) -> Result<StepEnd, Interruption> {
+        let Some(kind) = StepKind::parse(&step.uses) else {
+            return Ok(StepEnd::Failed(format!(
+                "unknown step kind {:?}",
+                step.uses
+            )));
+        };
+        let timeout = step.effective_timeout();
+        for ((cluster_name, cluster), facts) in clusters.iter().zip(&snapshot.clusters) {
+            let arguments = match render_step(
+                &self.engine.templates,
+                (index, step),
+                snapshot,
+                facts,
+                &job.action,
+            ) {
+                Ok(arguments) => arguments,
+                Err(err) => return Ok(StepEnd::Failed(err.to_string())),
+            };
+            let (log, mut lines) = mpsc::unbounded_channel();
+            // The step owns the log sender, so the channel closes when the step ends.
+            let work = tokio::time::timeout(timeout, async {
+                let log = log;
+                run_step(kind, &arguments, cluster.as_ref(), &log).await
+            });
+            tokio::pin!(work);
+            let result = loop {
+                tokio::select! {
+                    result = &mut work => break Some(result),
+                    Some(line) = lines.recv() => {
+                        let line = if clusters.len() > 1 { format!("[{cluster_name}] {line}") } else { line };
+                        self.record(vec![Entry::Log { step_index: index, attempt, line }]).await?;
+                    }
+                    () = self.stop.cancelled() => break None,
+                }
+            };
+            // Lines written just before the step ended still belong to it.
+            while let Ok(line) = lines.try_recv() {
+                self.record(vec![Entry::Log {
+                    step_index: index,
+                    attempt,
+                    line,
+                }])
+                .await?;
+            }
+            match result {
+                None => {
+                    return Ok(StepEnd::Interrupted(
+                        self.interrupted().unwrap_or(Interruption::LostLease),
+                    ));
+                }
+                Some(Err(_elapsed)) => {
+                    return Ok(StepEnd::Failed(format!(
+                        "timed out after {}",
+                        humantime::format_duration(timeout)
+                    )));
+                }
+                Some(Ok(Err(error))) => return Ok(StepEnd::Failed(error)),
+                Some(Ok(Ok(()))) => {}
+            }
+        }
+        Ok(StepEnd::Succeeded)
+    }
+}
+
+fn step_entry(index: usize, status: StepStatus, attempts: u32, message: String) -> Entry {
+    Entry::Step {
+        index,
+        status,
+        attempts,
+        started_at: None,
+        ended_at: Some(Utc::now()),
+        message,
+    }
+}
+
+/// Exponential backoff between attempts: 1 s, 2 s, 4 s, ... capped at 30 s.
+fn backoff(failed_attempts: u32) -> Duration {
+    let exponent = failed_attempts.saturating_sub(1).min(5);
+    Duration::from_secs(1 << exponent).min(Duration::from_secs(30))
+}
+
+/// Drivers for every cluster of the deployment, or why one cannot be had.
+fn connect(
+    provider: &ClusterProvider,
+    snapshot: &Snapshot,
+) -> Result<ConnectedClusters, String> {
+    if snapshot.clusters.is_empty() {
+        return Err("the deployment has no cluster to run on".to_owned());
+    }
+    snapshot
+        .clusters
+        .iter()
+        .map(|facts| {
+            provider
+                .connect(facts)
+                .map(|cluster| (facts.name.clone(), cluster))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let waits: Vec<u64> = (1..=8).map(|attempt| backoff(attempt).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+}

@@ -1,0 +1,282 @@
+//! Running one step of a book on one cluster. Steps only describe what they do in their log:
+//! never a secret value.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use rand::{Rng as _, distr::Alphanumeric};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::{
+    cluster::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef},
+    domain::{
+        manifest::{parse_documents, parse_object},
+        step_kind::StepKind,
+    },
+};
+
+/// Where a step writes the lines people see while it runs.
+pub type StepLog = UnboundedSender<String>;
+
+/// How often a Kubernetes Job or a URL is polled.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Runs a step of `kind` with rendered `arguments` on `cluster`. Runs until done: the caller
+/// bounds it with the step's timeout and cancellation.
+pub async fn run_step(
+    kind: StepKind,
+    arguments: &BTreeMap<String, String>,
+    cluster: &dyn Cluster,
+    log: &StepLog,
+) -> Result<(), String> {
+    let say = |line: String| {
+        let _ = log.send(line);
+    };
+    match kind {
+        StepKind::Apply => {
+            let force = argument(arguments, "force").unwrap_or("false").trim() == "true";
+            for manifest in parse_documents(required(arguments, "manifest")?)? {
+                let target = ObjectRef::of_manifest(&manifest).map_err(describe)?;
+                let outcome = cluster.apply(&manifest, force).await.map_err(describe)?;
+                say(format!("{target} {}", applied(outcome)));
+            }
+            Ok(())
+        }
+        StepKind::Patch => {
+            let target = object(arguments)?;
+            let patch = parse_object(required(arguments, "patch")?)?;
+            cluster
+                .merge_patch(&target, &patch)
+                .await
+                .map_err(describe)?;
+            say(format!("{target} patched"));
+            Ok(())
+        }
+        StepKind::Delete => {
+            let target = object(arguments)?;
+            match cluster.delete(&target).await.map_err(describe)? {
+                DeleteOutcome::Deleted => say(format!("{target} deleted")),
+                DeleteOutcome::NotFound => say(format!("{target} already absent")),
+            }
+            Ok(())
+        }
+        StepKind::Wait => {
+            let target = object(arguments)?;
+            let condition = Condition::parse(required(arguments, "condition")?)?;
+            say(format!("waiting for {target} to be {condition}"));
+            cluster
+                .wait_for(&target, &condition)
+                .await
+                .map_err(describe)?;
+            say(format!("{target} is {condition}"));
+            Ok(())
+        }
+        StepKind::Secret => create_secret(arguments, cluster, &say).await,
+        StepKind::Job => run_job(arguments, cluster, &say).await,
+        StepKind::HttpCheck => http_check(arguments, &say).await,
+    }
+}
+
+fn argument<'a>(arguments: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    arguments
+        .get(name)
+        .map(String::as_str)
+        .filter(|value| !value.trim().is_empty())
+}
+
+fn required<'a>(arguments: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, String> {
+    argument(arguments, name).ok_or_else(|| format!("argument {name} is empty"))
+}
+
+fn object(arguments: &BTreeMap<String, String>) -> Result<ObjectRef, String> {
+    Ok(ObjectRef {
+        api_version: required(arguments, "api_version")?.trim().to_owned(),
+        kind: required(arguments, "kind")?.trim().to_owned(),
+        namespace: argument(arguments, "namespace").map(|ns| ns.trim().to_owned()),
+        name: required(arguments, "name")?.trim().to_owned(),
+    })
+}
+
+fn describe(err: ClusterError) -> String {
+    err.to_string()
+}
+
+fn applied(outcome: ApplyOutcome) -> &'static str {
+    match outcome {
+        ApplyOutcome::Created => "created",
+        ApplyOutcome::Configured => "configured",
+        ApplyOutcome::Unchanged => "unchanged",
+    }
+}
+
+/// Creates a Secret of generated values unless it exists: generated values are never
+/// regenerated, and never leave this function except into the cluster.
+async fn create_secret(
+    arguments: &BTreeMap<String, String>,
+    cluster: &dyn Cluster,
+    say: &impl Fn(String),
+) -> Result<(), String> {
+    let name = required(arguments, "name")?.trim();
+    let keys: Vec<&str> = required(arguments, "keys")?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let length = match argument(arguments, "length") {
+        Some(length) => length
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| format!("length {length:?} is not a number"))?,
+        None => 32,
+    };
+    let mut data = serde_json::Map::new();
+    for key in &keys {
+        let value: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(length)
+            .map(char::from)
+            .collect();
+        data.insert((*key).to_owned(), Value::String(STANDARD.encode(value)));
+    }
+    let mut labels = serde_json::Map::new();
+    labels.insert("app.kubernetes.io/managed-by".to_owned(), json!("eyrie"));
+    for pair in argument(arguments, "labels")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+    {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("label {pair:?} is not key=value"))?;
+        labels.insert(key.trim().to_owned(), json!(value.trim()));
+    }
+    let mut metadata = json!({ "name": name, "labels": labels });
+    if let Some(namespace) = argument(arguments, "namespace") {
+        metadata["namespace"] = json!(namespace.trim());
+    }
+    let manifest = json!({ "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": metadata, "data": data });
+    let target = ObjectRef::of_manifest(&manifest).map_err(describe)?;
+    if cluster
+        .create_if_absent(&manifest)
+        .await
+        .map_err(describe)?
+    {
+        say(format!(
+            "{target} created with generated keys {}",
+            keys.join(", ")
+        ));
+    } else {
+        say(format!("{target} exists: its values are kept"));
+    }
+    Ok(())
+}
+
+/// Applies a Kubernetes Job and waits until it succeeds, failing when the Job fails.
+async fn run_job(
+    arguments: &BTreeMap<String, String>,
+    cluster: &dyn Cluster,
+    say: &impl Fn(String),
+) -> Result<(), String> {
+    let mut documents = parse_documents(required(arguments, "manifest")?)?;
+    let manifest = documents.pop().ok_or("the manifest holds no Job")?;
+    let target = ObjectRef::of_manifest(&manifest).map_err(describe)?;
+    let outcome = cluster.apply(&manifest, false).await.map_err(describe)?;
+    say(format!(
+        "{target} {}; waiting for it to complete",
+        applied(outcome)
+    ));
+    loop {
+        let job = cluster.get(&target).await.map_err(describe)?;
+        match job.as_ref().map(job_state) {
+            Some(JobState::Succeeded) => {
+                say(format!("{target} succeeded"));
+                return Ok(());
+            }
+            Some(JobState::Failed(reason)) => return Err(format!("{target} failed: {reason}")),
+            Some(JobState::Running) => {}
+            None => return Err(format!("{target} disappeared while running")),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+enum JobState {
+    Running,
+    Succeeded,
+    Failed(String),
+}
+
+/// Reads a batch/v1 Job's status the way `kubectl wait` does: its Complete and Failed conditions,
+/// or its succeeded / failed pod counts against `backoffLimit`.
+fn job_state(job: &Value) -> JobState {
+    let status = &job["status"];
+    if let Some(conditions) = status["conditions"].as_array() {
+        for condition in conditions.iter().filter(|c| c["status"] == "True") {
+            match condition["type"].as_str() {
+                Some("Complete") => return JobState::Succeeded,
+                Some("Failed") => {
+                    let reason = condition["message"]
+                        .as_str()
+                        .or(condition["reason"].as_str())
+                        .unwrap_or("Failed");
+                    return JobState::Failed(reason.to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    if status["succeeded"].as_i64().unwrap_or(0) >= 1 {
+        return JobState::Succeeded;
+    }
+    let backoff_limit = job["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+    let failed = status["failed"].as_i64().unwrap_or(0);
+    if failed > backoff_limit {
+        return JobState::Failed(format!(
+            "{failed} pod(s) failed (backoffLimit {backoff_limit})"
+        ));
+    }
+    JobState::Running
+}
+
+/// Polls a URL until it answers with the expected status.
+async fn http_check(
+    arguments: &BTreeMap<String, String>,
+    say: &impl Fn(String),
+) -> Result<(), String> {
+    let url = required(arguments, "url")?.trim();
+    let expected = match argument(arguments, "expect_status") {
+        Some(status) => status
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("expect_status {status:?} is not a status code"))?,
+        None => 200,
+    };
+    let uri: http::Uri = url.parse().map_err(|err| format!("url {url:?}: {err}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "url {url:?}: only http:// URLs can be checked by this runner"
+        ));
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    say(format!("waiting for {url} to answer {expected}"));
+    let mut last = String::new();
+    loop {
+        let answer = match client.get(uri.clone()).await {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(err) => format!("no answer ({err})"),
+        };
+        if answer == expected.to_string() {
+            say(format!("{url} answered {expected}"));
+            return Ok(());
+        }
+        if answer != last {
+            say(format!("{url}: {answer}"));
+            last = answer;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! `eyrie.v1.JobService`: thin handlers over [`Jobs`].
+
+use std::sync::Arc;
+
+use eyrie_platform::{
+    names::{DeploymentScope, JobName},
+    paging::{decode_token, encode_token, page_size},
+    status::{self, FieldViolation},
+};
+use eyrie_proto::{
+    internal::v1::RetryOperationRequest,
+    v1::{
+        CancelJobRequest, GetJobRequest, GetJobStepLogRequest, GetJobStepLogResponse, Job,
+        ListJobsRequest, ListJobsResponse, RetryJobRequest, StepLogLine, WatchJobRequest,
+        WatchJobResponse, job_service_server::JobService,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Response, Status, codegen::BoxStream};
+
+use super::{
+    convert::job::{job_to_proto, phase_to_proto, status_from_proto, timestamp},
+    watch::{WatchStream, watch},
+};
+use crate::{
+    domain::job::JobStatus,
+    engine::DeploymentClient,
+    service::jobs::{JobError, Jobs},
+};
+
+/// Serves `eyrie.v1.JobService`.
+#[derive(Clone)]
+pub struct JobGrpc {
+    jobs: Arc<Jobs>,
+    deployments: Option<DeploymentClient>,
+}
+
+impl JobGrpc {
+    /// Serves `jobs`; retries go through `deployments` (deployment-svc owns operations).
+    pub fn new(jobs: Arc<Jobs>, deployments: Option<DeploymentClient>) -> Self {
+        Self { jobs, deployments }
+    }
+}
+
+fn invalid(violation: FieldViolation) -> Status {
+    JobError::Invalid(vec![violation]).into()
+}
+
+/// Where the next page of ListJobs starts, bound to its parent.
+#[derive(Debug, Serialize, Deserialize)]
+struct JobsPosition {
+    parent: String,
+    before: String,
+}
+
+/// Where the next page of GetJobStepLog starts.
+#[derive(Debug, Serialize, Deserialize)]
+struct LogPosition {
+    job: String,
+    step: u32,
+    after: u64,
+}
+
+#[tonic::async_trait]
+impl JobService for JobGrpc {
+    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
+        let name = JobName::parse("name", &request.into_inner().name).map_err(invalid)?;
+        Ok(Response::new(job_to_proto(&self.jobs.get(&name).await?)))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
+        let request = request.into_inner();
+        let scope = DeploymentScope::parse("parent", &request.parent).map_err(invalid)?;
+        let limit = page_size(request.page_size).map_err(invalid)?;
+        let status = status_from_proto(request.status());
+        let position: Option<JobsPosition> = decode_token(&request.page_token).map_err(invalid)?;
+        if position
+            .as_ref()
+            .is_some_and(|p| p.parent != request.parent)
+        {
+            return Err(invalid(FieldViolation::new(
+                "page_token",
+                "belongs to the jobs of another parent",
+            )));
+        }
+        let mut jobs = self
+            .jobs
+            .list(&scope, status, position.map(|p| p.before), limit + 1)
+            .await?;
+        let next_page_token = if jobs.len() as u64 > limit {
+            jobs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            jobs.last()
+                .map(|last| {
+                    encode_token(&JobsPosition {
+                        parent: request.parent.clone(),
+                        before: last.id.clone(),
+                    })
+                })
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListJobsResponse {
+            jobs: jobs.iter().map(job_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<CancelJobRequest>,
+    ) -> Result<Response<Job>, Status> {
+        let name = JobName::parse("name", &request.into_inner().name).map_err(invalid)?;
+        Ok(Response::new(job_to_proto(&self.jobs.cancel(&name).await?)))
+    }
+
+    async fn retry_job(&self, request: Request<RetryJobRequest>) -> Result<Response<Job>, Status> {
+        let actor = request
+            .metadata()
+            .get("x-eyrie-actor")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let request = request.into_inner();
+        let name = JobName::parse("name", &request.name).map_err(invalid)?;
+        let job = self.jobs.get(&name).await?;
+        if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
+            return Err(status::failed_precondition(
+                "JOB_NOT_RETRYABLE",
+                &job.name,
+                format!(
+                    "only a failed or cancelled job can be retried; {} is {}",
+                    job.name,
+                    job.status.as_str()
+                ),
+            ));
+        }
+        // deployment-svc owns operations: it records the retry as a new operation (one at a time
+        // per deployment) and starts the job with a fresh snapshot.
+        let Some(mut deployments) = self.deployments.clone() else {
+            return Err(status::failed_precondition(
+                "DEPLOYMENT_SERVICE_NOT_CONFIGURED",
+                &job.name,
+                "retries go through deployment-svc, which this runner is not configured to reach (peers.deployment)",
+            ));
+        };
+        let retried = deployments
+            .retry_operation(RetryOperationRequest {
+                job: job.name.clone(),
+                operation: job.operation.clone(),
+                phase: phase_to_proto(job.phase).into(),
+                book: job.book.clone(),
+                resume_from_failed_step: request.resume_from_failed_step,
+                actor,
+                request_id: request.request_id,
+            })
+            .await?;
+        Ok(retried)
+    }
+
+    async fn get_job_step_log(
+        &self,
+        request: Request<GetJobStepLogRequest>,
+    ) -> Result<Response<GetJobStepLogResponse>, Status> {
+        let request = request.into_inner();
+        let name = JobName::parse("job", &request.job).map_err(invalid)?;
+        let limit = match request.page_size {
+            0 => 500,
+            size => page_size(size).map_err(invalid)?.min(5000),
+        };
+        let position: Option<LogPosition> = decode_token(&request.page_token).map_err(invalid)?;
+        if position
+            .as_ref()
+            .is_some_and(|p| p.job != request.job || p.step != request.step_index)
+        {
+            return Err(invalid(FieldViolation::new(
+                "page_token",
+                "belongs to another step's log",
+            )));
+        }
+        let step = usize::try_from(request.step_index).unwrap_or(usize::MAX);
+        let after = position.map_or(0, |p| p.after);
+        let (mut lines, truncated) = self.jobs.step_log(&name, step, after, limit + 1).await?;
+        let more = lines.len() as u64 > limit;
+        lines.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_page_token = match lines.last() {
+            Some(last) if more => encode_token(&LogPosition {
+                job: request.job.clone(),
+                step: request.step_index,
+                after: last.number,
+            }),
+            _ => String::new(),
+        };
+        Ok(Response::new(GetJobStepLogResponse {
+            lines: lines
+                .into_iter()
+                .map(|line| StepLogLine {
+                    number: line.number,
+                    attempt: line.attempt,
+                    time: Some(timestamp(line.time)),
+                    text: line.text,
+                })
+                .collect(),
+            next_page_token,
+            truncated,
+        }))
+    }
+
+    async fn watch_job(
+        &self,
+        request: Request<WatchJobRequest>,
+    ) -> Result<Response<BoxStream<WatchJobResponse>>, Status> {
+        let request = request.into_inner();
+        let name = JobName::parse("name", &request.name).map_err(invalid)?;
+        let stream: WatchStream = watch(self.jobs.clone(), name, request.after_sequence).await?;
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

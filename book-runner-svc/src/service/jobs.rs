@@ -1,0 +1,317 @@
+//! Job use cases: starting, reading, cancelling and watching jobs.
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::Utc;
+use eyrie_platform::{
+    names::{DeploymentScope, JobName},
+    status::FieldViolation,
+};
+
+use crate::{
+    domain::{
+        book::{BookSpec, Phase},
+        error::StoreError,
+        job::{Job, JobEvent, JobStatus, NewJob, StepStatus},
+        render::{RenderError, with_parameters},
+        snapshot::Snapshot,
+    },
+    engine::Engine,
+    store::jobs::{JobQuery, LogLine},
+};
+
+/// Why a job request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Malformed request; each violation names its field.
+    #[error("invalid request: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldViolation>),
+    /// No such resource.
+    #[error("{kind} {name:?} not found")]
+    NotFound {
+        /// `job`, `book`, ...
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// Valid, but not possible in the current state.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// Machine-readable reason.
+        reason: &'static str,
+        /// What is in the wrong state.
+        subject: String,
+        /// For people.
+        message: String,
+    },
+    /// `after_sequence` beyond the job's last event.
+    #[error("after_sequence {after} is beyond the job's last event ({last})")]
+    OutOfRange {
+        /// Asked.
+        after: u64,
+        /// Last stored.
+        last: u64,
+    },
+    /// The database failed.
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
+
+impl JobError {
+    fn invalid(violation: FieldViolation) -> Self {
+        Self::Invalid(vec![violation])
+    }
+}
+
+/// A validated StartJob.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// Idempotency key.
+    pub request_id: String,
+    /// The deployment.
+    pub snapshot: Snapshot,
+    /// `deploy`, `pause`, `drop`.
+    pub action: String,
+    /// The book's phase.
+    pub phase: Phase,
+    /// The book's name.
+    pub book: String,
+    /// deployment-svc's operation.
+    pub operation: String,
+    /// Who asked.
+    pub actor: String,
+    /// The job retried.
+    pub retry_of: Option<String>,
+    /// Resume at the retried job's failed step.
+    pub resume_from_failed_step: bool,
+}
+
+/// Starts and reads jobs.
+pub struct Jobs {
+    engine: Arc<Engine>,
+    books: crate::store::books::SeaBookStore,
+}
+
+impl Jobs {
+    /// Jobs run by `engine`, books read from `books`.
+    pub fn new(engine: Arc<Engine>, books: crate::store::books::SeaBookStore) -> Self {
+        Self { engine, books }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Queues a job, or returns the job of an earlier request with the same id.
+    pub async fn start(&self, request: StartRequest) -> Result<Job, JobError> {
+        let stored = self
+            .books
+            .get(&request.book)
+            .await?
+            .ok_or_else(|| JobError::NotFound {
+                kind: "book",
+                name: request.book.clone(),
+            })?;
+        let book: BookSpec = stored.spec;
+        if book.deployment_type != request.snapshot.group.deployment_type {
+            return Err(JobError::FailedPrecondition {
+                reason: "BOOK_TYPE_MISMATCH",
+                subject: request.book.clone(),
+                message: format!(
+                    "book {} is for {} deployments, not {}",
+                    request.book, book.deployment_type, request.snapshot.group.deployment_type
+                ),
+            });
+        }
+        if let Err(RenderError::MissingParameter(parameter)) =
+            with_parameters(&book, &request.snapshot)
+        {
+            return Err(JobError::FailedPrecondition {
+                reason: "MISSING_PARAMETER",
+                subject: request.snapshot.deployment.name.clone(),
+                message: format!(
+                    "book {} requires parameter {parameter:?}, which deployment {} does not set",
+                    request.book, request.snapshot.deployment.name
+                ),
+            });
+        }
+        let resume_from = match (&request.retry_of, request.resume_from_failed_step) {
+            (Some(retried), true) => self.failed_step_of(retried, &book).await?,
+            _ => 0,
+        };
+        let new = NewJob {
+            request_id: request.request_id,
+            snapshot: request.snapshot,
+            action: request.action,
+            phase: request.phase,
+            book: request.book,
+            book_content: book,
+            operation: request.operation,
+            actor: request.actor,
+            retry_of: request.retry_of,
+            resume_from,
+        };
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let (job, created) = self.engine.store().create(&id, &new, Utc::now()).await?;
+        if created {
+            tracing::info!(job = %job.name, book = %job.book, "job queued");
+            self.engine.job_queued();
+        }
+        Ok(job)
+    }
+
+    /// Index of the first failed step of `retried`, when it ran the same steps.
+    async fn failed_step_of(&self, retried: &str, book: &BookSpec) -> Result<usize, JobError> {
+        let name = JobName::parse("retry_of", retried).map_err(JobError::invalid)?;
+        let job = self.get(&name).await?;
+        let failed = job
+            .steps
+            .iter()
+            .position(|step| step.status == StepStatus::Failed)
+            .unwrap_or(0);
+        // A changed book may not have the same steps any more: run it whole.
+        let same_steps = job.book_content.steps.len() == book.steps.len()
+            && job
+                .book_content
+                .steps
+                .iter()
+                .zip(&book.steps)
+                .all(|(a, b)| a.name == b.name && a.uses == b.uses);
+        Ok(if same_steps { failed } else { 0 })
+    }
+
+    /// The job named `name`.
+    pub async fn get(&self, name: &JobName) -> Result<Job, JobError> {
+        let job = self.engine.store().get(&name.job).await?;
+        job.filter(|job| job.deployment == name.deployment.to_string())
+            .ok_or_else(|| JobError::NotFound {
+                kind: "job",
+                name: name.to_string(),
+            })
+    }
+
+    /// A page of jobs, newest first.
+    pub async fn list(
+        &self,
+        scope: &DeploymentScope,
+        status: Option<JobStatus>,
+        before_id: Option<String>,
+        limit: u64,
+    ) -> Result<Vec<Job>, JobError> {
+        let mut query = JobQuery {
+            status,
+            before_id,
+            limit,
+            ..JobQuery::default()
+        };
+        match scope {
+            DeploymentScope::One(deployment) => query.deployment = Some(deployment.to_string()),
+            DeploymentScope::Prefix(prefix) => query.prefix = prefix.clone(),
+        }
+        Ok(self.engine.store().list(&query).await?)
+    }
+
+    /// Cancels a job (see `CancelJob`); idempotent.
+    pub async fn cancel(&self, name: &JobName) -> Result<Job, JobError> {
+        self.get(name).await?;
+        let (job, events) = self
+            .engine
+            .store()
+            .request_cancel(&name.job, Utc::now())
+            .await?
+            .ok_or_else(|| JobError::NotFound {
+                kind: "job",
+                name: name.to_string(),
+            })?;
+        if !events.is_empty() {
+            self.engine.hub().wake(&job.id);
+        }
+        if job.status == JobStatus::Running {
+            self.engine.cancel_local(&job.id);
+        }
+        Ok(job)
+    }
+
+    /// Log lines of one step after line `after`.
+    pub async fn step_log(
+        &self,
+        name: &JobName,
+        step_index: usize,
+        after: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogLine>, bool), JobError> {
+        let job = self.get(name).await?;
+        if step_index >= job.steps.len() {
+            return Err(JobError::invalid(FieldViolation::new(
+                "step_index",
+                format!(
+                    "the job has {} steps (0 to {})",
+                    job.steps.len(),
+                    job.steps.len().saturating_sub(1)
+                ),
+            )));
+        }
+        Ok(self
+            .engine
+            .store()
+            .step_log(&job.id, step_index, after, limit)
+            .await?)
+    }
+
+    /// Stored events of a job after `after`, checking the job exists and `after` is in range.
+    pub async fn events_after(
+        &self,
+        name: &JobName,
+        after: u64,
+        limit: u64,
+    ) -> Result<(Job, Vec<JobEvent>), JobError> {
+        let job = self.get(name).await?;
+        if after > job.last_sequence {
+            return Err(JobError::OutOfRange {
+                after,
+                last: job.last_sequence,
+            });
+        }
+        let events = self
+            .engine
+            .store()
+            .events_after(&job.id, after, limit)
+            .await?;
+        Ok((job, events))
+    }
+
+    /// Outcomes of ended jobs among `names`, and the names the runner does not know.
+    pub async fn outcomes(&self, names: &[String]) -> Result<(Vec<Job>, Vec<String>), JobError> {
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for name in names {
+            let job = match JobName::parse("jobs", name) {
+                Ok(parsed) => self.get(&parsed).await.ok(),
+                Err(_) => None,
+            };
+            match job {
+                Some(job) => known.push(job),
+                None => unknown.push(name.clone()),
+            }
+        }
+        Ok((known, unknown))
+    }
+
+    /// Queued-or-running job counts of each deployment in `deployments` (0 included).
+    pub async fn running_counts(
+        &self,
+        deployments: &[String],
+    ) -> Result<Vec<(String, i64)>, JobError> {
+        let counts: HashMap<String, i64> = self.engine.store().running_counts(deployments).await?;
+        Ok(deployments
+            .iter()
+            .map(|deployment| {
+                (
+                    deployment.clone(),
+                    counts.get(deployment).copied().unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,4 @@
+//! book-runner-svc's use cases, between the gRPC adapter and the domain and storage.
+
+pub mod books;
+pub mod jobs;

@@ -1,0 +1,401 @@
+//! Jobs in book-runner-svc's database: creating them, reading them, their events and logs.
+//! Worker writes (claims, leases, fenced step updates) are in [`lease`]; the outcome-report
+//! outbox in [`reports`].
+
+mod lease;
+mod reports;
+mod rows;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use eyrie_platform::db::begin_write;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, Condition, DatabaseConnection, DbErr, EntityTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr, prelude::Expr,
+};
+
+pub use self::lease::{Claim, Entry, Lease, WriteError};
+use self::rows::{corrupt, event_row, to_event, to_job};
+use super::entity::{job, job_event, job_step, step_log};
+use crate::domain::{
+    error::StoreError,
+    job::{EventKind, Job, JobEvent, JobStatus, NewJob, StepStatus},
+};
+
+/// Most log lines kept per step; later lines are dropped and the log marked truncated.
+pub const MAX_LOG_LINES_PER_STEP: i64 = 2000;
+
+/// Jobs in the runner's own database.
+#[derive(Debug, Clone)]
+pub struct SeaJobStore {
+    db: DatabaseConnection,
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    /// Exact deployment name, or `None` for every deployment under `prefix`.
+    pub deployment: Option<String>,
+    /// Deployment name prefix (e.g. `projects/acme/`), used when `deployment` is `None`.
+    pub prefix: String,
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    /// Only jobs older than this id (ids grow with time), for paging.
+    pub before_id: Option<String>,
+    /// Page size.
+    pub limit: u64,
+}
+
+/// One stored log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// 1, 2, 3, ... per step.
+    pub number: u64,
+    /// Attempt that wrote it.
+    pub attempt: u32,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// The line.
+    pub text: String,
+}
+
+impl SeaJobStore {
+    /// Uses `db`, whose migrations have been applied.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The database connection, for callers that need the backend.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates a queued job, or returns the one created earlier with the same request id
+    /// (`false`): a retried StartJob never starts a second job.
+    pub async fn create(
+        &self,
+        id: &str,
+        new: &NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<(Job, bool), StoreError> {
+        if let Some(existing) = self.find_by_request_id(&new.request_id).await? {
+            return Ok((existing, false));
+        }
+        match self.insert(id, new, now).await {
+            Ok(job) => Ok((job, true)),
+            // Another replica created it between our look and our insert.
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                let existing = self.find_by_request_id(&new.request_id).await?;
+                existing
+                    .map(|job| (job, false))
+                    .ok_or_else(|| StoreError::from(err))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn insert(&self, id: &str, new: &NewJob, now: DateTime<Utc>) -> Result<Job, DbErr> {
+        let txn = begin_write(&self.db).await?;
+        let name = format!("{}/jobs/{id}", new.snapshot.deployment.name);
+        let mut events = vec![EventKind::JobQueued];
+        events.extend(
+            (0..new.resume_from.min(new.book_content.steps.len()))
+                .map(|index| EventKind::StepSkipped { step_index: index }),
+        );
+        // The job row first: steps and events refer to it.
+        job::Entity::insert(job::ActiveModel {
+            id: Set(id.to_owned()),
+            name: Set(name),
+            deployment: Set(new.snapshot.deployment.name.clone()),
+            operation: Set(new.operation.clone()),
+            action: Set(new.action.clone()),
+            phase: Set(new.phase.as_str().to_owned()),
+            book: Set(new.book.clone()),
+            book_content: Set(serde_json::to_string(&new.book_content).expect("books serialise")),
+            snapshot: Set(serde_json::to_string(&new.snapshot).expect("snapshots serialise")),
+            status: Set(JobStatus::Queued.as_str().to_owned()),
+            message: Set(String::new()),
+            actor: Set(new.actor.clone()),
+            request_id: Set(new.request_id.clone()),
+            retry_of: Set(new.retry_of.clone()),
+            resume_from: Set(i32::try_from(new.resume_from).unwrap_or(0)),
+            created_at: Set(now),
+            started_at: Set(None),
+            ended_at: Set(None),
+            lease_owner: Set(None),
+            lease_epoch: Set(0),
+            lease_expires_at: Set(None),
+            cancel_requested: Set(false),
+            last_sequence: Set(i64::try_from(events.len()).unwrap_or(i64::MAX)),
+            report_state: Set(reports::NONE.to_owned()),
+            report_attempts: Set(0),
+            next_report_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        for (index, step) in new.book_content.steps.iter().enumerate() {
+            let status = if index < new.resume_from {
+                StepStatus::Skipped
+            } else {
+                StepStatus::Pending
+            };
+            job_step::Entity::insert(job_step::ActiveModel {
+                job_id: Set(id.to_owned()),
+                step_index: Set(i32::try_from(index).unwrap_or(i32::MAX)),
+                name: Set(step.name.clone()),
+                uses: Set(step.uses.clone()),
+                status: Set(status.as_str().to_owned()),
+                attempts: Set(0),
+                started_at: Set(None),
+                ended_at: Set(None),
+                message: Set(String::new()),
+                log_lines: Set(0),
+                log_truncated: Set(false),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        for (position, kind) in events.iter().enumerate() {
+            let sequence = i64::try_from(position + 1).unwrap_or(i64::MAX);
+            job_event::Entity::insert(event_row(id, sequence, now, kind))
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        self.get(id)
+            .await
+            .map_err(|err| DbErr::Custom(err.to_string()))?
+            .ok_or_else(|| DbErr::RecordNotFound(id.to_owned()))
+    }
+
+    async fn find_by_request_id(&self, request_id: &str) -> Result<Option<Job>, StoreError> {
+        let row = job::Entity::find()
+            .filter(job::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await?;
+        match row {
+            Some(row) => self.with_steps(row).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn with_steps(&self, row: job::Model) -> Result<Job, StoreError> {
+        let steps = job_step::Entity::find()
+            .filter(job_step::Column::JobId.eq(row.id.clone()))
+            .order_by_asc(job_step::Column::StepIndex)
+            .all(&self.db)
+            .await?;
+        to_job(row, steps)
+    }
+
+    /// The job with storage id `id`.
+    pub async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        match job::Entity::find_by_id(id.to_owned()).one(&self.db).await? {
+            Some(row) => self.with_steps(row).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Jobs matching `query`, newest first.
+    pub async fn list(&self, query: &JobQuery) -> Result<Vec<Job>, StoreError> {
+        let mut select = job::Entity::find();
+        select = match &query.deployment {
+            Some(deployment) => select.filter(job::Column::Deployment.eq(deployment.clone())),
+            None => select.filter(job::Column::Deployment.starts_with(query.prefix.clone())),
+        };
+        if let Some(status) = query.status {
+            select = select.filter(job::Column::Status.eq(status.as_str()));
+        }
+        if let Some(before) = &query.before_id {
+            select = select.filter(job::Column::Id.lt(before.clone()));
+        }
+        let rows = select
+            .order_by_desc(job::Column::Id)
+            .limit(query.limit)
+            .all(&self.db)
+            .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            jobs.push(self.with_steps(row).await?);
+        }
+        Ok(jobs)
+    }
+
+    /// Events of job `id` numbered above `after`, in order, at most `limit`.
+    pub async fn events_after(
+        &self,
+        id: &str,
+        after: u64,
+        limit: u64,
+    ) -> Result<Vec<JobEvent>, StoreError> {
+        job_event::Entity::find()
+            .filter(job_event::Column::JobId.eq(id))
+            .filter(job_event::Column::Sequence.gt(i64::try_from(after).unwrap_or(i64::MAX)))
+            .order_by_asc(job_event::Column::Sequence)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_event)
+            .collect()
+    }
+
+    /// Log lines of one step numbered above `after`, and whether the log was truncated.
+    pub async fn step_log(
+        &self,
+        id: &str,
+        step_index: usize,
+        after: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogLine>, bool), StoreError> {
+        let index = i32::try_from(step_index).map_err(|_| corrupt("step index"))?;
+        let truncated = job_step::Entity::find_by_id((id.to_owned(), index))
+            .one(&self.db)
+            .await?
+            .is_some_and(|step| step.log_truncated);
+        let lines = step_log::Entity::find()
+            .filter(step_log::Column::JobId.eq(id))
+            .filter(step_log::Column::StepIndex.eq(index))
+            .filter(step_log::Column::Number.gt(i64::try_from(after).unwrap_or(i64::MAX)))
+            .order_by_asc(step_log::Column::Number)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| LogLine {
+                number: u64::try_from(row.number).unwrap_or(0),
+                attempt: u32::try_from(row.attempt).unwrap_or(0),
+                time: row.time,
+                text: row.text,
+            })
+            .collect();
+        Ok((lines, truncated))
+    }
+
+    /// Asks job `id` to stop. A queued job ends `cancelled` at once; a running one is flagged
+    /// and its worker stops it; an ended one is left as it is (cancelling is idempotent).
+    pub async fn request_cancel(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Job, Vec<JobEvent>)>, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let Some(row) = job::Entity::find_by_id(id.to_owned())
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let status =
+            JobStatus::parse(&row.status).ok_or_else(|| corrupt(format!("job {id} status")))?;
+        let mut events = Vec::new();
+        match status {
+            JobStatus::Queued => {
+                let steps = job_step::Entity::find()
+                    .filter(job_step::Column::JobId.eq(id))
+                    .filter(job_step::Column::Status.eq(StepStatus::Pending.as_str()))
+                    .order_by_asc(job_step::Column::StepIndex)
+                    .all(&txn)
+                    .await?;
+                let mut kinds: Vec<EventKind> = steps
+                    .iter()
+                    .map(|step| EventKind::StepSkipped {
+                        step_index: usize::try_from(step.step_index).unwrap_or(0),
+                    })
+                    .collect();
+                let message = "cancelled before it started".to_owned();
+                kinds.push(EventKind::JobEnded {
+                    status: JobStatus::Cancelled,
+                    message: message.clone(),
+                });
+                job_step::Entity::update_many()
+                    .col_expr(
+                        job_step::Column::Status,
+                        Expr::value(StepStatus::Skipped.as_str()),
+                    )
+                    .filter(job_step::Column::JobId.eq(id))
+                    .filter(job_step::Column::Status.eq(StepStatus::Pending.as_str()))
+                    .exec(&txn)
+                    .await?;
+                for (offset, kind) in kinds.into_iter().enumerate() {
+                    let sequence = row.last_sequence + i64::try_from(offset + 1).unwrap_or(0);
+                    job_event::Entity::insert(event_row(id, sequence, now, &kind))
+                        .exec_without_returning(&txn)
+                        .await?;
+                    events.push(rows::stored_event(id, sequence, now, kind));
+                }
+                let last_sequence = row.last_sequence + i64::try_from(events.len()).unwrap_or(0);
+                job::Entity::update_many()
+                    .col_expr(
+                        job::Column::Status,
+                        Expr::value(JobStatus::Cancelled.as_str()),
+                    )
+                    .col_expr(job::Column::Message, Expr::value(message))
+                    .col_expr(job::Column::EndedAt, Expr::value(now))
+                    .col_expr(job::Column::CancelRequested, Expr::value(true))
+                    .col_expr(job::Column::LastSequence, Expr::value(last_sequence))
+                    .col_expr(job::Column::ReportState, Expr::value(reports::PENDING))
+                    .col_expr(job::Column::NextReportAt, Expr::value(now))
+                    .filter(job::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+            }
+            JobStatus::Running => {
+                job::Entity::update_many()
+                    .col_expr(job::Column::CancelRequested, Expr::value(true))
+                    .filter(job::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+            }
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled => {}
+        }
+        txn.commit().await?;
+        Ok(self.get(id).await?.map(|job| (job, events)))
+    }
+
+    /// Number of queued or running jobs of each deployment whose name starts with `prefix`.
+    pub async fn running_counts_under(
+        &self,
+        prefix: &str,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = job::Entity::find()
+            .select_only()
+            .column(job::Column::Deployment)
+            .column_as(job::Column::Id.count(), "count")
+            .filter(job::Column::Deployment.starts_with(prefix))
+            .filter(
+                Condition::any()
+                    .add(job::Column::Status.eq(JobStatus::Queued.as_str()))
+                    .add(job::Column::Status.eq(JobStatus::Running.as_str())),
+            )
+            .group_by(job::Column::Deployment)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Number of queued or running jobs of each of `deployments` (deployments with none are absent).
+    pub async fn running_counts(
+        &self,
+        deployments: &[String],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = job::Entity::find()
+            .select_only()
+            .column(job::Column::Deployment)
+            .column_as(job::Column::Id.count(), "count")
+            .filter(job::Column::Deployment.is_in(deployments.iter().cloned()))
+            .filter(
+                Condition::any()
+                    .add(job::Column::Status.eq(JobStatus::Queued.as_str()))
+                    .add(job::Column::Status.eq(JobStatus::Running.as_str())),
+            )
+            .group_by(job::Column::Deployment)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+}

@@ -1,0 +1,364 @@
+//! Jobs run their books on the directory cluster: steps, retries, timeouts, cancellation,
+//! idempotent requests and redaction of secrets.
+
+use std::time::Duration;
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use eyrie_proto::v1::{self as pb, CancelJobRequest, GetJobStepLogRequest, JobStatus, StepStatus};
+
+use crate::harness::{each_runner, final_status, sequences};
+
+const APPLY_BOOK: &str = r#"
+name: web-apply
+type: none
+parameters:
+  - {name: port, default: "8080"}
+steps:
+  - name: Create the namespace and the service
+    uses: k8s.apply
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: Namespace
+        metadata: {name: "{{ namespace }}"}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: "{{ deployment.slug }}", namespace: "{{ namespace }}"}
+        spec: {ports: [{port: {{ deployment.parameters.port }}}]}
+  - name: Wait for the service
+    uses: k8s.wait
+    with: {api_version: v1, kind: Service, name: "{{ deployment.slug }}", namespace: "{{ namespace }}", condition: exists}
+"#;
+
+#[tokio::test]
+async fn a_book_runs_its_steps_and_leaves_its_objects_in_the_cluster() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(APPLY_BOOK).await;
+        let job = runner.start_job(&book, "apply-1").await;
+        assert_eq!(job.status(), JobStatus::Queued, "{backend}");
+        assert!(
+            job.name
+                .starts_with(&format!("{}/jobs/", crate::harness::DEPLOYMENT)),
+            "{backend}: {}",
+            job.name
+        );
+
+        let events = runner.watch_all(&job.name, 0).await;
+        let expected: Vec<u64> = (1..=events.len() as u64).collect();
+        assert_eq!(
+            sequences(&events),
+            expected,
+            "{backend}: sequence numbers are dense from 1"
+        );
+        assert_eq!(
+            final_status(&events),
+            Some(JobStatus::Succeeded),
+            "{backend}: {events:?}"
+        );
+
+        let done = runner.finished(&job.name).await;
+        assert_eq!(done.status(), JobStatus::Succeeded, "{backend}");
+        assert!(
+            done.steps
+                .iter()
+                .all(|s| s.status() == StepStatus::Succeeded && s.attempts == 1),
+            "{backend}"
+        );
+        let service =
+            std::fs::read_to_string(runner.cluster.join("acme-shop/service/shop.yaml")).unwrap();
+        assert!(service.contains("port: 8080"), "{backend}: {service}");
+        assert!(
+            runner
+                .cluster
+                .join("_cluster/namespace/acme-shop.yaml")
+                .exists(),
+            "{backend}"
+        );
+
+        let log = runner
+            .jobs
+            .get_job_step_log(GetJobStepLogRequest {
+                job: job.name.clone(),
+                step_index: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let lines: Vec<_> = log.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "Namespace acme-shop created",
+                "Service acme-shop/shop created"
+            ],
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_second_run_changes_no_file_and_a_retried_request_starts_nothing() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(APPLY_BOOK).await;
+        let first = runner.start_job(&book, "deploy-1").await;
+        runner.finished(&first.name).await;
+        let path = runner.cluster.join("acme-shop/service/shop.yaml");
+        let before = (
+            std::fs::read(&path).unwrap(),
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+        );
+
+        let again = runner.start_job(&book, "deploy-1").await;
+        assert_eq!(
+            again.name, first.name,
+            "{backend}: the same request id returns the same job"
+        );
+
+        let second = runner.start_job(&book, "deploy-2").await;
+        assert_ne!(second.name, first.name, "{backend}");
+        runner.finished(&second.name).await;
+        let after = (
+            std::fs::read(&path).unwrap(),
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+        );
+        assert_eq!(
+            before, after,
+            "{backend}: a second deploy rewrote the manifest"
+        );
+
+        let log = runner
+            .jobs
+            .get_job_step_log(GetJobStepLogRequest {
+                job: second.name.clone(),
+                step_index: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            log.lines.iter().all(|l| l.text.ends_with("unchanged")),
+            "{backend}: {:?}",
+            log.lines
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_step_that_times_out_fails_the_job_naming_the_step_and_the_timeout() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner
+            .add_book(
+                r#"
+name: never-ready
+type: none
+steps:
+  - name: Wait for a deployment nobody runs
+    uses: k8s.wait
+    with: {api_version: apps/v1, kind: Deployment, name: ghost, namespace: "{{ namespace }}", condition: available}
+    timeout: 1s
+  - name: Never reached
+    uses: k8s.delete
+    with: {api_version: v1, kind: Service, name: ghost, namespace: "{{ namespace }}"}
+"#,
+            )
+            .await;
+        let job = runner.start_job(&book, "timeout-1").await;
+        let done = runner.finished(&job.name).await;
+        assert_eq!(done.status(), JobStatus::Failed, "{backend}");
+        assert_eq!(
+            done.message, "step 1 (Wait for a deployment nobody runs) failed: timed out after 1s",
+            "{backend}"
+        );
+        assert_eq!(done.steps[0].status(), StepStatus::Failed, "{backend}");
+        assert_eq!(done.steps[1].status(), StepStatus::Skipped, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_step_is_retried_with_backoff_before_the_job_fails() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner
+            .add_book(
+                r#"
+name: patch-missing
+type: none
+steps:
+  - name: Scale a deployment that does not exist
+    uses: k8s.patch
+    with: {api_version: apps/v1, kind: Deployment, name: ghost, namespace: "{{ namespace }}", patch: '{"spec": {"replicas": 0}}'}
+    retries: 1
+"#,
+            )
+            .await;
+        let job = runner.start_job(&book, "retry-1").await;
+        let events = runner.watch_all(&job.name, 0).await;
+        let kinds: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e.kind.as_ref()? {
+                pb::job_event::Kind::StepStarted(s) => Some(format!("started {}", s.attempt)),
+                pb::job_event::Kind::StepRetrying(r) => Some(format!(
+                    "retrying after {}s: {}",
+                    r.backoff.unwrap().seconds,
+                    r.error
+                )),
+                pb::job_event::Kind::StepFailed(f) => Some(format!("failed: {}", f.error)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "started 1",
+                "retrying after 1s: Deployment acme-shop/ghost not found",
+                "started 2",
+                "failed: Deployment acme-shop/ghost not found"
+            ],
+            "{backend}"
+        );
+        let done = runner.finished(&job.name).await;
+        assert_eq!(done.steps[0].attempts, 2, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_waiting_step_ends_the_job_cancelled_and_cancel_is_idempotent() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner
+            .add_book(
+                r#"
+name: long-wait
+type: none
+steps:
+  - name: Wait a long time
+    uses: k8s.wait
+    with: {api_version: apps/v1, kind: Deployment, name: ghost, namespace: "{{ namespace }}", condition: available}
+    timeout: 10m
+"#,
+            )
+            .await;
+        let job = runner.start_job(&book, "cancel-1").await;
+        // Cancel once the step is waiting.
+        let events = runner.jobs.clone();
+        let mut stream = events
+            .clone()
+            .watch_job(pb::WatchJobRequest {
+                name: job.name.clone(),
+                after_sequence: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        use tokio_stream::StreamExt as _;
+        while let Some(message) = stream.next().await {
+            if let Some(pb::watch_job_response::Kind::Event(event)) = message.unwrap().kind
+                && matches!(event.kind, Some(pb::job_event::Kind::StepLog(_)))
+            {
+                break;
+            }
+        }
+        runner
+            .jobs
+            .cancel_job(CancelJobRequest {
+                name: job.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // A hang would fail here; the interruption itself is prompt (the worker is signalled).
+        let done = tokio::time::timeout(Duration::from_secs(10), runner.finished(&job.name))
+            .await
+            .expect("cancelled job did not end");
+        assert_eq!(done.status(), JobStatus::Cancelled, "{backend}");
+        assert_eq!(done.message, "cancelled", "{backend}");
+
+        let again = runner
+            .jobs
+            .cancel_job(CancelJobRequest {
+                name: job.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            again.status(),
+            JobStatus::Cancelled,
+            "{backend}: cancel of an ended job returns it"
+        );
+        assert_eq!(
+            again.last_sequence, done.last_sequence,
+            "{backend}: and changes nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn generated_secret_values_never_appear_in_events_or_logs() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner
+            .add_book(
+                r#"
+name: make-secret
+type: none
+steps:
+  - name: Generate the admin password
+    uses: k8s.secret
+    with: {name: "{{ deployment.slug }}-admin", namespace: "{{ namespace }}", keys: "password,api_key", length: "40"}
+"#,
+            )
+            .await;
+        let job = runner.start_job(&book, "secret-1").await;
+        let events = runner.watch_all(&job.name, 0).await;
+        assert_eq!(
+            final_status(&events),
+            Some(JobStatus::Succeeded),
+            "{backend}"
+        );
+
+        let file = std::fs::read_to_string(runner.cluster.join("acme-shop/secret/shop-admin.yaml"))
+            .unwrap();
+        let secret: serde_json::Value = serde_saphyr::from_str(&file).unwrap();
+        let mut values = Vec::new();
+        for key in ["password", "api_key"] {
+            let encoded = secret["data"][key].as_str().unwrap();
+            let decoded = String::from_utf8(STANDARD.decode(encoded).unwrap()).unwrap();
+            assert_eq!(decoded.len(), 40, "{backend}");
+            values.push(encoded.to_owned());
+            values.push(decoded);
+        }
+        let everything = format!("{events:?}");
+        for value in &values {
+            assert!(
+                !everything.contains(value.as_str()),
+                "{backend}: a secret value leaked into an event"
+            );
+        }
+        let log = runner
+            .jobs
+            .get_job_step_log(GetJobStepLogRequest {
+                job: job.name.clone(),
+                step_index: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(log.lines.len(), 1, "{backend}");
+        assert_eq!(
+            log.lines[0].text,
+            "Secret acme-shop/shop-admin created with generated keys password, api_key"
+        );
+
+        // Run again: the values are kept, never regenerated.
+        let again = runner.start_job(&book, "secret-2").await;
+        runner.finished(&again.name).await;
+        assert_eq!(
+            std::fs::read_to_string(runner.cluster.join("acme-shop/secret/shop-admin.yaml"))
+                .unwrap(),
+            file
+        );
+    }
+}

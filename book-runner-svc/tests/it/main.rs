@@ -1,0 +1,6 @@
+//! book-runner-svc integration tests: the service in-process behind real gRPC, on SQLite and
+//! (with `EYRIE_TEST_DATABASE_URL`) PostgreSQL.
+
+mod harness;
+mod jobs;
+mod watch;
