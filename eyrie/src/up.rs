@@ -105,6 +105,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &stop,
         eyrie_book_runner_svc::Settings {
             database: sqlite(&data_dir, "book-runner"),
+            runner: eyrie_book_runner_svc::config::RunnerSettings {
+                // `directory` clusters with a relative path live in the data directory.
+                directory_root: data_dir.join("clusters"),
+                ..Default::default()
+            },
+            peers: eyrie_book_runner_svc::config::Peers {
+                deployment: Some(url(deployment_address)),
+            },
             ..Default::default()
         },
         book_runner,

@@ -132,3 +132,71 @@ pub fn init_test_logs() {
             .try_init();
     }
 }
+
+/// The deployment the tests run jobs for.
+pub const SAMPLE_DEPLOYMENT: &str = "projects/acme/groups/web/deployments/shop";
+
+/// A snapshot of [`SAMPLE_DEPLOYMENT`] (namespace `acme-shop`) of `deployment_type` (`odoo`,
+/// `none`, ...) on one `directory` cluster at `cluster_path`, with `parameters`.
+pub fn sample_deployment_snapshot(
+    deployment_type: &str,
+    cluster_path: &str,
+    parameters: &[(&str, &str)],
+) -> eyrie_proto::v1::DeploymentSnapshot {
+    use eyrie_proto::v1::{self as pb, deployment_snapshot as snap};
+    let group_type = pb::DeploymentType::from_str_name(&format!(
+        "DEPLOYMENT_TYPE_{}",
+        deployment_type.to_uppercase()
+    ))
+    .unwrap_or_default();
+    pb::DeploymentSnapshot {
+        deployment: Some(snap::Deployment {
+            name: SAMPLE_DEPLOYMENT.into(),
+            slug: "shop".into(),
+            display_name: "Shop".into(),
+            key_fields: Some(pb::KeyFields {
+                repository: "git@github.com:acme/shop.git".into(),
+                branch: "main".into(),
+                image: "registry.example/shop:1.0".into(),
+                commit_ref: "4f2a9c1".into(),
+                clusters: vec!["projects/acme/clusters/c1".into()],
+                scope: "projects/acme/scopes/dev".into(),
+                parameters: parameters
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            }),
+            state: pb::DeploymentState::Deploy.into(),
+        }),
+        project: Some(snap::Project {
+            name: "projects/acme".into(),
+            slug: "acme".into(),
+            display_name: "Acme".into(),
+        }),
+        group: Some(snap::Group {
+            name: "projects/acme/groups/web".into(),
+            slug: "web".into(),
+            display_name: "Web".into(),
+            r#type: group_type.into(),
+        }),
+        scope: Some(snap::Scope {
+            name: "projects/acme/scopes/dev".into(),
+            slug: "dev".into(),
+            display_name: "Dev".into(),
+            allow_drop: true,
+        }),
+        clusters: vec![snap::Cluster {
+            name: "projects/acme/clusters/c1".into(),
+            slug: "c1".into(),
+            display_name: "C1".into(),
+            connection: Some(snap::cluster::Connection::Directory(
+                pb::DirectoryConnection {
+                    path: cluster_path.into(),
+                },
+            )),
+        }],
+        namespace: "acme-shop".into(),
+        version: 1,
+        revision: 1,
+    }
+}

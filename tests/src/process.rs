@@ -210,6 +210,16 @@ impl ServiceProcess {
         self.child.id().expect("process still running")
     }
 
+    /// Kills the process with SIGKILL, as a crash would: no cleanup runs.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.start_kill().context("SIGKILL")?;
+        self.child
+            .wait()
+            .await
+            .context("waiting for the killed process")?;
+        Ok(())
+    }
+
     /// Waits for the process to exit by itself.
     pub async fn wait(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
         tokio::time::timeout(timeout, self.child.wait())

@@ -345,10 +345,7 @@ fn backoff(failed_attempts: u32) -> Duration {
 }
 
 /// Drivers for every cluster of the deployment, or why one cannot be had.
-fn connect(
-    provider: &ClusterProvider,
-    snapshot: &Snapshot,
-) -> Result<ConnectedClusters, String> {
+fn connect(provider: &ClusterProvider, snapshot: &Snapshot) -> Result<ConnectedClusters, String> {
     if snapshot.clusters.is_empty() {
         return Err("the deployment has no cluster to run on".to_owned());
     }

@@ -87,6 +87,12 @@ impl BookService for BookGrpc {
         let project = BookName::parse_parent("parent", &request.parent).map_err(invalid)?;
         let limit = page_size(request.page_size).map_err(invalid)?;
         let position: Option<BooksPosition> = decode_token(&request.page_token).map_err(invalid)?;
+        if eyrie_proto::v1::DeploymentType::try_from(request.r#type).is_err() {
+            return Err(invalid(FieldViolation::new(
+                "type",
+                format!("{} is not a known deployment type", request.r#type),
+            )));
+        }
         let include_global = request.include_global && project.is_some();
         if let Some(position) = &position
             && (position.parent != request.parent

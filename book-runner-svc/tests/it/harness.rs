@@ -11,12 +11,14 @@ use eyrie_book_runner_svc::{
     },
     store::{books::SeaBookStore, migration::Migrator},
 };
-use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
+use eyrie_platform::{
+    DatabaseSettings, ServerSettings,
+    testing::{SAMPLE_DEPLOYMENT, TestServer, sample_deployment_snapshot},
+};
 use eyrie_proto::{
     internal::v1::{StartJobRequest, job_runner_client::JobRunnerClient},
     v1::{
-        self as pb, BookPhase, DeploymentSnapshot, DeploymentType, Job, JobStatus, KeyFields,
-        OperationAction, WatchJobRequest, deployment_snapshot as snap,
+        self as pb, BookPhase, Job, JobStatus, OperationAction, WatchJobRequest,
         job_service_client::JobServiceClient, watch_job_response,
     },
 };
@@ -24,7 +26,7 @@ use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 
 /// The deployment every test job runs for.
-pub const DEPLOYMENT: &str = "projects/acme/groups/web/deployments/shop";
+pub const DEPLOYMENT: &str = SAMPLE_DEPLOYMENT;
 
 /// A runner with its cluster folder and clients.
 pub struct Runner {
@@ -168,61 +170,13 @@ pub fn start_request(
     deployment_type: &str,
     parameters: &[(&str, &str)],
 ) -> StartJobRequest {
-    let group_type = DeploymentType::from_str_name(&format!(
-        "DEPLOYMENT_TYPE_{}",
-        deployment_type.to_uppercase()
-    ))
-    .unwrap();
     StartJobRequest {
         request_id: request_id.to_owned(),
-        snapshot: Some(DeploymentSnapshot {
-            deployment: Some(snap::Deployment {
-                name: DEPLOYMENT.into(),
-                slug: "shop".into(),
-                display_name: "Shop".into(),
-                key_fields: Some(KeyFields {
-                    repository: "git@github.com:acme/shop.git".into(),
-                    branch: "main".into(),
-                    image: "registry.example/shop:1.0".into(),
-                    commit_ref: "4f2a9c1".into(),
-                    clusters: vec!["projects/acme/clusters/c1".into()],
-                    scope: "projects/acme/scopes/dev".into(),
-                    parameters: parameters
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                }),
-                state: pb::DeploymentState::Deploy.into(),
-            }),
-            project: Some(snap::Project {
-                name: "projects/acme".into(),
-                slug: "acme".into(),
-                display_name: "Acme".into(),
-            }),
-            group: Some(snap::Group {
-                name: "projects/acme/groups/web".into(),
-                slug: "web".into(),
-                display_name: "Web".into(),
-                r#type: group_type.into(),
-            }),
-            scope: Some(snap::Scope {
-                name: "projects/acme/scopes/dev".into(),
-                slug: "dev".into(),
-                display_name: "Dev".into(),
-                allow_drop: true,
-            }),
-            clusters: vec![snap::Cluster {
-                name: "projects/acme/clusters/c1".into(),
-                slug: "c1".into(),
-                display_name: "C1".into(),
-                connection: Some(snap::cluster::Connection::Directory(
-                    pb::DirectoryConnection { path: "c1".into() },
-                )),
-            }],
-            namespace: "acme-shop".into(),
-            version: 1,
-            revision: 1,
-        }),
+        snapshot: Some(sample_deployment_snapshot(
+            deployment_type,
+            "c1",
+            parameters,
+        )),
         action: OperationAction::Deploy.into(),
         phase: BookPhase::Deploy.into(),
         book: book.to_owned(),

@@ -1,6 +1,10 @@
 //! book-runner-svc integration tests: the service in-process behind real gRPC, on SQLite and
 //! (with `EYRIE_TEST_DATABASE_URL`) PostgreSQL.
 
+mod books;
+mod builtin;
+mod controller;
+mod fencing;
 mod harness;
 mod jobs;
 mod watch;

@@ -2,6 +2,7 @@
 
 mod gateway;
 mod services;
+mod takeover;
 mod trace;
 mod up;
 mod versions;

@@ -51,11 +51,16 @@ pub struct Running {
 
 /// Starts book-runner-svc on `database`.
 pub async fn start(database: DatabaseSettings) -> Running {
-    let settings = Settings {
+    start_with(Settings {
         server: ServerSettings::loopback_any_port(),
         database,
         ..Settings::default()
-    };
+    })
+    .await
+}
+
+/// Starts book-runner-svc with `settings`.
+pub async fn start_with(settings: Settings) -> Running {
     let server = TestServer::start::<BookRunnerSvc>(settings).await.unwrap();
     let channel = server.channel().await.unwrap();
     Running {

@@ -1,3 +1,0 @@
-//! Temporary runner of the books tests until tests/it/main.rs has `mod books;` (removed then).
-
-mod books;
