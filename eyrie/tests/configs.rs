@@ -20,6 +20,11 @@ fn example_configurations_load() {
     let runner: eyrie_book_runner_svc::Settings =
         load(Some(&example("book-runner-svc.toml")), none.clone()).unwrap();
     assert_eq!(runner.database.schema.as_deref(), Some("book_runner"));
+    assert_eq!(runner.runner.lease_ttl, std::time::Duration::from_secs(15));
+    assert_eq!(
+        runner.peers.deployment.as_deref(),
+        Some("http://deployment-svc:50061")
+    );
     let version: eyrie_version_svc::Settings =
         load(Some(&example("version-svc.toml")), none.clone()).unwrap();
     assert_eq!(version.server.listen_addr_or(0).port(), 50063);

@@ -362,3 +362,79 @@ steps:
         );
     }
 }
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_by_deployment_and_status_with_pages() {
+    use eyrie_proto::{internal::v1::ListRunningJobCountsRequest, v1::ListJobsRequest};
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(APPLY_BOOK).await;
+        let mut names = Vec::new();
+        for index in 0..3 {
+            let job = runner.start_job(&book, &format!("list-{index}")).await;
+            runner.finished(&job.name).await;
+            names.push(job.name);
+        }
+        let counts = runner
+            .runner
+            .list_running_job_counts(ListRunningJobCountsRequest {
+                deployments: vec![
+                    crate::harness::DEPLOYMENT.into(),
+                    "projects/acme/groups/web/deployments/idle".into(),
+                ],
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .counts;
+        assert!(
+            counts.iter().all(|c| c.count == 0),
+            "{backend}: every job ended: {counts:?}"
+        );
+        assert_eq!(counts.len(), 2, "{backend}: one count per asked deployment");
+
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = runner
+                .jobs
+                .list_jobs(ListJobsRequest {
+                    parent: "projects/acme/groups/-/deployments/-".into(),
+                    page_size: 2,
+                    page_token: token.clone(),
+                    status: JobStatus::Succeeded.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            seen.extend(page.jobs.into_iter().map(|job| job.name));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        names.reverse();
+        assert_eq!(seen, names, "{backend}: newest first, across pages");
+
+        let failed = runner
+            .jobs
+            .list_jobs(ListJobsRequest {
+                parent: crate::harness::DEPLOYMENT.into(),
+                status: JobStatus::Failed.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(failed.jobs.is_empty(), "{backend}");
+        let other = runner
+            .jobs
+            .list_jobs(ListJobsRequest {
+                parent: "projects/acme/groups/web/deployments/other".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(other.jobs.is_empty(), "{backend}");
+    }
+}

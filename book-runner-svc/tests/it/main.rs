@@ -7,4 +7,5 @@ mod controller;
 mod fencing;
 mod harness;
 mod jobs;
+mod reports;
 mod watch;

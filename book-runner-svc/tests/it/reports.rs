@@ -1,0 +1,181 @@
+//! Job outcomes reach deployment-svc: retried until acknowledged, and still delivered when the
+//! runner restarts in between.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use eyrie_book_runner_svc::{
+    BookRunnerSvc, Settings,
+    config::{Peers, RunnerSettings},
+};
+use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
+use eyrie_proto::internal::v1::{
+    JobOutcome, ReportJobOutcomeRequest, ReportJobOutcomeResponse,
+    deployment_callbacks_server::{DeploymentCallbacks, DeploymentCallbacksServer},
+    job_runner_client::JobRunnerClient,
+};
+use eyrie_proto::v1::JobStatus;
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+use crate::harness::start_request;
+
+/// A stand-in for deployment-svc that refuses the first `refuse` reports, then records them.
+#[derive(Clone, Default)]
+struct FakeDeployments {
+    refuse: Arc<Mutex<u32>>,
+    calls: Arc<Mutex<u32>>,
+    received: Arc<Mutex<Vec<JobOutcome>>>,
+}
+
+#[tonic::async_trait]
+impl DeploymentCallbacks for FakeDeployments {
+    async fn report_job_outcome(
+        &self,
+        request: Request<ReportJobOutcomeRequest>,
+    ) -> Result<Response<ReportJobOutcomeResponse>, Status> {
+        *self.calls.lock().unwrap() += 1;
+        let mut refuse = self.refuse.lock().unwrap();
+        if *refuse > 0 {
+            *refuse -= 1;
+            return Err(Status::unavailable("deployment-svc is restarting"));
+        }
+        self.received
+            .lock()
+            .unwrap()
+            .push(request.into_inner().outcome.unwrap());
+        Ok(Response::new(ReportJobOutcomeResponse {}))
+    }
+}
+
+async fn serve(fake: FakeDeployments) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(DeploymentCallbacksServer::new(fake))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    format!("http://{address}")
+}
+
+fn settings(database: DatabaseSettings, root: &std::path::Path, deployments: &str) -> Settings {
+    Settings {
+        server: ServerSettings::loopback_any_port(),
+        database,
+        runner: RunnerSettings {
+            lease_ttl: Duration::from_secs(2),
+            poll_interval: Duration::from_millis(100),
+            directory_root: root.to_path_buf(),
+            ..RunnerSettings::default()
+        },
+        peers: Peers {
+            deployment: Some(deployments.to_owned()),
+        },
+        ..Settings::default()
+    }
+}
+
+/// Waits (bounded) until `fake` received `count` outcomes.
+async fn received(fake: &FakeDeployments, count: usize) -> Vec<JobOutcome> {
+    for _ in 0..300 {
+        let outcomes = fake.received.lock().unwrap().clone();
+        if outcomes.len() >= count {
+            return outcomes;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "deployment-svc received {} outcomes, not {count}",
+        fake.received.lock().unwrap().len()
+    )
+}
+
+const BOOK: &str = "books/none-initialize";
+
+#[tokio::test]
+async fn outcomes_are_retried_until_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = DatabaseSettings::with_url(format!(
+        "sqlite://{}/runner.sqlite?mode=rwc",
+        dir.path().display()
+    ));
+    let fake = FakeDeployments::default();
+    *fake.refuse.lock().unwrap() = 2;
+    let address = serve(fake.clone()).await;
+    let server = TestServer::start::<BookRunnerSvc>(settings(database, dir.path(), &address))
+        .await
+        .unwrap();
+    let mut runner = JobRunnerClient::new(server.channel().await.unwrap());
+
+    let mut request = start_request(BOOK, "report-1", "none", &[]);
+    request.phase = eyrie_proto::v1::BookPhase::Initialize.into();
+    let job = runner.start_job(request).await.unwrap().into_inner();
+
+    let outcomes = received(&fake, 1).await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].job, job.name);
+    assert_eq!(outcomes[0].operation, job.operation);
+    assert_eq!(outcomes[0].status(), JobStatus::Succeeded);
+    assert_eq!(
+        *fake.calls.lock().unwrap(),
+        3,
+        "two refusals, then the acknowledged delivery"
+    );
+}
+
+#[tokio::test]
+async fn an_outcome_owed_before_a_restart_is_delivered_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = DatabaseSettings::with_url(format!(
+        "sqlite://{}/runner.sqlite?mode=rwc",
+        dir.path().display()
+    ));
+    // deployment-svc is down while the job runs: nothing listens at this address yet.
+    let parked = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = parked.local_addr().unwrap();
+    drop(parked);
+    let first = TestServer::start::<BookRunnerSvc>(settings(
+        database.clone(),
+        dir.path(),
+        &format!("http://{address}"),
+    ))
+    .await
+    .unwrap();
+    let mut runner = JobRunnerClient::new(first.channel().await.unwrap());
+    let mut request = start_request(BOOK, "report-2", "none", &[]);
+    request.phase = eyrie_proto::v1::BookPhase::Initialize.into();
+    let job = runner.start_job(request).await.unwrap().into_inner();
+    let mut jobs =
+        eyrie_proto::v1::job_service_client::JobServiceClient::new(first.channel().await.unwrap());
+    crate::harness::collect_events(jobs.clone(), &job.name, 0).await;
+    let ended = jobs
+        .get_job(eyrie_proto::v1::GetJobRequest {
+            name: job.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ended.status(), JobStatus::Succeeded);
+    first.stop().await.unwrap();
+
+    // deployment-svc comes up where the runner expects it; a restarted runner reports.
+    let fake = FakeDeployments::default();
+    let listener = TcpListener::bind(address).await.unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(DeploymentCallbacksServer::new(fake.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let _second = TestServer::start::<BookRunnerSvc>(settings(
+        database,
+        dir.path(),
+        &format!("http://{address}"),
+    ))
+    .await
+    .unwrap();
+    let outcomes = received(&fake, 1).await;
+    assert_eq!(outcomes[0].job, job.name);
+}
