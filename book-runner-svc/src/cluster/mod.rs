@@ -6,6 +6,7 @@
 
 mod condition;
 pub mod directory;
+pub mod kubernetes;
 
 use std::fmt;
 

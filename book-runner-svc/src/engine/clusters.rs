@@ -3,14 +3,19 @@
 use std::{path::PathBuf, sync::Arc};
 
 use crate::{
-    cluster::{Cluster, directory::DirectoryCluster},
+    cluster::{
+        Cluster,
+        directory::DirectoryCluster,
+        kubernetes::{Connection, KubernetesClusters},
+    },
     domain::snapshot::{ClusterConnection, ClusterFacts},
 };
 
-/// Builds cluster drivers.
-#[derive(Debug, Clone)]
+/// Builds cluster drivers; Kubernetes clients (and their discovery) are shared by every job.
+#[derive(Clone)]
 pub struct ClusterProvider {
     directory_root: PathBuf,
+    kubernetes: Arc<KubernetesClusters>,
 }
 
 impl ClusterProvider {
@@ -18,6 +23,7 @@ impl ClusterProvider {
     pub fn new(directory_root: impl Into<PathBuf>) -> Self {
         Self {
             directory_root: directory_root.into(),
+            kubernetes: Arc::default(),
         }
     }
 
@@ -35,10 +41,25 @@ impl ClusterProvider {
                     self.directory_root.join(path),
                 )))
             }
-            ClusterConnection::Kubernetes { .. } => Err(format!(
-                "cluster {}: this runner has no kubernetes driver yet; use a directory cluster",
-                cluster.name
-            )),
+            ClusterConnection::Kubernetes {
+                in_cluster: true, ..
+            } => Ok(self.kubernetes.get(Connection::InCluster)),
+            ClusterConnection::Kubernetes {
+                kubeconfig_path,
+                context,
+                ..
+            } => {
+                if kubeconfig_path.is_empty() {
+                    return Err(format!(
+                        "cluster {}: no kubeconfig path and not in-cluster",
+                        cluster.name
+                    ));
+                }
+                Ok(self.kubernetes.get(Connection::Kubeconfig {
+                    path: PathBuf::from(kubeconfig_path),
+                    context: context.clone(),
+                }))
+            }
         }
     }
 }
