@@ -7,5 +7,7 @@ mod controller;
 mod fencing;
 mod harness;
 mod jobs;
+mod kube_api;
+mod kubernetes;
 mod reports;
 mod watch;

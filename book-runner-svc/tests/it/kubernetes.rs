@@ -1,0 +1,460 @@
+//! The kubernetes driver, and every built-in book, against a real API server.
+
+use std::time::Duration;
+
+use eyrie_book_runner_svc::{
+    cluster::{
+        ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef,
+        kubernetes::{Connection, KubernetesCluster},
+    },
+    domain::manifest::parse_documents,
+};
+use eyrie_platform::testing::sample_deployment_snapshot;
+use eyrie_proto::v1::{self as pb, BookPhase, JobStatus, OperationAction};
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+use crate::{
+    harness::each_runner,
+    kube_api::{client, kubeconfig, namespaced, start_controllers},
+};
+
+fn cluster(path: &str) -> KubernetesCluster {
+    KubernetesCluster::new(Connection::Kubeconfig {
+        path: path.into(),
+        context: String::new(),
+    })
+}
+
+fn deployment(namespace: &str, replicas: i64) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}},
+        },
+    })
+}
+
+async fn namespace(cluster: &KubernetesCluster, name: &str) {
+    let manifest = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    cluster.apply(&manifest, false).await.unwrap();
+}
+
+fn web(namespace: &str) -> ObjectRef {
+    ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: Some(namespace.into()),
+        name: "web".into(),
+    }
+}
+
+#[tokio::test]
+async fn apply_is_idempotent_patch_and_delete_act_for_real() {
+    let Some(path) = kubeconfig() else { return };
+    let cluster = cluster(&path);
+    namespace(&cluster, "k-apply").await;
+
+    assert_eq!(
+        cluster
+            .apply(&deployment("k-apply", 2), false)
+            .await
+            .unwrap(),
+        ApplyOutcome::Created
+    );
+    let first = cluster.get(&web("k-apply")).await.unwrap().unwrap();
+    assert_eq!(
+        cluster
+            .apply(&deployment("k-apply", 2), false)
+            .await
+            .unwrap(),
+        ApplyOutcome::Unchanged
+    );
+    let second = cluster.get(&web("k-apply")).await.unwrap().unwrap();
+    assert_eq!(
+        first["metadata"]["resourceVersion"], second["metadata"]["resourceVersion"],
+        "a re-apply wrote"
+    );
+    let managers: Vec<_> = second["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(managers, ["eyrie"]);
+
+    cluster
+        .merge_patch(&web("k-apply"), &json!({"spec": {"replicas": 0}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.get(&web("k-apply")).await.unwrap().unwrap()["spec"]["replicas"],
+        0
+    );
+
+    assert_eq!(
+        cluster.delete(&web("k-apply")).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    cluster
+        .wait_for(&web("k-apply"), &Condition::Gone)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.delete(&web("k-apply")).await.unwrap(),
+        DeleteOutcome::NotFound
+    );
+    let missing = cluster
+        .merge_patch(&web("k-apply"), &json!({"spec": {"replicas": 1}}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing,
+        ClusterError::NotFound("Deployment k-apply/web".into())
+    );
+}
+
+#[tokio::test]
+async fn a_conflict_with_another_field_manager_is_reported_unless_forced() {
+    let Some(path) = kubeconfig() else { return };
+    let cluster = cluster(&path);
+    namespace(&cluster, "k-conflict").await;
+    cluster
+        .apply(&deployment("k-conflict", 1), false)
+        .await
+        .unwrap();
+
+    // Someone scales the deployment by hand, with a server-side apply of their own.
+    let other = client(&path).await;
+    let deployments = namespaced(&other, "k-conflict", "apps/v1", "Deployment", "deployments");
+    deployments
+        .patch(
+            "web",
+            &PatchParams::apply("kubectl-scale").force(),
+            &Patch::Apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+
+    let err = cluster
+        .apply(&deployment("k-conflict", 1), false)
+        .await
+        .unwrap_err();
+    match &err {
+        ClusterError::Conflict { manager, field, .. } => {
+            assert_eq!(manager, "kubectl-scale");
+            assert_eq!(field, ".spec.replicas");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        cluster
+            .apply(&deployment("k-conflict", 1), true)
+            .await
+            .unwrap(),
+        ApplyOutcome::Configured
+    );
+    assert_eq!(
+        cluster.get(&web("k-conflict")).await.unwrap().unwrap()["spec"]["replicas"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_user_without_rights_gets_forbidden_with_the_servers_message() {
+    let Some(_) = kubeconfig() else { return };
+    let nobody =
+        std::env::var("EYRIE_TEST_KUBECONFIG_NOBODY").expect("the script writes both kubeconfigs");
+    let cluster = cluster(&nobody);
+    let err = cluster.get(&web("default")).await.unwrap_err();
+    match err {
+        ClusterError::Refused { reason, message } => {
+            assert_eq!(reason, "Forbidden");
+            assert!(
+                message.contains("nobody") && message.contains("deployments"),
+                "{message}"
+            );
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn waits_end_when_status_is_written_and_are_pending_until_then() {
+    let Some(path) = kubeconfig() else { return };
+    let cluster = cluster(&path);
+    namespace(&cluster, "k-wait").await;
+    cluster
+        .apply(&deployment("k-wait", 1), false)
+        .await
+        .unwrap();
+
+    let pending = tokio::time::timeout(
+        Duration::from_millis(500),
+        cluster.wait_for(&web("k-wait"), &Condition::Available),
+    )
+    .await;
+    assert!(pending.is_err(), "available without any status");
+
+    let other = client(&path).await;
+    let deployments = namespaced(&other, "k-wait", "apps/v1", "Deployment", "deployments");
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        deployments
+            .patch_status(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"status": {"replicas": 1, "availableReplicas": 1, "readyReplicas": 1}}),
+                ),
+            )
+            .await
+            .unwrap();
+    });
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        cluster.wait_for(&web("k-wait"), &Condition::Available),
+    )
+    .await
+    .expect("the wait did not see the status")
+    .unwrap();
+    writer.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_fails_clearly_instead_of_hanging() {
+    let Some(path) = kubeconfig() else { return };
+    // The same credentials, aimed at a port where nothing listens.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let server =
+        std::env::var("EYRIE_TEST_KUBE_SERVER").expect("the script exports the server URL");
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = dir.path().join("kubeconfig");
+    std::fs::write(&unreachable, text.replace(&server, "https://127.0.0.1:1")).unwrap();
+    let cluster = cluster(unreachable.to_str().unwrap());
+    let err = tokio::time::timeout(Duration::from_secs(60), cluster.get(&web("default")))
+        .await
+        .expect("an unreachable cluster hung")
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("127.0.0.1:1")
+            || err.to_string().to_lowercase().contains("connect"),
+        "{err}"
+    );
+}
+
+/// Installs the operators' custom resource definitions once per API server.
+async fn install_crds(cluster: &KubernetesCluster) {
+    let crds = parse_documents(include_str!("../fixtures/operator-crds.yaml")).unwrap();
+    for crd in &crds {
+        cluster.apply(crd, true).await.unwrap();
+        let target = ObjectRef::of_manifest(crd).unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            cluster.wait_for(&target, &Condition::parse("condition:Established").unwrap()),
+        )
+        .await
+        .expect("CRD not established")
+        .unwrap();
+    }
+}
+
+/// One deployment of one type, run through its built-in books on the real API server.
+struct Lifecycle<'a> {
+    runner: crate::harness::Runner,
+    kubeconfig: String,
+    deployment_type: &'a str,
+    namespace: String,
+    parameters: &'a [(&'a str, &'a str)],
+}
+
+impl Lifecycle<'_> {
+    async fn run(&mut self, phase: BookPhase, action: OperationAction) {
+        let phase_name = phase
+            .as_str_name()
+            .trim_start_matches("BOOK_PHASE_")
+            .to_lowercase();
+        let mut snapshot = sample_deployment_snapshot(self.deployment_type, "", self.parameters);
+        snapshot.namespace = self.namespace.clone();
+        snapshot.clusters[0].connection = Some(
+            pb::deployment_snapshot::cluster::Connection::Kubernetes(pb::KubernetesConnection {
+                kubeconfig_path: self.kubeconfig.clone(),
+                context: String::new(),
+                in_cluster: false,
+            }),
+        );
+        let request = eyrie_proto::internal::v1::StartJobRequest {
+            request_id: format!(
+                "{}-{phase_name}-{}",
+                self.namespace,
+                uuid::Uuid::new_v4().simple()
+            ),
+            snapshot: Some(snapshot),
+            action: action.into(),
+            phase: phase.into(),
+            book: format!("books/{}-{phase_name}", self.deployment_type),
+            operation: "op".into(),
+            ..Default::default()
+        };
+        let job = self
+            .runner
+            .runner
+            .start_job(request)
+            .await
+            .unwrap()
+            .into_inner();
+        let done = self.runner.finished(&job.name).await;
+        assert_eq!(
+            done.status(),
+            JobStatus::Succeeded,
+            "{} {phase_name}: {} {:?}",
+            self.deployment_type,
+            done.message,
+            done.steps
+                .iter()
+                .map(|s| (&s.name, s.status(), &s.message))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Where pause shows on the main object: API, kind, plural, JSON pointer and paused value.
+type PausedAt<'a> = (&'a str, &'a str, &'a str, &'a str, serde_json::Value);
+
+/// Runs every built-in book of `deployment_type` unchanged on the real API server.
+async fn builtin_lifecycle(
+    deployment_type: &str,
+    parameters: &[(&str, &str)],
+    paused: PausedAt<'_>,
+) {
+    let Some(path) = kubeconfig() else { return };
+    install_crds(&cluster(&path)).await;
+    let namespace = format!("k-{deployment_type}");
+    let kube = client(&path).await;
+    let _controllers = start_controllers(kube.clone(), &namespace);
+    let (_, runner) = each_runner().await.into_iter().next().unwrap();
+    let (api_version, kind, plural, pointer, expected) = paused;
+    let object = namespaced(&kube, &namespace, api_version, kind, plural);
+    let mut lifecycle = Lifecycle {
+        runner,
+        kubeconfig: path,
+        deployment_type,
+        namespace: namespace.clone(),
+        parameters,
+    };
+
+    lifecycle
+        .run(BookPhase::Initialize, OperationAction::Deploy)
+        .await;
+    lifecycle
+        .run(BookPhase::Deploy, OperationAction::Deploy)
+        .await;
+    let before = object.get("shop").await.unwrap().metadata.resource_version;
+    lifecycle
+        .run(BookPhase::Deploy, OperationAction::Deploy)
+        .await;
+    let after = object.get("shop").await.unwrap().metadata.resource_version;
+    assert_eq!(
+        before, after,
+        "{deployment_type}: a second deploy changed the workload"
+    );
+
+    lifecycle
+        .run(BookPhase::Pause, OperationAction::Pause)
+        .await;
+    let paused_object = serde_json::to_value(object.get("shop").await.unwrap()).unwrap();
+    assert_eq!(
+        paused_object.pointer(pointer),
+        Some(&expected),
+        "{deployment_type}: not paused"
+    );
+    lifecycle
+        .run(BookPhase::Deploy, OperationAction::Deploy)
+        .await;
+    let resumed = serde_json::to_value(object.get("shop").await.unwrap()).unwrap();
+    assert_ne!(
+        resumed.pointer(pointer),
+        Some(&expected),
+        "{deployment_type}: still paused"
+    );
+
+    lifecycle.run(BookPhase::Drop, OperationAction::Drop).await;
+    let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(kube);
+    assert!(
+        namespaces.get_opt(&namespace).await.unwrap().is_none(),
+        "{deployment_type}: namespace left"
+    );
+}
+
+#[tokio::test]
+async fn odoo_books_run_unchanged_on_a_real_api_server() {
+    builtin_lifecycle(
+        "odoo",
+        &[
+            ("host", "shop.example"),
+            ("db_host", "pg"),
+            ("db_user", "odoo"),
+            ("db_password_secret", "pg-pguser-odoo"),
+        ],
+        (
+            "apps/v1",
+            "Deployment",
+            "deployments",
+            "/spec/replicas",
+            json!(0),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pgo_books_run_unchanged_on_a_real_api_server() {
+    builtin_lifecycle(
+        "pgo",
+        &[],
+        (
+            "postgres-operator.crunchydata.com/v1beta1",
+            "PostgresCluster",
+            "postgresclusters",
+            "/spec/shutdown",
+            json!(true),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pxc_books_run_unchanged_on_a_real_api_server() {
+    builtin_lifecycle(
+        "pxc",
+        &[],
+        (
+            "pxc.percona.com/v1",
+            "PerconaXtraDBCluster",
+            "perconaxtradbclusters",
+            "/spec/pause",
+            json!(true),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn none_books_run_unchanged_on_a_real_api_server() {
+    builtin_lifecycle(
+        "none",
+        &[],
+        (
+            "apps/v1",
+            "Deployment",
+            "deployments",
+            "/spec/replicas",
+            json!(0),
+        ),
+    )
+    .await;
+}
