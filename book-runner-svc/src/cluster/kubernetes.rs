@@ -45,6 +45,8 @@ pub enum Connection {
 pub struct KubernetesCluster {
     connection: Connection,
     client: OnceCell<Client>,
+    /// The API server's address, named in errors about reaching it.
+    server: std::sync::OnceLock<String>,
     /// Discovery results by (apiVersion, kind): resolved once, reused by every step.
     kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
 }
@@ -55,6 +57,7 @@ impl KubernetesCluster {
         Self {
             connection,
             client: OnceCell::new(),
+            server: std::sync::OnceLock::new(),
             kinds: Mutex::default(),
         }
     }
@@ -64,6 +67,7 @@ impl KubernetesCluster {
         Self {
             connection: Connection::InCluster,
             client: OnceCell::new_with(Some(client)),
+            server: std::sync::OnceLock::new(),
             kinds: Mutex::default(),
         }
     }
@@ -104,6 +108,10 @@ impl KubernetesCluster {
             .cloned()
     }
 
+    fn describe(&self, err: kube::Error, target: &ObjectRef) -> ClusterError {
+        describe(err, target, self.server.get().map(String::as_str))
+    }
+
     /// The API of `target`'s kind, in its namespace when the kind is namespaced.
     async fn api(&self, target: &ObjectRef) -> Result<Api<DynamicObject>, ClusterError> {
         let client = self.client().await?;
@@ -135,7 +143,7 @@ impl KubernetesCluster {
                                     ),
                                 }
                             }
-                            _ => describe(err, target),
+                            _ => self.describe(err, target),
                         })?;
                 self.kinds
                     .lock()
@@ -169,8 +177,9 @@ fn api_status(err: &kube::Error) -> Option<(u16, &str, &str)> {
     }
 }
 
-/// Turns a client error into a step failure that says what the server answered.
-fn describe(err: kube::Error, target: &ObjectRef) -> ClusterError {
+/// Turns a client error into a step failure that says what the server answered, or that it
+/// could not be reached.
+fn describe(err: kube::Error, target: &ObjectRef, server: Option<&str>) -> ClusterError {
     match api_status(&err) {
         Some((409, "Conflict", message)) if message.contains("conflict with") => {
             conflict(target, message)
@@ -183,7 +192,10 @@ fn describe(err: kube::Error, target: &ObjectRef) -> ClusterError {
             },
             message: message.to_owned(),
         },
-        None => ClusterError::Unavailable(format!("{target}: {err}")),
+        None => ClusterError::Unavailable(format!(
+            "cannot reach the API server {} for {target}: {err}",
+            server.unwrap_or("(address unknown)")
+        )),
     }
 }
 
@@ -227,7 +239,7 @@ impl Cluster for KubernetesCluster {
         let before = api
             .get_opt(&target.name)
             .await
-            .map_err(|err| describe(err, &target))?;
+            .map_err(|err| self.describe(err, &target))?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         if force {
             params = params.force();
@@ -235,7 +247,7 @@ impl Cluster for KubernetesCluster {
         let after = api
             .patch(&target.name, &params, &Patch::Apply(manifest))
             .await
-            .map_err(|err| describe(err, &target))?;
+            .map_err(|err| self.describe(err, &target))?;
         Ok(match before {
             None => ApplyOutcome::Created,
             Some(before) if resource_version(&before) == resource_version(&after) => {
@@ -255,7 +267,7 @@ impl Cluster for KubernetesCluster {
         match api.create(&params, &to_dynamic(manifest)?).await {
             Ok(_) => Ok(true),
             Err(err) if matches!(api_status(&err), Some((409, "AlreadyExists", _))) => Ok(false),
-            Err(err) => Err(describe(err, &target)),
+            Err(err) => Err(self.describe(err, &target)),
         }
     }
 
@@ -270,7 +282,7 @@ impl Cluster for KubernetesCluster {
             Err(err) if matches!(api_status(&err), Some((404, _, _))) => {
                 Err(ClusterError::NotFound(target.to_string()))
             }
-            Err(err) => Err(describe(err, target)),
+            Err(err) => Err(self.describe(err, target)),
         }
     }
 
@@ -282,7 +294,7 @@ impl Cluster for KubernetesCluster {
             Err(err) if matches!(api_status(&err), Some((404, _, _))) => {
                 Ok(DeleteOutcome::NotFound)
             }
-            Err(err) => Err(describe(err, target)),
+            Err(err) => Err(self.describe(err, target)),
         }
     }
 
@@ -291,7 +303,7 @@ impl Cluster for KubernetesCluster {
         match api
             .get_opt(&target.name)
             .await
-            .map_err(|err| describe(err, target))?
+            .map_err(|err| self.describe(err, target))?
         {
             Some(object) => to_value(&object).map(Some),
             None => Ok(None),
