@@ -1,7 +1,9 @@
 //! deployment-svc: projects, scopes, clusters, deployment groups, deployments and their lifecycle.
 
 pub mod config;
-mod grpc;
+pub mod domain;
+pub mod grpc;
+pub mod service;
 pub mod store;
 
 use std::future::Future;
@@ -18,7 +20,10 @@ use eyrie_proto::{
 use tokio::net::TcpListener;
 
 pub use crate::config::Settings;
-use crate::store::migration::Migrator;
+use crate::{
+    service::resources::Resources,
+    store::{migration::Migrator, resources::ResourceStore},
+};
 
 /// deployment-svc as a service: `eyrie serve`, its own binary, or a part of `eyrie up`.
 pub struct DeploymentSvc;
@@ -41,12 +46,15 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let _db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
+        let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
             .await
             .context("deployment-svc database")?;
+        // TODO(#6): once the settings name book-runner-svc, check group books against it:
+        // `.with_books(Arc::new(grpc::books::RemoteBookCatalog::new(client)))`.
+        let service = grpc::DeploymentGrpc::new(Resources::new(ResourceStore::new(db)));
         Endpoint::new(Reflection::AllContracts)
-            .add_service(DeploymentServiceServer::new(grpc::DeploymentGrpc))
-            .add_service(DeploymentCallbacksServer::new(grpc::DeploymentGrpc))
+            .add_service(DeploymentServiceServer::new(service.clone()))
+            .add_service(DeploymentCallbacksServer::new(service))
             .serve(listener, &settings.server, shutdown)
             .await
     }

@@ -1,3 +1,6 @@
 //! Storage of deployment-svc.
 
+mod entity;
 pub mod migration;
+pub mod outbox;
+pub mod resources;

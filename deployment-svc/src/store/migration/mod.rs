@@ -2,14 +2,19 @@
 
 use sea_orm_migration::prelude::*;
 
+mod m20261128_000001_create_resources;
+mod m20261128_000002_create_outbox;
+
 /// Applies deployment-svc's migrations, tracked in a table of its own so that services sharing one
-/// database never see each other's migrations. Its tables arrive with the issue that builds
-/// the service.
+/// database never see each other's migrations.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        Vec::new()
+        vec![
+            Box::new(m20261128_000001_create_resources::Migration),
+            Box::new(m20261128_000002_create_outbox::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

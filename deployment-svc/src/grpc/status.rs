@@ -1,0 +1,76 @@
+//! deployment-svc errors as gRPC statuses, converted once, here.
+
+use eyrie_platform::status;
+use tonic::Status;
+
+use crate::domain::DeploymentError;
+
+impl From<DeploymentError> for Status {
+    fn from(err: DeploymentError) -> Self {
+        match &err {
+            DeploymentError::Invalid(violations) => status::invalid_argument(violations),
+            DeploymentError::NotFound { kind, name } => status::not_found(kind, name),
+            DeploymentError::AlreadyExists { kind, name } => status::already_exists(kind, name),
+            DeploymentError::EtagMismatch { .. } | DeploymentError::Conflict(_) => {
+                Status::aborted(err.to_string())
+            }
+            DeploymentError::FailedPrecondition {
+                reason,
+                subject,
+                message,
+            } => status::failed_precondition(reason, subject, message.clone()),
+            DeploymentError::Unavailable(_) => Status::unavailable(err.to_string()),
+            DeploymentError::Store(store) => status::internal(store),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eyrie_platform::status::FieldViolation;
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn each_error_gets_its_code() {
+        let cases = [
+            (
+                DeploymentError::invalid(FieldViolation::new("deployment.image", "bad")),
+                Code::InvalidArgument,
+            ),
+            (
+                DeploymentError::not_found("deployment", "projects/a/groups/g/deployments/d"),
+                Code::NotFound,
+            ),
+            (
+                DeploymentError::already_exists("project", "projects/a"),
+                Code::AlreadyExists,
+            ),
+            (
+                DeploymentError::EtagMismatch {
+                    name: "projects/a/groups/g".into(),
+                    expected: "r1".into(),
+                    actual: "r2".into(),
+                },
+                Code::Aborted,
+            ),
+            (DeploymentError::Conflict("x".into()), Code::Aborted),
+            (
+                DeploymentError::FailedPrecondition {
+                    reason: "DEPLOYMENT_DROPPED",
+                    subject: "x".into(),
+                    message: "dropped".into(),
+                },
+                Code::FailedPrecondition,
+            ),
+            (
+                DeploymentError::Unavailable("book-runner-svc".into()),
+                Code::Unavailable,
+            ),
+        ];
+        for (err, code) in cases {
+            assert_eq!(Status::from(err).code(), code);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! deployment-svc's use cases, between the gRPC adapter and the domain and storage.
+
+pub mod resources;

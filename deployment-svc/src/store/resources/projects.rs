@@ -1,0 +1,254 @@
+//! Projects, scopes and clusters: created once, never changed.
+
+use std::collections::HashMap;
+
+use eyrie_platform::db::begin_write;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _,
+};
+
+use super::{
+    ResourceStore, insert_new, now,
+    requests::{Method, remember, replayed},
+    rows,
+};
+use crate::{
+    domain::{
+        DeploymentError, StoreError,
+        names::ProjectName,
+        resources::{
+            Cluster, NewCluster, NewProject, NewScope, PageRequest, Project, RequestMeta, Scope,
+        },
+    },
+    store::entity::{cluster, project, scope},
+};
+
+impl ResourceStore {
+    /// Creates a project; a retried request id returns the project it created.
+    pub async fn create_project(
+        &self,
+        new: &NewProject,
+        meta: &RequestMeta,
+    ) -> Result<Project, DeploymentError> {
+        let name = new.name.to_string();
+        let txn = begin_write(&self.db).await?;
+        if replayed(&txn, Method::CreateProject, meta, &name).await? {
+            return first_project(&txn, &name).await;
+        }
+        let project = Project {
+            name: new.name.clone(),
+            display_name: new.display_name.clone(),
+            create_time: now(),
+        };
+        if !insert_new(&txn, rows::project_row(&project)).await? {
+            already_created(&txn, Method::CreateProject, meta, "project", &name).await?;
+            return first_project(&txn, &name).await;
+        }
+        remember(&txn, Method::CreateProject, meta, &name).await?;
+        txn.commit().await?;
+        Ok(project)
+    }
+
+    /// Up to `page.limit` projects after `page.after`, by name.
+    pub async fn list_projects(&self, page: &PageRequest) -> Result<Vec<Project>, StoreError> {
+        project::Entity::find()
+            .filter(after(project::Column::Name, page))
+            .order_by_asc(project::Column::Name)
+            .limit(page.limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(rows::project_from_row)
+            .collect()
+    }
+
+    /// Creates a scope in an existing project.
+    pub async fn create_scope(
+        &self,
+        new: &NewScope,
+        meta: &RequestMeta,
+    ) -> Result<Scope, DeploymentError> {
+        let name = new.name.to_string();
+        let txn = begin_write(&self.db).await?;
+        if replayed(&txn, Method::CreateScope, meta, &name).await? {
+            return find_scope(&txn, &name)
+                .await?
+                .ok_or_else(|| DeploymentError::not_found("scope", name));
+        }
+        require_project(&txn, &new.name.parent()).await?;
+        let scope = Scope {
+            name: new.name.clone(),
+            display_name: new.display_name.clone(),
+            allow_drop: new.allow_drop,
+            create_time: now(),
+        };
+        if !insert_new(&txn, rows::scope_row(&scope)).await? {
+            already_created(&txn, Method::CreateScope, meta, "scope", &name).await?;
+            return find_scope(&txn, &name)
+                .await?
+                .ok_or_else(|| DeploymentError::not_found("scope", name));
+        }
+        remember(&txn, Method::CreateScope, meta, &name).await?;
+        txn.commit().await?;
+        Ok(scope)
+    }
+
+    /// Up to `page.limit` scopes of `project` after `page.after`, by name.
+    pub async fn list_scopes(
+        &self,
+        project: &ProjectName,
+        page: &PageRequest,
+    ) -> Result<Vec<Scope>, StoreError> {
+        scope::Entity::find()
+            .filter(scope::Column::Project.eq(project.to_string()))
+            .filter(after(scope::Column::Name, page))
+            .order_by_asc(scope::Column::Name)
+            .limit(page.limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(rows::scope_from_row)
+            .collect()
+    }
+
+    /// Creates a cluster in an existing project.
+    pub async fn create_cluster(
+        &self,
+        new: &NewCluster,
+        meta: &RequestMeta,
+    ) -> Result<Cluster, DeploymentError> {
+        let name = new.name.to_string();
+        let txn = begin_write(&self.db).await?;
+        if replayed(&txn, Method::CreateCluster, meta, &name).await? {
+            return first_cluster(&txn, &name).await;
+        }
+        require_project(&txn, &new.name.parent()).await?;
+        let cluster = Cluster {
+            name: new.name.clone(),
+            display_name: new.display_name.clone(),
+            connection: new.connection.clone(),
+            create_time: now(),
+        };
+        if !insert_new(&txn, rows::cluster_row(&cluster)).await? {
+            already_created(&txn, Method::CreateCluster, meta, "cluster", &name).await?;
+            return first_cluster(&txn, &name).await;
+        }
+        remember(&txn, Method::CreateCluster, meta, &name).await?;
+        txn.commit().await?;
+        Ok(cluster)
+    }
+
+    /// Up to `page.limit` clusters of `project` after `page.after`, by name.
+    pub async fn list_clusters(
+        &self,
+        project: &ProjectName,
+        page: &PageRequest,
+    ) -> Result<Vec<Cluster>, StoreError> {
+        cluster::Entity::find()
+            .filter(cluster::Column::Project.eq(project.to_string()))
+            .filter(after(cluster::Column::Name, page))
+            .order_by_asc(cluster::Column::Name)
+            .limit(page.limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(rows::cluster_from_row)
+            .collect()
+    }
+}
+
+async fn first_project(txn: &DatabaseTransaction, name: &str) -> Result<Project, DeploymentError> {
+    find_project(txn, name)
+        .await?
+        .ok_or_else(|| DeploymentError::not_found("project", name))
+}
+
+async fn first_cluster(txn: &DatabaseTransaction, name: &str) -> Result<Cluster, DeploymentError> {
+    find_clusters(txn, &[name.to_owned()])
+        .await?
+        .pop()
+        .ok_or_else(|| DeploymentError::not_found("cluster", name))
+}
+
+/// After an insert found the name taken: `Ok` when the row is the work of an earlier call with
+/// the same request id (a retry racing its first call), `ALREADY_EXISTS` otherwise.
+pub(super) async fn already_created(
+    txn: &DatabaseTransaction,
+    method: Method,
+    meta: &RequestMeta,
+    kind: &'static str,
+    name: &str,
+) -> Result<(), DeploymentError> {
+    if replayed(txn, method, meta, name).await? {
+        Ok(())
+    } else {
+        Err(DeploymentError::already_exists(kind, name))
+    }
+}
+
+/// `NOT_FOUND` unless `project` exists.
+pub(super) async fn require_project(
+    conn: &impl ConnectionTrait,
+    project: &ProjectName,
+) -> Result<(), DeploymentError> {
+    let name = project.to_string();
+    match find_project(conn, &name).await? {
+        Some(_) => Ok(()),
+        None => Err(DeploymentError::not_found("project", name)),
+    }
+}
+
+/// Rows whose `name` column sorts after the page's start (all rows on the first page).
+pub(super) fn after(name: impl ColumnTrait, page: &PageRequest) -> Condition {
+    match &page.after {
+        Some(after) => Condition::all().add(name.gt(after.clone())),
+        None => Condition::all(),
+    }
+}
+
+/// The project named `name` (a resource name), if any.
+pub async fn find_project(
+    conn: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<Project>, StoreError> {
+    project::Entity::find_by_id(name.to_owned())
+        .one(conn)
+        .await?
+        .map(rows::project_from_row)
+        .transpose()
+}
+
+/// The scope named `name` (a resource name), if any.
+pub async fn find_scope(
+    conn: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<Scope>, StoreError> {
+    scope::Entity::find_by_id(name.to_owned())
+        .one(conn)
+        .await?
+        .map(rows::scope_from_row)
+        .transpose()
+}
+
+/// The clusters named in `names` that exist, in the order of `names` (duplicates once).
+pub async fn find_clusters(
+    conn: &impl ConnectionTrait,
+    names: &[String],
+) -> Result<Vec<Cluster>, StoreError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found: HashMap<String, cluster::Model> = cluster::Entity::find()
+        .filter(cluster::Column::Name.is_in(names.iter().cloned()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.name.clone(), row))
+        .collect();
+    names
+        .iter()
+        .filter_map(|name| found.remove(name))
+        .map(rows::cluster_from_row)
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! Request ids: a retried create or update finds what its first call did.
+
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait as _};
+
+use super::now;
+use crate::{
+    domain::{DeploymentError, resources::RequestMeta},
+    store::entity::request_id,
+};
+
+/// The RPCs whose request ids are kept; an id is only ever compared with ids of the same RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `CreateProject`.
+    CreateProject,
+    /// `CreateScope`.
+    CreateScope,
+    /// `CreateCluster`.
+    CreateCluster,
+    /// `CreateDeploymentGroup`.
+    CreateDeploymentGroup,
+    /// `UpdateDeploymentGroup`.
+    UpdateDeploymentGroup,
+    /// `CreateDeployment`.
+    CreateDeployment,
+    /// `UpdateDeployment`.
+    UpdateDeployment,
+}
+
+impl Method {
+    /// The RPC's name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateProject => "CreateProject",
+            Self::CreateScope => "CreateScope",
+            Self::CreateCluster => "CreateCluster",
+            Self::CreateDeploymentGroup => "CreateDeploymentGroup",
+            Self::UpdateDeploymentGroup => "UpdateDeploymentGroup",
+            Self::CreateDeployment => "CreateDeployment",
+            Self::UpdateDeployment => "UpdateDeployment",
+        }
+    }
+}
+
+/// Whether `meta`'s request id was already used by a call of `method` on `resource`: then the
+/// caller returns the resource as it is and does nothing again. An id first used for another
+/// resource is refused rather than silently answered with the wrong resource.
+pub(super) async fn replayed(
+    txn: &DatabaseTransaction,
+    method: Method,
+    meta: &RequestMeta,
+    resource: &str,
+) -> Result<bool, DeploymentError> {
+    let Some(request_id) = &meta.request_id else {
+        return Ok(false);
+    };
+    let first = request_id::Entity::find_by_id((method.as_str().to_owned(), request_id.clone()))
+        .one(txn)
+        .await?;
+    match first {
+        None => Ok(false),
+        Some(first) if first.resource == resource => Ok(true),
+        Some(first) => Err(DeploymentError::invalid(
+            eyrie_platform::status::FieldViolation::new(
+                "request_id",
+                format!(
+                    "was already used by a {} call on {}; use a new id for a new request",
+                    method.as_str(),
+                    first.resource
+                ),
+            ),
+        )),
+    }
+}
+
+/// Records that `meta`'s request id (if any) did its work on `resource`.
+pub(super) async fn remember(
+    txn: &DatabaseTransaction,
+    method: Method,
+    meta: &RequestMeta,
+    resource: &str,
+) -> Result<(), DeploymentError> {
+    let Some(request_id) = &meta.request_id else {
+        return Ok(());
+    };
+    request_id::Entity::insert(request_id::ActiveModel {
+        method: Set(method.as_str().to_owned()),
+        request_id: Set(request_id.clone()),
+        resource: Set(resource.to_owned()),
+        create_time: Set(now()),
+    })
+    .on_conflict_do_nothing()
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! deployment-svc integration tests: the service in-process behind real gRPC, on SQLite and
+//! (with `EYRIE_TEST_DATABASE_URL`) PostgreSQL.
+
+mod deployments;
+mod groups;
+mod harness;
+mod projects;
+mod validation;
+mod versions;
