@@ -100,6 +100,7 @@ impl KubernetesCluster {
                         ClusterError::Unavailable(format!("in-cluster configuration: {err}"))
                     })?,
                 };
+                let _ = self.server.set(config.cluster_url.to_string());
                 Client::try_from(config).map_err(|err| {
                     ClusterError::Unavailable(format!("cannot build a client: {err}"))
                 })
