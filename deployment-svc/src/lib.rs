@@ -3,25 +3,34 @@
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod relay;
 pub mod service;
 pub mod store;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use eyrie_platform::{
     ServerSettings, TelemetrySettings,
-    grpc::{Endpoint, Reflection},
+    grpc::{Endpoint, Reflection, parse_addresses, traced_channel},
 };
 use eyrie_proto::{
-    internal::v1::deployment_callbacks_server::DeploymentCallbacksServer,
-    v1::deployment_service_server::DeploymentServiceServer,
+    internal::v1::{
+        deployment_callbacks_server::DeploymentCallbacksServer, job_runner_client::JobRunnerClient,
+    },
+    v1::{
+        book_service_client::BookServiceClient, deployment_service_server::DeploymentServiceServer,
+    },
 };
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::config::Settings;
 use crate::{
-    service::resources::Resources,
+    service::{
+        lifecycle::{Lifecycle, Runner},
+        resources::Resources,
+    },
     store::{migration::Migrator, resources::ResourceStore},
 };
 
@@ -49,13 +58,59 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
             .await
             .context("deployment-svc database")?;
-        // TODO(#6): once the settings name book-runner-svc, check group books against it:
-        // `.with_books(Arc::new(grpc::books::RemoteBookCatalog::new(client)))`.
-        let service = grpc::DeploymentGrpc::new(Resources::new(ResourceStore::new(db)));
-        Endpoint::new(Reflection::AllContracts)
+        let runner = match &settings.peers.book_runner {
+            Some(addresses) => {
+                let channel =
+                    traced_channel(&parse_addresses(addresses)).context("peers.book_runner")?;
+                Some(Runner {
+                    jobs: JobRunnerClient::new(channel.clone()),
+                    books: BookServiceClient::new(channel),
+                })
+            }
+            None => None,
+        };
+        let mut resources = Resources::new(ResourceStore::new(db.clone()));
+        if let Some(runner) = &runner {
+            // Group books must exist in book-runner-svc.
+            resources = resources.with_books(Arc::new(grpc::books::RemoteBookCatalog::new(
+                runner.books.clone(),
+            )));
+        }
+        let stop = CancellationToken::new();
+        // Version records wait in the outbox until version-svc takes them; the relay polls it
+        // (every 500 ms when idle), so a change is recorded within a second once version-svc is up.
+        let relay = match &settings.peers.version {
+            Some(addresses) => {
+                let channel =
+                    traced_channel(&parse_addresses(addresses)).context("peers.version")?;
+                let relay = relay::VersionRelay::new(
+                    db.clone(),
+                    eyrie_proto::internal::v1::version_recorder_client::VersionRecorderClient::new(
+                        channel,
+                    ),
+                );
+                Some(tokio::spawn(relay.run(stop.clone())))
+            }
+            None => None,
+        };
+        let lifecycle = Arc::new(Lifecycle::new(db, runner));
+        let reconciler = tokio::spawn(
+            lifecycle
+                .clone()
+                .run_reconciler(settings.lifecycle.reconcile_interval, stop.clone()),
+        );
+
+        let service = grpc::DeploymentGrpc::new(resources, lifecycle);
+        let served = Endpoint::new(Reflection::AllContracts)
             .add_service(DeploymentServiceServer::new(service.clone()))
             .add_service(DeploymentCallbacksServer::new(service))
             .serve(listener, &settings.server, shutdown)
-            .await
+            .await;
+        stop.cancel();
+        let _ = reconciler.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
+        served
     }
 }

@@ -96,6 +96,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &stop,
         eyrie_deployment_svc::Settings {
             database: sqlite(&data_dir, "deployment"),
+            peers: eyrie_deployment_svc::config::Peers {
+                book_runner: Some(url(book_runner_address)),
+                version: Some(url(version_address)),
+            },
             ..Default::default()
         },
         deployment,

@@ -54,6 +54,16 @@ impl TestServer {
         settings: S::Settings,
     ) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on::<S>(listener, settings).await
+    }
+
+    /// Starts service `S` on `listener`: bind first when peers must know the address before the
+    /// service starts.
+    pub async fn start_on<S: crate::standalone::Service>(
+        listener: tokio::net::TcpListener,
+        settings: S::Settings,
+    ) -> anyhow::Result<Self> {
+        init_test_logs();
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(S::run(settings, listener, async {

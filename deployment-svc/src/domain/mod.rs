@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod names;
+pub mod operation;
 pub mod resources;
 pub mod state;
 pub mod validation;

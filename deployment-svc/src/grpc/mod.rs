@@ -4,6 +4,7 @@
 
 pub mod books;
 pub mod convert;
+mod lifecycle;
 mod resources;
 mod status;
 
@@ -16,21 +17,25 @@ use eyrie_proto::{
 use tonic::{Request, Response, Status};
 
 pub use self::resources::actor;
-use crate::service::resources::Resources;
+use crate::{
+    domain::state::Action,
+    service::{lifecycle::Lifecycle, resources::Resources},
+};
 
-/// Serves `eyrie.v1.DeploymentService` and `eyrie.internal.v1.DeploymentCallbacks`. The
-/// lifecycle RPCs (Deploy, Pause, Drop, operations, WatchDeployments) and the callbacks still
-/// answer `UNIMPLEMENTED` (#6).
-#[derive(Debug, Clone)]
+/// Serves `eyrie.v1.DeploymentService` and `eyrie.internal.v1.DeploymentCallbacks`.
+/// WatchDeployments still answers `UNIMPLEMENTED` (#6).
+#[derive(Clone)]
 pub struct DeploymentGrpc {
     resources: Arc<Resources>,
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl DeploymentGrpc {
-    /// Serves `resources`.
-    pub fn new(resources: Resources) -> Self {
+    /// Serves `resources` and `lifecycle`.
+    pub fn new(resources: Resources, lifecycle: Arc<Lifecycle>) -> Self {
         Self {
             resources: Arc::new(resources),
+            lifecycle,
         }
     }
 }
@@ -155,7 +160,74 @@ impl DeploymentService for DeploymentGrpc {
     ) -> Result<Response<pb::Deployment>, Status> {
         resources::update_deployment(&self.resources, request).await
     }
+
+    async fn deploy_deployment(
+        &self,
+        request: Request<pb::DeployDeploymentRequest>,
+    ) -> Result<Response<pb::Operation>, Status> {
+        lifecycle::deploy(&self.lifecycle, request).await
+    }
+
+    async fn pause_deployment(
+        &self,
+        request: Request<pb::PauseDeploymentRequest>,
+    ) -> Result<Response<pb::Operation>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        lifecycle::act(
+            &self.lifecycle,
+            &request.name,
+            Action::Pause,
+            &actor,
+            &request.request_id,
+        )
+        .await
+    }
+
+    async fn drop_deployment(
+        &self,
+        request: Request<pb::DropDeploymentRequest>,
+    ) -> Result<Response<pb::Operation>, Status> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        lifecycle::act(
+            &self.lifecycle,
+            &request.name,
+            Action::Drop,
+            &actor,
+            &request.request_id,
+        )
+        .await
+    }
+
+    async fn list_operations(
+        &self,
+        request: Request<pb::ListOperationsRequest>,
+    ) -> Result<Response<pb::ListOperationsResponse>, Status> {
+        lifecycle::list(&self.lifecycle, request).await
+    }
+
+    async fn get_operation(
+        &self,
+        request: Request<pb::GetOperationRequest>,
+    ) -> Result<Response<pb::Operation>, Status> {
+        lifecycle::get(&self.lifecycle, request).await
+    }
 }
 
 #[tonic::async_trait]
-impl DeploymentCallbacks for DeploymentGrpc {}
+impl DeploymentCallbacks for DeploymentGrpc {
+    async fn report_job_outcome(
+        &self,
+        request: Request<eyrie_proto::internal::v1::ReportJobOutcomeRequest>,
+    ) -> Result<Response<eyrie_proto::internal::v1::ReportJobOutcomeResponse>, Status> {
+        lifecycle::report(&self.lifecycle, request).await
+    }
+
+    async fn get_deployment_snapshot(
+        &self,
+        request: Request<eyrie_proto::internal::v1::GetDeploymentSnapshotRequest>,
+    ) -> Result<Response<pb::DeploymentSnapshot>, Status> {
+        lifecycle::snapshot(&self.lifecycle, &self.resources, request).await
+    }
+}

@@ -1,3 +1,4 @@
 //! deployment-svc's use cases, between the gRPC adapter and the domain and storage.
 
+pub mod lifecycle;
 pub mod resources;

@@ -2,5 +2,6 @@
 
 mod entity;
 pub mod migration;
+pub mod operations;
 pub mod outbox;
 pub mod resources;

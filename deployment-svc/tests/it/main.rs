@@ -4,6 +4,8 @@
 mod deployments;
 mod groups;
 mod harness;
+mod lifecycle;
 mod projects;
+mod relay;
 mod validation;
 mod versions;

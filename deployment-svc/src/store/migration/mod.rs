@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_resources;
 mod m20261128_000002_create_outbox;
+mod m20261128_000003_create_operations;
 
 /// Applies deployment-svc's migrations, tracked in a table of its own so that services sharing one
 /// database never see each other's migrations.
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_resources::Migration),
             Box::new(m20261128_000002_create_outbox::Migration),
+            Box::new(m20261128_000003_create_operations::Migration),
         ]
     }
 

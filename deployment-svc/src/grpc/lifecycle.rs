@@ -1,0 +1,163 @@
+//! Handlers of the lifecycle RPCs and of the runner's callbacks: thin, over [`Lifecycle`].
+
+use eyrie_platform::{
+    names::DeploymentName,
+    paging::{decode_token, encode_token, page_size},
+    status::FieldViolation,
+};
+use eyrie_proto::{
+    internal::v1::{
+        GetDeploymentSnapshotRequest, ReportJobOutcomeRequest, ReportJobOutcomeResponse,
+    },
+    v1 as pb,
+};
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Response, Status};
+
+use super::actor;
+use crate::{
+    domain::{DeploymentError, state::Action},
+    service::lifecycle::{Lifecycle, operation_to_proto},
+};
+
+fn invalid(violation: FieldViolation) -> Status {
+    DeploymentError::Invalid(vec![violation]).into()
+}
+
+fn request_id(value: &str) -> Option<&str> {
+    Some(value).filter(|id| !id.is_empty())
+}
+
+/// Deploy, Pause or Drop.
+pub async fn act(
+    lifecycle: &Lifecycle,
+    name: &str,
+    action: Action,
+    actor: &str,
+    request: &str,
+) -> Result<Response<pb::Operation>, Status> {
+    let name = DeploymentName::parse("name", name).map_err(invalid)?;
+    let operation = lifecycle
+        .act(&name, action, actor, request_id(request))
+        .await?;
+    Ok(Response::new(operation_to_proto(&operation)))
+}
+
+/// DeployDeployment.
+pub async fn deploy(
+    lifecycle: &Lifecycle,
+    request: Request<pb::DeployDeploymentRequest>,
+) -> Result<Response<pb::Operation>, Status> {
+    let actor = actor(&request);
+    let request = request.into_inner();
+    if request.rollback_to_version.is_some() {
+        // TODO(#6): restore the key fields of an earlier version before deploying.
+        return Err(Status::unimplemented(
+            "rollback_to_version is not supported yet",
+        ));
+    }
+    act(
+        lifecycle,
+        &request.name,
+        Action::Deploy,
+        &actor,
+        &request.request_id,
+    )
+    .await
+}
+
+/// Where the next page of ListOperations starts.
+#[derive(Debug, Serialize, Deserialize)]
+struct OperationsPosition {
+    parent: String,
+    before: String,
+}
+
+/// ListOperations.
+pub async fn list(
+    lifecycle: &Lifecycle,
+    request: Request<pb::ListOperationsRequest>,
+) -> Result<Response<pb::ListOperationsResponse>, Status> {
+    let request = request.into_inner();
+    let deployment = DeploymentName::parse("parent", &request.parent).map_err(invalid)?;
+    let limit = page_size(request.page_size).map_err(invalid)?;
+    let position: Option<OperationsPosition> =
+        decode_token(&request.page_token).map_err(invalid)?;
+    if position
+        .as_ref()
+        .is_some_and(|p| p.parent != request.parent)
+    {
+        return Err(invalid(FieldViolation::new(
+            "page_token",
+            "belongs to the operations of another deployment",
+        )));
+    }
+    let mut operations = lifecycle
+        .operations(
+            &deployment,
+            position.as_ref().map(|p| p.before.as_str()),
+            limit + 1,
+        )
+        .await
+        .map_err(DeploymentError::from)?;
+    let more = operations.len() as u64 > limit;
+    operations.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_page_token = match operations.last() {
+        Some(last) if more => encode_token(&OperationsPosition {
+            parent: request.parent.clone(),
+            before: last.name.clone(),
+        }),
+        _ => String::new(),
+    };
+    Ok(Response::new(pb::ListOperationsResponse {
+        operations: operations.iter().map(operation_to_proto).collect(),
+        next_page_token,
+    }))
+}
+
+/// GetOperation.
+pub async fn get(
+    lifecycle: &Lifecycle,
+    request: Request<pb::GetOperationRequest>,
+) -> Result<Response<pb::Operation>, Status> {
+    let name = request.into_inner().name;
+    let valid = name
+        .rsplit_once("/operations/")
+        .is_some_and(|(parent, id)| {
+            DeploymentName::parse("name", parent).is_ok() && !id.is_empty()
+        });
+    if !valid {
+        return Err(invalid(FieldViolation::new(
+            "name",
+            "must be projects/{project}/groups/{group}/deployments/{deployment}/operations/{operation}",
+        )));
+    }
+    Ok(Response::new(operation_to_proto(
+        &lifecycle.operation(&name).await?,
+    )))
+}
+
+/// ReportJobOutcome (from book-runner-svc).
+pub async fn report(
+    lifecycle: &Lifecycle,
+    request: Request<ReportJobOutcomeRequest>,
+) -> Result<Response<ReportJobOutcomeResponse>, Status> {
+    let outcome = request
+        .into_inner()
+        .outcome
+        .ok_or_else(|| invalid(FieldViolation::new("outcome", "is required")))?;
+    lifecycle.job_ended(&outcome).await?;
+    Ok(Response::new(ReportJobOutcomeResponse {}))
+}
+
+/// GetDeploymentSnapshot (from book-runner-svc, to render a book for a deployment).
+pub async fn snapshot(
+    lifecycle: &Lifecycle,
+    resources: &crate::service::resources::Resources,
+    request: Request<GetDeploymentSnapshotRequest>,
+) -> Result<Response<pb::DeploymentSnapshot>, Status> {
+    let name =
+        DeploymentName::parse("deployment", &request.into_inner().deployment).map_err(invalid)?;
+    let deployment = resources.get_deployment(&name).await?;
+    Ok(Response::new(lifecycle.snapshot(&deployment).await?))
+}

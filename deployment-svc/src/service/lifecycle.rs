@@ -1,0 +1,410 @@
+//! The lifecycle: Deploy, Pause and Drop start operations whose books run as jobs in
+//! book-runner-svc; job outcomes move the operation and the deployment on. A reconciler asks
+//! the runner about operations still running, so a lost outcome report never leaves a
+//! deployment stuck.
+
+use std::{sync::Arc, time::Duration};
+
+use eyrie_platform::{grpc::TracedChannel, names::DeploymentName};
+use eyrie_proto::{
+    internal::v1::{
+        GetJobOutcomesRequest, JobOutcome, StartJobRequest, job_runner_client::JobRunnerClient,
+    },
+    v1::{
+        self as pb, GetBookRequest, book_service_client::BookServiceClient,
+        deployment_snapshot as snap,
+    },
+};
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    domain::{
+        DeploymentError, StoreError,
+        operation::Operation,
+        resources::{ClusterConnection, Deployment},
+        state::{Action, Phase},
+    },
+    store::{
+        operations::{self, Next},
+        resources::{find_clusters, find_deployment, find_group, find_project, find_scope, now},
+    },
+};
+
+/// Clients of book-runner-svc.
+#[derive(Clone)]
+pub struct Runner {
+    /// Starts jobs and reads their outcomes.
+    pub jobs: JobRunnerClient<TracedChannel>,
+    /// Reads the books' declared parameters.
+    pub books: BookServiceClient<TracedChannel>,
+}
+
+/// Lifecycle actions of deployments.
+pub struct Lifecycle {
+    db: DatabaseConnection,
+    runner: Option<Runner>,
+}
+
+fn unavailable(err: tonic::Status) -> DeploymentError {
+    DeploymentError::Unavailable(format!("book-runner-svc: {}", err.message()))
+}
+
+impl Lifecycle {
+    /// Actions recorded in `db`, run by `runner` (none: actions are refused).
+    pub fn new(db: DatabaseConnection, runner: Option<Runner>) -> Self {
+        Self { db, runner }
+    }
+
+    fn runner(&self, deployment: &DeploymentName) -> Result<Runner, DeploymentError> {
+        self.runner.clone().ok_or_else(|| DeploymentError::FailedPrecondition {
+            reason: "RUNNER_NOT_CONFIGURED",
+            subject: deployment.to_string(),
+            message: "lifecycle actions need book-runner-svc, which this deployment-svc is not configured to reach (peers.book_runner)".to_owned(),
+        })
+    }
+
+    /// Runs `action` on `name`, as `actor`; a retried `request_id` returns the first operation.
+    pub async fn act(
+        &self,
+        name: &DeploymentName,
+        action: Action,
+        actor: &str,
+        request_id: Option<&str>,
+    ) -> Result<Operation, DeploymentError> {
+        let runner = self.runner(name)?;
+        let deployment = find_deployment(&self.db, &name.to_string())
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("deployment", name.to_string()))?;
+        let scope = find_scope(&self.db, &deployment.key_fields.scope)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("scope", &deployment.key_fields.scope))?;
+        let phases = crate::domain::state::plan(deployment.state, action, scope.allow_drop)
+            .map(|plan| plan.phases)
+            .unwrap_or_default();
+        self.check_required_parameters(&runner, &deployment, &phases)
+            .await?;
+
+        let (operation, created) = operations::start(
+            &self.db,
+            &name.to_string(),
+            action,
+            scope.allow_drop,
+            actor,
+            request_id,
+            now(),
+        )
+        .await?;
+        if created {
+            tracing::info!(operation = %operation.name, action = action.as_str(), actor, "operation started");
+            // A failure here leaves the operation running without a job: the reconciler starts it.
+            if let Err(err) = self.start_phase(&runner, &operation).await {
+                tracing::warn!(operation = %operation.name, error = %err, "job not started yet; the reconciler will retry");
+            }
+        }
+        Ok(operations::get(&self.db, &operation.name)
+            .await?
+            .unwrap_or(operation))
+    }
+
+    /// Refuses an action whose books declare a required parameter the deployment lacks.
+    async fn check_required_parameters(
+        &self,
+        runner: &Runner,
+        deployment: &Deployment,
+        phases: &[Phase],
+    ) -> Result<(), DeploymentError> {
+        let group = find_group(&self.db, &deployment.group().to_string())
+            .await?
+            .ok_or_else(|| {
+                DeploymentError::not_found("deployment group", deployment.group().to_string())
+            })?;
+        for phase in phases {
+            let book_name = group.books.get(*phase).to_owned();
+            let book = runner
+                .books
+                .clone()
+                .get_book(GetBookRequest {
+                    name: book_name.clone(),
+                })
+                .await
+                .map_err(|status| match status.code() {
+                    tonic::Code::NotFound => DeploymentError::FailedPrecondition {
+                        reason: "BOOK_NOT_FOUND",
+                        subject: book_name.clone(),
+                        message: format!(
+                            "the {} book {book_name} of the group does not exist",
+                            phase.as_str()
+                        ),
+                    },
+                    _ => unavailable(status),
+                })?
+                .into_inner();
+            for parameter in book.parameters.iter().filter(|p| p.required) {
+                if !deployment
+                    .key_fields
+                    .parameters
+                    .contains_key(&parameter.name)
+                {
+                    return Err(DeploymentError::FailedPrecondition {
+                        reason: "MISSING_PARAMETER",
+                        subject: deployment.name.to_string(),
+                        message: format!(
+                            "the {} book {book_name} requires parameter {:?}, which {} does not set (deployment.parameters)",
+                            phase.as_str(),
+                            parameter.name,
+                            deployment.name
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the job of the operation's current phase (idempotent: the StartJob request id is
+    /// derived from the operation and phase).
+    async fn start_phase(
+        &self,
+        runner: &Runner,
+        operation: &Operation,
+    ) -> Result<(), DeploymentError> {
+        let phase = operation.current_phase();
+        let deployment = find_deployment(&self.db, &operation.deployment)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("deployment", &operation.deployment))?;
+        let group = find_group(&self.db, &deployment.group().to_string())
+            .await?
+            .ok_or_else(|| {
+                DeploymentError::not_found("deployment group", deployment.group().to_string())
+            })?;
+        let snapshot = self.snapshot(&deployment).await?;
+        let job = runner
+            .jobs
+            .clone()
+            .start_job(StartJobRequest {
+                request_id: operation.job_request_id(),
+                snapshot: Some(snapshot),
+                action: action_to_proto(operation.action).into(),
+                phase: phase_to_proto(phase).into(),
+                book: group.books.get(phase).to_owned(),
+                operation: operation.name.clone(),
+                actor: operation.actor.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?
+            .into_inner();
+        operations::record_job(&self.db, &operation.name, &job.name).await?;
+        tracing::info!(operation = %operation.name, job = %job.name, phase = phase.as_str(), "job started");
+        Ok(())
+    }
+
+    /// Everything the books' templates need of `deployment`.
+    pub async fn snapshot(
+        &self,
+        deployment: &Deployment,
+    ) -> Result<pb::DeploymentSnapshot, DeploymentError> {
+        let project_name = format!("projects/{}", deployment.name.project);
+        let project = find_project(&self.db, &project_name)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("project", &project_name))?;
+        let group = find_group(&self.db, &deployment.group().to_string())
+            .await?
+            .ok_or_else(|| {
+                DeploymentError::not_found("deployment group", deployment.group().to_string())
+            })?;
+        let scope = find_scope(&self.db, &deployment.key_fields.scope)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("scope", &deployment.key_fields.scope))?;
+        let clusters = find_clusters(&self.db, &deployment.key_fields.clusters).await?;
+        Ok(pb::DeploymentSnapshot {
+            deployment: Some(snap::Deployment {
+                name: deployment.name.to_string(),
+                slug: deployment.name.deployment.clone(),
+                display_name: deployment.display_name.clone(),
+                key_fields: Some(pb::KeyFields::from(&deployment.key_fields)),
+                state: crate::grpc::convert::state_to_proto(deployment.state).into(),
+            }),
+            project: Some(snap::Project {
+                name: project.name.to_string(),
+                slug: deployment.name.project.clone(),
+                display_name: project.display_name,
+            }),
+            group: Some(snap::Group {
+                name: group.name.to_string(),
+                slug: group.name.group.clone(),
+                display_name: group.display_name,
+                r#type: crate::grpc::convert::type_to_proto(group.deployment_type).into(),
+            }),
+            scope: Some(snap::Scope {
+                name: scope.name.to_string(),
+                slug: scope.name.scope.clone(),
+                display_name: scope.display_name,
+                allow_drop: scope.allow_drop,
+            }),
+            clusters: clusters
+                .into_iter()
+                .map(|cluster| snap::Cluster {
+                    name: cluster.name.to_string(),
+                    slug: cluster.name.cluster.clone(),
+                    display_name: cluster.display_name,
+                    connection: Some(match cluster.connection {
+                        ClusterConnection::Kubernetes {
+                            kubeconfig_path,
+                            context,
+                            in_cluster,
+                        } => snap::cluster::Connection::Kubernetes(pb::KubernetesConnection {
+                            kubeconfig_path,
+                            context,
+                            in_cluster,
+                        }),
+                        ClusterConnection::Directory { path } => {
+                            snap::cluster::Connection::Directory(pb::DirectoryConnection { path })
+                        }
+                    }),
+                })
+                .collect(),
+            namespace: deployment.namespace.clone(),
+            version: deployment.current_version,
+            revision: deployment.revision,
+        })
+    }
+
+    /// Applies a job outcome (from the runner's report or the reconciler). Idempotent.
+    pub async fn job_ended(&self, outcome: &JobOutcome) -> Result<(), DeploymentError> {
+        let status = outcome.status();
+        if !matches!(
+            status,
+            pb::JobStatus::Succeeded | pb::JobStatus::Failed | pb::JobStatus::Cancelled
+        ) {
+            return Ok(());
+        }
+        let message = match status {
+            pb::JobStatus::Cancelled if outcome.message.is_empty() => {
+                "the job was cancelled".to_owned()
+            }
+            _ => outcome.message.clone(),
+        };
+        let next = operations::complete_job(
+            &self.db,
+            &outcome.operation,
+            &outcome.job,
+            status == pb::JobStatus::Succeeded,
+            &message,
+            now(),
+        )
+        .await?;
+        match next {
+            Next::StartPhase(operation) => {
+                if let Some(runner) = &self.runner
+                    && let Err(err) = self.start_phase(runner, &operation).await
+                {
+                    tracing::warn!(operation = %operation.name, error = %err, "next job not started; the reconciler will retry");
+                }
+            }
+            Next::Ended(operation) => {
+                tracing::info!(operation = %operation.name, status = operation.status.as_str(), "operation ended");
+            }
+            Next::Nothing => {}
+        }
+        Ok(())
+    }
+
+    /// One pass of the reconciler: starts missing jobs and applies outcomes that were not reported.
+    pub async fn reconcile(&self) -> Result<(), DeploymentError> {
+        let Some(runner) = &self.runner else {
+            return Ok(());
+        };
+        for operation in operations::running(&self.db).await? {
+            match operation.current_job() {
+                None => self.start_phase(runner, &operation).await?,
+                Some(job) => {
+                    let outcomes = runner
+                        .jobs
+                        .clone()
+                        .get_job_outcomes(GetJobOutcomesRequest {
+                            jobs: vec![job.to_owned()],
+                        })
+                        .await
+                        .map_err(unavailable)?
+                        .into_inner();
+                    for outcome in outcomes.outcomes {
+                        self.job_ended(&outcome).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the reconciler every `interval` until `shutdown`.
+    pub async fn run_reconciler(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            if let Err(err) = self.reconcile().await {
+                tracing::warn!(error = %err, "reconciliation pass failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    /// The operation named `name`.
+    pub async fn operation(&self, name: &str) -> Result<Operation, DeploymentError> {
+        operations::get(&self.db, name)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("operation", name))
+    }
+
+    /// A page of a deployment's operations, newest first.
+    pub async fn operations(
+        &self,
+        deployment: &DeploymentName,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        operations::list(&self.db, &deployment.to_string(), before, limit).await
+    }
+}
+
+fn action_to_proto(action: Action) -> pb::OperationAction {
+    match action {
+        Action::Deploy => pb::OperationAction::Deploy,
+        Action::Pause => pb::OperationAction::Pause,
+        Action::Drop => pb::OperationAction::Drop,
+    }
+}
+
+fn phase_to_proto(phase: Phase) -> pb::BookPhase {
+    match phase {
+        Phase::Initialize => pb::BookPhase::Initialize,
+        Phase::Deploy => pb::BookPhase::Deploy,
+        Phase::Pause => pb::BookPhase::Pause,
+        Phase::Drop => pb::BookPhase::Drop,
+    }
+}
+
+/// The contract's form of an operation.
+pub fn operation_to_proto(operation: &Operation) -> pb::Operation {
+    use crate::domain::operation::OperationStatus;
+    pb::Operation {
+        name: operation.name.clone(),
+        action: action_to_proto(operation.action).into(),
+        status: match operation.status {
+            OperationStatus::Running => pb::OperationStatus::Running,
+            OperationStatus::Succeeded => pb::OperationStatus::Succeeded,
+            OperationStatus::Failed => pb::OperationStatus::Failed,
+        }
+        .into(),
+        actor: operation.actor.clone(),
+        request_id: operation.request_id.clone().unwrap_or_default(),
+        jobs: operation.jobs.clone(),
+        message: operation.message.clone(),
+        rollback_to_version: operation.rollback_to_version.unwrap_or(0),
+        create_time: Some(crate::grpc::convert::timestamp(operation.create_time)),
+        end_time: operation.end_time.map(crate::grpc::convert::timestamp),
+        ..Default::default()
+    }
+}

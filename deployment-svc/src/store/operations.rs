@@ -1,0 +1,310 @@
+//! Operations in deployment-svc's database, written together with the deployment they act on.
+
+use chrono::{DateTime, Utc};
+use eyrie_platform::db::begin_write;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, DatabaseConnection, DatabaseTransaction, EntityTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
+};
+
+use super::{
+    entity::operation,
+    resources::{find_deployment_for_update, save_deployment},
+};
+use crate::domain::{
+    DeploymentError, StoreError,
+    operation::{Operation, OperationStatus},
+    state::{Action, Phase, Refusal, plan, state_when_started, state_when_succeeded},
+};
+
+/// What to do after a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the outcome was already applied, or belongs to no running phase.
+    Nothing,
+    /// Start the job of the operation's next phase.
+    StartPhase(Operation),
+    /// The operation ended.
+    Ended(Operation),
+}
+
+fn to_domain(row: operation::Model) -> Result<Operation, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("operation {}: {what}", row.name));
+    let phases: Vec<String> = serde_json::from_str(&row.phases).map_err(|_| corrupt("phases"))?;
+    Ok(Operation {
+        action: Action::parse(&row.action).ok_or_else(|| corrupt("action"))?,
+        status: OperationStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+        phases: phases
+            .iter()
+            .map(|phase| Phase::parse(phase).ok_or_else(|| corrupt("phase")))
+            .collect::<Result<_, _>>()?,
+        phase_index: usize::try_from(row.phase_index).map_err(|_| corrupt("phase index"))?,
+        jobs: serde_json::from_str(&row.jobs).map_err(|_| corrupt("jobs"))?,
+        name: row.name,
+        deployment: row.deployment,
+        actor: row.actor,
+        request_id: row.request_id,
+        message: row.message,
+        rollback_to_version: row.rollback_to_version,
+        create_time: row.create_time,
+        end_time: row.end_time,
+    })
+}
+
+fn to_row(operation: &Operation) -> operation::ActiveModel {
+    let phases: Vec<&str> = operation
+        .phases
+        .iter()
+        .map(|phase| phase.as_str())
+        .collect();
+    operation::ActiveModel {
+        name: Set(operation.name.clone()),
+        deployment: Set(operation.deployment.clone()),
+        action: Set(operation.action.as_str().to_owned()),
+        status: Set(operation.status.as_str().to_owned()),
+        actor: Set(operation.actor.clone()),
+        request_id: Set(operation.request_id.clone()),
+        phases: Set(serde_json::to_string(&phases).expect("phases serialise")),
+        phase_index: Set(i32::try_from(operation.phase_index).unwrap_or(i32::MAX)),
+        jobs: Set(serde_json::to_string(&operation.jobs).expect("jobs serialise")),
+        message: Set(operation.message.clone()),
+        rollback_to_version: Set(operation.rollback_to_version),
+        create_time: Set(operation.create_time),
+        end_time: Set(operation.end_time),
+    }
+}
+
+async fn find(txn: &DatabaseTransaction, name: &str) -> Result<Option<Operation>, StoreError> {
+    operation::Entity::find_by_id(name.to_owned())
+        .one(txn)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Starts `action` on deployment `deployment` whose scope has `allow_drop`: checks the state
+/// machine, records the operation and moves the deployment, in one transaction. A retried
+/// `request_id` returns the first operation (`false`) and changes nothing.
+pub async fn start(
+    db: &DatabaseConnection,
+    deployment: &str,
+    action: Action,
+    allow_drop: bool,
+    actor: &str,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(Operation, bool), DeploymentError> {
+    let txn = begin_write(db).await.map_err(StoreError::from)?;
+    if let Some(request_id) = request_id {
+        let existing = operation::Entity::find()
+            .filter(operation::Column::RequestId.eq(request_id))
+            .one(&txn)
+            .await
+            .map_err(StoreError::from)?;
+        if let Some(existing) = existing {
+            let existing = to_domain(existing)?;
+            if existing.deployment != deployment || existing.action != action {
+                return Err(DeploymentError::Invalid(vec![
+                    eyrie_platform::status::FieldViolation::new(
+                        "request_id",
+                        format!("was used for another request ({})", existing.name),
+                    ),
+                ]));
+            }
+            return Ok((existing, false));
+        }
+    }
+    let mut current = find_deployment_for_update(&txn, deployment)
+        .await?
+        .ok_or_else(|| DeploymentError::not_found("deployment", deployment))?;
+    let phases = plan(current.state, action, allow_drop)
+        .map_err(|refusal| refused(deployment, &refusal))?
+        .phases;
+    let running = operation::Entity::find()
+        .filter(operation::Column::Deployment.eq(deployment))
+        .filter(operation::Column::Status.eq(OperationStatus::Running.as_str()))
+        .one(&txn)
+        .await
+        .map_err(StoreError::from)?;
+    if let Some(running) = running {
+        return Err(DeploymentError::FailedPrecondition {
+            reason: "OPERATION_RUNNING",
+            subject: deployment.to_owned(),
+            message: format!(
+                "{} is busy: operation {} has not ended",
+                deployment, running.name
+            ),
+        });
+    }
+
+    let operation = Operation {
+        name: format!("{deployment}/operations/{}", uuid::Uuid::now_v7().simple()),
+        deployment: deployment.to_owned(),
+        action,
+        status: OperationStatus::Running,
+        actor: actor.to_owned(),
+        request_id: request_id.map(str::to_owned),
+        phases,
+        phase_index: 0,
+        jobs: Vec::new(),
+        message: String::new(),
+        rollback_to_version: None,
+        create_time: now,
+        end_time: None,
+    };
+    if let Err(err) = operation::Entity::insert(to_row(&operation))
+        .exec_without_returning(&txn)
+        .await
+    {
+        // The unique index of running operations: another replica started one first.
+        if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return Err(DeploymentError::Conflict(deployment.to_owned()));
+        }
+        return Err(StoreError::from(err).into());
+    }
+    current.state = state_when_started(operation.current_phase(), current.state);
+    current.last_operation = Some(operation.name.clone());
+    save_deployment(&txn, &current)
+        .await?
+        .ok_or_else(|| DeploymentError::Conflict(deployment.to_owned()))?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok((operation, true))
+}
+
+fn refused(deployment: &str, refusal: &Refusal) -> DeploymentError {
+    DeploymentError::FailedPrecondition {
+        reason: match refusal {
+            Refusal::DropNotAllowed => "DROP_NOT_ALLOWED",
+            Refusal::InvalidTransition { .. } => "INVALID_TRANSITION",
+        },
+        subject: deployment.to_owned(),
+        message: format!("{deployment}: {refusal}"),
+    }
+}
+
+/// Records `job` as the job of the operation's current phase (once; a repeat is ignored), and
+/// the deployment's running-job badge.
+pub async fn record_job(
+    db: &DatabaseConnection,
+    name: &str,
+    job: &str,
+) -> Result<(), DeploymentError> {
+    let txn = begin_write(db).await.map_err(StoreError::from)?;
+    let Some(mut operation) = find(&txn, name).await? else {
+        return Err(DeploymentError::not_found("operation", name));
+    };
+    if operation.jobs.len() == operation.phase_index {
+        operation.jobs.push(job.to_owned());
+        operation::Entity::update(to_row(&operation))
+            .exec(&txn)
+            .await
+            .map_err(StoreError::from)?;
+        set_running_jobs(&txn, &operation.deployment, 1).await?;
+    }
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+async fn set_running_jobs(
+    txn: &DatabaseTransaction,
+    deployment: &str,
+    count: i32,
+) -> Result<(), DeploymentError> {
+    if let Some(mut current) = find_deployment_for_update(txn, deployment).await? {
+        current.running_job_count = count;
+        save_deployment(txn, &current)
+            .await?
+            .ok_or_else(|| DeploymentError::Conflict(deployment.to_owned()))?;
+    }
+    Ok(())
+}
+
+/// Applies the outcome of `job` (of operation `name`): the next phase, or the end of the
+/// operation and the deployment's new state. Idempotent: a repeated or stale outcome does nothing.
+pub async fn complete_job(
+    db: &DatabaseConnection,
+    name: &str,
+    job: &str,
+    succeeded: bool,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Next, DeploymentError> {
+    let txn = begin_write(db).await.map_err(StoreError::from)?;
+    let Some(mut operation) = find(&txn, name).await? else {
+        return Ok(Next::Nothing);
+    };
+    if operation.status != OperationStatus::Running || operation.current_job() != Some(job) {
+        return Ok(Next::Nothing);
+    }
+    let mut current = find_deployment_for_update(&txn, &operation.deployment)
+        .await?
+        .ok_or_else(|| DeploymentError::not_found("deployment", &operation.deployment))?;
+    let phase = operation.current_phase();
+    let next = if !succeeded {
+        operation.status = OperationStatus::Failed;
+        operation.message = message.to_owned();
+        operation.end_time = Some(now);
+        current.running_job_count = 0;
+        Next::Ended(operation.clone())
+    } else if operation.phase_index + 1 < operation.phases.len() {
+        operation.phase_index += 1;
+        current.state = state_when_started(operation.current_phase(), state_when_succeeded(phase));
+        Next::StartPhase(operation.clone())
+    } else {
+        operation.status = OperationStatus::Succeeded;
+        operation.end_time = Some(now);
+        current.state = state_when_succeeded(phase);
+        current.running_job_count = 0;
+        Next::Ended(operation.clone())
+    };
+    operation::Entity::update(to_row(&operation))
+        .exec(&txn)
+        .await
+        .map_err(StoreError::from)?;
+    save_deployment(&txn, &current)
+        .await?
+        .ok_or_else(|| DeploymentError::Conflict(current.name.to_string()))?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(next)
+}
+
+/// Operations still running (for the reconciler).
+pub async fn running(db: &DatabaseConnection) -> Result<Vec<Operation>, StoreError> {
+    operation::Entity::find()
+        .filter(operation::Column::Status.eq(OperationStatus::Running.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
+
+/// The operation named `name`.
+pub async fn get(db: &DatabaseConnection, name: &str) -> Result<Option<Operation>, StoreError> {
+    operation::Entity::find_by_id(name.to_owned())
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Operations of `deployment`, newest first, older than `before` (a name), at most `limit`.
+pub async fn list(
+    db: &DatabaseConnection,
+    deployment: &str,
+    before: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Operation>, StoreError> {
+    let mut query = operation::Entity::find().filter(operation::Column::Deployment.eq(deployment));
+    if let Some(before) = before {
+        query = query.filter(operation::Column::Name.lt(before));
+    }
+    query
+        .order_by_desc(operation::Column::Name)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}

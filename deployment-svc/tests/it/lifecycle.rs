@@ -1,0 +1,512 @@
+//! The seed's lifecycle against a real book-runner-svc: Deploy (initialize then deploy books),
+//! image change and redeploy, Pause, Deploy from pause, Drop refused in Production and done in
+//! Dev; one operation at a time; request ids; required book parameters.
+
+use std::{path::Path, time::Duration};
+
+use eyrie_book_runner_svc::{
+    BookRunnerSvc,
+    config::{Peers as RunnerPeers, RunnerSettings},
+};
+use eyrie_deployment_svc::{
+    DeploymentSvc, Settings,
+    config::{LifecycleSettings, Peers},
+};
+use eyrie_platform::{
+    DatabaseSettings, ServerSettings,
+    testing::{TestServer, postgres_test_database},
+};
+use eyrie_proto::v1::{self as pb, deployment_service_client::DeploymentServiceClient};
+use futures::future::join_all;
+use tokio::net::TcpListener;
+use tonic::{Code, transport::Channel};
+
+use crate::harness::{ACTOR, as_admin};
+
+/// deployment-svc wired to a real book-runner-svc whose directory cluster is `root/c1`.
+struct Suite {
+    client: DeploymentServiceClient<Channel>,
+    root: tempfile::TempDir,
+    _runner: TestServer,
+    _deployments: TestServer,
+}
+
+fn database(dir: &Path, file: &str, postgres: bool) -> DatabaseSettings {
+    if postgres {
+        postgres_test_database().expect("EYRIE_TEST_DATABASE_URL")
+    } else {
+        DatabaseSettings::with_url(format!("sqlite://{}/{file}?mode=rwc", dir.display()))
+    }
+}
+
+async fn suite(postgres: bool) -> Suite {
+    let root = tempfile::tempdir().unwrap();
+    // Both addresses are known before either service starts: each names the other.
+    let deployments_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let runner_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deployments_url = format!("http://{}", deployments_listener.local_addr().unwrap());
+    let runner_url = format!("http://{}", runner_listener.local_addr().unwrap());
+
+    let runner = TestServer::start_on::<BookRunnerSvc>(
+        runner_listener,
+        eyrie_book_runner_svc::Settings {
+            server: ServerSettings::loopback_any_port(),
+            database: database(root.path(), "runner.sqlite", postgres),
+            runner: RunnerSettings {
+                poll_interval: Duration::from_millis(100),
+                directory_root: root.path().to_path_buf(),
+                ..RunnerSettings::default()
+            },
+            peers: RunnerPeers {
+                deployment: Some(deployments_url),
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let deployments = TestServer::start_on::<DeploymentSvc>(
+        deployments_listener,
+        Settings {
+            server: ServerSettings::loopback_any_port(),
+            database: database(root.path(), "deployments.sqlite", postgres),
+            peers: Peers {
+                book_runner: Some(runner_url),
+                version: None,
+            },
+            lifecycle: LifecycleSettings {
+                reconcile_interval: Duration::from_millis(300),
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let client = DeploymentServiceClient::new(deployments.channel().await.unwrap());
+    Suite {
+        client,
+        root,
+        _runner: runner,
+        _deployments: deployments,
+    }
+}
+
+async fn suites() -> Vec<(&'static str, Suite)> {
+    let mut suites = vec![("sqlite", suite(false).await)];
+    if postgres_test_database().is_some() {
+        suites.push(("postgres", suite(true).await));
+    }
+    suites
+}
+
+/// Plays the Deployment controller on the directory cluster: every Deployment is available.
+fn controller(root: std::path::PathBuf) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            for path in glob(&root) {
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let Ok(mut object) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
+                    continue;
+                };
+                if object["kind"] != "Deployment" {
+                    continue;
+                }
+                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+                let status = serde_json::json!({"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas});
+                if object["status"] != status {
+                    object["status"] = status;
+                    let temporary = path.with_extension("controller.tmp");
+                    if std::fs::write(&temporary, serde_saphyr::to_string(&object).unwrap()).is_ok()
+                        && std::fs::read_to_string(&path).is_ok_and(|now| now == text)
+                    {
+                        let _ = std::fs::rename(&temporary, &path);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    })
+}
+
+fn glob(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+async fn create(client: &mut DeploymentServiceClient<Channel>, root: &Path) {
+    client
+        .create_project(as_admin(pb::CreateProjectRequest {
+            project_id: "acme".into(),
+            project: Some(pb::Project {
+                display_name: "Acme".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    for (scope, allow_drop) in [("dev", true), ("production", false)] {
+        client
+            .create_scope(as_admin(pb::CreateScopeRequest {
+                parent: "projects/acme".into(),
+                scope_id: scope.into(),
+                scope: Some(pb::Scope {
+                    display_name: scope.into(),
+                    allow_drop,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+    }
+    client
+        .create_cluster(as_admin(pb::CreateClusterRequest {
+            parent: "projects/acme".into(),
+            cluster_id: "c1".into(),
+            cluster: Some(pb::Cluster {
+                display_name: "Local".into(),
+                connection: Some(pb::cluster::Connection::Directory(
+                    pb::DirectoryConnection {
+                        path: root.join("c1").display().to_string(),
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    client
+        .create_deployment_group(as_admin(pb::CreateDeploymentGroupRequest {
+            parent: "projects/acme".into(),
+            deployment_group_id: "apps".into(),
+            deployment_group: Some(pb::DeploymentGroup {
+                display_name: "Apps".into(),
+                r#type: pb::DeploymentType::None.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    for (slug, scope) in [("shop", "dev"), ("api", "production")] {
+        client
+            .create_deployment(as_admin(pb::CreateDeploymentRequest {
+                parent: "projects/acme/groups/apps".into(),
+                deployment_id: slug.into(),
+                deployment: Some(pb::Deployment {
+                    display_name: slug.into(),
+                    scope: format!("projects/acme/scopes/{scope}"),
+                    clusters: vec!["projects/acme/clusters/c1".into()],
+                    image: "nginx:1.27".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits (bounded) until the operation ends; returns it.
+async fn ended(client: &mut DeploymentServiceClient<Channel>, operation: &str) -> pb::Operation {
+    for _ in 0..600 {
+        let current = client
+            .get_operation(as_admin(pb::GetOperationRequest {
+                name: operation.into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        if current.status() != pb::OperationStatus::Running {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("operation {operation} did not end in 30 s")
+}
+
+async fn state(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb::Deployment {
+    client
+        .get_deployment(as_admin(pb::GetDeploymentRequest { name: name.into() }))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+const SHOP: &str = "projects/acme/groups/apps/deployments/shop";
+const API: &str = "projects/acme/groups/apps/deployments/api";
+
+#[tokio::test]
+async fn the_seed_lifecycle_runs_the_books() {
+    for (backend, mut suite) in suites().await {
+        let _controller = controller(suite.root.path().to_path_buf());
+        let client = &mut suite.client;
+        create(client, suite.root.path()).await;
+        assert_eq!(
+            state(client, SHOP).await.state(),
+            pb::DeploymentState::Draft
+        );
+
+        let deploy = client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(deploy.actor, ACTOR, "{backend}");
+        let deploy = ended(client, &deploy.name).await;
+        assert_eq!(
+            deploy.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}: {}",
+            deploy.message
+        );
+        assert_eq!(deploy.jobs.len(), 2, "{backend}: initialize, then deploy");
+        assert_eq!(
+            state(client, SHOP).await.state(),
+            pb::DeploymentState::Deploy,
+            "{backend}"
+        );
+        let workload = suite.root.path().join("c1/acme-shop/deployment/shop.yaml");
+        assert!(
+            std::fs::read_to_string(&workload)
+                .unwrap()
+                .contains("nginx:1.27"),
+            "{backend}"
+        );
+
+        // Change the image, deploy again: the manifest follows.
+        let current = state(client, SHOP).await;
+        client
+            .update_deployment(as_admin(pb::UpdateDeploymentRequest {
+                deployment: Some(pb::Deployment {
+                    name: SHOP.into(),
+                    image: "nginx:1.28".into(),
+                    etag: current.etag,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["image".into()],
+                }),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        let redeploy = client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            ended(client, &redeploy.name).await.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}"
+        );
+        assert!(
+            std::fs::read_to_string(&workload)
+                .unwrap()
+                .contains("nginx:1.28"),
+            "{backend}"
+        );
+
+        let pause = client
+            .pause_deployment(as_admin(pb::PauseDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            ended(client, &pause.name).await.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}"
+        );
+        assert_eq!(
+            state(client, SHOP).await.state(),
+            pb::DeploymentState::Pause,
+            "{backend}"
+        );
+        assert!(
+            std::fs::read_to_string(&workload)
+                .unwrap()
+                .contains("replicas: 0"),
+            "{backend}"
+        );
+
+        let resume = client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            ended(client, &resume.name).await.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}"
+        );
+        assert_eq!(
+            state(client, SHOP).await.state(),
+            pb::DeploymentState::Deploy,
+            "{backend}"
+        );
+
+        // Production forbids Drop; Dev allows it.
+        let refused = client
+            .drop_deployment(as_admin(pb::DropDeploymentRequest {
+                name: API.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::FailedPrecondition,
+            "{backend}: {refused:?}"
+        );
+        assert!(
+            refused.message().contains("allow_drop"),
+            "{backend}: {}",
+            refused.message()
+        );
+        let dropped = client
+            .drop_deployment(as_admin(pb::DropDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            ended(client, &dropped.name).await.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}"
+        );
+        assert_eq!(
+            state(client, SHOP).await.state(),
+            pb::DeploymentState::Dropped,
+            "{backend}"
+        );
+        assert!(
+            !suite.root.path().join("c1/acme-shop").exists(),
+            "{backend}: the drop left objects"
+        );
+
+        let log = client
+            .list_operations(as_admin(pb::ListOperationsRequest {
+                parent: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .operations;
+        let actions: Vec<_> = log
+            .iter()
+            .map(|op| (op.action(), op.status(), op.actor.as_str()))
+            .collect();
+        use pb::{OperationAction as A, OperationStatus as S};
+        assert_eq!(
+            actions,
+            [
+                (A::Drop, S::Succeeded, ACTOR),
+                (A::Deploy, S::Succeeded, ACTOR),
+                (A::Pause, S::Succeeded, ACTOR),
+                (A::Deploy, S::Succeeded, ACTOR),
+                (A::Deploy, S::Succeeded, ACTOR),
+            ],
+            "{backend}: newest first"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
+    for (backend, mut suite) in suites().await {
+        let _controller = controller(suite.root.path().to_path_buf());
+        create(&mut suite.client, suite.root.path()).await;
+        let attempts = (0..20).map(|_| {
+            let mut client = suite.client.clone();
+            async move {
+                client
+                    .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                        name: SHOP.into(),
+                        ..Default::default()
+                    }))
+                    .await
+            }
+        });
+        let results = join_all(attempts).await;
+        let started: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(
+            started.len(),
+            1,
+            "{backend}: exactly one of 20 concurrent Deploys starts"
+        );
+        for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                matches!(refused.code(), Code::FailedPrecondition | Code::Aborted),
+                "{backend}: {refused:?}"
+            );
+        }
+        let first = started[0].get_ref().name.clone();
+        ended(&mut suite.client, &first).await;
+
+        let with_id = || {
+            as_admin(pb::PauseDeploymentRequest {
+                name: SHOP.into(),
+                request_id: "pause-1".into(),
+            })
+        };
+        let pause = suite
+            .client
+            .pause_deployment(with_id())
+            .await
+            .unwrap()
+            .into_inner();
+        let retry = suite
+            .client
+            .pause_deployment(with_id())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            retry.name, pause.name,
+            "{backend}: a retried request id returns the first operation"
+        );
+        ended(&mut suite.client, &pause.name).await;
+        let log = suite
+            .client
+            .list_operations(as_admin(pb::ListOperationsRequest {
+                parent: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .operations;
+        assert_eq!(log.len(), 2, "{backend}: one Deploy, one Pause");
+    }
+}
