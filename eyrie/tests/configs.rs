@@ -17,8 +17,14 @@ fn example_configurations_load() {
     let deployment: eyrie_deployment_svc::Settings =
         load(Some(&example("deployment-svc.toml")), none.clone()).unwrap();
     assert_eq!(deployment.server.listen_addr_or(0).port(), 50061);
-    assert_eq!(deployment.peers.version.as_deref(), Some("http://version-svc:50063"));
-    assert_eq!(deployment.lifecycle.reconcile_interval, std::time::Duration::from_secs(10));
+    assert_eq!(
+        deployment.peers.version.as_deref(),
+        Some("http://version-svc:50063")
+    );
+    assert_eq!(
+        deployment.lifecycle.reconcile_interval,
+        std::time::Duration::from_secs(10)
+    );
     let runner: eyrie_book_runner_svc::Settings =
         load(Some(&example("book-runner-svc.toml")), none.clone()).unwrap();
     assert_eq!(runner.database.schema.as_deref(), Some("book_runner"));
