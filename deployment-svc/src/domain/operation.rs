@@ -58,6 +58,10 @@ pub struct Operation {
     pub message: String,
     /// For a rollback, the version whose key fields were restored.
     pub rollback_to_version: Option<i64>,
+    /// For a retry, the operation retried.
+    pub retry_of: Option<String>,
+    /// For a retry resuming at the failed step, the failed job.
+    pub resume_job: Option<String>,
     /// When it was asked.
     pub create_time: DateTime<Utc>,
     /// When it ended.

@@ -150,6 +150,24 @@ pub async fn report(
     Ok(Response::new(ReportJobOutcomeResponse {}))
 }
 
+/// RetryOperation (from book-runner-svc's RetryJob).
+pub async fn retry(
+    lifecycle: &Lifecycle,
+    request: Request<eyrie_proto::internal::v1::RetryOperationRequest>,
+) -> Result<Response<pb::Job>, Status> {
+    let request = request.into_inner();
+    let job = lifecycle
+        .retry(
+            &request.operation,
+            &request.job,
+            request.resume_from_failed_step,
+            &request.actor,
+            request_id(&request.request_id),
+        )
+        .await?;
+    Ok(Response::new(job))
+}
+
 /// GetDeploymentSnapshot (from book-runner-svc, to render a book for a deployment).
 pub async fn snapshot(
     lifecycle: &Lifecycle,

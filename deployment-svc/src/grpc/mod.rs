@@ -230,4 +230,11 @@ impl DeploymentCallbacks for DeploymentGrpc {
     ) -> Result<Response<pb::DeploymentSnapshot>, Status> {
         lifecycle::snapshot(&self.lifecycle, &self.resources, request).await
     }
+
+    async fn retry_operation(
+        &self,
+        request: Request<eyrie_proto::internal::v1::RetryOperationRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
+        lifecycle::retry(&self.lifecycle, request).await
+    }
 }

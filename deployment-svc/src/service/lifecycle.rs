@@ -92,6 +92,7 @@ impl Lifecycle {
             scope.allow_drop,
             actor,
             request_id,
+            None,
             now(),
         )
         .await?;
@@ -168,7 +169,7 @@ impl Lifecycle {
         &self,
         runner: &Runner,
         operation: &Operation,
-    ) -> Result<(), DeploymentError> {
+    ) -> Result<pb::Job, DeploymentError> {
         let phase = operation.current_phase();
         let deployment = find_deployment(&self.db, &operation.deployment)
             .await?
@@ -179,6 +180,9 @@ impl Lifecycle {
                 DeploymentError::not_found("deployment group", deployment.group().to_string())
             })?;
         let snapshot = self.snapshot(&deployment).await?;
+        // The first job of a retry names the job it retries, and resumes at its failed step if
+        // asked; later phases run whole.
+        let first_of_retry = operation.phase_index == 0 && operation.retry_of.is_some();
         let job = runner
             .jobs
             .clone()
@@ -190,14 +194,92 @@ impl Lifecycle {
                 book: group.books.get(phase).to_owned(),
                 operation: operation.name.clone(),
                 actor: operation.actor.clone(),
-                ..Default::default()
+                retry_of: if first_of_retry {
+                    operation.resume_job.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                },
+                resume_from_failed_step: first_of_retry && operation.resume_job.is_some(),
             })
             .await
             .map_err(unavailable)?
             .into_inner();
         operations::record_job(&self.db, &operation.name, &job.name).await?;
         tracing::info!(operation = %operation.name, job = %job.name, phase = phase.as_str(), "job started");
-        Ok(())
+        Ok(job)
+    }
+
+    /// Retries the failed operation of `job` as a new operation of the same action (RetryJob of
+    /// book-runner-svc comes here: operations are one at a time, and deployment-svc owns them).
+    /// The book and the snapshot are read anew. Returns the new job.
+    pub async fn retry(
+        &self,
+        failed_operation: &str,
+        failed_job: &str,
+        resume_from_failed_step: bool,
+        actor: &str,
+        request_id: Option<&str>,
+    ) -> Result<pb::Job, DeploymentError> {
+        let old = operations::get(&self.db, failed_operation)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("operation", failed_operation))?;
+        let name = DeploymentName::parse("deployment", &old.deployment)
+            .map_err(|violation| DeploymentError::Invalid(vec![violation]))?;
+        let runner = self.runner(&name)?;
+        if old.status != crate::domain::operation::OperationStatus::Failed {
+            return Err(DeploymentError::FailedPrecondition {
+                reason: "OPERATION_NOT_FAILED",
+                subject: old.name.clone(),
+                message: format!(
+                    "only a failed operation can be retried; {} is {}",
+                    old.name,
+                    old.status.as_str()
+                ),
+            });
+        }
+        let scope = {
+            let deployment = find_deployment(&self.db, &old.deployment)
+                .await?
+                .ok_or_else(|| DeploymentError::not_found("deployment", old.deployment.clone()))?;
+            find_scope(&self.db, &deployment.key_fields.scope)
+                .await?
+                .ok_or_else(|| {
+                    DeploymentError::not_found("scope", deployment.key_fields.scope.clone())
+                })?
+        };
+        let retry = operations::Retry {
+            operation: old.name.clone(),
+            phases: old.phases[old.phase_index..].to_vec(),
+            resume_job: resume_from_failed_step.then(|| failed_job.to_owned()),
+        };
+        let (operation, created) = operations::start(
+            &self.db,
+            &old.deployment,
+            old.action,
+            scope.allow_drop,
+            actor,
+            request_id,
+            Some(retry),
+            now(),
+        )
+        .await?;
+        if !created && let Some(job) = operation.current_job() {
+            // A retried RetryJob: the job it started first.
+            return Ok(runner
+                .jobs
+                .clone()
+                .get_job_outcomes(GetJobOutcomesRequest {
+                    jobs: vec![job.to_owned()],
+                })
+                .await
+                .map_err(unavailable)
+                .map(|_| pb::Job {
+                    name: job.to_owned(),
+                    operation: operation.name.clone(),
+                    ..Default::default()
+                })?);
+        }
+        self.start_phase(&runner, &operation).await
     }
 
     /// Everything the books' templates need of `deployment`.
@@ -298,7 +380,7 @@ impl Lifecycle {
         match next {
             Next::StartPhase(operation) => {
                 if let Some(runner) = &self.runner
-                    && let Err(err) = self.start_phase(runner, &operation).await
+                    && let Err(err) = self.start_phase(runner, &operation).await.map(|_| ())
                 {
                     tracing::warn!(operation = %operation.name, error = %err, "next job not started; the reconciler will retry");
                 }
@@ -318,7 +400,9 @@ impl Lifecycle {
         };
         for operation in operations::running(&self.db).await? {
             match operation.current_job() {
-                None => self.start_phase(runner, &operation).await?,
+                None => {
+                    self.start_phase(runner, &operation).await?;
+                }
                 Some(job) => {
                     let outcomes = runner
                         .jobs
@@ -405,6 +489,6 @@ pub fn operation_to_proto(operation: &Operation) -> pb::Operation {
         rollback_to_version: operation.rollback_to_version.unwrap_or(0),
         create_time: Some(crate::grpc::convert::timestamp(operation.create_time)),
         end_time: operation.end_time.map(crate::grpc::convert::timestamp),
-        ..Default::default()
+        retry_of: operation.retry_of.clone().unwrap_or_default(),
     }
 }

@@ -46,6 +46,8 @@ fn to_domain(row: operation::Model) -> Result<Operation, StoreError> {
         request_id: row.request_id,
         message: row.message,
         rollback_to_version: row.rollback_to_version,
+        retry_of: row.retry_of,
+        resume_job: row.resume_job,
         create_time: row.create_time,
         end_time: row.end_time,
     })
@@ -69,6 +71,8 @@ fn to_row(operation: &Operation) -> operation::ActiveModel {
         jobs: Set(serde_json::to_string(&operation.jobs).expect("jobs serialise")),
         message: Set(operation.message.clone()),
         rollback_to_version: Set(operation.rollback_to_version),
+        retry_of: Set(operation.retry_of.clone()),
+        resume_job: Set(operation.resume_job.clone()),
         create_time: Set(operation.create_time),
         end_time: Set(operation.end_time),
     }
@@ -85,6 +89,18 @@ async fn find(txn: &DatabaseTransaction, name: &str) -> Result<Option<Operation>
 /// Starts `action` on deployment `deployment` whose scope has `allow_drop`: checks the state
 /// machine, records the operation and moves the deployment, in one transaction. A retried
 /// `request_id` returns the first operation (`false`) and changes nothing.
+/// A retry of a failed operation: what it retries and where it starts.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// The failed operation.
+    pub operation: String,
+    /// Its phases from the failed one on.
+    pub phases: Vec<Phase>,
+    /// The failed job, when the retry resumes at its failed step.
+    pub resume_job: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)] // each is one fact of the request; a struct would only rename them
 pub async fn start(
     db: &DatabaseConnection,
     deployment: &str,
@@ -92,6 +108,7 @@ pub async fn start(
     allow_drop: bool,
     actor: &str,
     request_id: Option<&str>,
+    retry: Option<Retry>,
     now: DateTime<Utc>,
 ) -> Result<(Operation, bool), DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
@@ -117,9 +134,11 @@ pub async fn start(
     let mut current = find_deployment_for_update(&txn, deployment)
         .await?
         .ok_or_else(|| DeploymentError::not_found("deployment", deployment))?;
-    let phases = plan(current.state, action, allow_drop)
+    let planned = plan(current.state, action, allow_drop)
         .map_err(|refusal| refused(deployment, &refusal))?
         .phases;
+    // A retry goes on from the phase that failed (a failed initialize runs deploy after it).
+    let phases = retry.as_ref().map_or(planned, |retry| retry.phases.clone());
     let running = operation::Entity::find()
         .filter(operation::Column::Deployment.eq(deployment))
         .filter(operation::Column::Status.eq(OperationStatus::Running.as_str()))
@@ -149,6 +168,8 @@ pub async fn start(
         jobs: Vec::new(),
         message: String::new(),
         rollback_to_version: None,
+        retry_of: retry.as_ref().map(|retry| retry.operation.clone()),
+        resume_job: retry.as_ref().and_then(|retry| retry.resume_job.clone()),
         create_time: now,
         end_time: None,
     };

@@ -27,7 +27,7 @@ use crate::harness::{ACTOR, as_admin};
 struct Suite {
     client: DeploymentServiceClient<Channel>,
     root: tempfile::TempDir,
-    _runner: TestServer,
+    runner: TestServer,
     _deployments: TestServer,
 }
 
@@ -86,7 +86,7 @@ async fn suite(postgres: bool) -> Suite {
     Suite {
         client,
         root,
-        _runner: runner,
+        runner,
         _deployments: deployments,
     }
 }
@@ -508,5 +508,140 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
             .into_inner()
             .operations;
         assert_eq!(log.len(), 2, "{backend}: one Deploy, one Pause");
+    }
+}
+
+/// A deploy book that fails at once: it patches a Deployment that does not exist.
+const FAILING_DEPLOY: &str = "name: shop-deploy\ntype: none\nsteps:\n  - name: Scale a missing workload\n    uses: k8s.patch\n    with: {api_version: apps/v1, kind: Deployment, name: missing, namespace: \"{{ namespace }}\", patch: '{\"spec\": {\"replicas\": 1}}'}\n";
+/// The same book, fixed: it applies a ConfigMap.
+const FIXED_DEPLOY: &str = "name: shop-deploy\ntype: none\nsteps:\n  - name: Apply the configuration\n    uses: k8s.apply\n    with:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: shop, namespace: \"{{ namespace }}\"}\n";
+
+#[tokio::test]
+async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fix() {
+    use eyrie_proto::v1::{
+        book_service_client::BookServiceClient, job_service_client::JobServiceClient,
+    };
+    for (backend, mut suite) in suites().await {
+        let channel = suite.runner.channel().await.unwrap();
+        let mut books = BookServiceClient::new(channel.clone());
+        let mut jobs = JobServiceClient::new(channel);
+        let source = |text: &str| {
+            pb::create_book_request::Content::Source(pb::BookSource {
+                format: pb::BookFormat::Yaml.into(),
+                text: text.into(),
+            })
+        };
+        books
+            .create_book(pb::CreateBookRequest {
+                parent: "projects/acme".into(),
+                book_id: "shop-deploy".into(),
+                content: Some(source(FAILING_DEPLOY)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        create(&mut suite.client, suite.root.path()).await;
+        let group = suite
+            .client
+            .get_deployment_group(as_admin(pb::GetDeploymentGroupRequest {
+                name: "projects/acme/groups/apps".into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        suite
+            .client
+            .update_deployment_group(as_admin(pb::UpdateDeploymentGroupRequest {
+                deployment_group: Some(pb::DeploymentGroup {
+                    deploy_book: "projects/acme/books/shop-deploy".into(),
+                    ..group
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["deploy_book".into()],
+                }),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+
+        let deploy = suite
+            .client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let failed = ended(&mut suite.client, &deploy.name).await;
+        assert_eq!(failed.status(), pb::OperationStatus::Failed, "{backend}");
+        assert!(
+            failed.message.contains("Scale a missing workload"),
+            "{backend}: {}",
+            failed.message
+        );
+        assert_eq!(
+            failed.jobs.len(),
+            2,
+            "{backend}: initialize ran, then the failing deploy"
+        );
+
+        // Fix the book, then retry the failed job: a new operation runs the fixed book.
+        let current = books
+            .get_book(pb::GetBookRequest {
+                name: "projects/acme/books/shop-deploy".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        books
+            .update_book(pb::UpdateBookRequest {
+                book: Some(pb::Book {
+                    name: current.name.clone(),
+                    etag: current.etag.clone(),
+                    ..Default::default()
+                }),
+                source: Some(pb::BookSource {
+                    format: pb::BookFormat::Yaml.into(),
+                    text: FIXED_DEPLOY.into(),
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let retried = jobs
+            .retry_job(pb::RetryJobRequest {
+                name: failed.jobs[1].clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let operation = ended(&mut suite.client, &retried.operation).await;
+        assert_eq!(
+            operation.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}: {}",
+            operation.message
+        );
+        assert_eq!(operation.retry_of, failed.name, "{backend}");
+        assert_eq!(
+            operation.jobs.len(),
+            1,
+            "{backend}: only the failed phase runs again"
+        );
+        assert_eq!(
+            state(&mut suite.client, SHOP).await.state(),
+            pb::DeploymentState::Deploy,
+            "{backend}"
+        );
+        assert!(
+            suite
+                .root
+                .path()
+                .join("c1/acme-shop/configmap/shop.yaml")
+                .exists(),
+            "{backend}"
+        );
     }
 }

@@ -18,6 +18,8 @@ pub struct Model {
     pub jobs: String,
     pub message: String,
     pub rollback_to_version: Option<i64>,
+    pub retry_of: Option<String>,
+    pub resume_job: Option<String>,
     pub create_time: ChronoDateTimeUtc,
     pub end_time: Option<ChronoDateTimeUtc>,
 }

@@ -33,6 +33,9 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Operations::PhaseIndex).integer().not_null())
                     .col(ColumnDef::new(Operations::Jobs).text().not_null())
                     .col(ColumnDef::new(Operations::Message).text().not_null())
+                    // A retry: the operation retried, and the failed job to resume from (if asked).
+                    .col(ColumnDef::new(Operations::RetryOf).text().null())
+                    .col(ColumnDef::new(Operations::ResumeJob).text().null())
                     .col(
                         ColumnDef::new(Operations::RollbackToVersion)
                             .big_integer()
@@ -94,6 +97,8 @@ enum Operations {
     Jobs,
     Message,
     RollbackToVersion,
+    RetryOf,
+    ResumeJob,
     CreateTime,
     EndTime,
 }
