@@ -264,20 +264,13 @@ impl Lifecycle {
         )
         .await?;
         if !created && let Some(job) = operation.current_job() {
-            // A retried RetryJob: the job it started first.
-            return Ok(runner
-                .jobs
-                .clone()
-                .get_job_outcomes(GetJobOutcomesRequest {
-                    jobs: vec![job.to_owned()],
-                })
-                .await
-                .map_err(unavailable)
-                .map(|_| pb::Job {
-                    name: job.to_owned(),
-                    operation: operation.name.clone(),
-                    ..Default::default()
-                })?);
+            // A retried RetryJob: the job it started first (read it with GetJob for the rest).
+            return Ok(pb::Job {
+                name: job.to_owned(),
+                operation: operation.name.clone(),
+                deployment: operation.deployment.clone(),
+                ..Default::default()
+            });
         }
         self.start_phase(&runner, &operation).await
     }
