@@ -7,6 +7,7 @@ pub mod convert;
 mod lifecycle;
 mod resources;
 mod status;
+mod watch;
 
 use std::sync::Arc;
 
@@ -23,7 +24,6 @@ use crate::{
 };
 
 /// Serves `eyrie.v1.DeploymentService` and `eyrie.internal.v1.DeploymentCallbacks`.
-/// WatchDeployments still answers `UNIMPLEMENTED` (#6).
 #[derive(Clone)]
 pub struct DeploymentGrpc {
     resources: Arc<Resources>,
@@ -212,6 +212,13 @@ impl DeploymentService for DeploymentGrpc {
         request: Request<pb::GetOperationRequest>,
     ) -> Result<Response<pb::Operation>, Status> {
         lifecycle::get(&self.lifecycle, request).await
+    }
+
+    async fn watch_deployments(
+        &self,
+        request: Request<pb::WatchDeploymentsRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::WatchDeploymentsResponse>>, Status> {
+        watch::watch(self.resources.clone(), self.lifecycle.clone(), request).await
     }
 }
 

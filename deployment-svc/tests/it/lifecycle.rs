@@ -645,3 +645,81 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
         );
     }
 }
+
+#[tokio::test]
+async fn watchers_see_the_current_state_then_the_changes_and_the_running_job_badge() {
+    use tokio_stream::StreamExt as _;
+    for (backend, mut suite) in suites().await {
+        create(&mut suite.client, suite.root.path()).await;
+        let mut stream = suite
+            .client
+            .watch_deployments(as_admin(pb::WatchDeploymentsRequest {
+                parent: "projects/acme/groups/apps".into(),
+                show_dropped: false,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut initial = Vec::new();
+        while let Some(message) = stream.next().await {
+            match message.unwrap().kind.unwrap() {
+                pb::watch_deployments_response::Kind::Deployment(deployment) => {
+                    initial.push(deployment.name)
+                }
+                pb::watch_deployments_response::Kind::InitialStateComplete(_) => break,
+                pb::watch_deployments_response::Kind::Heartbeat(_) => {}
+            }
+        }
+        initial.sort();
+        assert_eq!(initial, [API.to_owned(), SHOP.to_owned()], "{backend}");
+
+        suite
+            .client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        // No controller yet: the deploy book waits for its workload, so the job keeps running.
+        let mut seen = Vec::new();
+        let mut controller_started = None;
+        let root = suite.root.path().to_path_buf();
+        let watch = async {
+            while let Some(message) = stream.next().await {
+                if let Some(pb::watch_deployments_response::Kind::Deployment(deployment)) =
+                    message.unwrap().kind
+                {
+                    let done = deployment.state() == pb::DeploymentState::Deploy
+                        && deployment.running_job_count == 0
+                        && deployment
+                            .last_operation
+                            .as_ref()
+                            .is_some_and(|op| op.status() == pb::OperationStatus::Succeeded);
+                    seen.push((deployment.state(), deployment.running_job_count));
+                    if deployment.state() == pb::DeploymentState::Deploy
+                        && deployment.running_job_count == 1
+                    {
+                        // The badge showed the running job: let the workload become available.
+                        controller_started.get_or_insert_with(|| controller(root.clone()));
+                    }
+                    if done {
+                        return;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), watch)
+            .await
+            .expect("no final change");
+        assert!(
+            seen.contains(&(pb::DeploymentState::Deploy, 1)),
+            "{backend}: the badge showed the running job: {seen:?}"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&(pb::DeploymentState::Deploy, 0)),
+            "{backend}: {seen:?}"
+        );
+    }
+}
