@@ -28,6 +28,7 @@ struct Suite {
     client: DeploymentServiceClient<Channel>,
     root: tempfile::TempDir,
     runner: TestServer,
+    versions: TestServer,
     _deployments: TestServer,
 }
 
@@ -40,6 +41,11 @@ fn database(dir: &Path, file: &str, postgres: bool) -> DatabaseSettings {
 }
 
 async fn suite(postgres: bool) -> Suite {
+    suite_reporting(postgres, true).await
+}
+
+/// A suite whose runner reports job outcomes to deployment-svc, or never does (`reports` false).
+async fn suite_reporting(postgres: bool, reports: bool) -> Suite {
     let root = tempfile::tempdir().unwrap();
     // Both addresses are known before either service starts: each names the other.
     let deployments_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -47,6 +53,14 @@ async fn suite(postgres: bool) -> Suite {
     let deployments_url = format!("http://{}", deployments_listener.local_addr().unwrap());
     let runner_url = format!("http://{}", runner_listener.local_addr().unwrap());
 
+    let versions =
+        TestServer::start::<eyrie_version_svc::VersionSvc>(eyrie_version_svc::Settings {
+            server: ServerSettings::loopback_any_port(),
+            database: database(root.path(), "versions.sqlite", postgres),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let runner = TestServer::start_on::<BookRunnerSvc>(
         runner_listener,
         eyrie_book_runner_svc::Settings {
@@ -58,7 +72,7 @@ async fn suite(postgres: bool) -> Suite {
                 ..RunnerSettings::default()
             },
             peers: RunnerPeers {
-                deployment: Some(deployments_url),
+                deployment: reports.then_some(deployments_url),
             },
             ..Default::default()
         },
@@ -72,7 +86,7 @@ async fn suite(postgres: bool) -> Suite {
             database: database(root.path(), "deployments.sqlite", postgres),
             peers: Peers {
                 book_runner: Some(runner_url),
-                version: None,
+                version: Some(versions.url()),
             },
             lifecycle: LifecycleSettings {
                 reconcile_interval: Duration::from_millis(300),
@@ -87,6 +101,7 @@ async fn suite(postgres: bool) -> Suite {
         client,
         root,
         runner,
+        versions,
         _deployments: deployments,
     }
 }
@@ -309,6 +324,30 @@ async fn the_seed_lifecycle_runs_the_books() {
             }))
             .await
             .unwrap();
+        // The image change is version 2, recorded by version-svc through the outbox.
+        let mut version_client = eyrie_proto::v1::version_service_client::VersionServiceClient::new(
+            suite.versions.channel().await.unwrap(),
+        );
+        let mut versions = Vec::new();
+        for _ in 0..200 {
+            versions = version_client
+                .list_versions(pb::ListVersionsRequest {
+                    parent: SHOP.into(),
+                    ..Default::default()
+                })
+                .await
+                .map(|r| r.into_inner().versions)
+                .unwrap_or_default();
+            if versions.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(versions.len(), 2, "{backend}: {versions:?}");
+        assert_eq!(versions[0].number, 2, "{backend}");
+        assert_eq!(versions[0].changed_fields, ["image"], "{backend}");
+        assert_eq!(versions[0].actor, ACTOR, "{backend}");
+
         let redeploy = client
             .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
                 name: SHOP.into(),
@@ -721,5 +760,42 @@ async fn watchers_see_the_current_state_then_the_changes_and_the_running_job_bad
             Some(&(pb::DeploymentState::Deploy, 0)),
             "{backend}: {seen:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn when_no_outcome_report_arrives_the_reconciler_finishes_the_operation() {
+    // The runner here never reports outcomes: only the reconciler can move the deployment on.
+    let mut suites = vec![("sqlite", suite_reporting(false, false).await)];
+    if postgres_test_database().is_some() {
+        suites.push(("postgres", suite_reporting(true, false).await));
+    }
+    for (backend, mut suite) in suites {
+        let _controller = controller(suite.root.path().to_path_buf());
+        create(&mut suite.client, suite.root.path()).await;
+        let deploy = suite
+            .client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let done = ended(&mut suite.client, &deploy.name).await;
+        assert_eq!(
+            done.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}: {}",
+            done.message
+        );
+        assert_eq!(
+            done.jobs.len(),
+            2,
+            "{backend}: the reconciler also started the deploy book"
+        );
+        let deployment = state(&mut suite.client, SHOP).await;
+        assert_eq!(deployment.state(), pb::DeploymentState::Deploy, "{backend}");
+        assert_eq!(deployment.running_job_count, 0, "{backend}");
     }
 }
