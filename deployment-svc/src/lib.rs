@@ -93,7 +93,15 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
             }
             None => None,
         };
-        let lifecycle = Arc::new(Lifecycle::new(db, runner));
+        let versions = match &settings.peers.version {
+            Some(addresses) => Some(
+                eyrie_proto::v1::version_service_client::VersionServiceClient::new(
+                    traced_channel(&parse_addresses(addresses)).context("peers.version")?,
+                ),
+            ),
+            None => None,
+        };
+        let lifecycle = Arc::new(Lifecycle::new(db, runner, versions));
         let reconciler = tokio::spawn(
             lifecycle
                 .clone()

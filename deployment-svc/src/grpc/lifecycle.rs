@@ -38,7 +38,7 @@ pub async fn act(
 ) -> Result<Response<pb::Operation>, Status> {
     let name = DeploymentName::parse("name", name).map_err(invalid)?;
     let operation = lifecycle
-        .act(&name, action, actor, request_id(request))
+        .act(&name, action, actor, request_id(request), None)
         .await?;
     Ok(Response::new(operation_to_proto(&operation)))
 }
@@ -50,20 +50,26 @@ pub async fn deploy(
 ) -> Result<Response<pb::Operation>, Status> {
     let actor = actor(&request);
     let request = request.into_inner();
-    if request.rollback_to_version.is_some() {
-        // TODO(#6): restore the key fields of an earlier version before deploying.
-        return Err(Status::unimplemented(
-            "rollback_to_version is not supported yet",
-        ));
+    let name = DeploymentName::parse("name", &request.name).map_err(invalid)?;
+    if request
+        .rollback_to_version
+        .is_some_and(|version| version < 1)
+    {
+        return Err(invalid(FieldViolation::new(
+            "rollback_to_version",
+            "must be a version number (1 or more)",
+        )));
     }
-    act(
-        lifecycle,
-        &request.name,
-        Action::Deploy,
-        &actor,
-        &request.request_id,
-    )
-    .await
+    let operation = lifecycle
+        .act(
+            &name,
+            Action::Deploy,
+            &actor,
+            request_id(&request.request_id),
+            request.rollback_to_version,
+        )
+        .await?;
+    Ok(Response::new(operation_to_proto(&operation)))
 }
 
 /// Where the next page of ListOperations starts.

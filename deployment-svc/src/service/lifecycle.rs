@@ -6,6 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use eyrie_platform::{grpc::TracedChannel, names::DeploymentName};
+use eyrie_proto::v1::version_service_client::VersionServiceClient;
 use eyrie_proto::{
     internal::v1::{
         GetJobOutcomesRequest, JobOutcome, StartJobRequest, job_runner_client::JobRunnerClient,
@@ -44,6 +45,7 @@ pub struct Runner {
 pub struct Lifecycle {
     db: DatabaseConnection,
     runner: Option<Runner>,
+    versions: Option<VersionServiceClient<TracedChannel>>,
 }
 
 fn unavailable(err: tonic::Status) -> DeploymentError {
@@ -52,8 +54,16 @@ fn unavailable(err: tonic::Status) -> DeploymentError {
 
 impl Lifecycle {
     /// Actions recorded in `db`, run by `runner` (none: actions are refused).
-    pub fn new(db: DatabaseConnection, runner: Option<Runner>) -> Self {
-        Self { db, runner }
+    pub fn new(
+        db: DatabaseConnection,
+        runner: Option<Runner>,
+        versions: Option<VersionServiceClient<TracedChannel>>,
+    ) -> Self {
+        Self {
+            db,
+            runner,
+            versions,
+        }
     }
 
     fn runner(&self, deployment: &DeploymentName) -> Result<Runner, DeploymentError> {
@@ -71,6 +81,7 @@ impl Lifecycle {
         action: Action,
         actor: &str,
         request_id: Option<&str>,
+        rollback_to_version: Option<i64>,
     ) -> Result<Operation, DeploymentError> {
         let runner = self.runner(name)?;
         let deployment = find_deployment(&self.db, &name.to_string())
@@ -84,6 +95,10 @@ impl Lifecycle {
             .unwrap_or_default();
         self.check_required_parameters(&runner, &deployment, &phases)
             .await?;
+        let rollback = match rollback_to_version {
+            Some(version) => Some(self.rollback(&deployment, version).await?),
+            None => None,
+        };
 
         let (operation, created) = operations::start(
             &self.db,
@@ -93,6 +108,7 @@ impl Lifecycle {
             actor,
             request_id,
             None,
+            rollback,
             now(),
         )
         .await?;
@@ -106,6 +122,61 @@ impl Lifecycle {
         Ok(operations::get(&self.db, &operation.name)
             .await?
             .unwrap_or(operation))
+    }
+
+    /// The key fields of version `version` of `deployment`, from version-svc, checked against
+    /// the project as it is now (its scope and clusters must still exist).
+    async fn rollback(
+        &self,
+        deployment: &Deployment,
+        version: i64,
+    ) -> Result<operations::Rollback, DeploymentError> {
+        let Some(mut versions) = self.versions.clone() else {
+            return Err(DeploymentError::FailedPrecondition {
+                reason: "VERSIONS_NOT_CONFIGURED",
+                subject: deployment.name.to_string(),
+                message: "a rollback reads the version from version-svc, which this deployment-svc is not configured to reach (peers.version)".to_owned(),
+            });
+        };
+        let name = format!("{}/versions/{version}", deployment.name);
+        let found = versions
+            .get_version(pb::GetVersionRequest { name: name.clone() })
+            .await
+            .map_err(|status| match status.code() {
+                tonic::Code::NotFound => DeploymentError::FailedPrecondition {
+                    reason: "VERSION_NOT_FOUND",
+                    subject: name.clone(),
+                    message: format!("rollback_to_version: version {name} does not exist"),
+                },
+                _ => DeploymentError::Unavailable(format!("version-svc: {}", status.message())),
+            })?
+            .into_inner();
+        let fields = found.key_fields.unwrap_or_default();
+        let key_fields = crate::domain::resources::KeyFields {
+            repository: fields.repository,
+            branch: fields.branch,
+            image: fields.image,
+            commit_ref: fields.commit_ref,
+            clusters: fields.clusters,
+            scope: fields.scope,
+            parameters: fields.parameters.into_iter().collect(),
+        };
+        if find_scope(&self.db, &key_fields.scope).await?.is_none()
+            || find_clusters(&self.db, &key_fields.clusters).await?.len()
+                != key_fields.clusters.len()
+        {
+            return Err(DeploymentError::FailedPrecondition {
+                reason: "VERSION_REFERS_TO_MISSING_RESOURCES",
+                subject: name,
+                message:
+                    "rollback_to_version: the scope or a cluster of that version no longer exists"
+                        .to_owned(),
+            });
+        }
+        Ok(operations::Rollback {
+            version,
+            key_fields,
+        })
     }
 
     /// Refuses an action whose books declare a required parameter the deployment lacks.
@@ -260,6 +331,7 @@ impl Lifecycle {
             actor,
             request_id,
             Some(retry),
+            None,
             now(),
         )
         .await?;

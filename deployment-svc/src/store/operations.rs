@@ -9,7 +9,8 @@ use sea_orm::{
 
 use super::{
     entity::operation,
-    resources::{find_deployment_for_update, save_deployment},
+    outbox::enqueue_version,
+    resources::{find_deployment_for_update, save_deployment, version_record},
 };
 use crate::domain::{
     DeploymentError, StoreError,
@@ -89,6 +90,15 @@ async fn find(txn: &DatabaseTransaction, name: &str) -> Result<Option<Operation>
 /// Starts `action` on deployment `deployment` whose scope has `allow_drop`: checks the state
 /// machine, records the operation and moves the deployment, in one transaction. A retried
 /// `request_id` returns the first operation (`false`) and changes nothing.
+/// A rollback: the key fields of an earlier version, restored before the deploy book runs.
+#[derive(Debug, Clone)]
+pub struct Rollback {
+    /// The version restored.
+    pub version: i64,
+    /// Its key fields.
+    pub key_fields: crate::domain::resources::KeyFields,
+}
+
 /// A retry of a failed operation: what it retries and where it starts.
 #[derive(Debug, Clone)]
 pub struct Retry {
@@ -109,6 +119,7 @@ pub async fn start(
     actor: &str,
     request_id: Option<&str>,
     retry: Option<Retry>,
+    rollback: Option<Rollback>,
     now: DateTime<Utc>,
 ) -> Result<(Operation, bool), DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
@@ -167,7 +178,7 @@ pub async fn start(
         phase_index: 0,
         jobs: Vec::new(),
         message: String::new(),
-        rollback_to_version: None,
+        rollback_to_version: rollback.as_ref().map(|rollback| rollback.version),
         retry_of: retry.as_ref().map(|retry| retry.operation.clone()),
         resume_job: retry.as_ref().and_then(|retry| retry.resume_job.clone()),
         create_time: now,
@@ -185,9 +196,27 @@ pub async fn start(
     }
     current.state = state_when_started(operation.current_phase(), current.state);
     current.last_operation = Some(operation.name.clone());
-    save_deployment(&txn, &current)
+    let restores = rollback
+        .as_ref()
+        .is_some_and(|rollback| rollback.key_fields != current.key_fields);
+    if let Some(rollback) = &rollback {
+        current.key_fields = rollback.key_fields.clone();
+    }
+    let saved = save_deployment(&txn, &current)
         .await?
         .ok_or_else(|| DeploymentError::Conflict(deployment.to_owned()))?;
+    if let (true, Some(rollback)) = (restores, &rollback) {
+        // The restored key fields are a new version that says it is a rollback.
+        let record = version_record(
+            &saved,
+            actor,
+            eyrie_proto::v1::VersionReason::Rollback,
+            rollback.version,
+        );
+        enqueue_version(&txn, &record)
+            .await
+            .map_err(StoreError::from)?;
+    }
     txn.commit().await.map_err(StoreError::from)?;
     Ok((operation, true))
 }

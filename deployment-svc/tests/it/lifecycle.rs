@@ -368,6 +368,64 @@ async fn the_seed_lifecycle_runs_the_books() {
             "{backend}"
         );
 
+        // Deploy version 1 again: its key fields come back, as version 3 saying so.
+        let missing = client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                rollback_to_version: Some(99),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            missing.code(),
+            Code::FailedPrecondition,
+            "{backend}: {missing:?}"
+        );
+        let rollback = client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                rollback_to_version: Some(1),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let rollback = ended(client, &rollback.name).await;
+        assert_eq!(
+            rollback.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}"
+        );
+        assert_eq!(rollback.rollback_to_version, 1, "{backend}");
+        assert_eq!(state(client, SHOP).await.image, "nginx:1.27", "{backend}");
+        assert!(
+            std::fs::read_to_string(&workload)
+                .unwrap()
+                .contains("nginx:1.27"),
+            "{backend}"
+        );
+        let mut latest = Vec::new();
+        for _ in 0..200 {
+            latest = version_client
+                .list_versions(pb::ListVersionsRequest {
+                    parent: SHOP.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .versions;
+            if latest.len() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(latest[0].number, 3, "{backend}");
+        assert_eq!(latest[0].reason(), pb::VersionReason::Rollback, "{backend}");
+        assert_eq!(latest[0].rollback_to_version, 1, "{backend}");
+        assert_eq!(latest[0].changed_fields, ["image"], "{backend}");
+
         let pause = client
             .pause_deployment(as_admin(pb::PauseDeploymentRequest {
                 name: SHOP.into(),
@@ -473,6 +531,7 @@ async fn the_seed_lifecycle_runs_the_books() {
                 (A::Drop, S::Succeeded, ACTOR),
                 (A::Deploy, S::Succeeded, ACTOR),
                 (A::Pause, S::Succeeded, ACTOR),
+                (A::Deploy, S::Succeeded, ACTOR),
                 (A::Deploy, S::Succeeded, ACTOR),
                 (A::Deploy, S::Succeeded, ACTOR),
             ],
