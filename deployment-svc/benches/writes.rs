@@ -41,7 +41,10 @@ async fn main() -> anyhow::Result<()> {
     client
         .create_project(pb::CreateProjectRequest {
             project_id: "bench".into(),
-            project: Some(pb::Project::default()),
+            project: Some(pb::Project {
+                display_name: "Bench".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await?;
@@ -50,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
             parent: "projects/bench".into(),
             scope_id: "dev".into(),
             scope: Some(pb::Scope {
+                display_name: "Dev".into(),
                 allow_drop: true,
                 ..Default::default()
             }),
@@ -61,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             parent: "projects/bench".into(),
             cluster_id: "c1".into(),
             cluster: Some(pb::Cluster {
+                display_name: "C1".into(),
                 connection: Some(pb::cluster::Connection::Directory(
                     pb::DirectoryConnection {
                         path: "/tmp/bench".into(),
@@ -76,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             parent: "projects/bench".into(),
             deployment_group_id: "apps".into(),
             deployment_group: Some(pb::DeploymentGroup {
+                display_name: "Apps".into(),
                 r#type: pb::DeploymentType::None.into(),
                 ..Default::default()
             }),
@@ -91,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
                 parent: "projects/bench/groups/apps".into(),
                 deployment_id: format!("d{index}"),
                 deployment: Some(pb::Deployment {
+                    display_name: format!("d{index}"),
                     scope: "projects/bench/scopes/dev".into(),
                     clusters: vec!["projects/bench/clusters/c1".into()],
                     image: "nginx:1.27".into(),
