@@ -684,6 +684,24 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
             "{backend}: initialize ran, then the failing deploy"
         );
 
+        // The same action can run again (and fails again: the book is unchanged).
+        let again = suite
+            .client
+            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+                name: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let again = ended(&mut suite.client, &again.name).await;
+        assert_eq!(again.status(), pb::OperationStatus::Failed, "{backend}");
+        assert_eq!(
+            again.jobs.len(),
+            1,
+            "{backend}: from state deploy, Deploy runs the deploy book only"
+        );
+
         // Fix the book, then retry the failed job: a new operation runs the fixed book.
         let current = books
             .get_book(pb::GetBookRequest {
@@ -709,7 +727,7 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
             .unwrap();
         let retried = jobs
             .retry_job(pb::RetryJobRequest {
-                name: failed.jobs[1].clone(),
+                name: again.jobs[0].clone(),
                 ..Default::default()
             })
             .await
@@ -722,7 +740,7 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
             "{backend}: {}",
             operation.message
         );
-        assert_eq!(operation.retry_of, failed.name, "{backend}");
+        assert_eq!(operation.retry_of, again.name, "{backend}");
         assert_eq!(
             operation.jobs.len(),
             1,
