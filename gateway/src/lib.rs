@@ -1,6 +1,7 @@
 //! The gateway: Eyrie's one public endpoint. It serves the public `eyrie.v1` API, forwarding
 //! each service to its backend, and owns API tokens.
 
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
 mod forward;
@@ -88,12 +89,28 @@ pub async fn run(
     let version =
         traced_channel(&addresses(&settings.backends.version)).context("backends.version")?;
 
+    // Every public service needs a token; health and reflection (added by the endpoint) do not.
     Endpoint::new(Reflection::PublicContracts)
-        .add_service(Forward::<DeploymentApi>::new(deployment))
-        .add_service(Forward::<BookApi>::new(book_runner.clone()))
-        .add_service(Forward::<JobApi>::new(book_runner))
-        .add_service(Forward::<VersionApi>::new(version))
-        .add_service(AccessServiceServer::new(grpc::AccessGrpc))
+        .add_service(auth::Authenticated::new(
+            Forward::<DeploymentApi>::new(deployment),
+            tokens.clone(),
+        ))
+        .add_service(auth::Authenticated::new(
+            Forward::<BookApi>::new(book_runner.clone()),
+            tokens.clone(),
+        ))
+        .add_service(auth::Authenticated::new(
+            Forward::<JobApi>::new(book_runner),
+            tokens.clone(),
+        ))
+        .add_service(auth::Authenticated::new(
+            Forward::<VersionApi>::new(version),
+            tokens.clone(),
+        ))
+        .add_service(auth::Authenticated::new(
+            AccessServiceServer::new(grpc::AccessGrpc::new(tokens.clone())),
+            tokens.clone(),
+        ))
         .serve(listener, &settings.server, shutdown)
         .await
 }

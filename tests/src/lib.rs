@@ -3,6 +3,7 @@
 //! The binaries are (re)built once per test process with the same profile as the tests, so a
 //! test never runs a stale service.
 
+pub mod auth;
 mod binaries;
 mod process;
 pub mod rpc;

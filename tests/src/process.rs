@@ -49,9 +49,15 @@ impl ServiceConfig {
                 data_dir.display()
             ),
         };
+        // The gateway always makes its admin token, in `data_dir` (see `auth::admin_token`).
+        let auth = if service == "gateway" {
+            crate::auth::gateway_auth_config(data_dir)
+        } else {
+            String::new()
+        };
         Self {
             toml: format!(
-                "[server]\nlisten_addr = \"127.0.0.1:0\"\n\n[database]\n{database}\n\n{extra}\n"
+                "[server]\nlisten_addr = \"127.0.0.1:0\"\n\n[database]\n{database}\n\n{extra}\n\n{auth}"
             ),
             env: Vec::new(),
         }

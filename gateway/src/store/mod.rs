@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod migration;
+pub mod role_binding;
 mod tokens;
 
-pub use tokens::{TokenStore, hash_token};
+pub use tokens::{NewToken, StoredToken, TokenStore, hash_token};

@@ -7,7 +7,29 @@ use sea_orm::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::api_token;
+use super::{api_token, role_binding};
+
+/// A token with its role bindings (project resource name, role name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    /// The token row.
+    pub token: api_token::Model,
+    /// Its roles, by project.
+    pub bindings: Vec<(String, String)>,
+}
+
+/// A token to create.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Its id (the last segment of `tokens/{id}`).
+    pub id: String,
+    /// What it is for.
+    pub display_name: String,
+    /// Whether it may do everything.
+    pub global_admin: bool,
+    /// Its roles, by project (resource name, role name).
+    pub bindings: Vec<(String, String)>,
+}
 
 /// SHA-256 of a token, hex-encoded: what the database keeps instead of the token.
 pub fn hash_token(token: &str) -> String {
@@ -59,5 +81,101 @@ impl TokenStore {
             .filter(api_token::Column::RevokedAt.is_null())
             .one(&self.db)
             .await
+    }
+}
+
+impl TokenStore {
+    /// Creates a token holding `secret` (stored as its hash); `None` when the id is taken.
+    pub async fn create(&self, new: &NewToken, secret: &str) -> Result<Option<StoredToken>, DbErr> {
+        use sea_orm::TransactionTrait as _;
+        if api_token::Entity::find_by_id(new.id.clone())
+            .one(&self.db)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let txn = self.db.begin().await?;
+        api_token::ActiveModel {
+            id: Set(new.id.clone()),
+            display_name: Set(new.display_name.clone()),
+            token_hash: Set(hash_token(secret)),
+            global_admin: Set(new.global_admin),
+            created_at: Set(Utc::now()),
+            revoked_at: Set(None),
+            last_used_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        for (project, role) in &new.bindings {
+            role_binding::ActiveModel {
+                token_id: Set(new.id.clone()),
+                project: Set(project.clone()),
+                role: Set(role.clone()),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        self.get(&new.id).await
+    }
+
+    /// The token with id `id`, with its bindings.
+    pub async fn get(&self, id: &str) -> Result<Option<StoredToken>, DbErr> {
+        let Some(token) = api_token::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let bindings = role_binding::Entity::find()
+            .filter(role_binding::Column::TokenId.eq(id))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|binding| (binding.project, binding.role))
+            .collect();
+        Ok(Some(StoredToken { token, bindings }))
+    }
+
+    /// Tokens ordered by id, after `after`, at most `limit`; revoked ones only if asked.
+    pub async fn list(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+        show_revoked: bool,
+    ) -> Result<Vec<StoredToken>, DbErr> {
+        use sea_orm::{QueryOrder as _, QuerySelect as _};
+        let mut query = api_token::Entity::find();
+        if let Some(after) = after {
+            query = query.filter(api_token::Column::Id.gt(after));
+        }
+        if !show_revoked {
+            query = query.filter(api_token::Column::RevokedAt.is_null());
+        }
+        let rows = query
+            .order_by_asc(api_token::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut tokens = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(token) = self.get(&row.id).await? {
+                tokens.push(token);
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// Revokes token `id` (idempotent: a revoked token keeps its revocation time).
+    pub async fn revoke(&self, id: &str) -> Result<Option<StoredToken>, DbErr> {
+        use sea_orm::prelude::Expr;
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(api_token::Column::Id.eq(id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        self.get(id).await
     }
 }

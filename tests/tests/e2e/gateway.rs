@@ -1,7 +1,10 @@
 //! The gateway routes the public API, and only the public API.
 
 use eyrie_proto::v1::{ListVersionsRequest, version_service_client::VersionServiceClient};
-use eyrie_tests::{ServiceConfig, ServiceProcess};
+use eyrie_tests::{
+    ServiceConfig, ServiceProcess,
+    auth::{admin_token, with_token},
+};
 use tonic::Code;
 
 #[tokio::test]
@@ -19,8 +22,9 @@ async fn a_backend_that_is_down_gives_unavailable() {
     .await
     .unwrap();
     let mut client = VersionServiceClient::new(gateway.channel().await.unwrap());
+    let token = admin_token(data_dir.path());
     let status = client
-        .list_versions(ListVersionsRequest::default())
+        .list_versions(with_token(&token, ListVersionsRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
@@ -60,5 +64,107 @@ async fn internal_services_are_not_reachable_through_the_gateway() {
         !version.logs().contains("RecordVersion"),
         "the internal call reached version-svc:\n{}",
         version.logs()
+    );
+}
+
+#[tokio::test]
+async fn calls_need_a_live_token_and_tokens_are_managed_by_global_admins() {
+    use eyrie_proto::v1::{
+        CreateTokenRequest, RevokeTokenRequest, Role, RoleBinding, Token, WhoAmIRequest,
+        access_service_client::AccessServiceClient,
+    };
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let gateway = ServiceProcess::start(
+        "gateway",
+        ServiceConfig::for_service("gateway", data_dir.path(), ""),
+    )
+    .await
+    .unwrap();
+    let admin = admin_token(data_dir.path());
+    let mut access = AccessServiceClient::new(gateway.channel().await.unwrap());
+
+    let missing = access.who_am_i(WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(missing.code(), Code::Unauthenticated, "{missing:?}");
+    let unknown = access
+        .who_am_i(with_token("eyr_not-a-token", WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::Unauthenticated, "{unknown:?}");
+
+    let me = access
+        .who_am_i(with_token(&admin, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+        .unwrap();
+    assert!(me.global_admin);
+
+    let created = access
+        .create_token(with_token(
+            &admin,
+            CreateTokenRequest {
+                token_id: "ci-deployer".into(),
+                token: Some(Token {
+                    display_name: "CI pipeline".into(),
+                    role_bindings: vec![RoleBinding {
+                        project: "projects/acme".into(),
+                        role: Role::Deployer.into(),
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let secret = created.secret;
+    let deployer = access
+        .who_am_i(with_token(&secret, WhoAmIRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+        .unwrap();
+    assert_eq!(deployer.name, "tokens/ci-deployer");
+    assert_eq!(deployer.role_bindings[0].role(), Role::Deployer);
+
+    // A token that is not a global admin cannot make tokens.
+    let refused = access
+        .create_token(with_token(
+            &secret,
+            CreateTokenRequest {
+                token_id: "sneaky".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+
+    access
+        .revoke_token(with_token(
+            &admin,
+            RevokeTokenRequest {
+                name: "tokens/ci-deployer".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let revoked = access
+        .who_am_i(with_token(&secret, WhoAmIRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        revoked.code(),
+        Code::Unauthenticated,
+        "a revoked token is refused"
+    );
+    assert!(
+        !gateway.logs().contains(&secret),
+        "a token appeared in the gateway's log"
     );
 }

@@ -51,6 +51,10 @@ async fn client_trace_id_reaches_the_server_span_directly_and_through_the_gatewa
     .unwrap();
     let request_id = "trace-test-through-gateway";
     let mut request = traced_request();
+    let token = eyrie_tests::auth::admin_token(data_dir.path());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
         .metadata_mut()
         .insert("x-request-id", request_id.parse().unwrap());

@@ -61,11 +61,15 @@ async fn versions_recorded_internally_are_listed_and_diffed_through_the_gateway(
         .unwrap();
 
     let mut public = VersionServiceClient::new(gateway.channel().await.unwrap());
+    let token = eyrie_tests::auth::admin_token(data_dir.path());
     let listed = public
-        .list_versions(ListVersionsRequest {
-            parent: SHOP.into(),
-            ..Default::default()
-        })
+        .list_versions(eyrie_tests::auth::with_token(
+            &token,
+            ListVersionsRequest {
+                parent: SHOP.into(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -73,10 +77,13 @@ async fn versions_recorded_internally_are_listed_and_diffed_through_the_gateway(
     assert_eq!(numbers, [2, 1]);
 
     let diff = public
-        .diff_versions(DiffVersionsRequest {
-            from: format!("{SHOP}/versions/1"),
-            to: format!("{SHOP}/versions/2"),
-        })
+        .diff_versions(eyrie_tests::auth::with_token(
+            &token,
+            DiffVersionsRequest {
+                from: format!("{SHOP}/versions/1"),
+                to: format!("{SHOP}/versions/2"),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -92,10 +99,13 @@ async fn versions_recorded_internally_are_listed_and_diffed_through_the_gateway(
 
     // Errors keep their code and message across the gateway.
     let missing = public
-        .diff_versions(DiffVersionsRequest {
-            from: format!("{SHOP}/versions/1"),
-            to: format!("{SHOP}/versions/7"),
-        })
+        .diff_versions(eyrie_tests::auth::with_token(
+            &token,
+            DiffVersionsRequest {
+                from: format!("{SHOP}/versions/1"),
+                to: format!("{SHOP}/versions/7"),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);

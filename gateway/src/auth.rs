@@ -1,0 +1,139 @@
+//! Authentication: every call through the gateway carries `authorization: Bearer <token>`.
+//!
+//! A known, live token lets the call through with the caller's identity in `x-eyrie-actor`
+//! (whatever the client put there is replaced) and without the secret, which never reaches the
+//! services. Health and reflection stay open: they are not wrapped.
+
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
+};
+
+use futures::future::BoxFuture;
+use http::HeaderValue;
+use tonic::{Status, body::Body, server::NamedService};
+
+use crate::store::{StoredToken, TokenStore};
+
+/// Header carrying the caller's identity to the services.
+pub const ACTOR_HEADER: &str = "x-eyrie-actor";
+
+/// The authenticated caller, for the gateway's own services (request extension).
+#[derive(Debug, Clone)]
+pub struct Caller(pub StoredToken);
+
+impl Caller {
+    /// The caller's resource name, `tokens/{id}`.
+    pub fn name(&self) -> String {
+        format!("tokens/{}", self.0.token.id)
+    }
+}
+
+/// Wraps a service so that only authenticated calls reach it.
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    tokens: TokenStore,
+}
+
+impl<S> Authenticated<S> {
+    /// Guards `inner` with the tokens of `tokens`.
+    pub fn new(inner: S, tokens: TokenStore) -> Self {
+        Self { inner, tokens }
+    }
+}
+
+impl<S: NamedService> NamedService for Authenticated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+/// The token of an `authorization: Bearer <token>` header.
+fn bearer(request: &http::Request<Body>) -> Option<String> {
+    let value = request
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S> tower::Service<http::Request<Body>> for Authenticated<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        // The ready clone serves this call; a fresh clone waits for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let tokens = self.tokens.clone();
+        Box::pin(async move {
+            let Some(secret) = bearer(&request) else {
+                return Ok(Status::unauthenticated(
+                    "missing `authorization: Bearer <token>` metadata",
+                )
+                .into_http());
+            };
+            let caller = match tokens.find_live(&secret).await {
+                Ok(Some(token)) => match tokens.get(&token.id).await {
+                    Ok(Some(stored)) => Caller(stored),
+                    _ => return Ok(Status::unauthenticated("unknown or revoked token").into_http()),
+                },
+                Ok(None) => {
+                    return Ok(Status::unauthenticated("unknown or revoked token").into_http());
+                }
+                Err(err) => return Ok(eyrie_platform::status::internal(&err).into_http()),
+            };
+            let headers = request.headers_mut();
+            headers.remove(http::header::AUTHORIZATION);
+            if let Ok(actor) = HeaderValue::from_str(&caller.name()) {
+                headers.insert(ACTOR_HEADER, actor);
+            }
+            request.extensions_mut().insert(caller);
+            inner.call(request).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(authorization: Option<&str>) -> http::Request<Body> {
+        let mut builder = http::Request::builder();
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively_and_nothing_else_counts() {
+        assert_eq!(
+            bearer(&request(Some("Bearer eyr_abc"))).as_deref(),
+            Some("eyr_abc")
+        );
+        assert_eq!(
+            bearer(&request(Some("bearer  eyr_abc "))).as_deref(),
+            Some("eyr_abc")
+        );
+        assert_eq!(bearer(&request(Some("Basic dXNlcjpwYXNz"))), None);
+        assert_eq!(bearer(&request(Some("Bearer "))), None);
+        assert_eq!(bearer(&request(None)), None);
+    }
+}
