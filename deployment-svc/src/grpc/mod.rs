@@ -144,7 +144,16 @@ impl DeploymentService for DeploymentGrpc {
         &self,
         request: Request<pb::GetDeploymentRequest>,
     ) -> Result<Response<pb::Deployment>, Status> {
-        resources::get_deployment(&self.resources, request).await
+        let mut response = resources::get_deployment(&self.resources, request).await?;
+        // The last operation in full (status, message, jobs), not only its name.
+        let deployment = response.get_mut();
+        if let Some(name) = deployment.last_operation.as_ref().map(|op| op.name.clone())
+            && let Ok(operation) = self.lifecycle.operation(&name).await
+        {
+            deployment.last_operation =
+                Some(crate::service::lifecycle::operation_to_proto(&operation));
+        }
+        Ok(response)
     }
 
     async fn list_deployments(

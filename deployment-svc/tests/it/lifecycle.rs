@@ -294,10 +294,13 @@ async fn the_seed_lifecycle_runs_the_books() {
             deploy.message
         );
         assert_eq!(deploy.jobs.len(), 2, "{backend}: initialize, then deploy");
+        let deployed = state(client, SHOP).await;
+        assert_eq!(deployed.state(), pb::DeploymentState::Deploy, "{backend}");
+        let last = deployed.last_operation.unwrap();
         assert_eq!(
-            state(client, SHOP).await.state(),
-            pb::DeploymentState::Deploy,
-            "{backend}"
+            (last.name.as_str(), last.status(), last.jobs.len()),
+            (deploy.name.as_str(), pb::OperationStatus::Succeeded, 2),
+            "{backend}: GetDeployment shows its last operation in full"
         );
         let workload = suite.root.path().join("c1/acme-shop/deployment/shop.yaml");
         assert!(
