@@ -1,5 +1,6 @@
 //! The gateway's own public service: API tokens.
 
+use eyrie_platform::time::to_timestamp as timestamp;
 use eyrie_platform::{
     paging::{decode_token, encode_token, page_size},
     status::{self, FieldViolation},
@@ -47,13 +48,6 @@ fn require_global_admin<T>(request: &Request<T>) -> Result<Caller, Status> {
             "{} is not a global admin: only global admins manage tokens",
             caller.name()
         )))
-    }
-}
-
-fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

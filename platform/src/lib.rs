@@ -12,6 +12,7 @@ pub mod status;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod time;
 pub mod trace_context;
 
 pub use config::{DatabaseSettings, ServerSettings, TelemetrySettings};

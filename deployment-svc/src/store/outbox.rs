@@ -38,10 +38,7 @@ impl VersionRecord {
             actor: self.actor.clone(),
             reason: self.reason.into(),
             rollback_to_version: self.rollback_to_version,
-            time: Some(prost_types::Timestamp {
-                seconds: self.time.timestamp(),
-                nanos: i32::try_from(self.time.timestamp_subsec_nanos()).unwrap_or(0),
-            }),
+            time: Some(eyrie_platform::time::to_timestamp(self.time)),
         }
     }
 }

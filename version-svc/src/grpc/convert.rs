@@ -1,7 +1,10 @@
 //! Protobuf messages to and from version-svc's domain. Prost types stop here.
 
-use chrono::{DateTime, Utc};
-use eyrie_platform::{names::DeploymentName, status::FieldViolation};
+use eyrie_platform::{
+    names::DeploymentName,
+    status::FieldViolation,
+    time::{from_timestamp, to_timestamp},
+};
 use eyrie_proto::{internal::v1 as internal, v1 as pb};
 
 use crate::domain::{
@@ -30,7 +33,7 @@ impl TryFrom<internal::RecordVersionRequest> for NewVersion {
         let changed_at = request
             .time
             .ok_or_else(|| FieldViolation::new("time", "is required"))
-            .and_then(|time| timestamp("time", time))
+            .and_then(|time| from_timestamp("time", time))
             .map_err(|violation| violations.push(violation))
             .ok();
         match (deployment, key_fields, reason, changed_at) {
@@ -63,20 +66,6 @@ fn reason(reason: pb::VersionReason, rollback_to_version: i64) -> Result<Reason,
             "rollback_to_version",
             "must name the version rolled back to (1 or more) when reason is ROLLBACK",
         )),
-    }
-}
-
-fn timestamp(field: &str, time: prost_types::Timestamp) -> Result<DateTime<Utc>, FieldViolation> {
-    u32::try_from(time.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(time.seconds, nanos))
-        .ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
-}
-
-fn to_timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

@@ -1,6 +1,5 @@
 //! Jobs and their events between the domain and the contract.
 
-use chrono::{DateTime, Utc};
 use eyrie_proto::{
     internal::v1::JobOutcome,
     v1::{self as pb, job_event as event},
@@ -12,13 +11,7 @@ use crate::domain::{
     job::{EventKind, Job, JobEvent, JobStatus, JobStep, StepStatus},
 };
 
-/// A timestamp of the contract.
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub use eyrie_platform::time::to_timestamp as timestamp;
 
 fn index(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)

@@ -3,7 +3,6 @@
 
 pub mod requests;
 
-use chrono::{DateTime, Utc};
 use eyrie_platform::status::FieldViolation;
 use eyrie_proto::v1 as pb;
 
@@ -40,13 +39,7 @@ impl Violations {
     }
 }
 
-/// A protobuf timestamp of `time`.
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub use eyrie_platform::time::to_timestamp as timestamp;
 
 /// The protobuf form of a type.
 pub fn type_to_proto(deployment_type: DeploymentType) -> pb::DeploymentType {
