@@ -89,11 +89,8 @@ where
                 )
                 .into_http());
             };
-            let caller = match tokens.find_live(&secret).await {
-                Ok(Some(token)) => match tokens.get(&token.id).await {
-                    Ok(Some(stored)) => Caller(stored),
-                    _ => return Ok(Status::unauthenticated("unknown or revoked token").into_http()),
-                },
+            let caller = match tokens.authenticate(&secret).await {
+                Ok(Some(token)) => Caller(token),
                 Ok(None) => {
                     return Ok(Status::unauthenticated("unknown or revoked token").into_http());
                 }

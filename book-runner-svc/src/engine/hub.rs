@@ -65,11 +65,6 @@ impl EventHub {
         }
     }
 
-    /// Number of jobs followed right now (one upstream read loop each).
-    pub fn followed_jobs(&self) -> usize {
-        self.feeds.lock().expect("hub lock").len()
-    }
-
     async fn follow(self, id: String, feed: Arc<Feed>) {
         let mut last = match self.store.get(&id).await {
             Ok(Some(job)) => job.last_sequence,

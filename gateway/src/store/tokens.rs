@@ -122,20 +122,33 @@ impl TokenStore {
 
     /// The token with id `id`, with its bindings.
     pub async fn get(&self, id: &str) -> Result<Option<StoredToken>, DbErr> {
-        let Some(token) = api_token::Entity::find_by_id(id.to_owned())
+        match api_token::Entity::find_by_id(id.to_owned())
             .one(&self.db)
             .await?
-        else {
-            return Ok(None);
-        };
+        {
+            Some(token) => self.with_bindings(token).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The live token whose secret is `secret`, with its bindings: what every call through the
+    /// gateway looks up, in two queries.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<StoredToken>, DbErr> {
+        match self.find_live(secret).await? {
+            Some(token) => self.with_bindings(token).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn with_bindings(&self, token: api_token::Model) -> Result<StoredToken, DbErr> {
         let bindings = role_binding::Entity::find()
-            .filter(role_binding::Column::TokenId.eq(id))
+            .filter(role_binding::Column::TokenId.eq(token.id.clone()))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|binding| (binding.project, binding.role))
             .collect();
-        Ok(Some(StoredToken { token, bindings }))
+        Ok(StoredToken { token, bindings })
     }
 
     /// Tokens ordered by id, after `after`, at most `limit`; revoked ones only if asked.
@@ -160,9 +173,7 @@ impl TokenStore {
             .await?;
         let mut tokens = Vec::with_capacity(rows.len());
         for row in rows {
-            if let Some(token) = self.get(&row.id).await? {
-                tokens.push(token);
-            }
+            tokens.push(self.with_bindings(row).await?);
         }
         Ok(tokens)
     }

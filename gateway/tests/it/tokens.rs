@@ -37,6 +37,21 @@ async fn bootstrap_admin_is_stored_once_and_only_as_a_hash() {
             store.find_live(&generate_token()).await.unwrap().is_none(),
             "{backend}"
         );
+        let caller = store
+            .authenticate(&token)
+            .await
+            .unwrap()
+            .expect("authenticated");
+        assert_eq!(caller.token.id, found.id, "{backend}");
+        assert!(caller.bindings.is_empty(), "{backend}");
+        assert!(
+            store
+                .authenticate(&generate_token())
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}"
+        );
 
         let rows = db
             .query_all_raw(Statement::from_string(
