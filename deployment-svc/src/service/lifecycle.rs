@@ -250,7 +250,8 @@ impl Lifecycle {
             .ok_or_else(|| {
                 DeploymentError::not_found("deployment group", deployment.group().to_string())
             })?;
-        let snapshot = self.snapshot(&deployment).await?;
+        let book = group.books.get(phase).to_owned();
+        let snapshot = self.snapshot_in(&deployment, group).await?;
         // The first job of a retry names the job it retries, and resumes at its failed step if
         // asked; later phases run whole.
         let first_of_retry = operation.phase_index == 0 && operation.retry_of.is_some();
@@ -262,7 +263,7 @@ impl Lifecycle {
                 snapshot: Some(snapshot),
                 action: action_to_proto(operation.action).into(),
                 phase: phase_to_proto(phase).into(),
-                book: group.books.get(phase).to_owned(),
+                book,
                 operation: operation.name.clone(),
                 actor: operation.actor.clone(),
                 retry_of: if first_of_retry {
@@ -352,15 +353,24 @@ impl Lifecycle {
         &self,
         deployment: &Deployment,
     ) -> Result<pb::DeploymentSnapshot, DeploymentError> {
-        let project_name = format!("projects/{}", deployment.name.project);
-        let project = find_project(&self.db, &project_name)
-            .await?
-            .ok_or_else(|| DeploymentError::not_found("project", &project_name))?;
         let group = find_group(&self.db, &deployment.group().to_string())
             .await?
             .ok_or_else(|| {
                 DeploymentError::not_found("deployment group", deployment.group().to_string())
             })?;
+        self.snapshot_in(deployment, group).await
+    }
+
+    /// The snapshot of `deployment`, whose `group` the caller already read.
+    async fn snapshot_in(
+        &self,
+        deployment: &Deployment,
+        group: crate::domain::resources::DeploymentGroup,
+    ) -> Result<pb::DeploymentSnapshot, DeploymentError> {
+        let project_name = format!("projects/{}", deployment.name.project);
+        let project = find_project(&self.db, &project_name)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("project", &project_name))?;
         let scope = find_scope(&self.db, &deployment.key_fields.scope)
             .await?
             .ok_or_else(|| DeploymentError::not_found("scope", &deployment.key_fields.scope))?;
