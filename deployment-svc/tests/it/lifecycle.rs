@@ -546,7 +546,9 @@ async fn the_seed_lifecycle_runs_the_books() {
 #[tokio::test]
 async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
     for (backend, mut suite) in suites().await {
-        let _controller = controller(suite.root.path().to_path_buf());
+        // No controller yet: the deploy book waits for its workload, so the first operation is
+        // still running while the other 19 Deploys arrive (otherwise a late one could start
+        // legitimately after it ended).
         create(&mut suite.client, suite.root.path()).await;
         let attempts = (0..20).map(|_| {
             let mut client = suite.client.clone();
@@ -572,6 +574,7 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
                 "{backend}: {refused:?}"
             );
         }
+        let _controller = controller(suite.root.path().to_path_buf());
         let first = started[0].get_ref().name.clone();
         ended(&mut suite.client, &first).await;
 
