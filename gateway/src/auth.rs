@@ -27,6 +27,11 @@ impl Caller {
     pub fn name(&self) -> String {
         format!("tokens/{}", self.0.token.id)
     }
+
+    /// What the caller may do.
+    pub fn grants(&self) -> crate::access::Grants {
+        crate::access::Grants::of(&self.0)
+    }
 }
 
 /// Wraps a service so that only authenticated calls reach it.

@@ -19,6 +19,25 @@ pub struct Settings {
     pub backends: Backends,
     /// How callers prove who they are.
     pub auth: AuthSettings,
+    /// What one caller may ask of the gateway.
+    pub limits: Limits,
+}
+
+/// Bounds on what callers may ask, so that one cannot starve the others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request or response message, in bytes (larger ones: `RESOURCE_EXHAUSTED`).
+    pub max_message_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // Books and their rendered manifests are at most 1 MiB of text; leave room.
+            max_message_size: 4 * 1024 * 1024,
+        }
+    }
 }
 
 /// Addresses of the services behind the gateway. Each is a comma-separated list: calls are

@@ -2,18 +2,18 @@
 //!
 //! The gateway does not decode what it forwards: messages pass as opaque bytes, so every RPC
 //! of a service (unary or streaming) goes through one code path and a new RPC in the contract
-//! needs no gateway change. Only services registered here are reachable; the internal package
-//! never is.
+//! needs only an access rule (`access::policy`). Only services registered here are reachable;
+//! the internal package never is.
 
 use std::{
     convert::Infallible,
-    marker::PhantomData,
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use bytes::{Buf as _, BufMut as _, Bytes};
 use eyrie_platform::grpc::TracedChannel;
-use futures::{StreamExt as _, future::BoxFuture};
+use futures::{StreamExt as _, future::BoxFuture, stream::BoxStream};
 use http::uri::PathAndQuery;
 use tonic::{
     Request, Response, Status, Streaming,
@@ -22,31 +22,78 @@ use tonic::{
     server::{NamedService, StreamingService},
 };
 
-/// Names the public service a [`Forward`] serves (tonic routes by `NamedService::NAME`).
+pub use crate::access::Grants;
+use crate::{access::policy, auth::Caller};
+
+/// A stream of encoded response messages.
+pub type MessageStream = BoxStream<'static, Result<Bytes, Status>>;
+
+/// The answer to a call: response metadata and messages, or the status refusing it.
+pub type Answer = BoxFuture<'static, Result<Response<MessageStream>, Status>>;
+
+/// A call that passed authorization, about to be forwarded.
+pub struct Call {
+    /// `/package.Service/Method`.
+    pub path: PathAndQuery,
+    /// What the caller may do.
+    pub grants: Grants,
+    /// The request's first (for every public RPC: only) message, still encoded.
+    pub message: Bytes,
+    /// The request as received, its message stream already read.
+    pub metadata: tonic::metadata::MetadataMap,
+    /// The request's extensions.
+    pub extensions: tonic::Extensions,
+    /// The backend.
+    pub channel: TracedChannel,
+    /// Largest message passed either way, in bytes.
+    pub max_message_size: usize,
+}
+
+/// What a service does with a call.
+pub enum Handling {
+    /// Replay it on the backend.
+    Forward(Call),
+    /// The gateway answers it itself.
+    Answered(Answer),
+}
+
+/// A public service the gateway serves (tonic routes by `NamedService::NAME`).
 pub trait PublicService: Send + Sync + 'static {
     /// Fully qualified service name, e.g. `eyrie.v1.JobService`.
     const NAME: &'static str;
+
+    /// Decides how an authorized call is served; by default it is forwarded.
+    fn handle(&self, call: Call) -> Handling {
+        Handling::Forward(call)
+    }
 }
 
 /// Serves every call of `S` by replaying it on `upstream`.
 pub struct Forward<S> {
     upstream: TracedChannel,
-    service: PhantomData<fn() -> S>,
+    service: Arc<S>,
+    max_message_size: usize,
 }
 
 impl<S> Forward<S> {
-    /// Forwards to `upstream`, a channel balanced over the backend's replicas.
-    pub fn new(upstream: TracedChannel) -> Self {
+    /// Forwards to `upstream`, a channel balanced over the backend's replicas; messages above
+    /// `max_message_size` bytes are refused either way.
+    pub fn new(service: S, upstream: TracedChannel, max_message_size: usize) -> Self {
         Self {
             upstream,
-            service: PhantomData,
+            service: Arc::new(service),
+            max_message_size,
         }
     }
 }
 
 impl<S> Clone for Forward<S> {
     fn clone(&self) -> Self {
-        Self::new(self.upstream.clone())
+        Self {
+            upstream: self.upstream.clone(),
+            service: self.service.clone(),
+            max_message_size: self.max_message_size,
+        }
     }
 }
 
@@ -64,48 +111,96 @@ impl<S: PublicService> tower::Service<http::Request<Body>> for Forward<S> {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let call = UpstreamCall {
-            upstream: tonic::client::Grpc::new(self.upstream.clone()),
+        let call = IncomingCall {
+            channel: self.upstream.clone(),
+            max_message_size: self.max_message_size,
             path: request.uri().path_and_query().cloned(),
+            service: self.service.clone(),
         };
+        let max = self.max_message_size;
         Box::pin(async move {
             Ok(tonic::server::Grpc::new(OpaqueCodec)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max)
                 .streaming(call, request)
                 .await)
         })
     }
 }
 
-/// One call being replayed upstream.
-struct UpstreamCall {
-    upstream: tonic::client::Grpc<TracedChannel>,
+/// One call received, to authorize and then serve.
+struct IncomingCall<S> {
+    channel: TracedChannel,
+    max_message_size: usize,
     path: Option<PathAndQuery>,
+    service: Arc<S>,
 }
 
-impl StreamingService<Bytes> for UpstreamCall {
+impl<S: PublicService> StreamingService<Bytes> for IncomingCall<S> {
     type Response = Bytes;
-    type ResponseStream = Streaming<Bytes>;
-    type Future = BoxFuture<'static, Result<Response<Self::ResponseStream>, Status>>;
+    type ResponseStream = MessageStream;
+    type Future = Answer;
 
     fn call(&mut self, request: Request<Streaming<Bytes>>) -> Self::Future {
-        let mut upstream = self.upstream.clone();
+        let channel = self.channel.clone();
+        let max_message_size = self.max_message_size;
         let path = self.path.take();
+        let service = self.service.clone();
         Box::pin(async move {
             let path = path.ok_or_else(|| Status::internal("call without a path"))?;
-            upstream
-                .ready()
-                .await
-                .map_err(|err| Status::unavailable(format!("backend unavailable: {err}")))?;
-            // A client stream that breaks mid-way simply ends the upstream request stream;
-            // the backend then answers for what it received.
-            let request = request.map(|messages| {
-                messages
-                    .take_while(|m| futures::future::ready(m.is_ok()))
-                    .filter_map(|m| futures::future::ready(m.ok()))
-            });
-            upstream.streaming(request, path, OpaqueCodec).await
+            let rule = policy::rule(path.path()).ok_or_else(|| {
+                Status::unimplemented(format!("{} is not served by the gateway", path.path()))
+            })?;
+            let grants = request
+                .extensions()
+                .get::<Caller>()
+                .map(Caller::grants)
+                .ok_or_else(|| Status::unauthenticated("no authenticated caller"))?;
+            let (metadata, extensions, mut messages) = request.into_parts();
+            // Every public RPC takes one request message: it names what the call touches.
+            let message = messages
+                .message()
+                .await?
+                .ok_or_else(|| Status::invalid_argument("the request carries no message"))?;
+            policy::authorize(path.path(), rule, &grants, &message)?;
+            let call = Call {
+                path,
+                grants,
+                message,
+                metadata,
+                extensions,
+                channel,
+                max_message_size,
+            };
+            match service.handle(call) {
+                Handling::Forward(call) => forward(call).await,
+                Handling::Answered(answer) => answer.await,
+            }
         })
     }
+}
+
+/// Replays `call` on its backend and streams the backend's answer back.
+pub async fn forward(call: Call) -> Result<Response<MessageStream>, Status> {
+    let Call {
+        path,
+        message,
+        metadata,
+        extensions,
+        channel,
+        max_message_size,
+        ..
+    } = call;
+    let mut upstream = tonic::client::Grpc::new(channel)
+        .max_decoding_message_size(max_message_size)
+        .max_encoding_message_size(max_message_size);
+    upstream
+        .ready()
+        .await
+        .map_err(|err| Status::unavailable(format!("backend unavailable: {err}")))?;
+    let request = Request::from_parts(metadata, extensions, futures::stream::iter([message]));
+    let response = upstream.streaming(request, path, OpaqueCodec).await?;
+    Ok(response.map(|messages| messages.boxed()))
 }
 
 /// A codec that leaves messages encoded: bytes in, the same bytes out.

@@ -1,12 +1,14 @@
 //! The gateway: Eyrie's one public endpoint. It serves the public `eyrie.v1` API, forwarding
 //! each service to its backend, and owns API tokens.
 
+pub mod access;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
 mod forward;
 mod grpc;
 pub mod store;
+mod visible_projects;
 
 use std::future::Future;
 
@@ -20,7 +22,7 @@ use tokio::net::TcpListener;
 
 pub use crate::config::Settings;
 use crate::{
-    forward::{Forward, PublicService},
+    forward::{Call, Forward, Handling, PublicService},
     store::{TokenStore, migration::Migrator},
 };
 
@@ -49,19 +51,41 @@ impl eyrie_platform::standalone::Service for Gateway {
     }
 }
 
-macro_rules! public_service {
-    ($marker:ident, $name:literal) => {
-        struct $marker;
-        impl PublicService for $marker {
-            const NAME: &'static str = $name;
+/// `eyrie.v1.DeploymentService`, on deployment-svc.
+struct DeploymentApi;
+
+impl PublicService for DeploymentApi {
+    const NAME: &'static str = "eyrie.v1.DeploymentService";
+
+    fn handle(&self, call: Call) -> Handling {
+        if call.path.path() == visible_projects::LIST_PROJECTS && !call.grants.is_global_admin() {
+            Handling::Answered(visible_projects::answer(call))
+        } else {
+            Handling::Forward(call)
         }
-    };
+    }
 }
 
-public_service!(DeploymentApi, "eyrie.v1.DeploymentService");
-public_service!(BookApi, "eyrie.v1.BookService");
-public_service!(JobApi, "eyrie.v1.JobService");
-public_service!(VersionApi, "eyrie.v1.VersionService");
+/// `eyrie.v1.BookService`, on book-runner-svc.
+struct BookApi;
+
+impl PublicService for BookApi {
+    const NAME: &'static str = "eyrie.v1.BookService";
+}
+
+/// `eyrie.v1.JobService`, on book-runner-svc.
+struct JobApi;
+
+impl PublicService for JobApi {
+    const NAME: &'static str = "eyrie.v1.JobService";
+}
+
+/// `eyrie.v1.VersionService`, on version-svc.
+struct VersionApi;
+
+impl PublicService for VersionApi {
+    const NAME: &'static str = "eyrie.v1.VersionService";
+}
 
 /// Serves the public API on `listener` until `shutdown` completes.
 pub async fn run(
@@ -89,22 +113,23 @@ pub async fn run(
     let version =
         traced_channel(&addresses(&settings.backends.version)).context("backends.version")?;
 
+    let max = settings.limits.max_message_size;
     // Every public service needs a token; health and reflection (added by the endpoint) do not.
     Endpoint::new(Reflection::PublicContracts)
         .add_service(auth::Authenticated::new(
-            Forward::<DeploymentApi>::new(deployment),
+            Forward::new(DeploymentApi, deployment, max),
             tokens.clone(),
         ))
         .add_service(auth::Authenticated::new(
-            Forward::<BookApi>::new(book_runner.clone()),
+            Forward::new(BookApi, book_runner.clone(), max),
             tokens.clone(),
         ))
         .add_service(auth::Authenticated::new(
-            Forward::<JobApi>::new(book_runner),
+            Forward::new(JobApi, book_runner, max),
             tokens.clone(),
         ))
         .add_service(auth::Authenticated::new(
-            Forward::<VersionApi>::new(version),
+            Forward::new(VersionApi, version, max),
             tokens.clone(),
         ))
         .add_service(auth::Authenticated::new(

@@ -1,0 +1,7 @@
+//! Authorization: roles on projects and the access rule of every public RPC.
+
+pub mod policy;
+pub mod roles;
+pub mod wire;
+
+pub use roles::{Grants, Role};

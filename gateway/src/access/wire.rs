@@ -1,0 +1,98 @@
+//! Reading one string field out of an encoded protobuf message, without its type.
+//!
+//! The gateway forwards messages as opaque bytes; to authorize a call it needs only the resource
+//! names a request carries (`name`, `parent`, `deployment.name`, ...). Walking the wire format
+//! for those few fields keeps the forwarding path free of per-message decoding.
+
+use prost::{
+    bytes::Buf as _,
+    encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field},
+};
+
+/// The request is not a valid protobuf message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request message is not valid protobuf")]
+pub struct Malformed;
+
+impl From<prost::DecodeError> for Malformed {
+    fn from(_: prost::DecodeError) -> Self {
+        Self
+    }
+}
+
+/// The string at `path` (field numbers, outermost first) in `message`, if present.
+///
+/// The last occurrence wins, as protobuf merging does. A malformed message gives `Err`.
+pub fn string_at(mut message: &[u8], path: &[u32]) -> Result<Option<String>, Malformed> {
+    let Some((&field, rest)) = path.split_first() else {
+        return Ok(None);
+    };
+    let mut found: Option<&[u8]> = None;
+    while message.has_remaining() {
+        let (number, wire_type) = decode_key(&mut message)?;
+        if number == field && wire_type == WireType::LengthDelimited {
+            let len = usize::try_from(decode_varint(&mut message)?).map_err(|_| Malformed)?;
+            if len > message.len() {
+                return Err(Malformed);
+            }
+            found = Some(&message[..len]);
+            message.advance(len);
+        } else {
+            skip_field(wire_type, number, &mut message, DecodeContext::default())?;
+        }
+    }
+    match (found, rest.is_empty()) {
+        (None, _) => Ok(None),
+        (Some(bytes), true) => String::from_utf8(bytes.to_vec())
+            .map(Some)
+            .map_err(|_| Malformed),
+        (Some(nested), false) => string_at(nested, rest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eyrie_proto::v1 as pb;
+    use prost::Message as _;
+
+    use super::*;
+
+    #[test]
+    fn reads_top_level_and_nested_names() {
+        let get = pb::GetDeploymentRequest {
+            name: "projects/acme/groups/web/deployments/shop".into(),
+        };
+        assert_eq!(
+            string_at(&get.encode_to_vec(), &[1]).unwrap().as_deref(),
+            Some("projects/acme/groups/web/deployments/shop")
+        );
+
+        let update = pb::UpdateDeploymentRequest {
+            deployment: Some(pb::Deployment {
+                name: "projects/acme/groups/web/deployments/shop".into(),
+                image: "odoo:18".into(),
+                ..Default::default()
+            }),
+            request_id: "r1".into(),
+            ..Default::default()
+        };
+        let bytes = update.encode_to_vec();
+        assert_eq!(
+            string_at(&bytes, &[1, 1]).unwrap().as_deref(),
+            Some("projects/acme/groups/web/deployments/shop")
+        );
+        assert_eq!(string_at(&bytes, &[3]).unwrap().as_deref(), Some("r1"));
+    }
+
+    #[test]
+    fn absent_fields_are_none_and_garbage_is_an_error() {
+        let empty = pb::ListProjectsRequest::default().encode_to_vec();
+        assert_eq!(string_at(&empty, &[1]).unwrap(), None);
+        let list = pb::ListDeploymentsRequest {
+            page_size: 5,
+            ..Default::default()
+        };
+        assert_eq!(string_at(&list.encode_to_vec(), &[1]).unwrap(), None);
+        assert!(string_at(&[0x0a, 0x05, b'a'], &[1]).is_err());
+    }
+}
