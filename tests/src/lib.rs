@@ -7,6 +7,8 @@ pub mod auth;
 mod binaries;
 mod process;
 pub mod rpc;
+mod suite;
 
 pub use binaries::binary;
 pub use process::{ServiceConfig, ServiceProcess};
+pub use suite::{Suite, SuiteConfig};

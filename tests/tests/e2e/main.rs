@@ -1,5 +1,6 @@
 //! End-to-end tests: Eyrie's real binaries as separate processes on loopback ports.
 
+mod authorization;
 mod gateway;
 mod services;
 mod takeover;

@@ -1,0 +1,125 @@
+//! The whole suite as separate processes: version-svc, book-runner-svc, deployment-svc and the
+//! gateway, wired to each other as in production, with a `directory` cluster folder.
+
+use std::path::{Path, PathBuf};
+
+use crate::{ServiceConfig, ServiceProcess, auth};
+
+/// Four running services and the gateway's admin token.
+pub struct Suite {
+    /// version-svc.
+    pub version: ServiceProcess,
+    /// book-runner-svc.
+    pub book_runner: ServiceProcess,
+    /// deployment-svc.
+    pub deployment: ServiceProcess,
+    /// The gateway, the one public endpoint.
+    pub gateway: ServiceProcess,
+    /// The gateway's bootstrap global-admin token.
+    pub admin_token: String,
+    data_dir: tempfile::TempDir,
+}
+
+/// Extra configuration, as TOML, per service.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteConfig {
+    /// Added to the gateway's file.
+    pub gateway: String,
+    /// Added to book-runner-svc's `[runner]` section.
+    pub runner: String,
+}
+
+impl Suite {
+    /// Starts the suite with default settings.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(SuiteConfig::default()).await
+    }
+
+    /// Starts the suite with `extra` settings.
+    pub async fn start_with(extra: SuiteConfig) -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        let dir = data_dir.path();
+        std::fs::create_dir_all(dir.join("clusters"))?;
+        // deployment-svc and book-runner-svc call each other: the runner is told deployment-svc's
+        // address before it runs, so that address is chosen first.
+        let deployment_addr = free_loopback_address()?;
+
+        let version = ServiceProcess::start(
+            "version-svc",
+            ServiceConfig::for_service("version-svc", dir, ""),
+        )
+        .await?;
+        let book_runner = ServiceProcess::start(
+            "book-runner-svc",
+            ServiceConfig::for_service(
+                "book-runner-svc",
+                dir,
+                &format!(
+                    "[runner]\npoll_interval = \"100ms\"\ndirectory_root = \"{}\"\n{}\n\n[peers]\ndeployment = \"http://{deployment_addr}\"",
+                    dir.join("clusters").display(),
+                    extra.runner,
+                ),
+            ),
+        )
+        .await?;
+        let deployment = ServiceProcess::start(
+            "deployment-svc",
+            ServiceConfig::for_service(
+                "deployment-svc",
+                dir,
+                &format!(
+                    "[peers]\nbook_runner = \"{}\"\nversion = \"{}\"",
+                    book_runner.url(),
+                    version.url()
+                ),
+            )
+            .env("EYRIE_SERVER__LISTEN_ADDR", &deployment_addr),
+        )
+        .await?;
+        let gateway = ServiceProcess::start(
+            "gateway",
+            ServiceConfig::for_service(
+                "gateway",
+                dir,
+                &format!(
+                    "[backends]\ndeployment = \"{}\"\nbook_runner = \"{}\"\nversion = \"{}\"\n\n{}",
+                    deployment.url(),
+                    book_runner.url(),
+                    version.url(),
+                    extra.gateway,
+                ),
+            ),
+        )
+        .await?;
+        let admin_token = auth::admin_token(dir);
+        Ok(Self {
+            version,
+            book_runner,
+            deployment,
+            gateway,
+            admin_token,
+            data_dir,
+        })
+    }
+
+    /// The data directory (databases on SQLite, the admin token).
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The folder holding the `directory` clusters' objects; an absolute path, as clusters need.
+    pub fn clusters_dir(&self) -> PathBuf {
+        self.data_dir.path().join("clusters")
+    }
+
+    /// A channel to the gateway.
+    pub async fn gateway_channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        self.gateway.channel().await
+    }
+}
+
+/// A loopback address with a port free right now (the OS picks it; it is released at once).
+fn free_loopback_address() -> std::io::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.to_string())
+}
