@@ -1,6 +1,6 @@
 //! Gateway settings.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use eyrie_platform::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use serde::Deserialize;
@@ -21,6 +21,29 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// What one caller may ask of the gateway.
     pub limits: Limits,
+    /// Live job streams.
+    pub watch: WatchSettings,
+}
+
+/// Live job streams, shared by all the watchers of a job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchSettings {
+    /// A watcher that received nothing for this long gets a heartbeat.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Events kept in memory per watched job. A watcher further behind is ended with
+    /// `ABORTED` and resumes from its last sequence.
+    pub max_buffered_events: usize,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(10),
+            max_buffered_events: 10_000,
+        }
+    }
 }
 
 /// Bounds on what callers may ask, so that one cannot starve the others.

@@ -52,7 +52,7 @@ pub struct Call {
 /// What a service does with a call.
 pub enum Handling {
     /// Replay it on the backend.
-    Forward(Call),
+    Forward(Box<Call>),
     /// The gateway answers it itself.
     Answered(Answer),
 }
@@ -64,7 +64,7 @@ pub trait PublicService: Send + Sync + 'static {
 
     /// Decides how an authorized call is served; by default it is forwarded.
     fn handle(&self, call: Call) -> Handling {
-        Handling::Forward(call)
+        Handling::Forward(Box::new(call))
     }
 }
 
@@ -173,7 +173,7 @@ impl<S: PublicService> StreamingService<Bytes> for IncomingCall<S> {
                 max_message_size,
             };
             match service.handle(call) {
-                Handling::Forward(call) => forward(call).await,
+                Handling::Forward(call) => forward(*call).await,
                 Handling::Answered(answer) => answer.await,
             }
         })

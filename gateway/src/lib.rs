@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 mod forward;
 mod grpc;
+pub mod job_feeds;
 pub mod store;
 mod visible_projects;
 
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 pub use crate::config::Settings;
 use crate::{
     forward::{Call, Forward, Handling, PublicService},
+    job_feeds::{FeedSettings, JobFeeds},
     store::{TokenStore, migration::Migrator},
 };
 
@@ -61,7 +63,7 @@ impl PublicService for DeploymentApi {
         if call.path.path() == visible_projects::LIST_PROJECTS && !call.grants.is_global_admin() {
             Handling::Answered(visible_projects::answer(call))
         } else {
-            Handling::Forward(call)
+            Handling::Forward(Box::new(call))
         }
     }
 }
@@ -73,11 +75,21 @@ impl PublicService for BookApi {
     const NAME: &'static str = "eyrie.v1.BookService";
 }
 
-/// `eyrie.v1.JobService`, on book-runner-svc.
-struct JobApi;
+/// `eyrie.v1.JobService`, on book-runner-svc; its watchers share one stream per job.
+struct JobApi {
+    feeds: JobFeeds,
+}
 
 impl PublicService for JobApi {
     const NAME: &'static str = "eyrie.v1.JobService";
+
+    fn handle(&self, call: Call) -> Handling {
+        if call.path.path() == job_feeds::WATCH_JOB {
+            Handling::Answered(self.feeds.answer(call))
+        } else {
+            Handling::Forward(Box::new(call))
+        }
+    }
 }
 
 /// `eyrie.v1.VersionService`, on version-svc.
@@ -114,6 +126,10 @@ pub async fn run(
         traced_channel(&addresses(&settings.backends.version)).context("backends.version")?;
 
     let max = settings.limits.max_message_size;
+    let feeds = JobFeeds::new(FeedSettings {
+        heartbeat_interval: settings.watch.heartbeat_interval,
+        max_buffered_events: settings.watch.max_buffered_events,
+    });
     // Every public service needs a token; health and reflection (added by the endpoint) do not.
     Endpoint::new(Reflection::PublicContracts)
         .add_service(auth::Authenticated::new(
@@ -125,7 +141,7 @@ pub async fn run(
             tokens.clone(),
         ))
         .add_service(auth::Authenticated::new(
-            Forward::new(JobApi, book_runner, max),
+            Forward::new(JobApi { feeds }, book_runner, max),
             tokens.clone(),
         ))
         .add_service(auth::Authenticated::new(

@@ -1,3 +1,5 @@
 //! Gateway integration tests.
 
+mod scripted_runner;
 mod tokens;
+mod watchers;

@@ -378,7 +378,6 @@ fn rows() -> Vec<Row> {
             BookServiceClient.export_book(pb::ExportBookRequest {
                 name: "projects/acme/books/missing".into(),
                 format: pb::BookFormat::Yaml.into(),
-                ..Default::default()
             })
         ),
         row!(

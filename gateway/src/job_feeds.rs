@@ -1,0 +1,462 @@
+//! Live job streams shared by every watcher of a job.
+//!
+//! However many clients watch a job through the gateway, it reads the job's events from
+//! book-runner-svc once: one upstream `WatchJob` per job feeds an in-memory list of encoded
+//! events that each watcher walks at its own pace with a cursor. A slow client holds no queue of
+//! its own and delays nobody. The list is capped: a watcher left behind it catches up from the
+//! runner's stored history on a stream of its own, then walks the shared list again (and if
+//! that fails, it is ended with `ABORTED` and the sequence to resume from).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use eyrie_platform::grpc::TracedChannel;
+use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
+use futures::StreamExt as _;
+use prost::Message as _;
+use tokio::sync::{mpsc, watch};
+use tonic::{Code, Response, Status};
+
+use crate::forward::{Answer, Call};
+
+/// The gRPC path of the one RPC served here.
+pub const WATCH_JOB: &str = "/eyrie.v1.JobService/WatchJob";
+
+/// How long an upstream stream that broke waits before it is opened again.
+const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+
+/// Tuning of the shared job streams.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedSettings {
+    /// Heartbeat sent to a watcher that received nothing for this long.
+    pub heartbeat_interval: Duration,
+    /// Events kept in memory per watched job; a watcher further behind is ended.
+    pub max_buffered_events: usize,
+}
+
+/// The jobs being watched, each with its one upstream stream.
+#[derive(Clone)]
+pub struct JobFeeds {
+    feeds: Arc<Mutex<HashMap<String, Arc<Feed>>>>,
+    upstream_streams: Arc<AtomicU64>,
+    settings: FeedSettings,
+}
+
+impl JobFeeds {
+    /// No job watched yet.
+    pub fn new(settings: FeedSettings) -> Self {
+        Self {
+            feeds: Arc::default(),
+            upstream_streams: Arc::default(),
+            settings,
+        }
+    }
+
+    /// Upstream `WatchJob` streams opened so far, shared and dedicated ones together.
+    pub fn upstream_streams_opened(&self) -> u64 {
+        self.upstream_streams.load(Ordering::Relaxed)
+    }
+
+    /// Jobs with a live shared feed right now.
+    pub fn watched_jobs(&self) -> usize {
+        self.feeds.lock().expect("feeds lock").len()
+    }
+
+    /// Serves one client's `WatchJob` call.
+    pub fn answer(&self, call: Call) -> Answer {
+        let feeds = self.clone();
+        Box::pin(async move {
+            let request = pb::WatchJobRequest::decode(call.message.clone())
+                .map_err(|_| Status::invalid_argument("the request is not a WatchJobRequest"))?;
+            if request.name.is_empty() {
+                return Err(eyrie_platform::status::invalid_argument(&[
+                    eyrie_platform::status::FieldViolation::new("name", "is required"),
+                ]));
+            }
+            let watcher = feeds.join(&request.name, &call.channel);
+            let feed = &watcher.feed;
+            // Wait for the upstream stream to open, so that a missing job is refused here.
+            let mut state = feed.state.subscribe();
+            let opened = state
+                .wait_for(|state| state.opened || state.ended.is_some())
+                .await
+                .map(|state| state.ended.clone())
+                .map_err(|_| Status::unavailable("the job's stream closed"))?;
+            if let Some(Err(status)) = opened
+                && !feed.has_events()
+            {
+                return Err(status);
+            }
+            Ok(Response::new(
+                watch_stream(
+                    watcher,
+                    request.after_sequence,
+                    call.channel.clone(),
+                    feeds.settings,
+                )
+                .boxed(),
+            ))
+        })
+    }
+
+    /// The feed of `job`, started if nobody watches it yet.
+    fn join(&self, job: &str, channel: &TracedChannel) -> Watcher {
+        let mut feeds = self.feeds.lock().expect("feeds lock");
+        let feed = feeds
+            .entry(job.to_owned())
+            .or_insert_with(|| {
+                let feed = Arc::new(Feed::new(self.settings.max_buffered_events));
+                self.upstream_streams.fetch_add(1, Ordering::Relaxed);
+                let pump = tokio::spawn(pump(
+                    job.to_owned(),
+                    channel.clone(),
+                    feed.clone(),
+                    self.upstream_streams.clone(),
+                ));
+                *feed.pump.lock().expect("pump lock") = Some(pump.abort_handle());
+                feed
+            })
+            .clone();
+        *feed.watchers.lock().expect("watchers lock") += 1;
+        Watcher {
+            job: job.to_owned(),
+            feed,
+            feeds: self.feeds.clone(),
+            upstream_streams: self.upstream_streams.clone(),
+        }
+    }
+}
+
+/// One watched job: its events so far and how its upstream stream stands.
+struct Feed {
+    events: RwLock<Events>,
+    state: watch::Sender<FeedState>,
+    watchers: Mutex<usize>,
+    pump: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// The kept events, dense by sequence from `first_sequence`.
+struct Events {
+    first_sequence: u64,
+    encoded: std::collections::VecDeque<Bytes>,
+    cap: usize,
+}
+
+impl Events {
+    fn last_sequence(&self) -> u64 {
+        self.first_sequence + self.encoded.len() as u64 - 1
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct FeedState {
+    /// The upstream stream answered (or the job has events).
+    opened: bool,
+    /// Sequence of the last event appended.
+    last_sequence: u64,
+    /// The job's stream is over: OK after its final event, or the status that ended it.
+    ended: Option<Result<(), Status>>,
+}
+
+impl Feed {
+    fn new(cap: usize) -> Self {
+        Self {
+            events: RwLock::new(Events {
+                first_sequence: 1,
+                encoded: std::collections::VecDeque::new(),
+                cap: cap.max(1),
+            }),
+            state: watch::Sender::new(FeedState::default()),
+            watchers: Mutex::new(0),
+            pump: Mutex::new(None),
+        }
+    }
+
+    fn has_events(&self) -> bool {
+        !self.events.read().expect("events lock").encoded.is_empty()
+    }
+
+    /// Appends the event with `sequence` if it is the next one (a reopened stream may repeat).
+    fn append(&self, sequence: u64, encoded: Bytes) {
+        let mut events = self.events.write().expect("events lock");
+        if sequence != events.first_sequence + events.encoded.len() as u64 {
+            return;
+        }
+        events.encoded.push_back(encoded);
+        if events.encoded.len() > events.cap {
+            events.encoded.pop_front();
+            events.first_sequence += 1;
+        }
+        drop(events);
+        self.state.send_modify(|state| {
+            state.opened = true;
+            state.last_sequence = sequence;
+        });
+    }
+
+    fn last_sequence(&self) -> u64 {
+        self.state.borrow().last_sequence
+    }
+
+    fn end(&self, outcome: Result<(), Status>) {
+        self.state.send_modify(|state| {
+            state.opened = true;
+            state.ended = Some(outcome);
+        });
+    }
+}
+
+/// A client watching a feed; when the last one leaves, the feed and its upstream stream go.
+struct Watcher {
+    job: String,
+    feed: Arc<Feed>,
+    feeds: Arc<Mutex<HashMap<String, Arc<Feed>>>>,
+    upstream_streams: Arc<AtomicU64>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let mut feeds = self.feeds.lock().expect("feeds lock");
+        let mut watchers = self.feed.watchers.lock().expect("watchers lock");
+        *watchers -= 1;
+        if *watchers == 0 {
+            if let Some(pump) = self.feed.pump.lock().expect("pump lock").take() {
+                pump.abort();
+            }
+            if feeds
+                .get(&self.job)
+                .is_some_and(|feed| Arc::ptr_eq(feed, &self.feed))
+            {
+                feeds.remove(&self.job);
+            }
+        }
+    }
+}
+
+/// Reads `job`'s events from the runner into `feed`, reopening the stream where it broke.
+async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>, opened: Arc<AtomicU64>) {
+    let mut client = JobServiceClient::new(channel);
+    let mut first = true;
+    loop {
+        if !first {
+            opened.fetch_add(1, Ordering::Relaxed);
+        }
+        first = false;
+        let request = pb::WatchJobRequest {
+            name: job.clone(),
+            after_sequence: feed.last_sequence(),
+        };
+        let mut stream = match client.watch_job(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) if is_transient(&status) => {
+                tokio::time::sleep(RECONNECT_DELAY).await;
+                continue;
+            }
+            Err(status) => return feed.end(Err(status)),
+        };
+        feed.state.send_modify(|state| state.opened = true);
+        loop {
+            match stream.message().await {
+                Ok(Some(pb::WatchJobResponse {
+                    kind: Some(pb::watch_job_response::Kind::Event(event)),
+                })) => {
+                    let sequence = event.sequence;
+                    let encoded = pb::WatchJobResponse {
+                        kind: Some(pb::watch_job_response::Kind::Event(event)),
+                    }
+                    .encode_to_vec();
+                    feed.append(sequence, Bytes::from(encoded));
+                }
+                // Heartbeats are per watcher, made by the gateway itself.
+                Ok(Some(_)) => {}
+                Ok(None) => return feed.end(Ok(())),
+                Err(status) if is_transient(&status) => break,
+                Err(status) => return feed.end(Err(status)),
+            }
+        }
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+/// Failures after which the same stream is worth opening again.
+fn is_transient(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Internal
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+    )
+}
+
+/// One client's stream: the feed's events after `after`, in order, with heartbeats while idle.
+///
+/// A task per watcher walks the feed and hands events over a small channel: when the client
+/// reads slowly the task waits, so its cursor lags and nothing piles up.
+fn watch_stream(
+    watcher: Watcher,
+    after: u64,
+    channel: TracedChannel,
+    settings: FeedSettings,
+) -> impl futures::Stream<Item = Result<Bytes, Status>> + Send + 'static {
+    let (sender, receiver) = mpsc::channel(WATCHER_QUEUE);
+    tokio::spawn(serve_watcher(watcher, after, channel, settings, sender));
+    tokio_stream::wrappers::ReceiverStream::new(receiver)
+}
+
+/// Messages handed to a client's stream ahead of its reading.
+const WATCHER_QUEUE: usize = 8;
+
+type Outbox = mpsc::Sender<Result<Bytes, Status>>;
+
+async fn serve_watcher(
+    watcher: Watcher,
+    mut cursor: u64,
+    channel: TracedChannel,
+    settings: FeedSettings,
+    outbox: Outbox,
+) {
+    let heartbeat = Bytes::from(
+        pb::WatchJobResponse {
+            kind: Some(pb::watch_job_response::Kind::Heartbeat(
+                pb::Heartbeat::default(),
+            )),
+        }
+        .encode_to_vec(),
+    );
+    let mut state = watcher.feed.state.subscribe();
+    loop {
+        match next_for(&watcher.feed, cursor) {
+            Next::Event(encoded) => {
+                if outbox.send(Ok(encoded)).await.is_err() {
+                    return;
+                }
+                cursor += 1;
+                continue;
+            }
+            Next::FellBehind => {
+                watcher.upstream_streams.fetch_add(1, Ordering::Relaxed);
+                match catch_up(&watcher, &mut cursor, channel.clone(), &outbox).await {
+                    Ok(true) => continue,
+                    Ok(false) => return,
+                    Err(status) => {
+                        let _ = outbox.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+            Next::Wait => {}
+        }
+        let ended = state.borrow_and_update().ended.clone();
+        if let Some(outcome) = ended {
+            if !matches!(next_for(&watcher.feed, cursor), Next::Wait) {
+                continue;
+            }
+            let last = watcher.feed.last_sequence();
+            let status = match outcome {
+                Ok(()) if cursor > last => Status::out_of_range(format!(
+                    "after_sequence {cursor} is beyond the job's last event ({last})"
+                )),
+                Ok(()) => return,
+                Err(status) => status,
+            };
+            let _ = outbox.send(Err(status)).await;
+            return;
+        }
+        tokio::select! {
+            changed = state.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(settings.heartbeat_interval) => {
+                if outbox.send(Ok(heartbeat.clone())).await.is_err() {
+                    return;
+                }
+            }
+            () = outbox.closed() => return,
+        }
+    }
+}
+
+/// Brings a watcher left behind the kept events up to them, from the runner's stored history on
+/// a stream of its own. `Ok(false)`: the client left.
+async fn catch_up(
+    watcher: &Watcher,
+    cursor: &mut u64,
+    channel: TracedChannel,
+    outbox: &Outbox,
+) -> Result<bool, Status> {
+    let resume = |cursor: u64| {
+        Status::aborted(format!(
+            "this watcher fell too far behind the job; call WatchJob again with \
+             after_sequence = {cursor} to resume"
+        ))
+    };
+    let request = pb::WatchJobRequest {
+        name: watcher.job.clone(),
+        after_sequence: *cursor,
+    };
+    let mut history = JobServiceClient::new(channel)
+        .watch_job(request)
+        .await
+        .map_err(|_| resume(*cursor))?
+        .into_inner();
+    while !back_in_step(&watcher.feed, *cursor) {
+        let event = match history.message().await {
+            Ok(Some(pb::WatchJobResponse {
+                kind: Some(pb::watch_job_response::Kind::Event(event)),
+            })) => event,
+            Ok(Some(_)) => continue,
+            Ok(None) => return Ok(true),
+            Err(_) => return Err(resume(*cursor)),
+        };
+        if event.sequence != *cursor + 1 {
+            continue;
+        }
+        let encoded = pb::WatchJobResponse {
+            kind: Some(pb::watch_job_response::Kind::Event(event)),
+        }
+        .encode_to_vec();
+        if outbox.send(Ok(Bytes::from(encoded))).await.is_err() {
+            return Ok(false);
+        }
+        *cursor += 1;
+    }
+    Ok(true)
+}
+
+enum Next {
+    Event(Bytes),
+    FellBehind,
+    Wait,
+}
+
+/// Whether a watcher at `cursor` may walk the kept events again: it is inside them with room to
+/// spare (half of them), so that it does not fall behind again at once, or at their end.
+fn back_in_step(feed: &Feed, cursor: u64) -> bool {
+    let events = feed.events.read().expect("events lock");
+    let margin = (events.cap / 2) as u64;
+    cursor >= events.last_sequence() || cursor + 1 >= events.first_sequence + margin
+}
+
+/// The event after sequence `cursor`, if the feed has it.
+fn next_for(feed: &Feed, cursor: u64) -> Next {
+    let events = feed.events.read().expect("events lock");
+    if events.encoded.is_empty() || cursor > events.last_sequence() {
+        return Next::Wait;
+    }
+    if cursor + 1 < events.first_sequence {
+        return Next::FellBehind;
+    }
+    let index = usize::try_from(cursor + 1 - events.first_sequence).unwrap_or(usize::MAX);
+    events
+        .encoded
+        .get(index)
+        .cloned()
+        .map_or(Next::Wait, Next::Event)
+}
