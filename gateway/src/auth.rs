@@ -13,7 +13,10 @@ use futures::future::BoxFuture;
 use http::HeaderValue;
 use tonic::{Status, body::Body, server::NamedService};
 
-use crate::store::{StoredToken, TokenStore};
+use crate::{
+    rate_limit::RateLimiter,
+    store::{StoredToken, TokenStore},
+};
 
 /// Header carrying the caller's identity to the services.
 pub const ACTOR_HEADER: &str = "x-eyrie-actor";
@@ -34,17 +37,41 @@ impl Caller {
     }
 }
 
+/// What every guarded service shares: the tokens and the callers' rate limits.
+#[derive(Clone)]
+pub struct Guard {
+    tokens: TokenStore,
+    limiter: RateLimiter,
+}
+
+impl Guard {
+    /// Authenticates with `tokens`, limits with `limiter`.
+    pub fn new(tokens: TokenStore, limiter: RateLimiter) -> Self {
+        Self { tokens, limiter }
+    }
+
+    /// `service`, reachable by authenticated callers within their rate only.
+    pub fn wrap<S>(&self, service: S) -> Authenticated<S> {
+        Authenticated::new(service, self.tokens.clone(), self.limiter.clone())
+    }
+}
+
 /// Wraps a service so that only authenticated calls reach it.
 #[derive(Clone)]
 pub struct Authenticated<S> {
     inner: S,
     tokens: TokenStore,
+    limiter: RateLimiter,
 }
 
 impl<S> Authenticated<S> {
-    /// Guards `inner` with the tokens of `tokens`.
-    pub fn new(inner: S, tokens: TokenStore) -> Self {
-        Self { inner, tokens }
+    /// Guards `inner` with the tokens of `tokens`, each limited by `limiter`.
+    pub fn new(inner: S, tokens: TokenStore, limiter: RateLimiter) -> Self {
+        Self {
+            inner,
+            tokens,
+            limiter,
+        }
     }
 }
 
@@ -87,6 +114,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let tokens = self.tokens.clone();
+        let limiter = self.limiter.clone();
         Box::pin(async move {
             let Some(secret) = bearer(&request) else {
                 return Ok(Status::unauthenticated(
@@ -101,6 +129,14 @@ where
                 }
                 Err(err) => return Ok(eyrie_platform::status::internal(&err).into_http()),
             };
+            if let Err(wait) = limiter.check(&caller.0.token.id) {
+                return Ok(Status::resource_exhausted(format!(
+                    "{} is over its rate limit; retry in {} ms",
+                    caller.name(),
+                    wait.as_millis().max(1)
+                ))
+                .into_http());
+            }
             let headers = request.headers_mut();
             headers.remove(http::header::AUTHORIZATION);
             if let Ok(actor) = HeaderValue::from_str(&caller.name()) {

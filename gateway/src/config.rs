@@ -23,6 +23,28 @@ pub struct Settings {
     pub limits: Limits,
     /// Live job streams.
     pub watch: WatchSettings,
+    /// Browser access.
+    pub grpc_web: GrpcWebSettings,
+}
+
+/// gRPC-Web, so that a browser page can call the API and watch jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcWebSettings {
+    /// Accept gRPC-Web (HTTP/1.1) calls besides gRPC.
+    pub enabled: bool,
+    /// Origins whose pages may call (CORS), e.g. `https://console.example.com`; `*` for any.
+    /// Empty: only pages served from the gateway's own origin.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for GrpcWebSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// Live job streams, shared by all the watchers of a job.
@@ -50,8 +72,13 @@ impl Default for WatchSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Largest request or response message, in bytes (larger ones: `RESOURCE_EXHAUSTED`).
+    /// Largest request or response message, in bytes (a larger request: `RESOURCE_EXHAUSTED`).
     pub max_message_size: usize,
+    /// Calls per second one token may make on average (`RESOURCE_EXHAUSTED` beyond); 0: no
+    /// limit.
+    pub requests_per_second: f64,
+    /// Calls one token may make at once above its rate.
+    pub burst: u32,
 }
 
 impl Default for Limits {
@@ -59,6 +86,8 @@ impl Default for Limits {
         Self {
             // Books and their rendered manifests are at most 1 MiB of text; leave room.
             max_message_size: 4 * 1024 * 1024,
+            requests_per_second: 100.0,
+            burst: 200,
         }
     }
 }
@@ -74,6 +103,9 @@ pub struct Backends {
     pub book_runner: String,
     /// version-svc (VersionService).
     pub version: String,
+    /// How often the gateway checks its backends' health (its own health reflects them).
+    #[serde(with = "humantime_serde")]
+    pub health_check_interval: Duration,
 }
 
 impl Default for Backends {
@@ -82,6 +114,7 @@ impl Default for Backends {
             deployment: "http://127.0.0.1:50061".to_owned(),
             book_runner: "http://127.0.0.1:50062".to_owned(),
             version: "http://127.0.0.1:50063".to_owned(),
+            health_check_interval: Duration::from_secs(5),
         }
     }
 }

@@ -160,7 +160,8 @@ impl<S: PublicService> StreamingService<Bytes> for IncomingCall<S> {
             // Every public RPC takes one request message: it names what the call touches.
             let message = messages
                 .message()
-                .await?
+                .await
+                .map_err(too_large_is_exhausted)?
                 .ok_or_else(|| Status::invalid_argument("the request carries no message"))?;
             policy::authorize(path.path(), rule, &grants, &message)?;
             let call = Call {
@@ -177,6 +178,15 @@ impl<S: PublicService> StreamingService<Bytes> for IncomingCall<S> {
                 Handling::Answered(answer) => answer.await,
             }
         })
+    }
+}
+
+/// gRPC names an oversized message `RESOURCE_EXHAUSTED`; tonic reports `OUT_OF_RANGE`.
+fn too_large_is_exhausted(status: Status) -> Status {
+    if status.code() == tonic::Code::OutOfRange {
+        Status::resource_exhausted(status.message().to_owned())
+    } else {
+        status
     }
 }
 

@@ -3,11 +3,13 @@
 
 pub mod access;
 pub mod auth;
+mod backend_health;
 pub mod bootstrap;
 pub mod config;
 mod forward;
 mod grpc;
 pub mod job_feeds;
+pub mod rate_limit;
 pub mod store;
 mod visible_projects;
 
@@ -16,15 +18,17 @@ use std::future::Future;
 use anyhow::Context as _;
 use eyrie_platform::{
     ServerSettings, TelemetrySettings,
-    grpc::{Endpoint, Reflection, parse_addresses as addresses, traced_channel},
+    grpc::{Endpoint, GrpcWeb, Reflection, parse_addresses as addresses, traced_channel},
 };
 use eyrie_proto::v1::access_service_server::AccessServiceServer;
 use tokio::net::TcpListener;
 
 pub use crate::config::Settings;
 use crate::{
+    backend_health::Backend,
     forward::{Call, Forward, Handling, PublicService},
     job_feeds::{FeedSettings, JobFeeds},
+    rate_limit::RateLimiter,
     store::{TokenStore, migration::Migrator},
 };
 
@@ -130,28 +134,40 @@ pub async fn run(
         heartbeat_interval: settings.watch.heartbeat_interval,
         max_buffered_events: settings.watch.max_buffered_events,
     });
+    let limiter = RateLimiter::new(settings.limits.requests_per_second, settings.limits.burst);
+    let guard = auth::Guard::new(tokens.clone(), limiter);
+
     // Every public service needs a token; health and reflection (added by the endpoint) do not.
-    Endpoint::new(Reflection::PublicContracts)
-        .add_service(auth::Authenticated::new(
-            Forward::new(DeploymentApi, deployment, max),
+    let mut endpoint = Endpoint::new(Reflection::PublicContracts)
+        .add_service(guard.wrap(Forward::new(DeploymentApi, deployment.clone(), max)))
+        .add_service(guard.wrap(Forward::new(BookApi, book_runner.clone(), max)))
+        .add_service(guard.wrap(Forward::new(JobApi { feeds }, book_runner.clone(), max)))
+        .add_service(guard.wrap(Forward::new(VersionApi, version.clone(), max)))
+        .add_service(guard.wrap(AccessServiceServer::new(grpc::AccessGrpc::new(
             tokens.clone(),
-        ))
-        .add_service(auth::Authenticated::new(
-            Forward::new(BookApi, book_runner.clone(), max),
-            tokens.clone(),
-        ))
-        .add_service(auth::Authenticated::new(
-            Forward::new(JobApi { feeds }, book_runner, max),
-            tokens.clone(),
-        ))
-        .add_service(auth::Authenticated::new(
-            Forward::new(VersionApi, version, max),
-            tokens.clone(),
-        ))
-        .add_service(auth::Authenticated::new(
-            AccessServiceServer::new(grpc::AccessGrpc::new(tokens.clone())),
-            tokens.clone(),
-        ))
-        .serve(listener, &settings.server, shutdown)
-        .await
+        ))));
+    if settings.grpc_web.enabled {
+        endpoint = endpoint.grpc_web(GrpcWeb {
+            allowed_origins: settings.grpc_web.allowed_origins.clone(),
+        });
+    }
+    backend_health::watch(
+        vec![
+            Backend {
+                channel: deployment,
+                services: &[DeploymentApi::NAME],
+            },
+            Backend {
+                channel: book_runner,
+                services: &[BookApi::NAME, JobApi::NAME],
+            },
+            Backend {
+                channel: version,
+                services: &[VersionApi::NAME],
+            },
+        ],
+        endpoint.health_reporter(),
+        settings.backends.health_check_interval,
+    );
+    endpoint.serve(listener, &settings.server, shutdown).await
 }

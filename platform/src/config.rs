@@ -47,6 +47,15 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// Calls served at once by this process; further calls wait for a slot.
     pub concurrency_limit: usize,
+    /// Streams one client connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// HTTP/2 ping sent on a connection idle this long, so that idle streams (a job watched
+    /// while nothing happens) survive proxies and dead peers are noticed.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+    /// A connection whose ping is unanswered this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
 }
 
 impl ServerSettings {
@@ -71,6 +80,9 @@ impl Default for ServerSettings {
             listen_addr: None,
             request_timeout: Duration::from_secs(30),
             concurrency_limit: 1024,
+            max_concurrent_streams: 1000,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 }

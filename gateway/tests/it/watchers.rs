@@ -3,73 +3,18 @@
 
 use std::time::{Duration, Instant};
 
-use eyrie_gateway::{Gateway, Settings};
-use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
 use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
-use tonic::{Code, Streaming, transport::Channel};
+use tonic::{Code, Streaming};
 
-use crate::scripted_runner::{JOB, ScriptedRunner};
-
-/// The gateway in front of a scripted runner, with a global admin token.
-struct Fixture {
-    runner: ScriptedRunner,
-    gateway: TestServer,
-    token: String,
-    _dir: tempfile::TempDir,
-}
+use crate::fixture::Fixture;
 
 async fn fixture(max_buffered_events: usize) -> Fixture {
-    let runner = ScriptedRunner::default();
-    let runner_url = runner.serve().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings {
-        server: ServerSettings::loopback_any_port(),
-        database: DatabaseSettings::with_url(format!(
-            "sqlite://{}/gateway.sqlite?mode=rwc",
-            dir.path().display()
-        )),
-        ..Settings::default()
-    };
-    settings.backends.book_runner = runner_url;
-    settings.auth.bootstrap_token_file = Some(dir.path().join("admin-token"));
-    settings.watch.max_buffered_events = max_buffered_events;
-    let gateway = TestServer::start::<Gateway>(settings).await.unwrap();
-    let token = std::fs::read_to_string(dir.path().join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    Fixture {
-        runner,
-        gateway,
-        token,
-        _dir: dir,
-    }
-}
-
-impl Fixture {
-    async fn channel(&self) -> Channel {
-        self.gateway.channel().await.unwrap()
-    }
-
-    async fn watch(
-        &self,
-        channel: Channel,
-        after_sequence: u64,
-    ) -> Streaming<pb::WatchJobResponse> {
-        let mut request = tonic::Request::new(pb::WatchJobRequest {
-            name: JOB.into(),
-            after_sequence,
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", self.token).parse().unwrap(),
-        );
-        JobServiceClient::new(channel)
-            .watch_job(request)
-            .await
-            .unwrap()
-            .into_inner()
-    }
+    Fixture::start(|settings| {
+        settings.watch.max_buffered_events = max_buffered_events;
+        // One token stands for hundreds of clients here.
+        settings.limits.requests_per_second = 0.0;
+    })
+    .await
 }
 
 /// The next event of `stream`, skipping heartbeats; `None` at the end.

@@ -9,7 +9,10 @@ use tonic::{
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Service, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+};
 
 use crate::{config::ServerSettings, trace_context::RpcSpanLayer};
 
@@ -22,21 +25,48 @@ pub enum Reflection {
     PublicContracts,
 }
 
+/// Browser access: gRPC-Web over HTTP/1.1, and the web origins allowed to call.
+#[derive(Debug, Clone, Default)]
+pub struct GrpcWeb {
+    /// Origins (`https://console.example.com`) whose pages may call; `*` allows any. Empty:
+    /// gRPC-Web only from pages of the same origin (no CORS headers).
+    pub allowed_origins: Vec<String>,
+}
+
 /// A gRPC endpoint being assembled: the services it serves, health and reflection.
 pub struct Endpoint {
     routes: RoutesBuilder,
     served: Vec<&'static str>,
     reflection: Reflection,
+    health: HealthReporter,
+    grpc_web: Option<GrpcWeb>,
 }
 
 impl Endpoint {
     /// Starts an endpoint offering `reflection`.
     pub fn new(reflection: Reflection) -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
         Self {
-            routes: RoutesBuilder::default(),
+            routes,
             served: Vec::new(),
             reflection,
+            health,
+            grpc_web: None,
         }
+    }
+
+    /// The health reporter, for a server whose services depend on others (the gateway reports
+    /// a backend that is down as its services `NOT_SERVING`).
+    pub fn health_reporter(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Also accepts gRPC-Web calls from browsers.
+    pub fn grpc_web(mut self, web: GrpcWeb) -> Self {
+        self.grpc_web = Some(web);
+        self
     }
 
     /// Adds a service; health reports it under its fully qualified name.
@@ -65,9 +95,8 @@ impl Endpoint {
         settings: &ServerSettings,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let (health, health_service) = tonic_health::server::health_reporter();
+        let health = self.health;
         let mut routes = self.routes;
-        routes.add_service(health_service);
         add_reflection(&mut routes, self.reflection, &self.served)?;
         set_status(&health, &self.served, ServingStatus::Serving).await;
 
@@ -83,9 +112,15 @@ impl Endpoint {
             set_status(&reporter, &served, ServingStatus::NotServing).await;
         };
 
+        let web = self.grpc_web;
         tonic::transport::Server::builder()
             // Applies the client's `grpc-timeout`, or this default when it sends none.
             .timeout(settings.request_timeout)
+            .max_concurrent_streams(settings.max_concurrent_streams)
+            .http2_keepalive_interval(Some(settings.keepalive_interval))
+            .http2_keepalive_timeout(Some(settings.keepalive_timeout))
+            // Browsers speak gRPC-Web over HTTP/1.1.
+            .accept_http1(web.is_some())
             .layer(
                 ServiceBuilder::new()
                     // Outermost: every call gets an `x-request-id` (the caller's, or a new one)...
@@ -96,6 +131,9 @@ impl Endpoint {
                     .layer(RpcSpanLayer)
                     // Bounds the work of the whole process; waiting calls still obey their timeout.
                     .layer(GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
+                    // Answers browsers' CORS preflights, then turns gRPC-Web into gRPC.
+                    .option_layer(web.as_ref().and_then(cors))
+                    .option_layer(web.as_ref().map(|_| tonic_web::GrpcWebLayer::new()))
                     .into_inner(),
             )
             .add_routes(routes.routes())
@@ -127,6 +165,48 @@ fn add_reflection(
     routes.add_service(builder().build_v1().context("reflection v1")?);
     routes.add_service(builder().build_v1alpha().context("reflection v1alpha")?);
     Ok(())
+}
+
+/// The CORS policy of `web`: none when no other origin may call.
+fn cors(web: &GrpcWeb) -> Option<CorsLayer> {
+    if web.allowed_origins.is_empty() {
+        return None;
+    }
+    let origins = if web.allowed_origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            web.allowed_origins
+                .iter()
+                .filter_map(|origin| http::HeaderValue::from_str(origin).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([http::Method::POST, http::Method::OPTIONS])
+            .allow_headers(
+                [
+                    "authorization",
+                    "content-type",
+                    "grpc-timeout",
+                    "x-grpc-web",
+                    "x-user-agent",
+                    "x-request-id",
+                ]
+                .map(http::HeaderName::from_static),
+            )
+            .expose_headers(
+                [
+                    "grpc-status",
+                    "grpc-message",
+                    "grpc-status-details-bin",
+                    "x-request-id",
+                ]
+                .map(http::HeaderName::from_static),
+            )
+            .max_age(std::time::Duration::from_secs(24 * 60 * 60)),
+    )
 }
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
