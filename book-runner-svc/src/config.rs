@@ -15,6 +15,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// The credential shared with the other services.
+    pub internal: eyrie_platform::internal::InternalSettings,
     /// How jobs run.
     pub runner: RunnerSettings,
     /// The services it calls.

@@ -85,7 +85,9 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
         let mut workers = engine.start(stop.clone());
         let jobs = Arc::new(Jobs::new(engine, books));
 
+        eyrie_platform::internal::install(&settings.internal);
         let served = Endpoint::new(Reflection::AllContracts)
+            .require_internal_credential(&settings.internal)
             .add_service(BookServiceServer::new(book_service))
             .add_service(JobServiceServer::new(grpc::jobs::JobGrpc::new(
                 jobs.clone(),

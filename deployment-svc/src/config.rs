@@ -13,6 +13,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// The credential shared with the other services.
+    pub internal: eyrie_platform::internal::InternalSettings,
     /// The services it calls.
     pub peers: Peers,
     /// How lifecycle actions are followed.

@@ -109,7 +109,9 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         );
 
         let service = grpc::DeploymentGrpc::new(resources, lifecycle);
+        eyrie_platform::internal::install(&settings.internal);
         let served = Endpoint::new(Reflection::AllContracts)
+            .require_internal_credential(&settings.internal)
             .add_service(DeploymentServiceServer::new(service.clone()))
             .add_service(DeploymentCallbacksServer::new(service))
             .serve(listener, &settings.server, shutdown)

@@ -83,6 +83,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             deployment: url(deployment_address),
             book_runner: url(book_runner_address),
             version: url(version_address),
+            ..Default::default()
         },
         auth: eyrie_gateway::config::AuthSettings {
             bootstrap_token_file: Some(admin_token_file.clone()),

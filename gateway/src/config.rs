@@ -15,6 +15,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// The credential shared with the other services.
+    pub internal: eyrie_platform::internal::InternalSettings,
     /// Where the services behind it are.
     pub backends: Backends,
     /// How callers prove who they are.

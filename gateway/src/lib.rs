@@ -109,6 +109,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Calls to the services carry the internal credential; the public endpoint needs none.
+    eyrie_platform::internal::install(&settings.internal);
     let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
         .await
         .context("gateway database")?;

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod grpc;
+pub mod internal;
 pub mod names;
 pub mod paging;
 pub mod shutdown;

@@ -50,6 +50,7 @@ pub fn propagate_trace(
 ) -> Result<tonic::Request<()>, tonic::Status> {
     let mut headers = std::mem::take(request.metadata_mut()).into_headers();
     inject_current(&mut headers);
+    crate::internal::attach(&mut headers);
     *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
     Ok(request)
 }

@@ -13,4 +13,6 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Logs and traces.
     pub telemetry: TelemetrySettings,
+    /// The credential shared with the other services.
+    pub internal: eyrie_platform::internal::InternalSettings,
 }

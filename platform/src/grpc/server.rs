@@ -40,6 +40,7 @@ pub struct Endpoint {
     reflection: Reflection,
     health: HealthReporter,
     grpc_web: Option<GrpcWeb>,
+    internal_credential: Option<secrecy::SecretString>,
 }
 
 impl Endpoint {
@@ -54,6 +55,7 @@ impl Endpoint {
             reflection,
             health,
             grpc_web: None,
+            internal_credential: None,
         }
     }
 
@@ -61,6 +63,15 @@ impl Endpoint {
     /// a backend that is down as its services `NOT_SERVING`).
     pub fn health_reporter(&self) -> HealthReporter {
         self.health.clone()
+    }
+
+    /// Accepts calls only with the internal credential of `settings`, when one is set.
+    pub fn require_internal_credential(
+        mut self,
+        settings: &crate::internal::InternalSettings,
+    ) -> Self {
+        self.internal_credential = settings.credential.clone();
+        self
     }
 
     /// Also accepts gRPC-Web calls from browsers.
@@ -113,6 +124,9 @@ impl Endpoint {
         };
 
         let web = self.grpc_web;
+        let internal = self
+            .internal_credential
+            .map(crate::internal::RequireCredentialLayer::new);
         tonic::transport::Server::builder()
             // Applies the client's `grpc-timeout`, or this default when it sends none.
             .timeout(settings.request_timeout)
@@ -130,6 +144,7 @@ impl Endpoint {
                     // ...and recorded on the call's span, parented on the caller's trace.
                     .layer(RpcSpanLayer)
                     // Bounds the work of the whole process; waiting calls still obey their timeout.
+                    .option_layer(internal)
                     .layer(GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
                     // Answers browsers' CORS preflights, then turns gRPC-Web into gRPC.
                     .option_layer(web.as_ref().and_then(cors))

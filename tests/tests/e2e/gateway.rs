@@ -168,3 +168,57 @@ async fn calls_need_a_live_token_and_tokens_are_managed_by_global_admins() {
         "a token appeared in the gateway's log"
     );
 }
+
+#[tokio::test]
+async fn with_an_internal_credential_services_answer_the_gateway_only() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let credential = "internal-credential-for-this-test";
+    let version = ServiceProcess::start(
+        "version-svc",
+        ServiceConfig::for_service("version-svc", data_dir.path(), "")
+            .env("EYRIE_INTERNAL__CREDENTIAL", credential),
+    )
+    .await
+    .unwrap();
+    let gateway = ServiceProcess::start(
+        "gateway",
+        ServiceConfig::for_service(
+            "gateway",
+            data_dir.path(),
+            &format!("[backends]\nversion = \"{}\"", version.url()),
+        )
+        .env("EYRIE_INTERNAL__CREDENTIAL", credential),
+    )
+    .await
+    .unwrap();
+    let request = || ListVersionsRequest {
+        parent: "projects/acme/groups/web/deployments/shop".into(),
+        ..Default::default()
+    };
+
+    let token = admin_token(data_dir.path());
+    // Through the gateway the call reaches version-svc, which knows no such deployment.
+    let status = VersionServiceClient::new(gateway.channel().await.unwrap())
+        .list_versions(with_token(&token, request()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // A client that reaches the service's port directly, even with a forged actor, is refused.
+    let mut direct = tonic::Request::new(request());
+    direct
+        .metadata_mut()
+        .insert("x-eyrie-actor", "tokens/someone-else".parse().unwrap());
+    let status = VersionServiceClient::new(version.channel().await.unwrap())
+        .list_versions(direct)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    // Health stays open to probes.
+    assert_eq!(
+        eyrie_tests::rpc::health(version.channel().await.unwrap(), "")
+            .await
+            .unwrap(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+}

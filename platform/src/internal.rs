@@ -1,0 +1,134 @@
+//! The credential services share, so that each accepts calls (and the caller identity in
+//! `x-eyrie-actor`) only from the gateway and its peers, never from a client that reached a
+//! service port directly.
+
+use std::{
+    convert::Infallible,
+    sync::OnceLock,
+    task::{Context, Poll},
+};
+
+use futures::future::{BoxFuture, FutureExt as _};
+use http::HeaderValue;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use tonic::{Status, body::Body};
+use tower::{Layer, Service};
+
+/// Header carrying the credential between services.
+pub const HEADER: &str = "x-eyrie-internal-credential";
+
+/// The `[internal]` section every service reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InternalSettings {
+    /// Secret shared by the gateway and the services (prefer `EYRIE_INTERNAL__CREDENTIAL`).
+    /// Unset: services accept calls from anyone who reaches their port, as in `eyrie up` on
+    /// loopback.
+    pub credential: Option<SecretString>,
+}
+
+static OUTGOING: OnceLock<HeaderValue> = OnceLock::new();
+
+/// Makes every call to a peer carry `settings`' credential (the first one installed wins: one
+/// process has one credential).
+pub fn install(settings: &InternalSettings) {
+    if let Some(credential) = &settings.credential
+        && let Ok(mut value) = HeaderValue::from_str(credential.expose_secret())
+    {
+        value.set_sensitive(true);
+        let _ = OUTGOING.set(value);
+    }
+}
+
+/// Adds the installed credential to an outgoing call's headers.
+pub fn attach(headers: &mut http::HeaderMap) {
+    if let Some(value) = OUTGOING.get() {
+        headers.insert(HEADER, value.clone());
+    }
+}
+
+/// Server layer refusing calls without the credential (health and reflection stay open).
+#[derive(Clone)]
+pub struct RequireCredentialLayer {
+    expected: std::sync::Arc<SecretString>,
+}
+
+impl RequireCredentialLayer {
+    /// Requires `credential` on every call.
+    pub fn new(credential: SecretString) -> Self {
+        Self {
+            expected: std::sync::Arc::new(credential),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequireCredentialLayer {
+    type Service = RequireCredential<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireCredential {
+            inner,
+            expected: self.expected.clone(),
+        }
+    }
+}
+
+/// See [`RequireCredentialLayer`].
+#[derive(Clone)]
+pub struct RequireCredential<S> {
+    inner: S,
+    expected: std::sync::Arc<SecretString>,
+}
+
+fn is_open(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing of the secret.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<S> Service<http::Request<Body>> for RequireCredential<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let presented = request
+            .headers()
+            .get(HEADER)
+            .is_some_and(|value| same(value.as_bytes(), self.expected.expose_secret().as_bytes()));
+        if presented || is_open(request.uri().path()) {
+            self.inner.call(request).boxed()
+        } else {
+            let refusal = Status::unauthenticated(
+                "this service accepts calls only from Eyrie's gateway and services; call the gateway",
+            );
+            async move { Ok(refusal.into_http()) }.boxed()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_secret_matches() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+        assert!(is_open("/grpc.health.v1.Health/Check"));
+        assert!(!is_open("/eyrie.internal.v1.JobRunner/StartJob"));
+    }
+}
