@@ -1,8 +1,10 @@
-//! The `eyrie` command: run the whole suite on one machine (`up`) or one service (`serve`).
+//! The `eyrie` command: run the whole suite on one machine (`up`) or one service (`serve`), and
+//! talk to a running suite (`project`, `deployment`, `job`, ...).
 
+mod client;
 mod up;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use eyrie_book_runner_svc::BookRunnerSvc;
@@ -19,6 +21,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the whole suite in this process: three services and the gateway, each on its own
@@ -32,6 +36,8 @@ enum Command {
         #[arg(long, short, env = "EYRIE_CONFIG")]
         config: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -43,8 +49,9 @@ enum ServiceName {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+async fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Command::Client(command) => return client::run(command).await,
         Command::Up(args) => up::run(args).await,
         Command::Serve { service, config } => {
             let config = config.as_deref();
@@ -54,6 +61,14 @@ async fn main() -> anyhow::Result<()> {
                 ServiceName::Version => standalone::run::<VersionSvc>(config).await,
                 ServiceName::Gateway => standalone::run::<Gateway>(config).await,
             }
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // What `fn main() -> anyhow::Result<()>` printed: the error and its causes.
+            eprintln!("Error: {error:?}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod binaries;
+pub mod cli;
 mod process;
 pub mod rpc;
 mod suite;

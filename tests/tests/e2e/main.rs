@@ -1,6 +1,7 @@
 //! End-to-end tests: Eyrie's real binaries as separate processes on loopback ports.
 
 mod authorization;
+mod cli;
 mod gateway;
 mod services;
 mod takeover;

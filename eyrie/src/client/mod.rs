@@ -1,0 +1,157 @@
+//! The client commands: drive a running Eyrie through its gateway, as any gRPC client would.
+//!
+//! Data goes to stdout (text for people, `--output json` for scripts), messages and errors to
+//! stderr. Exit codes: 0 success, 1 the watched job or operation failed, 2 usage, 3 server
+//! unreachable, 4 the server refused the call (its message and code are printed).
+
+mod books;
+mod choices;
+mod connection;
+mod deployments;
+mod error;
+mod groups;
+mod jobs;
+mod lifecycle;
+mod names;
+mod output;
+mod progress;
+mod projects;
+mod versions;
+mod watch;
+
+use std::{future::Future, process::ExitCode};
+
+use clap::{Args, Subcommand};
+use tonic::Status;
+
+use self::{
+    connection::Connection,
+    error::CliError,
+    output::{Format, Output},
+};
+
+/// Where the gateway is, who is calling, and how to print.
+#[derive(Debug, Args)]
+pub struct ClientOptions {
+    /// Address of the Eyrie gateway.
+    #[arg(
+        long,
+        global = true,
+        env = "EYRIE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+    /// API token (default: the admin token a local `eyrie up` keeps in `.eyrie/admin-token`).
+    #[arg(long, global = true, env = "EYRIE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Output format: `text` for people, `json` for scripts (one object per line when watching).
+    #[arg(long, short, global = true, value_enum, default_value = "text")]
+    output: Format,
+}
+
+/// A resource command: the options, then the verb.
+#[derive(Debug, Args)]
+pub struct Invocation<C: Subcommand> {
+    #[command(flatten)]
+    options: ClientOptions,
+    #[command(subcommand)]
+    command: C,
+}
+
+/// The client commands, one per kind of resource.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Projects: create, list, get.
+    #[command(visible_alias = "projects")]
+    Project(Invocation<projects::ProjectCommand>),
+    /// Scopes (environment tiers) of a project: create, list, get.
+    #[command(visible_alias = "scopes")]
+    Scope(Invocation<projects::ScopeCommand>),
+    /// Clusters of a project: create, list, get.
+    #[command(visible_alias = "clusters")]
+    Cluster(Invocation<projects::ClusterCommand>),
+    /// Deployment groups: create, list, get, update.
+    #[command(visible_alias = "groups")]
+    Group(Invocation<groups::GroupCommand>),
+    /// Deployments: create, list, get, update, deploy, pause, drop, operations, versions, diff.
+    #[command(visible_alias = "deployments")]
+    Deployment(Invocation<deployments::DeploymentCommand>),
+    /// Deployment Books: list, show, apply, validate, render.
+    #[command(visible_alias = "books")]
+    Book(Invocation<books::BookCommand>),
+    /// Jobs: list, show, log, cancel, retry, watch.
+    #[command(visible_alias = "jobs")]
+    Job(Invocation<jobs::JobCommand>),
+}
+
+/// What every command runs with.
+pub struct Context {
+    connection: Connection,
+    output: Output,
+}
+
+/// Runs a client command; failures are reported on stderr and become the exit code.
+pub async fn run(command: ClientCommand) -> ExitCode {
+    match dispatch(command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error.report();
+            error.exit_code()
+        }
+    }
+}
+
+async fn dispatch(command: ClientCommand) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Project(Invocation { options, command }) => {
+            projects::project(command, &context(options).await?).await
+        }
+        ClientCommand::Scope(Invocation { options, command }) => {
+            projects::scope(command, &context(options).await?).await
+        }
+        ClientCommand::Cluster(Invocation { options, command }) => {
+            projects::cluster(command, &context(options).await?).await
+        }
+        ClientCommand::Group(Invocation { options, command }) => {
+            groups::run(command, &context(options).await?).await
+        }
+        ClientCommand::Deployment(Invocation { options, command }) => {
+            deployments::run(command, &context(options).await?).await
+        }
+        ClientCommand::Book(Invocation { options, command }) => {
+            books::run(command, &context(options).await?).await
+        }
+        ClientCommand::Job(Invocation { options, command }) => {
+            jobs::run(command, &context(options).await?).await
+        }
+    }
+}
+
+async fn context(options: ClientOptions) -> Result<Context, CliError> {
+    let connection = Connection::open(&options.server, options.token.as_deref()).await?;
+    Ok(Context {
+        connection,
+        output: Output {
+            format: options.output,
+        },
+    })
+}
+
+/// Collects every page of a List call; `fetch` gets a page token and returns the page's items and
+/// the next token (empty after the last page).
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, CliError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, String), Status>>,
+{
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let (page, next_page_token) = fetch(page_token).await?;
+        items.extend(page);
+        if next_page_token.is_empty() {
+            return Ok(items);
+        }
+        page_token = next_page_token;
+    }
+}

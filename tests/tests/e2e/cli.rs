@@ -1,0 +1,322 @@
+//! The `eyrie` client against the suite running as separate processes: a user's setup, a
+//! watched Deploy whose exit code a CI pipeline can rely on, JSON for scripts, and errors that
+//! carry the server's message.
+
+use std::path::Path;
+
+use eyrie_tests::{Suite, cli::EyrieCli};
+
+const DEPLOYMENT: &str = "projects/acme/groups/web/deployments/shop";
+
+/// A deploy book of two quick steps: write a ConfigMap, then see that it exists.
+const QUICK_DEPLOY_BOOK: &str = r#"
+type: none
+display_name: Quick deploy
+steps:
+  - name: Write the configuration
+    uses: k8s.apply
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: "{{ deployment.slug }}-config", namespace: "{{ namespace }}"}
+        data: {image: "{{ deployment.image }}"}
+  - name: Check the configuration
+    uses: k8s.wait
+    with:
+      api_version: v1
+      kind: ConfigMap
+      name: "{{ deployment.slug }}-config"
+      namespace: "{{ namespace }}"
+      condition: exists
+    timeout: 30s
+"#;
+
+/// A deploy book whose only step fails at once: it patches an object nobody created.
+const BROKEN_DEPLOY_BOOK: &str = r#"
+type: none
+display_name: Broken deploy
+steps:
+  - name: Patch a missing object
+    uses: k8s.patch
+    with:
+      api_version: v1
+      kind: ConfigMap
+      name: "{{ deployment.slug }}-missing"
+      namespace: "{{ namespace }}"
+      patch: '{"data": {"x": "1"}}'
+"#;
+
+async fn start() -> (Suite, EyrieCli) {
+    let suite = Suite::start().await.unwrap();
+    let cli = EyrieCli::new(suite.gateway.url(), suite.admin_token.clone());
+    (suite, cli)
+}
+
+/// Project `acme`, scope `dev`, a `directory` cluster `local` in `clusters_dir`, and group `web`
+/// of type `none` whose deploy book is `book` (applied from a file as `projects/acme/books/app`).
+async fn set_up(cli: &EyrieCli, clusters_dir: &Path, book: &str) {
+    cli.ok(&["project", "create", "acme", "--display-name", "Acme"])
+        .await;
+    cli.ok(&[
+        "scope",
+        "create",
+        "projects/acme/scopes/dev",
+        "--allow-drop",
+    ])
+    .await;
+    let cluster_dir = clusters_dir.join("local");
+    cli.ok(&[
+        "cluster",
+        "create",
+        "projects/acme/clusters/local",
+        "--directory",
+        cluster_dir.to_str().unwrap(),
+    ])
+    .await;
+
+    let book_dir = tempfile::tempdir().unwrap();
+    let book_file = book_dir.path().join("app.yaml");
+    std::fs::write(&book_file, book).unwrap();
+    let applied = cli
+        .ok(&[
+            "book",
+            "apply",
+            "projects/acme/books/app",
+            "--file",
+            book_file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(
+        applied.stderr.contains("created projects/acme/books/app"),
+        "{applied}"
+    );
+
+    cli.ok(&[
+        "group",
+        "create",
+        "projects/acme/groups/web",
+        "--type",
+        "none",
+        "--deploy-book",
+        "projects/acme/books/app",
+    ])
+    .await;
+    cli.ok(&[
+        "deployment",
+        "create",
+        DEPLOYMENT,
+        "--scope",
+        "projects/acme/scopes/dev",
+        "--cluster",
+        "projects/acme/clusters/local",
+        "--image",
+        "nginx:1.27",
+    ])
+    .await;
+}
+
+/// Index of the first line containing `needle`.
+fn line_of(lines: &[&str], needle: &str, run: &impl std::fmt::Display) -> usize {
+    lines
+        .iter()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}\n{run}"))
+}
+
+/// Asserts that lines containing each of `needles` come in that order.
+fn assert_in_order(lines: &[&str], needles: &[&str], run: &impl std::fmt::Display) {
+    let mut from = 0;
+    for needle in needles {
+        from += 1 + line_of(&lines[from..], needle, run);
+    }
+}
+
+#[tokio::test]
+async fn a_watched_deploy_shows_each_step_and_exits_zero_when_its_books_succeed() {
+    let (suite, cli) = start().await;
+    set_up(&cli, &suite.clusters_dir(), QUICK_DEPLOY_BOOK).await;
+
+    let deploy = cli
+        .ok(&["deployment", "deploy", DEPLOYMENT, "--watch"])
+        .await;
+    let lines: Vec<&str> = deploy.stdout.lines().collect();
+    // Initialize first, then deploy: two jobs of one operation, each step started then finished.
+    let in_order = [
+        "initialize book books/none-initialize",
+        "[1/1] Create the namespace: started",
+        "[1/1] Create the namespace: succeeded in ",
+        "deploy book projects/acme/books/app",
+        "[1/2] Write the configuration: started",
+        "[1/2] Write the configuration: succeeded in ",
+        "[2/2] Check the configuration: succeeded in ",
+        "job succeeded in ",
+    ];
+    assert_in_order(&lines, &in_order, &deploy);
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("operation {DEPLOYMENT}/operations/"))
+            && last.ends_with(": deploy succeeded"),
+        "{deploy}"
+    );
+    assert!(
+        suite
+            .clusters_dir()
+            .join("local/acme-shop/configmap/shop-config.yaml")
+            .exists(),
+        "the ConfigMap was not written\n{deploy}"
+    );
+
+    // Scripts read JSON: one document for a get or a list...
+    let deployment = cli
+        .ok(&["deployment", "get", DEPLOYMENT, "--output", "json"])
+        .await
+        .json();
+    assert_eq!(deployment["state"], "DEPLOYMENT_STATE_DEPLOY");
+    assert_eq!(
+        deployment["last_operation"]["status"],
+        "OPERATION_STATUS_SUCCEEDED"
+    );
+    let jobs = cli
+        .ok(&["job", "list", DEPLOYMENT, "-o", "json"])
+        .await
+        .json();
+    let jobs = jobs.as_array().expect("a JSON array of jobs");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    // ...and one object per line for a watch: the job, its events in order, the job as it ended.
+    let deploy_job = jobs[0]["name"].as_str().unwrap();
+    let watched = cli.ok(&["job", "watch", deploy_job, "-o", "json"]).await;
+    let messages = watched.json_lines();
+    assert_eq!(messages.first().unwrap()["job"]["name"], deploy_job);
+    assert_eq!(
+        messages.last().unwrap()["job"]["status"],
+        "JOB_STATUS_SUCCEEDED"
+    );
+    let sequences: Vec<u64> = messages
+        .iter()
+        .filter_map(|message| message["event"]["sequence"].as_str())
+        .map(|sequence| sequence.parse().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
+
+    // A Deploy in JSON: the operation first and last, events between.
+    let redeploy = cli
+        .ok(&["deployment", "deploy", DEPLOYMENT, "--watch", "-o", "json"])
+        .await;
+    let messages = redeploy.json_lines();
+    assert_eq!(
+        messages.first().unwrap()["operation"]["status"],
+        "OPERATION_STATUS_RUNNING"
+    );
+    assert_eq!(
+        messages.last().unwrap()["operation"]["status"],
+        "OPERATION_STATUS_SUCCEEDED"
+    );
+}
+
+#[tokio::test]
+async fn a_watched_deploy_whose_book_fails_exits_non_zero_with_the_servers_message() {
+    let (suite, cli) = start().await;
+    set_up(&cli, &suite.clusters_dir(), BROKEN_DEPLOY_BOOK).await;
+
+    let deploy = cli
+        .run(&["deployment", "deploy", DEPLOYMENT, "--watch"])
+        .await;
+    deploy.assert_code(1);
+    let lines: Vec<&str> = deploy.stdout.lines().collect();
+    assert_in_order(
+        &lines,
+        &[
+            "[1/1] Create the namespace: succeeded",
+            "[1/1] Patch a missing object: failed",
+            "job failed",
+        ],
+        &deploy,
+    );
+    // The failure names the step and says why, as the runner put it.
+    let error = deploy
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line\n{deploy}"));
+    assert!(
+        error.contains(&format!("deploy of {DEPLOYMENT} failed"))
+            && error.contains("Patch a missing object")
+            && error.contains("not found"),
+        "{deploy}"
+    );
+
+    // The same action runs again; in JSON the last line is the failed operation.
+    let again = cli
+        .run(&["deployment", "deploy", DEPLOYMENT, "--watch", "-o", "json"])
+        .await;
+    again.assert_code(1);
+    let messages = again.json_lines();
+    let operation = &messages.last().unwrap()["operation"];
+    assert_eq!(operation["status"], "OPERATION_STATUS_FAILED", "{again}");
+    assert!(
+        operation["message"]
+            .as_str()
+            .unwrap()
+            .contains("Patch a missing object"),
+        "{again}"
+    );
+
+    // `job watch` of the failed job fails the same way.
+    let jobs = cli
+        .ok(&[
+            "job", "list", DEPLOYMENT, "--status", "failed", "-o", "json",
+        ])
+        .await
+        .json();
+    let failed_job = jobs[0]["name"].as_str().unwrap();
+    cli.run(&["job", "watch", failed_job]).await.assert_code(1);
+}
+
+#[tokio::test]
+async fn refusals_show_the_servers_message_and_code_with_distinct_exit_codes() {
+    let (_suite, cli) = start().await;
+
+    // The server refused: its message and code, never a debug dump.
+    let missing = cli.run(&["project", "get", "projects/nope"]).await;
+    missing.assert_code(4);
+    assert!(
+        missing.stderr.contains("error: ")
+            && missing.stderr.contains("projects/nope")
+            && missing.stderr.contains("(NOT_FOUND)")
+            && !missing.stderr.contains("Status {"),
+        "{missing}"
+    );
+    let invalid = cli
+        .run(&["project", "create", "Not_A_Label", "--display-name", "X"])
+        .await;
+    invalid.assert_code(4);
+    assert!(invalid.stderr.contains("(INVALID_ARGUMENT)"), "{invalid}");
+
+    // A malformed name is a usage error, found before any call.
+    let usage = cli.run(&["deployment", "get", "projects/acme"]).await;
+    usage.assert_code(2);
+    assert!(
+        usage
+            .stderr
+            .contains("projects/{project}/groups/{group}/deployments/{deployment}"),
+        "{usage}"
+    );
+
+    // No server there.
+    let unreachable = cli
+        .run(&["project", "list", "--server", "http://127.0.0.1:1"])
+        .await;
+    unreachable.assert_code(3);
+    assert!(unreachable.stderr.contains("cannot reach"), "{unreachable}");
+
+    // A wrong token.
+    let unauthenticated = cli
+        .run(&["project", "list", "--token", "not-a-token"])
+        .await;
+    unauthenticated.assert_code(4);
+    assert!(
+        unauthenticated.stderr.contains("(UNAUTHENTICATED)"),
+        "{unauthenticated}"
+    );
+}
