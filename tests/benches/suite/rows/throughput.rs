@@ -1,0 +1,215 @@
+//! B3: jobs per second for a one-step book on the `directory` driver with 8 workers, against a
+//! bare claim-and-complete loop (`SELECT … FOR UPDATE SKIP LOCKED`) on the same PostgreSQL with
+//! as many connections. Also, without a target: the same with `synchronous_commit` off.
+
+use std::time::{Duration, Instant};
+
+use eyrie_proto::{
+    internal::v1::{
+        ListRunningJobCountsRequest, StartJobRequest, job_runner_client::JobRunnerClient,
+    },
+    v1::{self as pb, BookPhase, OperationAction, book_service_client::BookServiceClient},
+};
+use eyrie_tests::{Suite, SuiteConfig, auth::with_token};
+use sqlx::{AssertSqlSafe, Connection as _, PgPool, postgres::PgPoolOptions};
+
+use crate::{
+    Scale,
+    report::{Row, verdict},
+};
+
+pub const WORKERS: usize = 8;
+const BOOK: &str = "name: bench-one-step\ntype: none\nsteps:\n  - name: Apply\n    uses: k8s.apply\n    with:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: \"{{ deployment.slug }}\", namespace: \"{{ namespace }}\"}\n        data: {revision: \"{{ revision }}\"}\n";
+
+/// The PostgreSQL database the suite runs on, if it runs on one.
+pub fn database_url() -> Option<String> {
+    std::env::var("EYRIE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A suite whose runner has `WORKERS` workers, with the one-step book created.
+pub async fn runner_suite() -> anyhow::Result<Suite> {
+    let suite = Suite::start_with(SuiteConfig {
+        runner: format!("workers = {WORKERS}"),
+        gateway: "[limits]\nrequests_per_second = 0.0\n".into(),
+    })
+    .await?;
+    BookServiceClient::new(suite.gateway_channel().await?)
+        .create_book(with_token(
+            &suite.admin_token,
+            pb::CreateBookRequest {
+                book_id: "bench-one-step".into(),
+                content: Some(pb::create_book_request::Content::Source(pb::BookSource {
+                    format: pb::BookFormat::Yaml.into(),
+                    text: BOOK.into(),
+                })),
+                ..Default::default()
+            },
+        ))
+        .await?;
+    Ok(suite)
+}
+
+/// StartJob of the one-step book for the sample deployment.
+pub fn start_request(index: usize) -> StartJobRequest {
+    StartJobRequest {
+        request_id: format!("bench-{index}-{}", uuid_like()),
+        snapshot: Some(eyrie_platform::testing::sample_deployment_snapshot(
+            "none",
+            "c1",
+            &[],
+        )),
+        action: OperationAction::Deploy.into(),
+        phase: BookPhase::Deploy.into(),
+        book: "books/bench-one-step".into(),
+        operation: format!("op-{index}"),
+        ..Default::default()
+    }
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Jobs per second for `jobs` one-step jobs queued at once.
+async fn jobs_per_second(suite: &Suite, jobs: usize) -> anyhow::Result<f64> {
+    let mut runner = JobRunnerClient::new(suite.book_runner.channel().await?);
+    let started = Instant::now();
+    for index in 0..jobs {
+        runner.start_job(start_request(index)).await?;
+    }
+    loop {
+        let counts = runner
+            .list_running_job_counts(ListRunningJobCountsRequest {
+                deployments: vec![eyrie_platform::testing::SAMPLE_DEPLOYMENT.into()],
+            })
+            .await?
+            .into_inner();
+        if counts.counts.iter().all(|c| c.count == 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(jobs as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The floor: claim and complete `jobs` rows with `WORKERS` connections, as a queue at its
+/// barest (two transactions a job, as a runner claims then completes).
+async fn bare_loop(url: &str, jobs: usize) -> anyhow::Result<f64> {
+    let pool = PgPoolOptions::new()
+        .max_connections(WORKERS as u32)
+        .connect(url)
+        .await?;
+    let schema = format!("bench_{}", uuid_like());
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool)
+        .await?;
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE {schema}.queue (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL)"))).execute(&pool)
+    .await?;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+            "INSERT INTO {schema}.queue (state) SELECT 'queued' FROM generate_series(1, {jobs})"
+        ))).execute(&pool)
+    .await?;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..WORKERS {
+        let pool = pool.clone();
+        let schema = schema.clone();
+        workers.push(tokio::spawn(async move {
+            claim_until_empty(&pool, &schema).await
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    let rate = jobs as f64 / started.elapsed().as_secs_f64();
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool)
+        .await?;
+    Ok(rate)
+}
+
+async fn claim_until_empty(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
+    let claim = format!(
+        "UPDATE {schema}.queue SET state = 'running' WHERE id = (SELECT id FROM {schema}.queue \
+         WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+    );
+    let complete = format!("UPDATE {schema}.queue SET state = 'done' WHERE id = $1");
+    let mut connection = pool.acquire().await?;
+    loop {
+        let mut transaction = connection.begin().await?;
+        let claimed: Option<(i64,)> = sqlx::query_as(AssertSqlSafe(claim.clone()))
+            .fetch_optional(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        let Some((id,)) = claimed else {
+            return Ok(());
+        };
+        sqlx::query(AssertSqlSafe(complete.clone()))
+            .bind(id)
+            .execute(&mut *connection)
+            .await?;
+    }
+}
+
+/// Sets `synchronous_commit` for new connections to the suite's database.
+async fn set_synchronous_commit(url: &str, on: bool) -> anyhow::Result<()> {
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    let (database,): (String,) = sqlx::query_as("SELECT current_database()")
+        .fetch_one(&mut connection)
+        .await?;
+    let statement = if on {
+        format!("ALTER DATABASE \"{database}\" RESET synchronous_commit")
+    } else {
+        format!("ALTER DATABASE \"{database}\" SET synchronous_commit = off")
+    };
+    sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut connection).await?;
+    Ok(())
+}
+
+pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let suite = runner_suite().await?;
+    // Warm-up: the first jobs pay for connections and the book cache.
+    jobs_per_second(&suite, WORKERS).await?;
+    let eyrie = jobs_per_second(&suite, scale.jobs).await?;
+    drop(suite);
+    let Some(url) = database_url() else {
+        return Ok(vec![Row {
+            id: "B3",
+            what: format!("one-step jobs per second, {WORKERS} workers, SQLite"),
+            value: format!("{eyrie:.1} jobs/s"),
+            floor: "n/a (the bare loop needs PostgreSQL)".into(),
+            ratio: "—".into(),
+            target: "—".into(),
+        }]);
+    };
+    let bare = bare_loop(&url, scale.jobs * 4).await?;
+    let mut rows = vec![Row {
+        id: "B3",
+        what: format!("one-step jobs per second (`directory` driver), {WORKERS} workers"),
+        value: format!("{eyrie:.1} jobs/s"),
+        floor: format!("bare SKIP LOCKED claim + complete loop {bare:.1} jobs/s"),
+        ratio: format!("{:.2}x", eyrie / bare),
+        target: format!("≥ 0.5x: {}", verdict(eyrie / bare >= 0.5)),
+    }];
+    // How much of a job is the disk: the same with commits not waiting for the WAL flush.
+    set_synchronous_commit(&url, false).await?;
+    let without_flush = async {
+        let suite = runner_suite().await?;
+        jobs_per_second(&suite, WORKERS).await?;
+        jobs_per_second(&suite, scale.jobs).await
+    }
+    .await;
+    set_synchronous_commit(&url, true).await?;
+    let without_flush = without_flush?;
+    rows.push(Row {
+        id: "B3'",
+        what: "the same with `synchronous_commit = off` (no target)".into(),
+        value: format!("{without_flush:.1} jobs/s"),
+        floor: format!("on: {eyrie:.1} jobs/s"),
+        ratio: format!("{:.2}x", without_flush / eyrie),
+        target: "—".into(),
+    });
+    Ok(rows)
+}
