@@ -104,13 +104,18 @@ async fn bare_loop(url: &str, jobs: usize) -> anyhow::Result<f64> {
         .connect(url)
         .await?;
     let schema = format!("bench_{}", uuid_like());
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool)
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
         .await?;
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE {schema}.queue (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL)"))).execute(&pool)
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE TABLE {schema}.queue (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL)"
+    )))
+    .execute(&pool)
     .await?;
     sqlx::raw_sql(AssertSqlSafe(format!(
-            "INSERT INTO {schema}.queue (state) SELECT 'queued' FROM generate_series(1, {jobs})"
-        ))).execute(&pool)
+        "INSERT INTO {schema}.queue (state) SELECT 'queued' FROM generate_series(1, {jobs})"
+    )))
+    .execute(&pool)
     .await?;
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -125,7 +130,8 @@ async fn bare_loop(url: &str, jobs: usize) -> anyhow::Result<f64> {
         worker.await??;
     }
     let rate = jobs as f64 / started.elapsed().as_secs_f64();
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool)
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
         .await?;
     Ok(rate)
 }
@@ -164,7 +170,9 @@ async fn set_synchronous_commit(url: &str, on: bool) -> anyhow::Result<()> {
     } else {
         format!("ALTER DATABASE \"{database}\" SET synchronous_commit = off")
     };
-    sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut connection).await?;
+    sqlx::raw_sql(AssertSqlSafe(statement))
+        .execute(&mut connection)
+        .await?;
     Ok(())
 }
 
