@@ -6,6 +6,7 @@
 pub mod auth;
 mod binaries;
 pub mod cli;
+pub mod journey;
 mod process;
 pub mod rpc;
 mod suite;
