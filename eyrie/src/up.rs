@@ -87,6 +87,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         },
         auth: eyrie_gateway::config::AuthSettings {
             bootstrap_token_file: Some(admin_token_file.clone()),
+            ..Default::default()
         },
         ..Default::default()
     };

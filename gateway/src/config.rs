@@ -122,10 +122,24 @@ impl Default for Backends {
 }
 
 /// Authentication settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// File holding the bootstrap global-admin token. Created with a random token (mode 0600)
     /// when missing; its token is accepted from then on. Unset: no bootstrap token.
     pub bootstrap_token_file: Option<PathBuf>,
+    /// How long an authenticated token is trusted without reading the database again. A token
+    /// revoked on another gateway replica keeps working for at most this long; 0 reads the
+    /// database on every call.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            bootstrap_token_file: None,
+            cache_ttl: Duration::from_secs(2),
+        }
+    }
 }

@@ -114,7 +114,7 @@ pub async fn run(
     let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
         .await
         .context("gateway database")?;
-    let tokens = TokenStore::new(db);
+    let tokens = TokenStore::remembering(db, settings.auth.cache_ttl);
     if let Some(path) = &settings.auth.bootstrap_token_file {
         let token = bootstrap::load_or_create_token(path)
             .with_context(|| format!("bootstrap token file {}", path.display()))?;

@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod migration;
+mod recent;
 pub mod role_binding;
 mod tokens;
 

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::{api_token, role_binding};
+use super::{api_token, recent::RecentTokens, role_binding};
 
 /// A token with its role bindings (project resource name, role name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,12 +40,22 @@ pub fn hash_token(token: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct TokenStore {
     db: DatabaseConnection,
+    recent: RecentTokens,
 }
 
 impl TokenStore {
-    /// Wraps the gateway's database connection.
+    /// Wraps the gateway's database connection; every authentication reads it.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self::remembering(db, std::time::Duration::ZERO)
+    }
+
+    /// Like [`TokenStore::new`], but a token authenticated less than `ttl` ago is not read
+    /// again (revoking it here forgets it at once).
+    pub fn remembering(db: DatabaseConnection, ttl: std::time::Duration) -> Self {
+        Self {
+            db,
+            recent: RecentTokens::new(ttl),
+        }
     }
 
     /// Makes sure `token` is a live global-admin token, adding it if it is unknown.
@@ -134,8 +144,16 @@ impl TokenStore {
     /// The live token whose secret is `secret`, with its bindings: what every call through the
     /// gateway looks up, in two queries.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<StoredToken>, DbErr> {
+        let hash = hash_token(secret);
+        if let Some(token) = self.recent.get(&hash) {
+            return Ok(Some(token));
+        }
         match self.find_live(secret).await? {
-            Some(token) => self.with_bindings(token).await.map(Some),
+            Some(token) => {
+                let stored = self.with_bindings(token).await?;
+                self.recent.put(hash, stored.clone());
+                Ok(Some(stored))
+            }
             None => Ok(None),
         }
     }
@@ -181,6 +199,7 @@ impl TokenStore {
     /// Revokes token `id` (idempotent: a revoked token keeps its revocation time).
     pub async fn revoke(&self, id: &str) -> Result<Option<StoredToken>, DbErr> {
         use sea_orm::prelude::Expr;
+        self.recent.forget(id);
         api_token::Entity::update_many()
             .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
             .filter(api_token::Column::Id.eq(id))
