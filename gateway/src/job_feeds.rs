@@ -30,7 +30,7 @@ use crate::forward::{Answer, Call};
 pub const WATCH_JOB: &str = "/eyrie.v1.JobService/WatchJob";
 
 /// How long an upstream stream that broke waits before it is opened again.
-const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 
 /// Tuning of the shared job streams.
 #[derive(Debug, Clone, Copy)]
@@ -286,7 +286,7 @@ async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>, opened: Arc<
 }
 
 /// Failures after which the same stream is worth opening again.
-fn is_transient(status: &Status) -> bool {
+pub(crate) fn is_transient(status: &Status) -> bool {
     matches!(
         status.code(),
         Code::Unavailable

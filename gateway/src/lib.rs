@@ -7,6 +7,7 @@ mod backend_health;
 pub mod bootstrap;
 pub mod config;
 mod forward;
+mod group_feeds;
 mod grpc;
 pub mod job_feeds;
 pub mod rate_limit;
@@ -27,6 +28,7 @@ pub use crate::config::Settings;
 use crate::{
     backend_health::Backend,
     forward::{Call, Forward, Handling, PublicService},
+    group_feeds::GroupFeeds,
     job_feeds::{FeedSettings, JobFeeds},
     rate_limit::RateLimiter,
     store::{TokenStore, migration::Migrator},
@@ -57,17 +59,21 @@ impl eyrie_platform::standalone::Service for Gateway {
     }
 }
 
-/// `eyrie.v1.DeploymentService`, on deployment-svc.
-struct DeploymentApi;
+/// `eyrie.v1.DeploymentService`, on deployment-svc; watchers of a group share one stream.
+struct DeploymentApi {
+    feeds: GroupFeeds,
+}
 
 impl PublicService for DeploymentApi {
     const NAME: &'static str = "eyrie.v1.DeploymentService";
 
     fn handle(&self, call: Call) -> Handling {
-        if call.path.path() == visible_projects::LIST_PROJECTS && !call.grants.is_global_admin() {
-            Handling::Answered(visible_projects::answer(call))
-        } else {
-            Handling::Forward(Box::new(call))
+        match call.path.path() {
+            visible_projects::LIST_PROJECTS if !call.grants.is_global_admin() => {
+                Handling::Answered(visible_projects::answer(call))
+            }
+            group_feeds::WATCH_DEPLOYMENTS => Handling::Answered(self.feeds.answer(call)),
+            _ => Handling::Forward(Box::new(call)),
         }
     }
 }
@@ -132,16 +138,23 @@ pub async fn run(
         traced_channel(&addresses(&settings.backends.version)).context("backends.version")?;
 
     let max = settings.limits.max_message_size;
-    let feeds = JobFeeds::new(FeedSettings {
+    let feed_settings = FeedSettings {
         heartbeat_interval: settings.watch.heartbeat_interval,
         max_buffered_events: settings.watch.max_buffered_events,
-    });
+    };
+    let feeds = JobFeeds::new(feed_settings);
     let limiter = RateLimiter::new(settings.limits.requests_per_second, settings.limits.burst);
     let guard = auth::Guard::new(tokens.clone(), limiter);
 
     // Every public service needs a token; health and reflection (added by the endpoint) do not.
     let mut endpoint = Endpoint::new(Reflection::PublicContracts)
-        .add_service(guard.wrap(Forward::new(DeploymentApi, deployment.clone(), max)))
+        .add_service(guard.wrap(Forward::new(
+            DeploymentApi {
+                feeds: GroupFeeds::new(feed_settings),
+            },
+            deployment.clone(),
+            max,
+        )))
         .add_service(guard.wrap(Forward::new(BookApi, book_runner.clone(), max)))
         .add_service(guard.wrap(Forward::new(JobApi { feeds }, book_runner.clone(), max)))
         .add_service(guard.wrap(Forward::new(VersionApi, version.clone(), max)))

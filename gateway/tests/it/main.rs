@@ -1,7 +1,9 @@
 //! Gateway integration tests.
 
 mod fixture;
+mod group_watchers;
 mod limits;
+mod scripted_deployments;
 mod scripted_runner;
 mod tokens;
 mod watchers;

@@ -1,0 +1,308 @@
+//! Live deployment streams shared by every watcher of a deployment group.
+//!
+//! One upstream `WatchDeployments` per (group, `show_dropped`) keeps the latest state of each
+//! deployment of the group and a capped log of the changes since. A watcher gets the latest
+//! states, the end-of-initial-state marker, then walks the log with its own cursor. States are
+//! whole ("the current state of one deployment"), so a watcher that falls behind the log is not
+//! ended: it is sent the latest state of every deployment again and goes on from the log's end.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use eyrie_platform::grpc::TracedChannel;
+use eyrie_proto::v1::{
+    self as pb, deployment_service_client::DeploymentServiceClient,
+    watch_deployments_response::Kind,
+};
+use futures::StreamExt as _;
+use prost::Message as _;
+use tokio::sync::{mpsc, watch};
+use tonic::{Response, Status};
+
+use crate::{
+    forward::{Answer, Call},
+    job_feeds::{FeedSettings, RECONNECT_DELAY, is_transient},
+};
+
+/// The gRPC path of the one RPC served here.
+pub const WATCH_DEPLOYMENTS: &str = "/eyrie.v1.DeploymentService/WatchDeployments";
+
+type Key = (String, bool);
+
+/// The groups being watched, each with its one upstream stream.
+#[derive(Clone)]
+pub struct GroupFeeds {
+    feeds: Arc<Mutex<HashMap<Key, Arc<GroupFeed>>>>,
+    settings: FeedSettings,
+}
+
+/// One watched group: the latest state of each deployment and the recent changes.
+struct GroupFeed {
+    state: Mutex<GroupState>,
+    changed: watch::Sender<()>,
+    watchers: Mutex<usize>,
+    pump: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+struct GroupState {
+    /// Latest `WatchDeploymentsResponse` of each deployment, encoded, by name.
+    latest: BTreeMap<String, Bytes>,
+    /// Changes after the initial state; `first` is the position of the oldest kept.
+    log: VecDeque<Bytes>,
+    first: u64,
+    cap: usize,
+    /// The upstream stream sent its whole initial state once.
+    complete: bool,
+    /// Why the upstream stream could not be opened.
+    failed: Option<Status>,
+}
+
+impl GroupState {
+    fn end(&self) -> u64 {
+        self.first + self.log.len() as u64
+    }
+}
+
+impl GroupFeeds {
+    /// No group watched yet.
+    pub fn new(settings: FeedSettings) -> Self {
+        Self {
+            feeds: Arc::default(),
+            settings,
+        }
+    }
+
+    /// Serves one client's `WatchDeployments` call.
+    pub fn answer(&self, call: Call) -> Answer {
+        let feeds = self.clone();
+        Box::pin(async move {
+            let request =
+                pb::WatchDeploymentsRequest::decode(call.message.clone()).map_err(|_| {
+                    Status::invalid_argument("the request is not a WatchDeploymentsRequest")
+                })?;
+            let watcher = feeds.join((request.parent, request.show_dropped), &call.channel);
+            let mut changed = watcher.feed.changed.subscribe();
+            // Wait for the initial state, so that an unknown group is refused here.
+            loop {
+                {
+                    let state = watcher.feed.state.lock().expect("group state");
+                    if let Some(status) = &state.failed {
+                        return Err(status.clone());
+                    }
+                    if state.complete {
+                        break;
+                    }
+                }
+                changed
+                    .changed()
+                    .await
+                    .map_err(|_| Status::unavailable("the group's stream closed"))?;
+            }
+            let (sender, receiver) = mpsc::channel(8);
+            tokio::spawn(serve_watcher(watcher, feeds.settings, changed, sender));
+            Ok(Response::new(
+                tokio_stream::wrappers::ReceiverStream::new(receiver).boxed(),
+            ))
+        })
+    }
+
+    fn join(&self, key: Key, channel: &TracedChannel) -> Watcher {
+        let mut feeds = self.feeds.lock().expect("group feeds lock");
+        let feed = feeds
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let feed = Arc::new(GroupFeed {
+                    state: Mutex::new(GroupState {
+                        latest: BTreeMap::new(),
+                        log: VecDeque::new(),
+                        first: 0,
+                        cap: self.settings.max_buffered_events.max(1),
+                        complete: false,
+                        failed: None,
+                    }),
+                    changed: watch::Sender::new(()),
+                    watchers: Mutex::new(0),
+                    pump: Mutex::new(None),
+                });
+                let pump = tokio::spawn(pump(key.clone(), channel.clone(), feed.clone()));
+                *feed.pump.lock().expect("pump lock") = Some(pump.abort_handle());
+                feed
+            })
+            .clone();
+        *feed.watchers.lock().expect("watchers lock") += 1;
+        Watcher {
+            key,
+            feed,
+            feeds: self.feeds.clone(),
+        }
+    }
+}
+
+/// A client watching a group; when the last one leaves, the feed and its stream go.
+struct Watcher {
+    key: Key,
+    feed: Arc<GroupFeed>,
+    feeds: Arc<Mutex<HashMap<Key, Arc<GroupFeed>>>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let mut feeds = self.feeds.lock().expect("group feeds lock");
+        let mut watchers = self.feed.watchers.lock().expect("watchers lock");
+        *watchers -= 1;
+        if *watchers == 0 {
+            if let Some(pump) = self.feed.pump.lock().expect("pump lock").take() {
+                pump.abort();
+            }
+            if feeds
+                .get(&self.key)
+                .is_some_and(|feed| Arc::ptr_eq(feed, &self.feed))
+            {
+                feeds.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Reads the group's stream from deployment-svc into `feed`, reopening it where it broke.
+async fn pump(key: Key, channel: TracedChannel, feed: Arc<GroupFeed>) {
+    let (parent, show_dropped) = key;
+    let mut client = DeploymentServiceClient::new(channel);
+    loop {
+        let request = pb::WatchDeploymentsRequest {
+            parent: parent.clone(),
+            show_dropped,
+        };
+        match client.watch_deployments(request).await {
+            Ok(response) => {
+                let mut stream = response.into_inner();
+                while let Ok(Some(message)) = stream.message().await {
+                    apply(&feed, message, show_dropped);
+                }
+            }
+            Err(status) if is_transient(&status) => {}
+            Err(status) => {
+                feed.state.lock().expect("group state").failed = Some(status);
+                feed.changed.send_replace(());
+                return;
+            }
+        }
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+/// Takes one upstream message into the feed. A reopened stream resends every state: only the
+/// ones that differ from the latest known are changes.
+fn apply(feed: &GroupFeed, message: pb::WatchDeploymentsResponse, show_dropped: bool) {
+    let mut state = feed.state.lock().expect("group state");
+    match message.kind {
+        Some(Kind::Deployment(deployment)) => {
+            let name = deployment.name.clone();
+            let dropped = deployment.state() == pb::DeploymentState::Dropped;
+            let encoded = Bytes::from(
+                pb::WatchDeploymentsResponse {
+                    kind: Some(Kind::Deployment(deployment)),
+                }
+                .encode_to_vec(),
+            );
+            if state.latest.get(&name) == Some(&encoded) {
+                return;
+            }
+            // Without show_dropped a dropped deployment is sent once, then forgotten.
+            if dropped && !show_dropped {
+                state.latest.remove(&name);
+            } else {
+                state.latest.insert(name, encoded.clone());
+            }
+            if state.complete {
+                state.log.push_back(encoded);
+                if state.log.len() > state.cap {
+                    state.log.pop_front();
+                    state.first += 1;
+                }
+            }
+        }
+        Some(Kind::InitialStateComplete(_)) => state.complete = true,
+        Some(Kind::Heartbeat(_)) | None => return,
+    }
+    drop(state);
+    feed.changed.send_replace(());
+}
+
+type Outbox = mpsc::Sender<Result<Bytes, Status>>;
+
+fn encoded(kind: Kind) -> Bytes {
+    Bytes::from(pb::WatchDeploymentsResponse { kind: Some(kind) }.encode_to_vec())
+}
+
+/// Sends every latest state; returns the log position they cover.
+async fn send_latest(feed: &GroupFeed, outbox: &Outbox) -> Option<u64> {
+    let (states, end) = {
+        let state = feed.state.lock().expect("group state");
+        (
+            state.latest.values().cloned().collect::<Vec<_>>(),
+            state.end(),
+        )
+    };
+    for message in states {
+        outbox.send(Ok(message)).await.ok()?;
+    }
+    Some(end)
+}
+
+async fn serve_watcher(
+    watcher: Watcher,
+    settings: FeedSettings,
+    mut changed: watch::Receiver<()>,
+    outbox: Outbox,
+) {
+    let feed = &watcher.feed;
+    let Some(mut cursor) = send_latest(feed, &outbox).await else {
+        return;
+    };
+    let marker = encoded(Kind::InitialStateComplete(Default::default()));
+    if outbox.send(Ok(marker)).await.is_err() {
+        return;
+    }
+    let heartbeat = encoded(Kind::Heartbeat(Default::default()));
+    loop {
+        let next = {
+            let state = feed.state.lock().expect("group state");
+            if cursor < state.first {
+                None
+            } else {
+                Some(state.log.get((cursor - state.first) as usize).cloned())
+            }
+        };
+        match next {
+            Some(Some(message)) => {
+                if outbox.send(Ok(message)).await.is_err() {
+                    return;
+                }
+                cursor += 1;
+                continue;
+            }
+            // Behind the kept changes: the latest states say everything it missed.
+            None => {
+                let Some(end) = send_latest(feed, &outbox).await else {
+                    return;
+                };
+                cursor = end;
+                continue;
+            }
+            Some(None) => {}
+        }
+        tokio::select! {
+            result = changed.changed() => if result.is_err() { return },
+            () = tokio::time::sleep(settings.heartbeat_interval) => {
+                if outbox.send(Ok(heartbeat.clone())).await.is_err() {
+                    return;
+                }
+            }
+            () = outbox.closed() => return,
+        }
+    }
+}
