@@ -3,6 +3,7 @@
 mod authorization;
 mod cli;
 mod gateway;
+mod grpcurl;
 mod journey;
 mod services;
 mod takeover;
