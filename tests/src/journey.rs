@@ -98,6 +98,93 @@ impl Gateway {
         Ok(self.access.create_token(request).await?.into_inner().secret)
     }
 
+    /// Creates project `id`.
+    pub async fn create_project(
+        &mut self,
+        id: &str,
+        display_name: &str,
+    ) -> anyhow::Result<pb::Project> {
+        let request = self.request(pb::CreateProjectRequest {
+            project_id: id.to_owned(),
+            project: Some(pb::Project {
+                display_name: display_name.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        Ok(self.deployments.create_project(request).await?.into_inner())
+    }
+
+    /// Creates scope `id` of `project`.
+    pub async fn create_scope(
+        &mut self,
+        project: &str,
+        id: &str,
+        display_name: &str,
+        allow_drop: bool,
+    ) -> anyhow::Result<pb::Scope> {
+        let request = self.request(pb::CreateScopeRequest {
+            parent: project.to_owned(),
+            scope_id: id.to_owned(),
+            scope: Some(pb::Scope {
+                display_name: display_name.to_owned(),
+                allow_drop,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        Ok(self.deployments.create_scope(request).await?.into_inner())
+    }
+
+    /// Creates cluster `id` of `project`, kept in the folder `root` (driver `directory`).
+    pub async fn create_directory_cluster(
+        &mut self,
+        project: &str,
+        id: &str,
+        root: &Path,
+    ) -> anyhow::Result<pb::Cluster> {
+        let request = self.request(pb::CreateClusterRequest {
+            parent: project.to_owned(),
+            cluster_id: id.to_owned(),
+            cluster: Some(pb::Cluster {
+                display_name: format!("Folder {id}"),
+                connection: Some(pb::cluster::Connection::Directory(
+                    pb::DirectoryConnection {
+                        path: root.display().to_string(),
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        Ok(self.deployments.create_cluster(request).await?.into_inner())
+    }
+
+    /// Creates group `id` of `project` for deployments of `deployment_type`, with the built-in
+    /// books of that type.
+    pub async fn create_group(
+        &mut self,
+        project: &str,
+        id: &str,
+        deployment_type: pb::DeploymentType,
+    ) -> anyhow::Result<pb::DeploymentGroup> {
+        let request = self.request(pb::CreateDeploymentGroupRequest {
+            parent: project.to_owned(),
+            deployment_group_id: id.to_owned(),
+            deployment_group: Some(pb::DeploymentGroup {
+                display_name: id.to_owned(),
+                r#type: deployment_type.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        Ok(self
+            .deployments
+            .create_deployment_group(request)
+            .await?
+            .into_inner())
+    }
+
     /// The deployment as it is now.
     pub async fn deployment(&mut self, name: &str) -> anyhow::Result<pb::Deployment> {
         let request = self.request(pb::GetDeploymentRequest {

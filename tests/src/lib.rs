@@ -13,4 +13,4 @@ mod suite;
 
 pub use binaries::binary;
 pub use process::{ServiceConfig, ServiceProcess};
-pub use suite::{Suite, SuiteConfig};
+pub use suite::{EveryService, Suite, SuiteConfig};

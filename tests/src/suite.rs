@@ -29,6 +29,25 @@ pub struct SuiteConfig {
     pub runner: String,
 }
 
+/// Settings given to every service of the suite alike.
+#[derive(Debug, Clone, Default)]
+pub struct EveryService {
+    /// Whole TOML sections added to every service's file (e.g. `[telemetry]`).
+    pub toml: String,
+    /// Environment variables of every service.
+    pub env: Vec<(String, String)>,
+}
+
+impl EveryService {
+    /// The configuration of `service`: `extra` (its own TOML) and these shared settings.
+    fn config(&self, service: &str, data_dir: &Path, extra: &str) -> ServiceConfig {
+        let toml = format!("{extra}\n\n{}", self.toml);
+        let mut config = ServiceConfig::for_service(service, data_dir, &toml);
+        config.env.extend(self.env.iter().cloned());
+        config
+    }
+}
+
 impl Suite {
     /// Starts the suite with default settings.
     pub async fn start() -> anyhow::Result<Self> {
@@ -37,6 +56,11 @@ impl Suite {
 
     /// Starts the suite with `extra` settings.
     pub async fn start_with(extra: SuiteConfig) -> anyhow::Result<Self> {
+        Self::start_with_every(extra, EveryService::default()).await
+    }
+
+    /// Starts the suite with `extra` settings per service and `every` setting of all of them.
+    pub async fn start_with_every(extra: SuiteConfig, every: EveryService) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let dir = data_dir.path();
         std::fs::create_dir_all(dir.join("clusters"))?;
@@ -44,14 +68,11 @@ impl Suite {
         // address before it runs, so that address is chosen first.
         let deployment_addr = free_loopback_address()?;
 
-        let version = ServiceProcess::start(
-            "version-svc",
-            ServiceConfig::for_service("version-svc", dir, ""),
-        )
-        .await?;
+        let version =
+            ServiceProcess::start("version-svc", every.config("version-svc", dir, "")).await?;
         let book_runner = ServiceProcess::start(
             "book-runner-svc",
-            ServiceConfig::for_service(
+            every.config(
                 "book-runner-svc",
                 dir,
                 &format!(
@@ -64,21 +85,22 @@ impl Suite {
         .await?;
         let deployment = ServiceProcess::start(
             "deployment-svc",
-            ServiceConfig::for_service(
-                "deployment-svc",
-                dir,
-                &format!(
-                    "[peers]\nbook_runner = \"{}\"\nversion = \"{}\"",
-                    book_runner.url(),
-                    version.url()
-                ),
-            )
-            .env("EYRIE_SERVER__LISTEN_ADDR", &deployment_addr),
+            every
+                .config(
+                    "deployment-svc",
+                    dir,
+                    &format!(
+                        "[peers]\nbook_runner = \"{}\"\nversion = \"{}\"",
+                        book_runner.url(),
+                        version.url()
+                    ),
+                )
+                .env("EYRIE_SERVER__LISTEN_ADDR", &deployment_addr),
         )
         .await?;
         let gateway = ServiceProcess::start(
             "gateway",
-            ServiceConfig::for_service(
+            every.config(
                 "gateway",
                 dir,
                 &format!(

@@ -253,64 +253,26 @@ async fn journey(kind: &Kind) {
 /// Project `acme`, scopes Production (no drop) and Dev (drop allowed), the `directory` cluster
 /// `local`, and the group of `kind` with the built-in books of its type.
 async fn set_up(admin: &mut Gateway, kind: &Kind, cluster: &ClusterFolder) {
-    let request = admin.request(pb::CreateProjectRequest {
-        project_id: "acme".into(),
-        project: Some(pb::Project {
-            display_name: "Acme".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    admin.deployments.create_project(request).await.unwrap();
+    admin.create_project("acme", "Acme").await.unwrap();
     for (id, display_name, allow_drop) in
         [("production", "Production", false), ("dev", "Dev", true)]
     {
-        let request = admin.request(pb::CreateScopeRequest {
-            parent: PROJECT.into(),
-            scope_id: id.into(),
-            scope: Some(pb::Scope {
-                display_name: display_name.into(),
-                allow_drop,
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        let scope = admin.deployments.create_scope(request).await.unwrap();
-        assert_eq!(scope.into_inner().allow_drop, allow_drop);
+        let scope = admin
+            .create_scope(PROJECT, id, display_name, allow_drop)
+            .await
+            .unwrap();
+        assert_eq!(scope.allow_drop, allow_drop);
     }
-    let request = admin.request(pb::CreateClusterRequest {
-        parent: PROJECT.into(),
-        cluster_id: "local".into(),
-        cluster: Some(pb::Cluster {
-            display_name: "Local folder".into(),
-            connection: Some(pb::cluster::Connection::Directory(
-                pb::DirectoryConnection {
-                    path: cluster.root().display().to_string(),
-                },
-            )),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    let created = admin.deployments.create_cluster(request).await.unwrap();
-    assert_eq!(created.into_inner().name, CLUSTER);
-
-    let request = admin.request(pb::CreateDeploymentGroupRequest {
-        parent: PROJECT.into(),
-        deployment_group_id: kind.group.into(),
-        deployment_group: Some(pb::DeploymentGroup {
-            display_name: kind.group.into(),
-            r#type: kind.deployment_type.into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    let group = admin
-        .deployments
-        .create_deployment_group(request)
+    let created = admin
+        .create_directory_cluster(PROJECT, "local", cluster.root())
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
+    assert_eq!(created.name, CLUSTER);
+
+    let group = admin
+        .create_group(PROJECT, kind.group, kind.deployment_type)
+        .await
+        .unwrap();
     let type_name = kind
         .deployment_type
         .as_str_name()

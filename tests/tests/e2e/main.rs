@@ -5,6 +5,7 @@ mod cli;
 mod gateway;
 mod grpcurl;
 mod journey;
+mod otlp_trace;
 mod services;
 mod takeover;
 mod trace;
