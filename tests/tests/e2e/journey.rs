@@ -33,6 +33,9 @@ struct Kind {
     images: [&'static str; 2],
     /// Parameters the books need.
     parameters: &'static [(&'static str, &'static str)],
+    /// Every object in the namespace of deployment `staging` once deployed, as
+    /// `<kind>/<name>`: what its books applied, and what the controllers made of it.
+    objects: &'static [&'static str],
     /// Lowercase kind of the object that runs the deployment (its name is the deployment's slug).
     workload: &'static str,
     /// The image the workload runs.
@@ -52,6 +55,15 @@ const ODOO: Kind = Kind {
         ("db_user", "odoo"),
         ("db_password_secret", "erp-db-pguser-odoo"),
     ],
+    objects: &[
+        "configmap/staging-odoo-conf",
+        "deployment/staging",
+        "ingress/staging",
+        "job/staging-odoo-init",
+        "persistentvolumeclaim/staging-filestore",
+        "secret/staging-odoo-secrets",
+        "service/staging",
+    ],
     workload: "deployment",
     image_of: |workload| workload["spec"]["template"]["spec"]["containers"][0]["image"].as_str(),
     paused: |workload| workload["spec"]["replicas"] == 0,
@@ -66,6 +78,14 @@ const PGO: Kind = Kind {
         "registry.developers.crunchydata.com/crunchydata/crunchy-postgres:ubi9-16.9-2520",
     ],
     parameters: &[("db_user", "app")],
+    objects: &[
+        "configmap/staging-init-sql",
+        "job/staging-pg-ready",
+        "postgrescluster/staging",
+        // Made by PGO (here, the test's stand-in for it).
+        "secret/staging-pguser-app",
+        "statefulset/staging-repo-host",
+    ],
     workload: "postgrescluster",
     image_of: |workload| workload["spec"]["image"].as_str(),
     paused: |workload| workload["spec"]["shutdown"] == true,
@@ -80,6 +100,12 @@ const PXC: Kind = Kind {
         "percona/percona-xtradb-cluster:8.0.42-33.1",
     ],
     parameters: &[("size", "3")],
+    objects: &[
+        "job/staging-app-user",
+        "perconaxtradbcluster/staging",
+        "secret/staging-app-user",
+        "secret/staging-secrets",
+    ],
     workload: "perconaxtradbcluster",
     image_of: |workload| workload["spec"]["pxc"]["image"].as_str(),
     paused: |workload| workload["spec"]["pause"] == true,
@@ -108,7 +134,7 @@ async fn journey(kind: &Kind) {
     let _controllers = Controllers::start(cluster.root());
     let mut admin = Gateway::new(suite.gateway_channel().await.unwrap(), &suite.admin_token);
     let admin_actor = admin.who_am_i().await.unwrap();
-    let setup_done = Instant::now();
+    let suite_started = Instant::now();
 
     set_up(&mut admin, kind, &cluster).await;
     // A CI pipeline deploys with a token of its own: the operation log tells it from the admin.
@@ -135,7 +161,18 @@ async fn journey(kind: &Kind) {
         "initialize created the namespace: {:?}",
         cluster.files_in(&staging_ns)
     );
-    let first = workload(&cluster, kind, &staging_ns, "staging");
+    let objects: Vec<String> = kind
+        .objects
+        .iter()
+        .map(|object| format!("{staging_ns}/{object}.yaml"))
+        .collect();
+    assert_eq!(
+        cluster.files_in(&staging_ns),
+        objects,
+        "one file per object"
+    );
+    let staging_workload = || workload(&cluster, kind, &staging_ns, "staging");
+    let first = staging_workload();
     assert_eq!((kind.image_of)(&first), Some(kind.images[0]));
     assert!(!(kind.paused)(&first));
     let deployed = ci.deployment(&staging.name).await.unwrap();
@@ -144,7 +181,7 @@ async fn journey(kind: &Kind) {
 
     change_image(&mut ci, &staging.name, kind.images[1]).await;
     deploy(&mut ci, &staging.name, 1).await;
-    let redeployed = workload(&cluster, kind, &staging_ns, "staging");
+    let redeployed = staging_workload();
     assert_eq!((kind.image_of)(&redeployed), Some(kind.images[1]));
 
     // Pause, then Deploy from pause.
@@ -154,21 +191,11 @@ async fn journey(kind: &Kind) {
     });
     let pause = ci.deployments.pause_deployment(request).await.unwrap();
     watch_to_the_end(&mut ci, &pause.into_inner(), &[pb::BookPhase::Pause]).await;
-    assert!((kind.paused)(&workload(
-        &cluster,
-        kind,
-        &staging_ns,
-        "staging"
-    )));
+    assert!((kind.paused)(&staging_workload()));
     let paused = ci.deployment(&staging.name).await.unwrap();
     assert_eq!(paused.state(), pb::DeploymentState::Pause);
     deploy(&mut ci, &staging.name, 1).await;
-    assert!(!(kind.paused)(&workload(
-        &cluster,
-        kind,
-        &staging_ns,
-        "staging"
-    )));
+    assert!(!(kind.paused)(&staging_workload()));
 
     // Production refuses Drop, even to an admin, and keeps its objects.
     deploy(&mut admin, &live.name, 2).await;
@@ -246,7 +273,7 @@ async fn journey(kind: &Kind) {
         "journey of a {:?} group: {:.1?} (suite started in {:.1?})",
         kind.deployment_type,
         started.elapsed(),
-        setup_done - started
+        suite_started - started
     );
 }
 
