@@ -270,7 +270,7 @@ async fn journey(kind: &Kind) {
     );
 
     println!(
-        "journey of a {:?} group: {:.1?} (suite started in {:.1?})",
+        "journey of the {:?} group: {:.1?} (suite started in {:.1?})",
         kind.deployment_type,
         started.elapsed(),
         suite_started - started
