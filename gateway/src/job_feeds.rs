@@ -2,8 +2,8 @@
 //!
 //! However many clients watch a job through the gateway, it reads the job's events from
 //! book-runner-svc once: one upstream `WatchJob` per job feeds an in-memory list of encoded
-//! events that each watcher walks at its own pace with a cursor. A slow client holds no queue of
-//! its own and delays nobody. The list is capped: a watcher left behind it catches up from the
+//! events that each watcher's stream reads at its client's pace, with a cursor. A slow client
+//! holds no queue of its own and delays nobody. The list is capped: a watcher left behind it catches up from the
 //! runner's stored history on a stream of its own, then walks the shared list again (and if
 //! that fails, it is ended with `ABORTED` and the sequence to resume from).
 
@@ -21,7 +21,7 @@ use eyrie_platform::grpc::TracedChannel;
 use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
 use futures::StreamExt as _;
 use prost::Message as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tonic::{Code, Response, Status};
 
 use crate::forward::{Answer, Call};
@@ -299,135 +299,169 @@ pub(crate) fn is_transient(status: &Status) -> bool {
 
 /// One client's stream: the feed's events after `after`, in order, with heartbeats while idle.
 ///
-/// A task per watcher walks the feed and hands events over a small channel: when the client
-/// reads slowly the task waits, so its cursor lags and nothing piles up.
+/// The stream reads the feed when the client's connection asks for more, so a slow client only
+/// lags in its cursor; no task or queue is kept per watcher.
 fn watch_stream(
     watcher: Watcher,
     after: u64,
     channel: TracedChannel,
     settings: FeedSettings,
 ) -> impl futures::Stream<Item = Result<Bytes, Status>> + Send + 'static {
-    let (sender, receiver) = mpsc::channel(WATCHER_QUEUE);
-    tokio::spawn(serve_watcher(watcher, after, channel, settings, sender));
-    tokio_stream::wrappers::ReceiverStream::new(receiver)
+    let changed = watcher.feed.state.subscribe();
+    let state = WatchState {
+        watcher,
+        cursor: after,
+        changed,
+        channel,
+        settings,
+        history: None,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        let item = state.next().await?;
+        Some((item, state))
+    })
 }
 
-/// Messages handed to a client's stream ahead of its reading.
-const WATCHER_QUEUE: usize = 8;
-
-type Outbox = mpsc::Sender<Result<Bytes, Status>>;
-
-async fn serve_watcher(
+/// Where one watcher stands.
+struct WatchState {
     watcher: Watcher,
-    mut cursor: u64,
+    /// Sequence of the last event sent.
+    cursor: u64,
+    changed: watch::Receiver<FeedState>,
     channel: TracedChannel,
     settings: FeedSettings,
-    outbox: Outbox,
-) {
-    let heartbeat = Bytes::from(
+    /// The runner's stored history, while catching up from behind the kept events.
+    history: Option<tonic::Streaming<pb::WatchJobResponse>>,
+    done: bool,
+}
+
+impl WatchState {
+    /// The next message for the client; `None` ends its stream.
+    async fn next(&mut self) -> Option<Result<Bytes, Status>> {
+        loop {
+            if self.history.is_some() {
+                match self.next_from_history().await {
+                    Some(item) => return Some(item),
+                    None => continue,
+                }
+            }
+            match next_for(&self.watcher.feed, self.cursor) {
+                Next::Event(encoded) => {
+                    self.cursor += 1;
+                    return Some(Ok(encoded));
+                }
+                Next::FellBehind => {
+                    if let Err(status) = self.open_history().await {
+                        return Some(self.fail(status));
+                    }
+                    continue;
+                }
+                Next::Wait => {}
+            }
+            let ended = self.changed.borrow_and_update().ended.clone();
+            if let Some(outcome) = ended {
+                if !matches!(next_for(&self.watcher.feed, self.cursor), Next::Wait) {
+                    continue;
+                }
+                let last = self.watcher.feed.last_sequence();
+                return match outcome {
+                    Ok(()) if self.cursor > last => Some(self.fail(Status::out_of_range(format!(
+                        "after_sequence {} is beyond the job's last event ({last})",
+                        self.cursor
+                    )))),
+                    Ok(()) => None,
+                    Err(status) => Some(self.fail(status)),
+                };
+            }
+            tokio::select! {
+                changed = self.changed.changed() => changed.ok()?,
+                () = tokio::time::sleep(self.settings.heartbeat_interval) => {
+                    return Some(Ok(heartbeat()));
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, status: Status) -> Result<Bytes, Status> {
+        self.done = true;
+        Err(status)
+    }
+
+    fn resume_hint(&self) -> Status {
+        Status::aborted(format!(
+            "this watcher fell too far behind the job; call WatchJob again with \
+             after_sequence = {} to resume",
+            self.cursor
+        ))
+    }
+
+    /// Opens the runner's stored history after the cursor, on a stream of this watcher's own.
+    async fn open_history(&mut self) -> Result<(), Status> {
+        self.watcher
+            .upstream_streams
+            .fetch_add(1, Ordering::Relaxed);
+        let request = pb::WatchJobRequest {
+            name: self.watcher.job.clone(),
+            after_sequence: self.cursor,
+        };
+        let history = JobServiceClient::new(self.channel.clone())
+            .watch_job(request)
+            .await
+            .map_err(|_| self.resume_hint())?
+            .into_inner();
+        self.history = Some(history);
+        Ok(())
+    }
+
+    /// The next event from the stored history, until the watcher is back among the kept events
+    /// (`None`: go on with the shared feed).
+    async fn next_from_history(&mut self) -> Option<Result<Bytes, Status>> {
+        loop {
+            if back_in_step(&self.watcher.feed, self.cursor) {
+                self.history = None;
+                return None;
+            }
+            let history = self.history.as_mut()?;
+            let event = match history.message().await {
+                Ok(Some(pb::WatchJobResponse {
+                    kind: Some(pb::watch_job_response::Kind::Event(event)),
+                })) => event,
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    self.history = None;
+                    return None;
+                }
+                Err(_) => {
+                    let hint = self.resume_hint();
+                    return Some(self.fail(hint));
+                }
+            };
+            if event.sequence != self.cursor + 1 {
+                continue;
+            }
+            self.cursor += 1;
+            let encoded = pb::WatchJobResponse {
+                kind: Some(pb::watch_job_response::Kind::Event(event)),
+            }
+            .encode_to_vec();
+            return Some(Ok(Bytes::from(encoded)));
+        }
+    }
+}
+
+fn heartbeat() -> Bytes {
+    Bytes::from(
         pb::WatchJobResponse {
             kind: Some(pb::watch_job_response::Kind::Heartbeat(
                 pb::Heartbeat::default(),
             )),
         }
         .encode_to_vec(),
-    );
-    let mut state = watcher.feed.state.subscribe();
-    loop {
-        match next_for(&watcher.feed, cursor) {
-            Next::Event(encoded) => {
-                if outbox.send(Ok(encoded)).await.is_err() {
-                    return;
-                }
-                cursor += 1;
-                continue;
-            }
-            Next::FellBehind => {
-                watcher.upstream_streams.fetch_add(1, Ordering::Relaxed);
-                match catch_up(&watcher, &mut cursor, channel.clone(), &outbox).await {
-                    Ok(true) => continue,
-                    Ok(false) => return,
-                    Err(status) => {
-                        let _ = outbox.send(Err(status)).await;
-                        return;
-                    }
-                }
-            }
-            Next::Wait => {}
-        }
-        let ended = state.borrow_and_update().ended.clone();
-        if let Some(outcome) = ended {
-            if !matches!(next_for(&watcher.feed, cursor), Next::Wait) {
-                continue;
-            }
-            let last = watcher.feed.last_sequence();
-            let status = match outcome {
-                Ok(()) if cursor > last => Status::out_of_range(format!(
-                    "after_sequence {cursor} is beyond the job's last event ({last})"
-                )),
-                Ok(()) => return,
-                Err(status) => status,
-            };
-            let _ = outbox.send(Err(status)).await;
-            return;
-        }
-        tokio::select! {
-            changed = state.changed() => if changed.is_err() { return },
-            () = tokio::time::sleep(settings.heartbeat_interval) => {
-                if outbox.send(Ok(heartbeat.clone())).await.is_err() {
-                    return;
-                }
-            }
-            () = outbox.closed() => return,
-        }
-    }
-}
-
-/// Brings a watcher left behind the kept events up to them, from the runner's stored history on
-/// a stream of its own. `Ok(false)`: the client left.
-async fn catch_up(
-    watcher: &Watcher,
-    cursor: &mut u64,
-    channel: TracedChannel,
-    outbox: &Outbox,
-) -> Result<bool, Status> {
-    let resume = |cursor: u64| {
-        Status::aborted(format!(
-            "this watcher fell too far behind the job; call WatchJob again with \
-             after_sequence = {cursor} to resume"
-        ))
-    };
-    let request = pb::WatchJobRequest {
-        name: watcher.job.clone(),
-        after_sequence: *cursor,
-    };
-    let mut history = JobServiceClient::new(channel)
-        .watch_job(request)
-        .await
-        .map_err(|_| resume(*cursor))?
-        .into_inner();
-    while !back_in_step(&watcher.feed, *cursor) {
-        let event = match history.message().await {
-            Ok(Some(pb::WatchJobResponse {
-                kind: Some(pb::watch_job_response::Kind::Event(event)),
-            })) => event,
-            Ok(Some(_)) => continue,
-            Ok(None) => return Ok(true),
-            Err(_) => return Err(resume(*cursor)),
-        };
-        if event.sequence != *cursor + 1 {
-            continue;
-        }
-        let encoded = pb::WatchJobResponse {
-            kind: Some(pb::watch_job_response::Kind::Event(event)),
-        }
-        .encode_to_vec();
-        if outbox.send(Ok(Bytes::from(encoded))).await.is_err() {
-            return Ok(false);
-        }
-        *cursor += 1;
-    }
-    Ok(true)
+    )
 }
 
 enum Next {

@@ -58,13 +58,33 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let started = Instant::now();
+    // `--only B2,B6` runs some rows, to measure a change quickly (nothing is written then).
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|arg| arg == "--only")
+        .and_then(|index| args.get(index + 1))
+        .map(|ids| ids.split(',').map(str::to_owned).collect());
+    let wanted = |id: &str| only.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id));
+    let write = write.filter(|_| only.is_none());
     let mut table: Vec<Row> = Vec::new();
-    table.extend(rows::unary::run(scale).await?);
-    table.extend(rows::fanout::run(scale).await?);
-    table.extend(rows::throughput::run(scale).await?);
-    table.extend(rows::pickup::run(scale).await?);
-    table.extend(rows::versions::run(scale).await?);
-    table.extend(rows::memory::run(scale).await?);
+    if wanted("B1") {
+        table.extend(rows::unary::run(scale).await?);
+    }
+    if wanted("B2") {
+        table.extend(rows::fanout::run(scale).await?);
+    }
+    if wanted("B3") {
+        table.extend(rows::throughput::run(scale).await?);
+    }
+    if wanted("B4") {
+        table.extend(rows::pickup::run(scale).await?);
+    }
+    if wanted("B5") {
+        table.extend(rows::versions::run(scale).await?);
+    }
+    if wanted("B6") {
+        table.extend(rows::memory::run(scale).await?);
+    }
     let markdown = report::markdown(&table, started.elapsed());
     println!("{markdown}");
     if let Some(path) = write {

@@ -74,6 +74,32 @@ fn uuid_like() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// Transactions committed so far in the suite's database (PostgreSQL's statistics, which lag
+/// by up to a second: callers wait before reading).
+async fn commits(url: &str) -> anyhow::Result<i64> {
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    let (commits,): (i64,) = sqlx::query_as(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut connection)
+    .await?;
+    Ok(commits)
+}
+
+/// Commits per job while `work` runs `jobs` jobs: what a job costs the database.
+async fn commits_per_job<F: std::future::Future<Output = anyhow::Result<f64>>>(
+    url: &str,
+    jobs: usize,
+    work: F,
+) -> anyhow::Result<(f64, f64)> {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = commits(url).await?;
+    let rate = work.await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = commits(url).await?;
+    Ok((rate, (after - before) as f64 / jobs as f64))
+}
+
 /// Jobs per second for `jobs` one-step jobs queued at once.
 async fn jobs_per_second(suite: &Suite, jobs: usize) -> anyhow::Result<f64> {
     let mut runner = JobRunnerClient::new(suite.book_runner.channel().await?);
@@ -180,9 +206,8 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let suite = runner_suite().await?;
     // Warm-up: the first jobs pay for connections and the book cache.
     jobs_per_second(&suite, WORKERS).await?;
-    let eyrie = jobs_per_second(&suite, scale.jobs).await?;
-    drop(suite);
     let Some(url) = database_url() else {
+        let eyrie = jobs_per_second(&suite, scale.jobs).await?;
         return Ok(vec![Row {
             id: "B3",
             what: format!("one-step jobs per second, {WORKERS} workers, SQLite"),
@@ -192,7 +217,11 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
             target: "—".into(),
         }]);
     };
-    let bare = bare_loop(&url, scale.jobs * 4).await?;
+    let (eyrie, eyrie_commits) =
+        commits_per_job(&url, scale.jobs, jobs_per_second(&suite, scale.jobs)).await?;
+    drop(suite);
+    let bare_jobs = scale.jobs * 4;
+    let (bare, bare_commits) = commits_per_job(&url, bare_jobs, bare_loop(&url, bare_jobs)).await?;
     let mut rows = vec![Row {
         id: "B3",
         what: format!("one-step jobs per second (`directory` driver), {WORKERS} workers"),
@@ -201,6 +230,14 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
         ratio: format!("{:.2}x", eyrie / bare),
         target: format!("≥ 0.5x: {}", verdict(eyrie / bare >= 0.5)),
     }];
+    rows.push(Row {
+        id: "B3 profile",
+        what: "PostgreSQL commits per job (all services; pg_stat_database)".into(),
+        value: format!("{eyrie_commits:.1}"),
+        floor: format!("bare loop {bare_commits:.1}"),
+        ratio: format!("{:.1}x", eyrie_commits / bare_commits.max(0.1)),
+        target: "—".into(),
+    });
     // How much of a job is the disk: the same with commits not waiting for the WAL flush.
     set_synchronous_commit(&url, false).await?;
     let without_flush = async {
