@@ -9,6 +9,7 @@ pub mod cli;
 pub mod journey;
 mod process;
 pub mod rpc;
+pub mod scripted_job;
 mod suite;
 
 pub use binaries::binary;

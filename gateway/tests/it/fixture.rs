@@ -5,12 +5,12 @@ use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
 use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
 use tonic::{Streaming, transport::Channel};
 
-use crate::scripted_runner::{JOB, ScriptedRunner};
+use eyrie_tests::scripted_job::{JOB, ScriptedJob};
 
 /// The gateway in front of a scripted runner, with a global admin token.
 pub struct Fixture {
     /// What stands for book-runner-svc.
-    pub runner: ScriptedRunner,
+    pub runner: ScriptedJob,
     /// The gateway.
     pub gateway: TestServer,
     /// Its bootstrap global-admin token.
@@ -21,8 +21,8 @@ pub struct Fixture {
 impl Fixture {
     /// Starts the gateway with `configure`d settings.
     pub async fn start(configure: impl FnOnce(&mut Settings)) -> Self {
-        let runner = ScriptedRunner::default();
-        let runner_url = runner.serve().await;
+        let runner = ScriptedJob::default();
+        let runner_url = runner.serve().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings {
             server: ServerSettings::loopback_any_port(),

@@ -4,7 +4,6 @@ mod fixture;
 mod group_watchers;
 mod limits;
 mod scripted_deployments;
-mod scripted_runner;
 mod tokens;
 mod watchers;
 mod web;

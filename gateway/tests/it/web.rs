@@ -6,7 +6,9 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use prost::Message as _;
 
-use crate::{fixture::Fixture, scripted_runner::JOB};
+use eyrie_tests::scripted_job::JOB;
+
+use crate::fixture::Fixture;
 
 const CONSOLE: &str = "https://console.example.com";
 

@@ -5,7 +5,6 @@
 //! BENCHMARKS.md; `-- --quick` is a smoke run of a few seconds that asserts nothing.
 
 mod echo;
-mod publisher;
 mod report;
 mod rows;
 mod stats;

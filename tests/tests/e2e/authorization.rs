@@ -9,7 +9,7 @@ use eyrie_proto::v1::{
     deployment_service_client::DeploymentServiceClient, job_service_client::JobServiceClient,
     version_service_client::VersionServiceClient,
 };
-use eyrie_tests::{Suite, auth::with_token};
+use eyrie_tests::{Suite, auth::with_token, journey::Gateway};
 use futures::future::BoxFuture;
 use tonic::{Code, transport::Channel};
 
@@ -502,89 +502,38 @@ fn rows() -> Vec<Row> {
 
 /// Seeds projects `acme` (scope, directory cluster, group, deployment) and `other`.
 async fn seed(suite: &Suite, channel: Channel) {
-    let token = suite.admin_token.as_str();
-    let mut d = DeploymentServiceClient::new(channel);
-    for project in ["acme", "other"] {
-        d.create_project(with_token(
-            token,
-            pb::CreateProjectRequest {
-                project_id: project.into(),
-                project: Some(pb::Project {
-                    display_name: project.to_uppercase(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        ))
+    let mut gateway = Gateway::new(channel, suite.admin_token.clone());
+    gateway.create_project("acme", "ACME").await.unwrap();
+    gateway.create_project("other", "OTHER").await.unwrap();
+    gateway
+        .create_scope(ACME, "dev", "Dev", true)
         .await
         .unwrap();
-    }
-    d.create_scope(with_token(
-        token,
-        pb::CreateScopeRequest {
-            parent: ACME.into(),
-            scope_id: "dev".into(),
-            scope: Some(pb::Scope {
-                display_name: "Dev".into(),
-                allow_drop: true,
-                ..Default::default()
-            }),
+    gateway
+        .create_directory_cluster(ACME, "local", &suite.clusters_dir().join("local"))
+        .await
+        .unwrap();
+    gateway
+        .create_group(ACME, "web", pb::DeploymentType::None)
+        .await
+        .unwrap();
+    let request = gateway.request(pb::CreateDeploymentRequest {
+        parent: GROUP.into(),
+        deployment_id: "shop".into(),
+        deployment: Some(pb::Deployment {
+            display_name: "Shop".into(),
+            scope: "projects/acme/scopes/dev".into(),
+            clusters: vec!["projects/acme/clusters/local".into()],
+            image: "nginx:1.27".into(),
             ..Default::default()
-        },
-    ))
-    .await
-    .unwrap();
-    d.create_cluster(with_token(
-        token,
-        pb::CreateClusterRequest {
-            parent: ACME.into(),
-            cluster_id: "local".into(),
-            cluster: Some(pb::Cluster {
-                display_name: "Local".into(),
-                connection: Some(pb::cluster::Connection::Directory(
-                    pb::DirectoryConnection {
-                        path: suite.clusters_dir().join("local").display().to_string(),
-                    },
-                )),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    ))
-    .await
-    .unwrap();
-    d.create_deployment_group(with_token(
-        token,
-        pb::CreateDeploymentGroupRequest {
-            parent: ACME.into(),
-            deployment_group_id: "web".into(),
-            deployment_group: Some(pb::DeploymentGroup {
-                display_name: "Web".into(),
-                r#type: pb::DeploymentType::None.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    ))
-    .await
-    .unwrap();
-    d.create_deployment(with_token(
-        token,
-        pb::CreateDeploymentRequest {
-            parent: GROUP.into(),
-            deployment_id: "shop".into(),
-            deployment: Some(pb::Deployment {
-                display_name: "Shop".into(),
-                scope: "projects/acme/scopes/dev".into(),
-                clusters: vec!["projects/acme/clusters/local".into()],
-                image: "nginx:1.27".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    ))
-    .await
-    .unwrap();
+        }),
+        ..Default::default()
+    });
+    gateway
+        .deployments
+        .create_deployment(request)
+        .await
+        .unwrap();
 }
 
 /// A token with one role binding, made by the global admin.
@@ -595,26 +544,10 @@ async fn token_with(
     project: &str,
     role: pb::Role,
 ) -> String {
-    AccessServiceClient::new(channel)
-        .create_token(with_token(
-            admin,
-            pb::CreateTokenRequest {
-                token_id: id.into(),
-                token: Some(pb::Token {
-                    display_name: id.into(),
-                    role_bindings: vec![pb::RoleBinding {
-                        project: project.into(),
-                        role: role.into(),
-                    }],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        ))
+    Gateway::new(channel, admin)
+        .create_token(id, project, role)
         .await
         .unwrap()
-        .into_inner()
-        .secret
 }
 
 #[tokio::test]

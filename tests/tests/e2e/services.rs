@@ -5,6 +5,12 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 /// Starts `binary` alone and checks what every Eyrie server must offer.
 async fn check_service(binary: &str, served: &[&str]) {
+    check_service_serving(binary, served, served).await;
+}
+
+/// Like [`check_service`], where health must say SERVING for `serving` only (the gateway's
+/// forwarded services follow their backends, which do not run here).
+async fn check_service_serving(binary: &str, served: &[&str], serving: &[&str]) {
     let data_dir = tempfile::tempdir().unwrap();
     let process = ServiceProcess::start(
         binary,
@@ -19,7 +25,7 @@ async fn check_service(binary: &str, served: &[&str]) {
         ServingStatus::Serving,
         "{binary}"
     );
-    for service in served {
+    for service in serving {
         assert_eq!(
             rpc::health(channel.clone(), service).await.unwrap(),
             ServingStatus::Serving,
@@ -90,7 +96,7 @@ async fn version_svc_serves_health_and_reflection() {
 
 #[tokio::test]
 async fn gateway_serves_the_public_services_only() {
-    check_service(
+    check_service_serving(
         "gateway",
         &[
             "eyrie.v1.AccessService",
@@ -99,6 +105,7 @@ async fn gateway_serves_the_public_services_only() {
             "eyrie.v1.JobService",
             "eyrie.v1.VersionService",
         ],
+        &["eyrie.v1.AccessService"],
     )
     .await;
 }

@@ -13,9 +13,10 @@ use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
 use eyrie_tests::{ServiceConfig, ServiceProcess, auth};
 use tonic::transport::Channel;
 
+use eyrie_tests::scripted_job::{JOB, ScriptedJob};
+
 use crate::{
     Scale,
-    publisher::{JOB, Publisher},
     report::{Row, verdict},
     stats::{Samples, ms, ratio},
 };
@@ -25,7 +26,7 @@ const CONNECTIONS: usize = 10;
 
 /// A gateway process in front of `publisher`, and its admin token.
 pub async fn gateway_for(
-    publisher: &Publisher,
+    publisher: &ScriptedJob,
     dir: &Path,
 ) -> anyhow::Result<(ServiceProcess, String)> {
     let url = publisher.serve().await?;
@@ -120,8 +121,8 @@ struct Run {
 /// One run: `watchers` follow a job publishing for `seconds`; latencies and delivery errors.
 async fn one_run(watchers: usize, seconds: u64) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
-    let publisher = Publisher::default();
-    publisher.log();
+    let publisher = ScriptedJob::default();
+    publisher.log(30);
     let (gateway, token) = gateway_for(&publisher, dir.path()).await?;
     let streams = open_watchers(&gateway, &token, watchers).await?;
     let followers: Vec<_> = streams
@@ -132,7 +133,7 @@ async fn one_run(watchers: usize, seconds: u64) -> anyhow::Result<Run> {
     let mut ticks = tokio::time::interval(Duration::from_millis(1000 / EVENTS_PER_SECOND));
     for _ in 0..seconds * EVENTS_PER_SECOND {
         ticks.tick().await;
-        publisher.log();
+        publisher.log(30);
     }
     publisher.end();
     let expected: Vec<u64> = (1..=seconds * EVENTS_PER_SECOND + 2).collect();

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use eyrie_tests::scripted_job::ScriptedJob;
+
 use crate::{
     Scale,
-    publisher::Publisher,
     report::{Row, verdict},
     rows::fanout::{gateway_for, open_watchers},
 };
@@ -22,8 +23,8 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
-    let publisher = Publisher::default();
-    publisher.log();
+    let publisher = ScriptedJob::default();
+    publisher.log(30);
     let (gateway, token) = gateway_for(&publisher, dir.path()).await?;
     // Warm up: one watcher opened and closed, so the baseline includes the gateway's own setup.
     drop(open_watchers(&gateway, &token, 1).await?);

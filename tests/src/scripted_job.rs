@@ -1,9 +1,13 @@
-//! A JobService publishing one job's events at a set pace, each stamped with the time it was
-//! published: what the gateway's fan-out is measured against (B2, B6).
+//! A stand-in for book-runner-svc's JobService: one job whose events the caller publishes, each
+//! stamped with the time it was published, and a count of the WatchJob streams opened on it
+//! (what the runner sees of a gateway in front of it).
 
 use std::{
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::SystemTime,
 };
 
@@ -18,19 +22,20 @@ use tonic::{Request, Response, Status};
 
 /// The one job it knows.
 pub const JOB: &str =
-    "projects/bench/groups/web/deployments/shop/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b";
+    "projects/acme/groups/web/deployments/shop/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b";
 
-/// Events published so far.
+/// The job's events so far, and the streams opened on it.
 #[derive(Clone, Default)]
-pub struct Publisher {
+pub struct ScriptedJob {
     events: Arc<Mutex<Vec<pb::JobEvent>>>,
     published: Arc<watch::Sender<usize>>,
+    watch_calls: Arc<AtomicUsize>,
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchJobResponse, Status>> + Send>>;
 
-impl Publisher {
-    /// Serves it on a free loopback port; returns the URL.
+impl ScriptedJob {
+    /// Serves it on a free loopback port; returns its URL.
     pub async fn serve(&self) -> anyhow::Result<String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
@@ -42,16 +47,17 @@ impl Publisher {
         Ok(format!("http://{address}"))
     }
 
-    /// Publishes a log line now.
-    pub fn log(&self) {
+    /// Publishes a log line of about `size` bytes as the next event.
+    pub fn log(&self, size: usize) {
+        let sequence = self.events.lock().expect("events").len() + 1;
         self.publish(Kind::StepLog(StepLog {
             step_index: 0,
             attempt: 1,
-            line: "Applied ConfigMap shop-config".into(),
+            line: format!("line {sequence:>6} {}", "x".repeat(size)),
         }));
     }
 
-    /// Publishes the final event.
+    /// Publishes the job's final event.
     pub fn end(&self) {
         self.publish(Kind::JobEnded(JobEnded {
             status: pb::JobStatus::Succeeded.into(),
@@ -72,22 +78,35 @@ impl Publisher {
         drop(events);
         self.published.send_replace(count);
     }
+
+    /// Every event published so far.
+    pub fn events(&self) -> Vec<pb::JobEvent> {
+        self.events.lock().expect("events").clone()
+    }
+
+    /// WatchJob calls received for the job.
+    pub fn watch_calls(&self) -> usize {
+        self.watch_calls.load(Ordering::SeqCst)
+    }
 }
 
 #[tonic::async_trait]
-impl JobService for Publisher {
+impl JobService for ScriptedJob {
     async fn watch_job(
         &self,
         request: Request<pb::WatchJobRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let request = request.into_inner();
         if request.name != JOB {
-            return Err(Status::not_found(request.name));
+            return Err(Status::not_found(format!("{} not found", request.name)));
         }
+        self.watch_calls.fetch_add(1, Ordering::SeqCst);
         let events = self.events.clone();
         let published = self.published.subscribe();
+        let after = usize::try_from(request.after_sequence).unwrap_or(usize::MAX);
+        // History after `after_sequence`, then live events, until the final one.
         let stream = futures::stream::unfold(
-            (request.after_sequence as usize, published, false),
+            (after, published, false),
             move |(sent, mut published, done)| {
                 let events = events.clone();
                 async move {
