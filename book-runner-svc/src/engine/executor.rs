@@ -102,13 +102,24 @@ impl JobRun<'_> {
             Err(message) => return self.end(job, 0, JobStatus::Failed, message).await,
         };
 
+        // The last step's success is written with the job's end, in one transaction.
+        let mut last_success = Vec::new();
+        let last = job.book_content.steps.len().saturating_sub(1);
         for (index, step) in job.book_content.steps.iter().enumerate() {
             let state = &job.steps[index];
             if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) {
                 continue;
             }
+            let success = (index == last).then_some(&mut last_success);
             match self
-                .run_step(job, (index, step), state.attempts, &snapshot, &clusters)
+                .run_step(
+                    job,
+                    (index, step),
+                    state.attempts,
+                    &snapshot,
+                    &clusters,
+                    success,
+                )
                 .await?
             {
                 StepEnd::Succeeded => {}
@@ -126,7 +137,7 @@ impl JobRun<'_> {
                 }
             }
         }
-        self.record(vec![
+        last_success.extend([
             Entry::Event(EventKind::JobEnded {
                 status: JobStatus::Succeeded,
                 message: String::new(),
@@ -135,8 +146,8 @@ impl JobRun<'_> {
                 status: JobStatus::Succeeded,
                 message: String::new(),
             },
-        ])
-        .await
+        ]);
+        self.record(last_success).await
     }
 
     /// Ends the job with `status`, skipping the steps from `first_unrun` on that never ran.
@@ -172,6 +183,8 @@ impl JobRun<'_> {
     }
 
     /// Runs one step with its retries; `previous_attempts` counts attempts of an earlier worker.
+    /// With `success`, a success is not written but left there, for the caller to write with
+    /// what follows.
     async fn run_step(
         &self,
         job: &Job,
@@ -179,6 +192,7 @@ impl JobRun<'_> {
         previous_attempts: u32,
         snapshot: &Snapshot,
         clusters: &ConnectedClusters,
+        success: Option<&mut Vec<Entry>>,
     ) -> Result<StepEnd, Interruption> {
         let mut attempt = previous_attempts;
         let last_attempt = previous_attempts + step.retries + 1;
@@ -206,11 +220,16 @@ impl JobRun<'_> {
                 .await?;
             let error = match outcome {
                 StepEnd::Succeeded => {
-                    self.record(vec![
+                    let entries = vec![
                         step_entry(index, StepStatus::Succeeded, attempt, String::new()),
                         Entry::Event(EventKind::StepSucceeded { step_index: index }),
-                    ])
-                    .await?;
+                    ];
+                    match success {
+                        Some(deferred) => deferred.extend(entries),
+                        None => {
+                            self.record(entries).await?;
+                        }
+                    }
                     return Ok(StepEnd::Succeeded);
                 }
                 StepEnd::Interrupted(Interruption::Cancelled) => {

@@ -217,23 +217,35 @@ impl SeaJobStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<JobEvent>, WriteError> {
         let txn = begin_write(self.connection()).await?;
-        // The fencing check, which also locks the job row for the rest of the transaction.
+        // Without log lines (which may be dropped when a step's log is full) the number of
+        // events is known: the sequence numbers are taken by the fencing statement itself.
+        let events = entries
+            .iter()
+            .filter(|entry| matches!(entry, Entry::Event(_)))
+            .count();
+        let exact = !entries
+            .iter()
+            .any(|entry| matches!(entry, Entry::Log { .. }));
+        let taken = if exact {
+            i64::try_from(events).unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        // The fencing check, which also locks the job row for the rest of the transaction and
+        // reads the last sequence number, in one round trip.
         let fenced = job::Entity::update_many()
-            .col_expr(job::Column::LeaseEpoch, Expr::col(job::Column::LeaseEpoch))
+            .col_expr(
+                job::Column::LastSequence,
+                Expr::col(job::Column::LastSequence).add(taken),
+            )
             .filter(job::Column::Id.eq(lease.job_id.clone()))
             .filter(job::Column::LeaseEpoch.eq(lease.epoch))
-            .exec(&txn)
+            .exec_with_returning(&txn)
             .await?;
-        if fenced.rows_affected == 0 {
+        let Some(row) = fenced.first() else {
             return Err(WriteError::Fenced);
-        }
-        let mut sequence: i64 = job::Entity::find_by_id(lease.job_id.clone())
-            .select_only()
-            .column(job::Column::LastSequence)
-            .into_tuple()
-            .one(&txn)
-            .await?
-            .ok_or(WriteError::Fenced)?;
+        };
+        let mut sequence: i64 = row.last_sequence - taken;
 
         let mut stored = Vec::new();
         for entry in entries {
@@ -284,11 +296,13 @@ impl SeaJobStore {
                 stored.push(stored_event(&lease.job_id, sequence, now, kind));
             }
         }
-        job::Entity::update_many()
-            .col_expr(job::Column::LastSequence, Expr::value(sequence))
-            .filter(job::Column::Id.eq(lease.job_id.clone()))
-            .exec(&txn)
-            .await?;
+        if !exact {
+            job::Entity::update_many()
+                .col_expr(job::Column::LastSequence, Expr::value(sequence))
+                .filter(job::Column::Id.eq(lease.job_id.clone()))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         Ok(stored)
     }

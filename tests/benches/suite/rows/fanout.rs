@@ -91,24 +91,6 @@ async fn follow(mut stream: tonic::Streaming<pb::WatchJobResponse>) -> (Vec<Dura
     (latencies, sequences)
 }
 
-/// CPU time process `pid` has used so far (user + system), from /proc.
-fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 ticks/s.
-    Ok(Duration::from_millis((ticks(11) + ticks(12)) * 10))
-}
-
 /// One run's findings.
 struct Run {
     latencies: Samples,
@@ -129,7 +111,7 @@ async fn one_run(watchers: usize, seconds: u64) -> anyhow::Result<Run> {
         .into_iter()
         .map(|s| tokio::spawn(follow(s)))
         .collect();
-    let cpu_before = cpu_time(gateway.pid())?;
+    let cpu_before = super::cpu::of_process(gateway.pid());
     let mut ticks = tokio::time::interval(Duration::from_millis(1000 / EVENTS_PER_SECOND));
     for _ in 0..seconds * EVENTS_PER_SECOND {
         ticks.tick().await;
@@ -147,7 +129,7 @@ async fn one_run(watchers: usize, seconds: u64) -> anyhow::Result<Run> {
         duplicated += sequences.len() - unique.len();
         missed += expected.iter().filter(|s| !unique.contains(s)).count();
     }
-    let cpu = cpu_time(gateway.pid())?.saturating_sub(cpu_before);
+    let cpu = super::cpu::of_process(gateway.pid()).saturating_sub(cpu_before);
     drop(gateway);
     let deliveries = u32::try_from((watchers * expected.len()).max(1)).unwrap_or(u32::MAX);
     Ok(Run {

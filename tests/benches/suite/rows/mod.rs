@@ -1,5 +1,6 @@
 //! The rows of the table, one module per subject.
 
+mod cpu;
 pub mod fanout;
 pub mod memory;
 pub mod pickup;

@@ -100,6 +100,15 @@ async fn commits_per_job<F: std::future::Future<Output = anyhow::Result<f64>>>(
     Ok((rate, (after - before) as f64 / jobs as f64))
 }
 
+/// CPU time so far of book-runner-svc, deployment-svc and every PostgreSQL process.
+fn cpu_split(suite: &Suite) -> [Duration; 3] {
+    [
+        super::cpu::of_process(suite.book_runner.pid()),
+        super::cpu::of_process(suite.deployment.pid()),
+        super::cpu::of_processes_named("postgres"),
+    ]
+}
+
 /// Jobs per second for `jobs` one-step jobs queued at once.
 async fn jobs_per_second(suite: &Suite, jobs: usize) -> anyhow::Result<f64> {
     let mut runner = JobRunnerClient::new(suite.book_runner.channel().await?);
@@ -217,9 +226,15 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
             target: "—".into(),
         }]);
     };
+    let cpu_before = cpu_split(&suite);
     let (eyrie, eyrie_commits) =
         commits_per_job(&url, scale.jobs, jobs_per_second(&suite, scale.jobs)).await?;
+    let cpu_after = cpu_split(&suite);
     drop(suite);
+    let per_job = |index: usize| {
+        let spent = cpu_after[index].saturating_sub(cpu_before[index]);
+        format!("{:.0} µs", spent.as_secs_f64() * 1e6 / scale.jobs as f64)
+    };
     let bare_jobs = scale.jobs * 4;
     let (bare, bare_commits) = commits_per_job(&url, bare_jobs, bare_loop(&url, bare_jobs)).await?;
     let mut rows = vec![Row {
@@ -230,6 +245,15 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
         ratio: format!("{:.2}x", eyrie / bare),
         target: format!("≥ 0.5x: {}", verdict(eyrie / bare >= 0.5)),
     }];
+    rows.push(Row {
+        id: "B3 profile",
+        what: "CPU time per job: book-runner-svc / deployment-svc / PostgreSQL (all backends)"
+            .into(),
+        value: format!("{} / {} / {}", per_job(0), per_job(1), per_job(2)),
+        floor: "—".into(),
+        ratio: "—".into(),
+        target: "—".into(),
+    });
     rows.push(Row {
         id: "B3 profile",
         what: "PostgreSQL commits per job (all services; pg_stat_database)".into(),
