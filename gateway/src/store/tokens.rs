@@ -31,6 +31,9 @@ pub struct NewToken {
     pub bindings: Vec<(String, String)>,
 }
 
+/// How stale a token's `last_used_at` may get before a call records it again.
+const LAST_USED_PRECISION_SECONDS: i64 = 60;
+
 /// SHA-256 of a token, hex-encoded: what the database keeps instead of the token.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -149,7 +152,22 @@ impl TokenStore {
             return Ok(Some(token));
         }
         match self.find_live(secret).await? {
-            Some(token) => {
+            Some(mut token) => {
+                let now = Utc::now();
+                // Use is recorded at most about once a minute: a busy token costs no write.
+                if token.last_used_at.is_none_or(|used| {
+                    now - used > chrono::Duration::seconds(LAST_USED_PRECISION_SECONDS)
+                }) {
+                    api_token::Entity::update_many()
+                        .col_expr(
+                            api_token::Column::LastUsedAt,
+                            sea_orm::prelude::Expr::value(now),
+                        )
+                        .filter(api_token::Column::Id.eq(token.id.clone()))
+                        .exec(&self.db)
+                        .await?;
+                    token.last_used_at = Some(now);
+                }
                 let stored = self.with_bindings(token).await?;
                 self.recent.put(hash, stored.clone());
                 Ok(Some(stored))

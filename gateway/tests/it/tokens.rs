@@ -44,6 +44,15 @@ async fn bootstrap_admin_is_stored_once_and_only_as_a_hash() {
             .expect("authenticated");
         assert_eq!(caller.token.id, found.id, "{backend}");
         assert!(caller.bindings.is_empty(), "{backend}");
+        // The first use is recorded, in the database as in the answer.
+        assert!(found.last_used_at.is_none(), "{backend}");
+        assert!(caller.token.last_used_at.is_some(), "{backend}");
+        let reread = store.get(&found.id).await.unwrap().expect("token");
+        assert_eq!(
+            reread.token.last_used_at.map(|t| t.timestamp()),
+            caller.token.last_used_at.map(|t| t.timestamp()),
+            "{backend}"
+        );
         assert!(
             store
                 .authenticate(&generate_token())
