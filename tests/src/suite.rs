@@ -140,8 +140,21 @@ impl Suite {
     }
 }
 
-/// A loopback address with a port free right now (the OS picks it; it is released at once).
+/// A loopback address with a port free right now, below the ephemeral range (32768 and up on
+/// Linux): a port the system handed out for listening could be taken by an outgoing connection
+/// before the service binds it.
 fn free_loopback_address() -> std::io::Result<String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.to_string())
+    use std::hash::{BuildHasher as _, Hasher as _};
+    for _ in 0..200 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u8(0);
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(listener.local_addr()?.to_string());
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrNotAvailable,
+        "no free loopback port below 32000",
+    ))
 }
