@@ -169,20 +169,31 @@ impl SeaJobStore {
             .await?;
         txn.commit().await?;
 
+        // The row as the claim left it: only its steps still need reading.
+        let lease = Lease {
+            job_id: row.id.clone(),
+            epoch,
+            owner: owner.to_owned(),
+        };
+        let cancel_requested = row.cancel_requested;
+        let events = vec![stored_event(&row.id, sequence, now, kind)];
         let job = self
-            .get(&row.id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("claimed job {} vanished", row.id)))?;
+            .with_steps(job::Model {
+                status: JobStatus::Running.as_str().to_owned(),
+                lease_owner: Some(owner.to_owned()),
+                lease_epoch: epoch,
+                lease_expires_at: Some(expires),
+                started_at: Some(row.started_at.unwrap_or(now)),
+                last_sequence: sequence,
+                ..row
+            })
+            .await?;
         Ok(Some(Claim {
-            lease: Lease {
-                job_id: row.id.clone(),
-                epoch,
-                owner: owner.to_owned(),
-            },
-            takeover,
-            cancel_requested: row.cancel_requested,
-            events: vec![stored_event(&row.id, sequence, now, kind)],
             job,
+            lease,
+            takeover,
+            cancel_requested,
+            events,
         }))
     }
 
