@@ -363,38 +363,37 @@ async fn append_log(
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let index = i32::try_from(step_index).unwrap_or(i32::MAX);
-    let lines: i64 = job_step::Entity::find_by_id((job_id.to_owned(), index))
-        .select_only()
-        .column(job_step::Column::LogLines)
-        .into_tuple()
-        .one(txn)
-        .await?
-        .unwrap_or(0);
-    if lines >= MAX_LOG_LINES_PER_STEP {
+    let step = job_step::Column::JobId
+        .eq(job_id)
+        .and(job_step::Column::StepIndex.eq(index));
+    // Counting the line and checking the limit in one statement, which returns the line's number.
+    let counted = job_step::Entity::update_many()
+        .col_expr(
+            job_step::Column::LogLines,
+            Expr::col(job_step::Column::LogLines).add(1),
+        )
+        .filter(step.clone())
+        .filter(job_step::Column::LogLines.lt(MAX_LOG_LINES_PER_STEP))
+        .exec_with_returning(txn)
+        .await?;
+    let Some(counted) = counted.first() else {
         job_step::Entity::update_many()
             .col_expr(job_step::Column::LogTruncated, Expr::value(true))
-            .filter(job_step::Column::JobId.eq(job_id))
-            .filter(job_step::Column::StepIndex.eq(index))
+            .filter(step)
             .exec(txn)
             .await?;
         return Ok(false);
-    }
+    };
     step_log::Entity::insert(step_log::ActiveModel {
         job_id: sea_orm::ActiveValue::Set(job_id.to_owned()),
         step_index: sea_orm::ActiveValue::Set(index),
-        number: sea_orm::ActiveValue::Set(lines + 1),
+        number: sea_orm::ActiveValue::Set(counted.log_lines),
         attempt: sea_orm::ActiveValue::Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
         time: sea_orm::ActiveValue::Set(now),
         text: sea_orm::ActiveValue::Set(line.to_owned()),
     })
     .exec_without_returning(txn)
     .await?;
-    job_step::Entity::update_many()
-        .col_expr(job_step::Column::LogLines, Expr::value(lines + 1))
-        .filter(job_step::Column::JobId.eq(job_id))
-        .filter(job_step::Column::StepIndex.eq(index))
-        .exec(txn)
-        .await?;
     Ok(true)
 }
 
