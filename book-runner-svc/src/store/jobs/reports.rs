@@ -27,21 +27,16 @@ impl SeaJobStore {
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<Job>, StoreError> {
-        let ids: Vec<String> = job::Entity::find()
-            .select_only()
-            .column(job::Column::Id)
+        let rows = job::Entity::find()
             .filter(job::Column::ReportState.eq(PENDING))
             .filter(job::Column::NextReportAt.lte(now))
             .order_by_asc(job::Column::NextReportAt)
             .limit(limit)
-            .into_tuple()
             .all(self.connection())
             .await?;
-        let mut jobs = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(job) = self.get(&id).await? {
-                jobs.push(job);
-            }
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            jobs.push(self.with_steps(row).await?);
         }
         Ok(jobs)
     }
