@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use eyrie_platform::db::begin_write;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, Condition, DatabaseConnection, DbErr, EntityTrait as _,
+    ActiveValue::Set, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
     QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr, prelude::Expr,
+    sea_query::IntoCondition,
 };
 
 pub use self::lease::{Claim, Entry, Lease, WriteError};
@@ -360,21 +361,8 @@ impl SeaJobStore {
         &self,
         prefix: &str,
     ) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = job::Entity::find()
-            .select_only()
-            .column(job::Column::Deployment)
-            .column_as(job::Column::Id.count(), "count")
-            .filter(job::Column::Deployment.starts_with(prefix))
-            .filter(
-                Condition::any()
-                    .add(job::Column::Status.eq(JobStatus::Queued.as_str()))
-                    .add(job::Column::Status.eq(JobStatus::Running.as_str())),
-            )
-            .group_by(job::Column::Deployment)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().collect())
+        self.running_counts_of(job::Column::Deployment.starts_with(prefix))
+            .await
     }
 
     /// Number of queued or running jobs of each of `deployments` (deployments with none are absent).
@@ -382,15 +370,23 @@ impl SeaJobStore {
         &self,
         deployments: &[String],
     ) -> Result<HashMap<String, i64>, StoreError> {
+        self.running_counts_of(job::Column::Deployment.is_in(deployments.iter().cloned()))
+            .await
+    }
+
+    /// Number of queued or running jobs of each deployment that `deployments` selects.
+    async fn running_counts_of(
+        &self,
+        deployments: impl IntoCondition,
+    ) -> Result<HashMap<String, i64>, StoreError> {
         let rows: Vec<(String, i64)> = job::Entity::find()
             .select_only()
             .column(job::Column::Deployment)
             .column_as(job::Column::Id.count(), "count")
-            .filter(job::Column::Deployment.is_in(deployments.iter().cloned()))
+            .filter(deployments)
             .filter(
-                Condition::any()
-                    .add(job::Column::Status.eq(JobStatus::Queued.as_str()))
-                    .add(job::Column::Status.eq(JobStatus::Running.as_str())),
+                job::Column::Status
+                    .is_in([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]),
             )
             .group_by(job::Column::Deployment)
             .into_tuple()
