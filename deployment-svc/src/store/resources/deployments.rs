@@ -7,12 +7,13 @@ use eyrie_platform::{db::begin_write, status::FieldViolation};
 use eyrie_proto::v1 as pb;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _,
+    QuerySelect as _,
 };
 
 use super::{
-    ResourceStore, find_clusters, find_group, find_scope, insert_new, is_unique_violation, now,
-    projects::{after, already_created},
+    ResourceStore, fetch_page, find_clusters, find_group, find_scope, insert_new,
+    is_unique_violation, now,
+    projects::already_created,
     requests::{Method, remember, replayed},
     rows,
 };
@@ -81,8 +82,7 @@ impl ResourceStore {
         query: &DeploymentQuery,
     ) -> Result<Vec<Deployment>, StoreError> {
         let mut select = deployment::Entity::find()
-            .filter(deployment::Column::DeploymentGroup.eq(query.group.to_string()))
-            .filter(after(deployment::Column::Name, &query.page));
+            .filter(deployment::Column::DeploymentGroup.eq(query.group.to_string()));
         if let Some(state) = query.state {
             select = select.filter(deployment::Column::State.eq(state.as_str()));
         }
@@ -92,14 +92,15 @@ impl ResourceStore {
         if let Some(scope) = &query.scope {
             select = select.filter(deployment::Column::Scope.eq(scope.clone()));
         }
-        select
-            .order_by_asc(deployment::Column::Name)
-            .limit(query.page.limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(rows::deployment_from_row)
-            .collect()
+        let name = deployment::Column::Name;
+        fetch_page(
+            &self.db,
+            select,
+            name,
+            &query.page,
+            rows::deployment_from_row,
+        )
+        .await
     }
 
     /// Applies `update` if the deployment is not dropped and the etag (when sent) is current.

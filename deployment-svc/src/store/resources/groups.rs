@@ -3,12 +3,12 @@
 use eyrie_platform::db::begin_write;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _,
+    QuerySelect as _,
 };
 
 use super::{
-    ResourceStore, insert_new, now,
-    projects::{after, already_created, require_project},
+    ResourceStore, fetch_page, insert_new, now,
+    projects::{already_created, require_project},
     requests::{Method, remember, replayed},
     rows,
 };
@@ -62,16 +62,10 @@ impl ResourceStore {
         project: &ProjectName,
         page: &PageRequest,
     ) -> Result<Vec<DeploymentGroup>, StoreError> {
-        deployment_group::Entity::find()
-            .filter(deployment_group::Column::Project.eq(project.to_string()))
-            .filter(after(deployment_group::Column::Name, page))
-            .order_by_asc(deployment_group::Column::Name)
-            .limit(page.limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(rows::group_from_row)
-            .collect()
+        let select = deployment_group::Entity::find()
+            .filter(deployment_group::Column::Project.eq(project.to_string()));
+        let name = deployment_group::Column::Name;
+        fetch_page(&self.db, select, name, page, rows::group_from_row).await
     }
 
     /// Applies `update` if the etag (when sent) is current, bumping the revision when anything

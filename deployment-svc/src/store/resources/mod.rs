@@ -12,7 +12,10 @@ mod requests;
 mod rows;
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{
+    ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Select,
+};
 
 pub use deployments::{
     find_deployment, find_deployment_for_update, save_deployment, version_record,
@@ -21,7 +24,7 @@ pub use groups::find_group;
 pub use projects::{find_clusters, find_project, find_scope};
 pub use requests::Method;
 
-use crate::domain::{DeploymentError, StoreError};
+use crate::domain::{DeploymentError, StoreError, resources::PageRequest};
 
 /// The resources in deployment-svc's own database.
 #[derive(Debug, Clone)]
@@ -57,6 +60,32 @@ impl From<DbErr> for DeploymentError {
     fn from(err: DbErr) -> Self {
         Self::Store(err.into())
     }
+}
+
+/// One page of `select`, as every List reads it: the rows whose `name` column sorts after the
+/// page's start (all rows on the first page), by name, at most `page.limit`.
+async fn fetch_page<E, T>(
+    db: &DatabaseConnection,
+    select: Select<E>,
+    name: E::Column,
+    page: &PageRequest,
+    from_row: fn(E::Model) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError>
+where
+    E: EntityTrait,
+{
+    let select = match &page.after {
+        Some(after) => select.filter(name.gt(after.clone())),
+        None => select,
+    };
+    select
+        .order_by_asc(name)
+        .limit(page.limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
 }
 
 /// Inserts `row` unless its primary key is taken; false when it is. `ON CONFLICT DO NOTHING`

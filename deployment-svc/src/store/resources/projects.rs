@@ -4,12 +4,11 @@ use std::collections::HashMap;
 
 use eyrie_platform::db::begin_write;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
 };
 
 use super::{
-    ResourceStore, insert_new, now,
+    ResourceStore, fetch_page, insert_new, now,
     requests::{Method, remember, replayed},
     rows,
 };
@@ -52,15 +51,15 @@ impl ResourceStore {
 
     /// Up to `page.limit` projects after `page.after`, by name.
     pub async fn list_projects(&self, page: &PageRequest) -> Result<Vec<Project>, StoreError> {
-        project::Entity::find()
-            .filter(after(project::Column::Name, page))
-            .order_by_asc(project::Column::Name)
-            .limit(page.limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(rows::project_from_row)
-            .collect()
+        let select = project::Entity::find();
+        fetch_page(
+            &self.db,
+            select,
+            project::Column::Name,
+            page,
+            rows::project_from_row,
+        )
+        .await
     }
 
     /// Creates a scope in an existing project.
@@ -100,16 +99,15 @@ impl ResourceStore {
         project: &ProjectName,
         page: &PageRequest,
     ) -> Result<Vec<Scope>, StoreError> {
-        scope::Entity::find()
-            .filter(scope::Column::Project.eq(project.to_string()))
-            .filter(after(scope::Column::Name, page))
-            .order_by_asc(scope::Column::Name)
-            .limit(page.limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(rows::scope_from_row)
-            .collect()
+        let select = scope::Entity::find().filter(scope::Column::Project.eq(project.to_string()));
+        fetch_page(
+            &self.db,
+            select,
+            scope::Column::Name,
+            page,
+            rows::scope_from_row,
+        )
+        .await
     }
 
     /// Creates a cluster in an existing project.
@@ -145,16 +143,16 @@ impl ResourceStore {
         project: &ProjectName,
         page: &PageRequest,
     ) -> Result<Vec<Cluster>, StoreError> {
-        cluster::Entity::find()
-            .filter(cluster::Column::Project.eq(project.to_string()))
-            .filter(after(cluster::Column::Name, page))
-            .order_by_asc(cluster::Column::Name)
-            .limit(page.limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(rows::cluster_from_row)
-            .collect()
+        let select =
+            cluster::Entity::find().filter(cluster::Column::Project.eq(project.to_string()));
+        fetch_page(
+            &self.db,
+            select,
+            cluster::Column::Name,
+            page,
+            rows::cluster_from_row,
+        )
+        .await
     }
 }
 
@@ -196,14 +194,6 @@ pub(super) async fn require_project(
     match find_project(conn, &name).await? {
         Some(_) => Ok(()),
         None => Err(DeploymentError::not_found("project", name)),
-    }
-}
-
-/// Rows whose `name` column sorts after the page's start (all rows on the first page).
-pub(super) fn after(name: impl ColumnTrait, page: &PageRequest) -> Condition {
-    match &page.after {
-        Some(after) => Condition::all().add(name.gt(after.clone())),
-        None => Condition::all(),
     }
 }
 
