@@ -185,6 +185,40 @@ impl Gateway {
             .into_inner())
     }
 
+    /// Creates project `id` holding scope `dev`, the `directory` cluster `local` kept in the
+    /// folder `root`, group `web` (no type) and its deployment `shop` of `nginx:1.27`.
+    pub async fn create_shop(
+        &mut self,
+        id: &str,
+        display_name: &str,
+        root: &Path,
+    ) -> anyhow::Result<pb::Deployment> {
+        let project = format!("projects/{id}");
+        self.create_project(id, display_name).await?;
+        self.create_scope(&project, "dev", "Dev", true).await?;
+        self.create_directory_cluster(&project, "local", root)
+            .await?;
+        self.create_group(&project, "web", pb::DeploymentType::None)
+            .await?;
+        let request = self.request(pb::CreateDeploymentRequest {
+            parent: format!("{project}/groups/web"),
+            deployment_id: "shop".into(),
+            deployment: Some(pb::Deployment {
+                display_name: "Shop".into(),
+                scope: format!("{project}/scopes/dev"),
+                clusters: vec![format!("{project}/clusters/local")],
+                image: "nginx:1.27".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        Ok(self
+            .deployments
+            .create_deployment(request)
+            .await?
+            .into_inner())
+    }
+
     /// The deployment as it is now.
     pub async fn deployment(&mut self, name: &str) -> anyhow::Result<pb::Deployment> {
         let request = self.request(pb::GetDeploymentRequest {

@@ -503,37 +503,11 @@ fn rows() -> Vec<Row> {
 /// Seeds projects `acme` (scope, directory cluster, group, deployment) and `other`.
 async fn seed(suite: &Suite, channel: Channel) {
     let mut gateway = Gateway::new(channel, suite.admin_token.clone());
-    gateway.create_project("acme", "ACME").await.unwrap();
+    gateway
+        .create_shop("acme", "ACME", &suite.clusters_dir().join("local"))
+        .await
+        .unwrap();
     gateway.create_project("other", "OTHER").await.unwrap();
-    gateway
-        .create_scope(ACME, "dev", "Dev", true)
-        .await
-        .unwrap();
-    gateway
-        .create_directory_cluster(ACME, "local", &suite.clusters_dir().join("local"))
-        .await
-        .unwrap();
-    gateway
-        .create_group(ACME, "web", pb::DeploymentType::None)
-        .await
-        .unwrap();
-    let request = gateway.request(pb::CreateDeploymentRequest {
-        parent: GROUP.into(),
-        deployment_id: "shop".into(),
-        deployment: Some(pb::Deployment {
-            display_name: "Shop".into(),
-            scope: "projects/acme/scopes/dev".into(),
-            clusters: vec!["projects/acme/clusters/local".into()],
-            image: "nginx:1.27".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    gateway
-        .deployments
-        .create_deployment(request)
-        .await
-        .unwrap();
 }
 
 /// A token with one role binding, made by the global admin.

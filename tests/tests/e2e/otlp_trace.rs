@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use eyrie_proto::v1::{self as pb, DeploymentType};
+use eyrie_proto::v1 as pb;
 use eyrie_tests::{
     EveryService, Suite, SuiteConfig,
     journey::{ClusterFolder, Controllers, Gateway},
@@ -154,32 +154,10 @@ async fn one_deploy_is_one_trace_from_the_gateway_to_the_book_runner() {
     let _controllers = Controllers::start(cluster.root());
     let mut admin = Gateway::new(suite.gateway_channel().await.unwrap(), &suite.admin_token);
 
-    admin.create_project("acme", "Acme").await.unwrap();
     admin
-        .create_scope("projects/acme", "dev", "Dev", true)
+        .create_shop("acme", "Acme", cluster.root())
         .await
         .unwrap();
-    admin
-        .create_directory_cluster("projects/acme", "local", cluster.root())
-        .await
-        .unwrap();
-    admin
-        .create_group("projects/acme", "web", DeploymentType::None)
-        .await
-        .unwrap();
-    let request = admin.request(pb::CreateDeploymentRequest {
-        parent: "projects/acme/groups/web".into(),
-        deployment_id: "shop".into(),
-        deployment: Some(pb::Deployment {
-            display_name: "Shop".into(),
-            scope: "projects/acme/scopes/dev".into(),
-            clusters: vec!["projects/acme/clusters/local".into()],
-            image: "nginx:1.27".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    admin.deployments.create_deployment(request).await.unwrap();
 
     // One Deploy, sent as part of the caller's trace.
     let mut request = admin.request(pb::DeployDeploymentRequest {
