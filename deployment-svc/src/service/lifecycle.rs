@@ -23,7 +23,7 @@ use crate::{
     domain::{
         DeploymentError, StoreError,
         operation::Operation,
-        resources::{ClusterConnection, Deployment},
+        resources::{ClusterConnection, Deployment, DeploymentGroup, Scope},
         state::{Action, Phase},
     },
     store::{
@@ -87,9 +87,7 @@ impl Lifecycle {
         let deployment = find_deployment(&self.db, &name.to_string())
             .await?
             .ok_or_else(|| DeploymentError::not_found("deployment", name.to_string()))?;
-        let scope = find_scope(&self.db, &deployment.key_fields.scope)
-            .await?
-            .ok_or_else(|| DeploymentError::not_found("scope", &deployment.key_fields.scope))?;
+        let scope = self.scope_of(&deployment).await?;
         let phases = crate::domain::state::plan(deployment.state, action, scope.allow_drop)
             .map(|plan| plan.phases)
             .unwrap_or_default();
@@ -186,11 +184,7 @@ impl Lifecycle {
         deployment: &Deployment,
         phases: &[Phase],
     ) -> Result<(), DeploymentError> {
-        let group = find_group(&self.db, &deployment.group().to_string())
-            .await?
-            .ok_or_else(|| {
-                DeploymentError::not_found("deployment group", deployment.group().to_string())
-            })?;
+        let group = self.group_of(deployment).await?;
         for phase in phases {
             let book_name = group.books.get(*phase).to_owned();
             let book = runner
@@ -234,6 +228,22 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// The group of `deployment`, which must exist.
+    async fn group_of(&self, deployment: &Deployment) -> Result<DeploymentGroup, DeploymentError> {
+        let name = deployment.group().to_string();
+        find_group(&self.db, &name)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("deployment group", name))
+    }
+
+    /// The scope `deployment` is in, which must exist.
+    async fn scope_of(&self, deployment: &Deployment) -> Result<Scope, DeploymentError> {
+        let name = &deployment.key_fields.scope;
+        find_scope(&self.db, name)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("scope", name))
+    }
+
     /// Starts the job of the operation's current phase (idempotent: the StartJob request id is
     /// derived from the operation and phase).
     async fn start_phase(
@@ -245,11 +255,7 @@ impl Lifecycle {
         let deployment = find_deployment(&self.db, &operation.deployment)
             .await?
             .ok_or_else(|| DeploymentError::not_found("deployment", &operation.deployment))?;
-        let group = find_group(&self.db, &deployment.group().to_string())
-            .await?
-            .ok_or_else(|| {
-                DeploymentError::not_found("deployment group", deployment.group().to_string())
-            })?;
+        let group = self.group_of(&deployment).await?;
         let book = group.books.get(phase).to_owned();
         let snapshot = self.snapshot_in(&deployment, group).await?;
         // The first job of a retry names the job it retries, and resumes at its failed step if
@@ -309,16 +315,10 @@ impl Lifecycle {
                 ),
             });
         }
-        let scope = {
-            let deployment = find_deployment(&self.db, &old.deployment)
-                .await?
-                .ok_or_else(|| DeploymentError::not_found("deployment", old.deployment.clone()))?;
-            find_scope(&self.db, &deployment.key_fields.scope)
-                .await?
-                .ok_or_else(|| {
-                    DeploymentError::not_found("scope", deployment.key_fields.scope.clone())
-                })?
-        };
+        let deployment = find_deployment(&self.db, &old.deployment)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("deployment", old.deployment.clone()))?;
+        let scope = self.scope_of(&deployment).await?;
         let retry = operations::Retry {
             operation: old.name.clone(),
             phases: old.phases[old.phase_index..].to_vec(),
@@ -353,11 +353,7 @@ impl Lifecycle {
         &self,
         deployment: &Deployment,
     ) -> Result<pb::DeploymentSnapshot, DeploymentError> {
-        let group = find_group(&self.db, &deployment.group().to_string())
-            .await?
-            .ok_or_else(|| {
-                DeploymentError::not_found("deployment group", deployment.group().to_string())
-            })?;
+        let group = self.group_of(deployment).await?;
         self.snapshot_in(deployment, group).await
     }
 
@@ -365,15 +361,13 @@ impl Lifecycle {
     async fn snapshot_in(
         &self,
         deployment: &Deployment,
-        group: crate::domain::resources::DeploymentGroup,
+        group: DeploymentGroup,
     ) -> Result<pb::DeploymentSnapshot, DeploymentError> {
         let project_name = format!("projects/{}", deployment.name.project);
         let project = find_project(&self.db, &project_name)
             .await?
             .ok_or_else(|| DeploymentError::not_found("project", &project_name))?;
-        let scope = find_scope(&self.db, &deployment.key_fields.scope)
-            .await?
-            .ok_or_else(|| DeploymentError::not_found("scope", &deployment.key_fields.scope))?;
+        let scope = self.scope_of(deployment).await?;
         let clusters = find_clusters(&self.db, &deployment.key_fields.clusters).await?;
         Ok(pb::DeploymentSnapshot {
             deployment: Some(snap::Deployment {
