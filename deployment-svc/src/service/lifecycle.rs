@@ -23,7 +23,7 @@ use crate::{
     domain::{
         DeploymentError, StoreError,
         operation::Operation,
-        resources::{ClusterConnection, Deployment, DeploymentGroup, Scope},
+        resources::{ClusterConnection, Deployment, DeploymentGroup, KeyFields, Scope},
         state::{Action, Phase},
     },
     store::{
@@ -149,16 +149,7 @@ impl Lifecycle {
                 _ => DeploymentError::Unavailable(format!("version-svc: {}", status.message())),
             })?
             .into_inner();
-        let fields = found.key_fields.unwrap_or_default();
-        let key_fields = crate::domain::resources::KeyFields {
-            repository: fields.repository,
-            branch: fields.branch,
-            image: fields.image,
-            commit_ref: fields.commit_ref,
-            clusters: fields.clusters,
-            scope: fields.scope,
-            parameters: fields.parameters.into_iter().collect(),
-        };
+        let key_fields = KeyFields::from(found.key_fields.unwrap_or_default());
         if find_scope(&self.db, &key_fields.scope).await?.is_none()
             || find_clusters(&self.db, &key_fields.clusters).await?.len()
                 != key_fields.clusters.len()

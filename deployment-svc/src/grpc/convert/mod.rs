@@ -85,6 +85,20 @@ pub fn state_from_proto(state: pb::DeploymentState) -> Option<DeploymentState> {
     }
 }
 
+impl From<pb::KeyFields> for KeyFields {
+    fn from(fields: pb::KeyFields) -> Self {
+        Self {
+            repository: fields.repository,
+            branch: fields.branch,
+            image: fields.image,
+            commit_ref: fields.commit_ref,
+            clusters: fields.clusters,
+            scope: fields.scope,
+            parameters: fields.parameters.into_iter().collect(),
+        }
+    }
+}
+
 impl From<&KeyFields> for pb::KeyFields {
     fn from(fields: &KeyFields) -> Self {
         Self {
