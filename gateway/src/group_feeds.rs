@@ -7,7 +7,7 @@
 //! ended: it is sent the latest state of every deployment again and goes on from the log's end.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -25,6 +25,7 @@ use tonic::{Response, Status};
 use crate::{
     forward::{Answer, Call},
     job_feeds::{FeedSettings, RECONNECT_DELAY, is_transient},
+    shared_feeds::{SharedFeeds, Watching},
 };
 
 /// The gRPC path of the one RPC served here.
@@ -35,16 +36,17 @@ type Key = (String, bool);
 /// The groups being watched, each with its one upstream stream.
 #[derive(Clone)]
 pub struct GroupFeeds {
-    feeds: Arc<Mutex<HashMap<Key, Arc<GroupFeed>>>>,
+    feeds: SharedFeeds<Key, GroupFeed>,
     settings: FeedSettings,
 }
+
+/// A client's hold on a group's feed.
+type Watcher = Watching<Key, GroupFeed>;
 
 /// One watched group: the latest state of each deployment and the recent changes.
 struct GroupFeed {
     state: Mutex<GroupState>,
     changed: watch::Sender<()>,
-    watchers: Mutex<usize>,
-    pump: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 struct GroupState {
@@ -70,7 +72,7 @@ impl GroupFeeds {
     /// No group watched yet.
     pub fn new(settings: FeedSettings) -> Self {
         Self {
-            feeds: Arc::default(),
+            feeds: SharedFeeds::default(),
             settings,
         }
     }
@@ -84,11 +86,11 @@ impl GroupFeeds {
                     Status::invalid_argument("the request is not a WatchDeploymentsRequest")
                 })?;
             let watcher = feeds.join((request.parent, request.show_dropped), &call.channel);
-            let mut changed = watcher.feed.changed.subscribe();
+            let mut changed = watcher.changed.subscribe();
             // Wait for the initial state, so that an unknown group is refused here.
             loop {
                 {
-                    let state = watcher.feed.state.lock().expect("group state");
+                    let state = watcher.state.lock().expect("group state");
                     if let Some(status) = &state.failed {
                         return Err(status.clone());
                     }
@@ -110,60 +112,21 @@ impl GroupFeeds {
     }
 
     fn join(&self, key: Key, channel: &TracedChannel) -> Watcher {
-        let mut feeds = self.feeds.lock().expect("group feeds lock");
-        let feed = feeds
-            .entry(key.clone())
-            .or_insert_with(|| {
-                let feed = Arc::new(GroupFeed {
-                    state: Mutex::new(GroupState {
-                        latest: BTreeMap::new(),
-                        log: VecDeque::new(),
-                        first: 0,
-                        cap: self.settings.max_buffered_events.max(1),
-                        complete: false,
-                        failed: None,
-                    }),
-                    changed: watch::Sender::new(()),
-                    watchers: Mutex::new(0),
-                    pump: Mutex::new(None),
-                });
-                let pump = tokio::spawn(pump(key.clone(), channel.clone(), feed.clone()));
-                *feed.pump.lock().expect("pump lock") = Some(pump.abort_handle());
-                feed
-            })
-            .clone();
-        *feed.watchers.lock().expect("watchers lock") += 1;
-        Watcher {
-            key,
-            feed,
-            feeds: self.feeds.clone(),
-        }
-    }
-}
-
-/// A client watching a group; when the last one leaves, the feed and its stream go.
-struct Watcher {
-    key: Key,
-    feed: Arc<GroupFeed>,
-    feeds: Arc<Mutex<HashMap<Key, Arc<GroupFeed>>>>,
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let mut feeds = self.feeds.lock().expect("group feeds lock");
-        let mut watchers = self.feed.watchers.lock().expect("watchers lock");
-        *watchers -= 1;
-        if *watchers == 0 {
-            if let Some(pump) = self.feed.pump.lock().expect("pump lock").take() {
-                pump.abort();
-            }
-            if feeds
-                .get(&self.key)
-                .is_some_and(|feed| Arc::ptr_eq(feed, &self.feed))
-            {
-                feeds.remove(&self.key);
-            }
-        }
+        self.feeds.join(&key, || {
+            let feed = Arc::new(GroupFeed {
+                state: Mutex::new(GroupState {
+                    latest: BTreeMap::new(),
+                    log: VecDeque::new(),
+                    first: 0,
+                    cap: self.settings.max_buffered_events.max(1),
+                    complete: false,
+                    failed: None,
+                }),
+                changed: watch::Sender::new(()),
+            });
+            let pump = pump(key.clone(), channel.clone(), feed.clone());
+            (feed, pump)
+        })
     }
 }
 
@@ -259,7 +222,7 @@ async fn serve_watcher(
     mut changed: watch::Receiver<()>,
     outbox: Outbox,
 ) {
-    let feed = &watcher.feed;
+    let feed: &GroupFeed = &watcher;
     let Some(mut cursor) = send_latest(feed, &outbox).await else {
         return;
     };

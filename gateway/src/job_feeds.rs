@@ -8,11 +8,7 @@
 //! that fails, it is ended with `ABORTED` and the sequence to resume from).
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex, RwLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, RwLock},
     time::Duration,
 };
 
@@ -24,7 +20,10 @@ use prost::Message as _;
 use tokio::sync::watch;
 use tonic::{Code, Response, Status};
 
-use crate::forward::{Answer, Call};
+use crate::{
+    forward::{Answer, Call},
+    shared_feeds::{SharedFeeds, Watching},
+};
 
 /// The gRPC path of the one RPC served here.
 pub const WATCH_JOB: &str = "/eyrie.v1.JobService/WatchJob";
@@ -37,36 +36,28 @@ pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 pub struct FeedSettings {
     /// Heartbeat sent to a watcher that received nothing for this long.
     pub heartbeat_interval: Duration,
-    /// Events kept in memory per watched job; a watcher further behind is ended.
+    /// Events kept in memory per watched job (or changes per watched group); a watcher further
+    /// behind catches up from the service's own history.
     pub max_buffered_events: usize,
 }
 
 /// The jobs being watched, each with its one upstream stream.
 #[derive(Clone)]
 pub struct JobFeeds {
-    feeds: Arc<Mutex<HashMap<String, Arc<Feed>>>>,
-    upstream_streams: Arc<AtomicU64>,
+    feeds: SharedFeeds<String, Feed>,
     settings: FeedSettings,
 }
+
+/// A client's hold on a job's feed.
+type Watcher = Watching<String, Feed>;
 
 impl JobFeeds {
     /// No job watched yet.
     pub fn new(settings: FeedSettings) -> Self {
         Self {
-            feeds: Arc::default(),
-            upstream_streams: Arc::default(),
+            feeds: SharedFeeds::default(),
             settings,
         }
-    }
-
-    /// Upstream `WatchJob` streams opened so far, shared and dedicated ones together.
-    pub fn upstream_streams_opened(&self) -> u64 {
-        self.upstream_streams.load(Ordering::Relaxed)
-    }
-
-    /// Jobs with a live shared feed right now.
-    pub fn watched_jobs(&self) -> usize {
-        self.feeds.lock().expect("feeds lock").len()
     }
 
     /// Serves one client's `WatchJob` call.
@@ -81,16 +72,15 @@ impl JobFeeds {
                 ]));
             }
             let watcher = feeds.join(&request.name, &call.channel);
-            let feed = &watcher.feed;
             // Wait for the upstream stream to open, so that a missing job is refused here.
-            let mut state = feed.state.subscribe();
+            let mut state = watcher.state.subscribe();
             let opened = state
                 .wait_for(|state| state.opened || state.ended.is_some())
                 .await
                 .map(|state| state.ended.clone())
                 .map_err(|_| Status::unavailable("the job's stream closed"))?;
             if let Some(Err(status)) = opened
-                && !feed.has_events()
+                && !watcher.has_events()
             {
                 return Err(status);
             }
@@ -107,30 +97,12 @@ impl JobFeeds {
     }
 
     /// The feed of `job`, started if nobody watches it yet.
-    fn join(&self, job: &str, channel: &TracedChannel) -> Watcher {
-        let mut feeds = self.feeds.lock().expect("feeds lock");
-        let feed = feeds
-            .entry(job.to_owned())
-            .or_insert_with(|| {
-                let feed = Arc::new(Feed::new(self.settings.max_buffered_events));
-                self.upstream_streams.fetch_add(1, Ordering::Relaxed);
-                let pump = tokio::spawn(pump(
-                    job.to_owned(),
-                    channel.clone(),
-                    feed.clone(),
-                    self.upstream_streams.clone(),
-                ));
-                *feed.pump.lock().expect("pump lock") = Some(pump.abort_handle());
-                feed
-            })
-            .clone();
-        *feed.watchers.lock().expect("watchers lock") += 1;
-        Watcher {
-            job: job.to_owned(),
-            feed,
-            feeds: self.feeds.clone(),
-            upstream_streams: self.upstream_streams.clone(),
-        }
+    fn join(&self, job: &String, channel: &TracedChannel) -> Watcher {
+        self.feeds.join(job, || {
+            let feed = Arc::new(Feed::new(self.settings.max_buffered_events));
+            let pump = pump(job.clone(), channel.clone(), feed.clone());
+            (feed, pump)
+        })
     }
 }
 
@@ -138,8 +110,6 @@ impl JobFeeds {
 struct Feed {
     events: RwLock<Events>,
     state: watch::Sender<FeedState>,
-    watchers: Mutex<usize>,
-    pump: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 /// The kept events, dense by sequence from `first_sequence`.
@@ -174,8 +144,6 @@ impl Feed {
                 cap: cap.max(1),
             }),
             state: watch::Sender::new(FeedState::default()),
-            watchers: Mutex::new(0),
-            pump: Mutex::new(None),
         }
     }
 
@@ -213,42 +181,10 @@ impl Feed {
     }
 }
 
-/// A client watching a feed; when the last one leaves, the feed and its upstream stream go.
-struct Watcher {
-    job: String,
-    feed: Arc<Feed>,
-    feeds: Arc<Mutex<HashMap<String, Arc<Feed>>>>,
-    upstream_streams: Arc<AtomicU64>,
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let mut feeds = self.feeds.lock().expect("feeds lock");
-        let mut watchers = self.feed.watchers.lock().expect("watchers lock");
-        *watchers -= 1;
-        if *watchers == 0 {
-            if let Some(pump) = self.feed.pump.lock().expect("pump lock").take() {
-                pump.abort();
-            }
-            if feeds
-                .get(&self.job)
-                .is_some_and(|feed| Arc::ptr_eq(feed, &self.feed))
-            {
-                feeds.remove(&self.job);
-            }
-        }
-    }
-}
-
 /// Reads `job`'s events from the runner into `feed`, reopening the stream where it broke.
-async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>, opened: Arc<AtomicU64>) {
+async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>) {
     let mut client = JobServiceClient::new(channel);
-    let mut first = true;
     loop {
-        if !first {
-            opened.fetch_add(1, Ordering::Relaxed);
-        }
-        first = false;
         let request = pb::WatchJobRequest {
             name: job.clone(),
             after_sequence: feed.last_sequence(),
@@ -307,7 +243,7 @@ fn watch_stream(
     channel: TracedChannel,
     settings: FeedSettings,
 ) -> impl futures::Stream<Item = Result<Bytes, Status>> + Send + 'static {
-    let changed = watcher.feed.state.subscribe();
+    let changed = watcher.state.subscribe();
     let state = WatchState {
         watcher,
         cursor: after,
@@ -349,7 +285,7 @@ impl WatchState {
                     None => continue,
                 }
             }
-            match next_for(&self.watcher.feed, self.cursor) {
+            match next_for(&self.watcher, self.cursor) {
                 Next::Event(encoded) => {
                     self.cursor += 1;
                     return Some(Ok(encoded));
@@ -364,10 +300,10 @@ impl WatchState {
             }
             let ended = self.changed.borrow_and_update().ended.clone();
             if let Some(outcome) = ended {
-                if !matches!(next_for(&self.watcher.feed, self.cursor), Next::Wait) {
+                if !matches!(next_for(&self.watcher, self.cursor), Next::Wait) {
                     continue;
                 }
-                let last = self.watcher.feed.last_sequence();
+                let last = self.watcher.last_sequence();
                 return match outcome {
                     Ok(()) if self.cursor > last => Some(self.fail(Status::out_of_range(format!(
                         "after_sequence {} is beyond the job's last event ({last})",
@@ -401,11 +337,8 @@ impl WatchState {
 
     /// Opens the runner's stored history after the cursor, on a stream of this watcher's own.
     async fn open_history(&mut self) -> Result<(), Status> {
-        self.watcher
-            .upstream_streams
-            .fetch_add(1, Ordering::Relaxed);
         let request = pb::WatchJobRequest {
-            name: self.watcher.job.clone(),
+            name: self.watcher.key().clone(),
             after_sequence: self.cursor,
         };
         let history = JobServiceClient::new(self.channel.clone())
@@ -421,7 +354,7 @@ impl WatchState {
     /// (`None`: go on with the shared feed).
     async fn next_from_history(&mut self) -> Option<Result<Bytes, Status>> {
         loop {
-            if back_in_step(&self.watcher.feed, self.cursor) {
+            if back_in_step(&self.watcher, self.cursor) {
                 self.history = None;
                 return None;
             }

@@ -11,6 +11,7 @@ mod group_feeds;
 mod grpc;
 pub mod job_feeds;
 pub mod rate_limit;
+mod shared_feeds;
 pub mod store;
 mod visible_projects;
 
