@@ -40,12 +40,8 @@ fn database(dir: &Path, file: &str, postgres: bool) -> DatabaseSettings {
     }
 }
 
-async fn suite(postgres: bool) -> Suite {
-    suite_reporting(postgres, true).await
-}
-
 /// A suite whose runner reports job outcomes to deployment-svc, or never does (`reports` false).
-async fn suite_reporting(postgres: bool, reports: bool) -> Suite {
+async fn suite(postgres: bool, reports: bool) -> Suite {
     let root = tempfile::tempdir().unwrap();
     // Both addresses are known before either service starts: each names the other.
     let deployments_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -106,10 +102,16 @@ async fn suite_reporting(postgres: bool, reports: bool) -> Suite {
     }
 }
 
+/// A suite on SQLite, and one on PostgreSQL when a test database is set.
 async fn suites() -> Vec<(&'static str, Suite)> {
-    let mut suites = vec![("sqlite", suite(false).await)];
+    suites_reporting(true).await
+}
+
+/// [`suites`] whose runners report job outcomes, or never do (`reports` false).
+async fn suites_reporting(reports: bool) -> Vec<(&'static str, Suite)> {
+    let mut suites = vec![("sqlite", suite(false, reports).await)];
     if postgres_test_database().is_some() {
-        suites.push(("postgres", suite(true).await));
+        suites.push(("postgres", suite(true, reports).await));
     }
     suites
 }
@@ -849,11 +851,7 @@ async fn watchers_see_the_current_state_then_the_changes_and_the_running_job_bad
 #[tokio::test]
 async fn when_no_outcome_report_arrives_the_reconciler_finishes_the_operation() {
     // The runner here never reports outcomes: only the reconciler can move the deployment on.
-    let mut suites = vec![("sqlite", suite_reporting(false, false).await)];
-    if postgres_test_database().is_some() {
-        suites.push(("postgres", suite_reporting(true, false).await));
-    }
-    for (backend, mut suite) in suites {
+    for (backend, mut suite) in suites_reporting(false).await {
         let _controller = controller(suite.root.path().to_path_buf());
         create(&mut suite.client, suite.root.path()).await;
         let deploy = suite
