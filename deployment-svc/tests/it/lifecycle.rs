@@ -257,6 +257,18 @@ async fn ended(client: &mut DeploymentServiceClient<Channel>, operation: &str) -
     panic!("operation {operation} did not end in 30 s")
 }
 
+/// Starts a Deploy of deployment `name`; returns its operation.
+async fn start_deploy(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb::Operation {
+    client
+        .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
+            name: name.into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 async fn state(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb::Deployment {
     client
         .get_deployment(as_admin(pb::GetDeploymentRequest { name: name.into() }))
@@ -279,14 +291,7 @@ async fn the_seed_lifecycle_runs_the_books() {
             pb::DeploymentState::Draft
         );
 
-        let deploy = client
-            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
-                name: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let deploy = start_deploy(client, SHOP).await;
         assert_eq!(deploy.actor, ACTOR, "{backend}");
         let deploy = ended(client, &deploy.name).await;
         assert_eq!(
@@ -353,14 +358,7 @@ async fn the_seed_lifecycle_runs_the_books() {
         assert_eq!(versions[0].changed_fields, ["image"], "{backend}");
         assert_eq!(versions[0].actor, ACTOR, "{backend}");
 
-        let redeploy = client
-            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
-                name: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let redeploy = start_deploy(client, SHOP).await;
         assert_eq!(
             ended(client, &redeploy.name).await.status(),
             pb::OperationStatus::Succeeded,
@@ -456,14 +454,7 @@ async fn the_seed_lifecycle_runs_the_books() {
             "{backend}"
         );
 
-        let resume = client
-            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
-                name: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let resume = start_deploy(client, SHOP).await;
         assert_eq!(
             ended(client, &resume.name).await.status(),
             pb::OperationStatus::Succeeded,
@@ -670,15 +661,7 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
             .await
             .unwrap();
 
-        let deploy = suite
-            .client
-            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
-                name: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let deploy = start_deploy(&mut suite.client, SHOP).await;
         let failed = ended(&mut suite.client, &deploy.name).await;
         assert_eq!(failed.status(), pb::OperationStatus::Failed, "{backend}");
         assert!(
@@ -693,15 +676,7 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
         );
 
         // The same action can run again (and fails again: the book is unchanged).
-        let again = suite
-            .client
-            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
-                name: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let again = start_deploy(&mut suite.client, SHOP).await;
         let again = ended(&mut suite.client, &again.name).await;
         assert_eq!(again.status(), pb::OperationStatus::Failed, "{backend}");
         assert_eq!(
@@ -797,14 +772,7 @@ async fn watchers_see_the_current_state_then_the_changes_and_the_running_job_bad
         initial.sort();
         assert_eq!(initial, [API.to_owned(), SHOP.to_owned()], "{backend}");
 
-        suite
-            .client
-            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
-                name: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
+        start_deploy(&mut suite.client, SHOP).await;
         // No controller yet: the deploy book waits for its workload, so the job keeps running.
         let mut seen = Vec::new();
         let mut controller_started = None;
@@ -854,15 +822,7 @@ async fn when_no_outcome_report_arrives_the_reconciler_finishes_the_operation() 
     for (backend, mut suite) in suites_reporting(false).await {
         let _controller = controller(suite.root.path().to_path_buf());
         create(&mut suite.client, suite.root.path()).await;
-        let deploy = suite
-            .client
-            .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
-                name: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let deploy = start_deploy(&mut suite.client, SHOP).await;
         let done = ended(&mut suite.client, &deploy.name).await;
         assert_eq!(
             done.status(),
