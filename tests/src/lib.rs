@@ -14,4 +14,6 @@ mod suite;
 
 pub use binaries::binary;
 pub use process::{ServiceConfig, ServiceProcess};
-pub use suite::{EveryService, Suite, SuiteConfig};
+pub use suite::{
+    EveryService, Suite, SuiteConfig, gateway_in_front_of_version, version_behind_gateway,
+};

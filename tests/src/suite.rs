@@ -140,6 +140,38 @@ impl Suite {
     }
 }
 
+/// version-svc and a gateway whose only backend it is, both with their files in `data_dir` and
+/// the environment `env`: enough for the tests of the version API and of the gateway itself.
+pub async fn version_behind_gateway(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(ServiceProcess, ServiceProcess)> {
+    let version = ServiceProcess::start(
+        "version-svc",
+        with_env(ServiceConfig::for_service("version-svc", data_dir, ""), env),
+    )
+    .await?;
+    let gateway = gateway_in_front_of_version(data_dir, &version, env).await?;
+    Ok((version, gateway))
+}
+
+/// A gateway whose only backend is the running `version`, with its files in `data_dir` and the
+/// environment `env`.
+pub async fn gateway_in_front_of_version(
+    data_dir: &Path,
+    version: &ServiceProcess,
+    env: &[(&str, &str)],
+) -> anyhow::Result<ServiceProcess> {
+    let backends = format!("[backends]\nversion = \"{}\"", version.url());
+    let config = ServiceConfig::for_service("gateway", data_dir, &backends);
+    ServiceProcess::start("gateway", with_env(config, env)).await
+}
+
+fn with_env(config: ServiceConfig, env: &[(&str, &str)]) -> ServiceConfig {
+    env.iter()
+        .fold(config, |config, (key, value)| config.env(key, value))
+}
+
 /// A loopback address with a port free right now, below the ephemeral range (32768 and up on
 /// Linux): a port the system handed out for listening could be taken by an outgoing connection
 /// before the service binds it.

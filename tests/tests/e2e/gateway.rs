@@ -4,6 +4,7 @@ use eyrie_proto::v1::{ListVersionsRequest, version_service_client::VersionServic
 use eyrie_tests::{
     ServiceConfig, ServiceProcess,
     auth::{admin_token, with_token},
+    version_behind_gateway,
 };
 use tonic::Code;
 
@@ -37,22 +38,7 @@ async fn internal_services_are_not_reachable_through_the_gateway() {
     };
 
     let data_dir = tempfile::tempdir().unwrap();
-    let version = ServiceProcess::start(
-        "version-svc",
-        ServiceConfig::for_service("version-svc", data_dir.path(), ""),
-    )
-    .await
-    .unwrap();
-    let gateway = ServiceProcess::start(
-        "gateway",
-        ServiceConfig::for_service(
-            "gateway",
-            data_dir.path(),
-            &format!("[backends]\nversion = \"{}\"", version.url()),
-        ),
-    )
-    .await
-    .unwrap();
+    let (version, gateway) = version_behind_gateway(data_dir.path(), &[]).await.unwrap();
 
     let mut client = VersionRecorderClient::new(gateway.channel().await.unwrap());
     let status = client
@@ -173,21 +159,9 @@ async fn calls_need_a_live_token_and_tokens_are_managed_by_global_admins() {
 async fn with_an_internal_credential_services_answer_the_gateway_only() {
     let data_dir = tempfile::tempdir().unwrap();
     let credential = "internal-credential-for-this-test";
-    let version = ServiceProcess::start(
-        "version-svc",
-        ServiceConfig::for_service("version-svc", data_dir.path(), "")
-            .env("EYRIE_INTERNAL__CREDENTIAL", credential),
-    )
-    .await
-    .unwrap();
-    let gateway = ServiceProcess::start(
-        "gateway",
-        ServiceConfig::for_service(
-            "gateway",
-            data_dir.path(),
-            &format!("[backends]\nversion = \"{}\"", version.url()),
-        )
-        .env("EYRIE_INTERNAL__CREDENTIAL", credential),
+    let (version, gateway) = version_behind_gateway(
+        data_dir.path(),
+        &[("EYRIE_INTERNAL__CREDENTIAL", credential)],
     )
     .await
     .unwrap();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use eyrie_proto::v1::{ListVersionsRequest, version_service_client::VersionServiceClient};
-use eyrie_tests::{ServiceConfig, ServiceProcess};
+use eyrie_tests::{ServiceConfig, ServiceProcess, gateway_in_front_of_version};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -39,16 +39,9 @@ async fn client_trace_id_reaches_the_server_span_directly_and_through_the_gatewa
         .unwrap();
 
     // Through the gateway: both hops' spans carry the same trace id, so the gateway passed it on.
-    let gateway = ServiceProcess::start(
-        "gateway",
-        ServiceConfig::for_service(
-            "gateway",
-            data_dir.path(),
-            &format!("[backends]\nversion = \"{}\"", version.url()),
-        ),
-    )
-    .await
-    .unwrap();
+    let gateway = gateway_in_front_of_version(data_dir.path(), &version, &[])
+        .await
+        .unwrap();
     let request_id = "trace-test-through-gateway";
     let mut request = traced_request();
     let token = eyrie_tests::auth::admin_token(data_dir.path());

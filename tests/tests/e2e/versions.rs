@@ -7,7 +7,7 @@ use eyrie_proto::{
         version_service_client::VersionServiceClient,
     },
 };
-use eyrie_tests::{ServiceConfig, ServiceProcess};
+use eyrie_tests::version_behind_gateway;
 
 const SHOP: &str = "projects/acme/groups/web/deployments/shop";
 
@@ -33,22 +33,7 @@ fn revision(revision: i64, image: &str) -> RecordVersionRequest {
 #[tokio::test]
 async fn versions_recorded_internally_are_listed_and_diffed_through_the_gateway() {
     let data_dir = tempfile::tempdir().unwrap();
-    let version = ServiceProcess::start(
-        "version-svc",
-        ServiceConfig::for_service("version-svc", data_dir.path(), ""),
-    )
-    .await
-    .unwrap();
-    let gateway = ServiceProcess::start(
-        "gateway",
-        ServiceConfig::for_service(
-            "gateway",
-            data_dir.path(),
-            &format!("[backends]\nversion = \"{}\"", version.url()),
-        ),
-    )
-    .await
-    .unwrap();
+    let (version, gateway) = version_behind_gateway(data_dir.path(), &[]).await.unwrap();
 
     let mut recorder = VersionRecorderClient::new(version.channel().await.unwrap());
     recorder
