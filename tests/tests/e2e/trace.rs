@@ -3,17 +3,25 @@
 use std::time::Duration;
 
 use eyrie_proto::v1::{ListVersionsRequest, version_service_client::VersionServiceClient};
-use eyrie_tests::{ServiceConfig, ServiceProcess, gateway_in_front_of_version};
+use eyrie_tests::{
+    ServiceConfig, ServiceProcess,
+    auth::{admin_token, with_token},
+    gateway_in_front_of_version,
+};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const LOG_WAIT: Duration = Duration::from_secs(10);
 
-fn traced_request() -> tonic::Request<ListVersionsRequest> {
-    let mut request = tonic::Request::new(ListVersionsRequest {
+fn list_shop() -> ListVersionsRequest {
+    ListVersionsRequest {
         parent: "projects/acme/groups/web/deployments/shop".to_owned(),
         ..Default::default()
-    });
+    }
+}
+
+/// `request` sent as part of the trace [`TRACEPARENT`].
+fn traced(mut request: tonic::Request<ListVersionsRequest>) -> tonic::Request<ListVersionsRequest> {
     request
         .metadata_mut()
         .insert("traceparent", TRACEPARENT.parse().unwrap());
@@ -32,7 +40,9 @@ async fn client_trace_id_reaches_the_server_span_directly_and_through_the_gatewa
 
     // Straight to the service: its span for the call carries the client's trace id.
     let mut client = VersionServiceClient::new(version.channel().await.unwrap());
-    let _ = client.list_versions(traced_request()).await;
+    let _ = client
+        .list_versions(traced(tonic::Request::new(list_shop())))
+        .await;
     version
         .wait_for_log(&["ListVersions", &format!("trace_id={TRACE_ID}")], LOG_WAIT)
         .await
@@ -43,16 +53,15 @@ async fn client_trace_id_reaches_the_server_span_directly_and_through_the_gatewa
         .await
         .unwrap();
     let request_id = "trace-test-through-gateway";
-    let mut request = traced_request();
-    let token = eyrie_tests::auth::admin_token(data_dir.path());
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let token = admin_token(data_dir.path());
+    let mut request = traced(with_token(&token, list_shop()));
     request
         .metadata_mut()
         .insert("x-request-id", request_id.parse().unwrap());
     let mut client = VersionServiceClient::new(gateway.channel().await.unwrap());
-    let _ = client.list_versions(request).await;
+    // The admin's call passes the gateway; version-svc knows no such deployment.
+    let status = client.list_versions(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
 
     gateway
         .wait_for_log(
