@@ -16,7 +16,10 @@ use eyrie_platform::{
     DatabaseSettings, ServerSettings,
     testing::{TestServer, postgres_test_database},
 };
-use eyrie_proto::v1::{self as pb, deployment_service_client::DeploymentServiceClient};
+use eyrie_proto::v1::{
+    self as pb, deployment_service_client::DeploymentServiceClient,
+    version_service_client::VersionServiceClient,
+};
 use futures::future::join_all;
 use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
@@ -269,6 +272,31 @@ async fn start_deploy(client: &mut DeploymentServiceClient<Channel>, name: &str)
         .into_inner()
 }
 
+/// The versions of `deployment`, newest first, once version-svc holds `count` of them (or
+/// what it holds after a bounded wait): the outbox relays them in the background.
+async fn versions_once(
+    client: &mut VersionServiceClient<Channel>,
+    deployment: &str,
+    count: usize,
+) -> Vec<pb::DeploymentVersion> {
+    let mut versions = Vec::new();
+    for _ in 0..200 {
+        versions = client
+            .list_versions(pb::ListVersionsRequest {
+                parent: deployment.into(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().versions)
+            .unwrap_or_default();
+        if versions.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    versions
+}
+
 async fn state(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb::Deployment {
     client
         .get_deployment(as_admin(pb::GetDeploymentRequest { name: name.into() }))
@@ -335,24 +363,8 @@ async fn the_seed_lifecycle_runs_the_books() {
             .await
             .unwrap();
         // The image change is version 2, recorded by version-svc through the outbox.
-        let mut version_client = eyrie_proto::v1::version_service_client::VersionServiceClient::new(
-            suite.versions.channel().await.unwrap(),
-        );
-        let mut versions = Vec::new();
-        for _ in 0..200 {
-            versions = version_client
-                .list_versions(pb::ListVersionsRequest {
-                    parent: SHOP.into(),
-                    ..Default::default()
-                })
-                .await
-                .map(|r| r.into_inner().versions)
-                .unwrap_or_default();
-            if versions.len() >= 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut version_client = VersionServiceClient::new(suite.versions.channel().await.unwrap());
+        let versions = versions_once(&mut version_client, SHOP, 2).await;
         assert_eq!(versions.len(), 2, "{backend}: {versions:?}");
         assert_eq!(versions[0].number, 2, "{backend}");
         assert_eq!(versions[0].changed_fields, ["image"], "{backend}");
@@ -408,22 +420,8 @@ async fn the_seed_lifecycle_runs_the_books() {
                 .contains("nginx:1.27"),
             "{backend}"
         );
-        let mut latest = Vec::new();
-        for _ in 0..200 {
-            latest = version_client
-                .list_versions(pb::ListVersionsRequest {
-                    parent: SHOP.into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .versions;
-            if latest.len() >= 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let latest = versions_once(&mut version_client, SHOP, 3).await;
+        assert_eq!(latest.len(), 3, "{backend}: {latest:?}");
         assert_eq!(latest[0].number, 3, "{backend}");
         assert_eq!(latest[0].reason(), pb::VersionReason::Rollback, "{backend}");
         assert_eq!(latest[0].rollback_to_version, 1, "{backend}");
