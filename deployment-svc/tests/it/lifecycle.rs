@@ -566,8 +566,13 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
             );
         }
         let _controller = controller(suite.root.path().to_path_buf());
-        let first = started[0].get_ref().name.clone();
-        ended(&mut suite.client, &first).await;
+        let first = ended(&mut suite.client, &started[0].get_ref().name).await;
+        assert_eq!(
+            first.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}: {}",
+            first.message
+        );
 
         let with_id = || {
             as_admin(pb::PauseDeploymentRequest {
@@ -591,7 +596,13 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
             retry.name, pause.name,
             "{backend}: a retried request id returns the first operation"
         );
-        ended(&mut suite.client, &pause.name).await;
+        let paused = ended(&mut suite.client, &pause.name).await;
+        assert_eq!(
+            paused.status(),
+            pb::OperationStatus::Succeeded,
+            "{backend}: {}",
+            paused.message
+        );
         let log = suite
             .client
             .list_operations(as_admin(pb::ListOperationsRequest {
@@ -602,7 +613,12 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
             .unwrap()
             .into_inner()
             .operations;
-        assert_eq!(log.len(), 2, "{backend}: one Deploy, one Pause");
+        let actions: Vec<_> = log.iter().map(pb::Operation::action).collect();
+        assert_eq!(
+            actions,
+            [pb::OperationAction::Pause, pb::OperationAction::Deploy],
+            "{backend}: one Deploy, one Pause, newest first"
+        );
     }
 }
 
