@@ -52,27 +52,18 @@ impl Guard {
 
     /// `service`, reachable by authenticated callers within their rate only.
     pub fn wrap<S>(&self, service: S) -> Authenticated<S> {
-        Authenticated::new(service, self.tokens.clone(), self.limiter.clone())
+        Authenticated {
+            inner: service,
+            guard: self.clone(),
+        }
     }
 }
 
-/// Wraps a service so that only authenticated calls reach it.
+/// Wraps a service so that only authenticated calls reach it (made by [`Guard::wrap`]).
 #[derive(Clone)]
 pub struct Authenticated<S> {
     inner: S,
-    tokens: TokenStore,
-    limiter: RateLimiter,
-}
-
-impl<S> Authenticated<S> {
-    /// Guards `inner` with the tokens of `tokens`, each limited by `limiter`.
-    pub fn new(inner: S, tokens: TokenStore, limiter: RateLimiter) -> Self {
-        Self {
-            inner,
-            tokens,
-            limiter,
-        }
-    }
+    guard: Guard,
 }
 
 impl<S: NamedService> NamedService for Authenticated<S> {
@@ -113,8 +104,7 @@ where
         // The ready clone serves this call; a fresh clone waits for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let tokens = self.tokens.clone();
-        let limiter = self.limiter.clone();
+        let Guard { tokens, limiter } = self.guard.clone();
         Box::pin(async move {
             let Some(secret) = bearer(&request) else {
                 return Ok(Status::unauthenticated(

@@ -49,15 +49,15 @@ impl Default for GrpcWebSettings {
     }
 }
 
-/// Live job streams, shared by all the watchers of a job.
-#[derive(Debug, Clone, Deserialize)]
+/// Live streams, shared by all the watchers of a job (or of a deployment group).
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WatchSettings {
     /// A watcher that received nothing for this long gets a heartbeat.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
-    /// Events kept in memory per watched job. A watcher further behind is ended with
-    /// `ABORTED` and resumes from its last sequence.
+    /// Events kept in memory per watched job (changes per watched group). A watcher further
+    /// behind catches up from the service's own history.
     pub max_buffered_events: usize,
 }
 

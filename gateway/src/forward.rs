@@ -22,8 +22,10 @@ use tonic::{
     server::{NamedService, StreamingService},
 };
 
-pub use crate::access::Grants;
-use crate::{access::policy, auth::Caller};
+use crate::{
+    access::{Grants, policy},
+    auth::Caller,
+};
 
 /// A stream of encoded response messages.
 pub type MessageStream = BoxStream<'static, Result<Bytes, Status>>;

@@ -31,15 +31,8 @@ pub const WATCH_JOB: &str = "/eyrie.v1.JobService/WatchJob";
 /// How long an upstream stream that broke waits before it is opened again.
 pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 
-/// Tuning of the shared job streams.
-#[derive(Debug, Clone, Copy)]
-pub struct FeedSettings {
-    /// Heartbeat sent to a watcher that received nothing for this long.
-    pub heartbeat_interval: Duration,
-    /// Events kept in memory per watched job (or changes per watched group); a watcher further
-    /// behind catches up from the service's own history.
-    pub max_buffered_events: usize,
-}
+/// Tuning of the shared streams: the gateway's `[watch]` settings.
+pub type FeedSettings = crate::config::WatchSettings;
 
 /// The jobs being watched, each with its one upstream stream.
 #[derive(Clone)]

@@ -30,7 +30,7 @@ use crate::{
     backend_health::Backend,
     forward::{Call, Forward, Handling, PublicService},
     group_feeds::GroupFeeds,
-    job_feeds::{FeedSettings, JobFeeds},
+    job_feeds::JobFeeds,
     rate_limit::RateLimiter,
     store::{TokenStore, migration::Migrator},
 };
@@ -139,10 +139,7 @@ pub async fn run(
         traced_channel(&addresses(&settings.backends.version)).context("backends.version")?;
 
     let max = settings.limits.max_message_size;
-    let feed_settings = FeedSettings {
-        heartbeat_interval: settings.watch.heartbeat_interval,
-        max_buffered_events: settings.watch.max_buffered_events,
-    };
+    let feed_settings = settings.watch;
     let feeds = JobFeeds::new(feed_settings);
     let limiter = RateLimiter::new(settings.limits.requests_per_second, settings.limits.burst);
     let guard = auth::Guard::new(tokens.clone(), limiter);
