@@ -4,11 +4,13 @@ use eyrie_book_runner_svc::{
     BookRunnerSvc, Settings,
     store::{books::SeaBookStore, migration::Migrator},
 };
-use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
+use eyrie_platform::{
+    DatabaseSettings, ServerSettings,
+    testing::{TestServer, sample_deployment_snapshot},
+};
 use eyrie_proto::v1::{
     self as pb, BookFormat, BookSource, CreateBookRequest, DeploymentSnapshot, GetBookRequest,
-    KeyFields, book_service_client::BookServiceClient, create_book_request,
-    deployment_snapshot as snap,
+    book_service_client::BookServiceClient, create_book_request,
 };
 use tonic::transport::Channel;
 
@@ -125,58 +127,14 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// An inline snapshot of deployment `shop` (image `registry.example/shop:2.1`, namespace
+/// An inline snapshot of deployment `shop` (image `registry.example/shop:1.0`, namespace
 /// `acme-shop`) on one directory cluster, with `parameters`.
 pub fn snapshot(
     deployment_type: pb::DeploymentType,
     parameters: &[(&str, &str)],
 ) -> DeploymentSnapshot {
-    DeploymentSnapshot {
-        deployment: Some(snap::Deployment {
-            name: "projects/acme/groups/web/deployments/shop".into(),
-            slug: "shop".into(),
-            display_name: "Shop".into(),
-            key_fields: Some(KeyFields {
-                repository: "git@github.com:acme/shop.git".into(),
-                branch: "main".into(),
-                image: "registry.example/shop:2.1".into(),
-                commit_ref: "4f2a9c1".into(),
-                clusters: vec!["projects/acme/clusters/c1".into()],
-                scope: "projects/acme/scopes/dev".into(),
-                parameters: parameters
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            }),
-            state: pb::DeploymentState::Deploy.into(),
-        }),
-        project: Some(snap::Project {
-            name: "projects/acme".into(),
-            slug: "acme".into(),
-            display_name: "Acme".into(),
-        }),
-        group: Some(snap::Group {
-            name: "projects/acme/groups/web".into(),
-            slug: "web".into(),
-            display_name: "Web".into(),
-            r#type: deployment_type.into(),
-        }),
-        scope: Some(snap::Scope {
-            name: "projects/acme/scopes/dev".into(),
-            slug: "dev".into(),
-            display_name: "Dev".into(),
-            allow_drop: true,
-        }),
-        clusters: vec![snap::Cluster {
-            name: "projects/acme/clusters/c1".into(),
-            slug: "c1".into(),
-            display_name: "C1".into(),
-            connection: Some(snap::cluster::Connection::Directory(
-                pb::DirectoryConnection { path: "c1".into() },
-            )),
-        }],
-        namespace: "acme-shop".into(),
-        version: 3,
-        revision: 7,
-    }
+    let type_name = deployment_type
+        .as_str_name()
+        .trim_start_matches("DEPLOYMENT_TYPE_");
+    sample_deployment_snapshot(type_name, "c1", parameters)
 }

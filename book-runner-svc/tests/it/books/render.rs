@@ -98,7 +98,7 @@ async fn a_builtin_renders_the_deployments_image_in_its_namespace() {
             .collect::<Vec<_>>()
             .join("\n---\n");
         assert!(
-            all.contains("registry.example/shop:2.1"),
+            all.contains("registry.example/shop:1.0"),
             "{backend}: the image is missing:\n{all}"
         );
         for manifest in &manifests {

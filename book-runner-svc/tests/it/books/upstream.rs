@@ -90,7 +90,7 @@ async fn a_deployment_is_rendered_from_its_current_snapshot() {
             .filter_map(|step| step.with.get("manifest").cloned())
             .collect();
         assert!(
-            manifests.contains("registry.example/shop:2.1"),
+            manifests.contains("registry.example/shop:1.0"),
             "{backend}: {manifests}"
         );
         assert!(
