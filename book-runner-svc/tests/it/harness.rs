@@ -115,6 +115,23 @@ impl Runner {
         collect_events(self.jobs.clone(), job, after).await
     }
 
+    /// Texts of the first page of step `step_index`'s log in `job`.
+    pub async fn step_log(&mut self, job: &str, step_index: u32) -> Vec<String> {
+        self.jobs
+            .get_job_step_log(pb::GetJobStepLogRequest {
+                job: job.to_owned(),
+                step_index,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .lines
+            .into_iter()
+            .map(|line| line.text)
+            .collect()
+    }
+
     /// Waits for the end of `job` and returns it.
     pub async fn finished(&mut self, job: &str) -> Job {
         let events = self.watch_all(job, 0).await;

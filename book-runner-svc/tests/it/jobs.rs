@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use eyrie_proto::v1::{self as pb, CancelJobRequest, GetJobStepLogRequest, JobStatus, StepStatus};
+use eyrie_proto::v1::{self as pb, CancelJobRequest, JobStatus, StepStatus};
 
 use crate::harness::{each_runner, final_status, sequences};
 
@@ -76,19 +76,8 @@ async fn a_book_runs_its_steps_and_leaves_its_objects_in_the_cluster() {
             "{backend}"
         );
 
-        let log = runner
-            .jobs
-            .get_job_step_log(GetJobStepLogRequest {
-                job: job.name.clone(),
-                step_index: 0,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let lines: Vec<_> = log.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(
-            lines,
+            runner.step_log(&job.name, 0).await,
             [
                 "Namespace acme-shop created",
                 "Service acme-shop/shop created"
@@ -128,20 +117,14 @@ async fn a_second_run_changes_no_file_and_a_retried_request_starts_nothing() {
             "{backend}: a second deploy rewrote the manifest"
         );
 
-        let log = runner
-            .jobs
-            .get_job_step_log(GetJobStepLogRequest {
-                job: second.name.clone(),
-                step_index: 0,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(
-            log.lines.iter().all(|l| l.text.ends_with("unchanged")),
-            "{backend}: {:?}",
-            log.lines
+        // Exact lines: `all(ends_with("unchanged"))` alone would pass on an empty log.
+        assert_eq!(
+            runner.step_log(&second.name, 0).await,
+            [
+                "Namespace acme-shop unchanged",
+                "Service acme-shop/shop unchanged"
+            ],
+            "{backend}"
         );
     }
 }
@@ -336,20 +319,10 @@ steps:
                 "{backend}: a secret value leaked into an event"
             );
         }
-        let log = runner
-            .jobs
-            .get_job_step_log(GetJobStepLogRequest {
-                job: job.name.clone(),
-                step_index: 0,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(log.lines.len(), 1, "{backend}");
         assert_eq!(
-            log.lines[0].text,
-            "Secret acme-shop/shop-admin created with generated keys password, api_key"
+            runner.step_log(&job.name, 0).await,
+            ["Secret acme-shop/shop-admin created with generated keys password, api_key"],
+            "{backend}"
         );
 
         // Run again: the values are kept, never regenerated.
