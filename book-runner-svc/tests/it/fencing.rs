@@ -1,8 +1,9 @@
-//! A worker whose lease was taken over cannot write anything (fencing).
+//! A worker whose lease was taken over cannot write anything (fencing); what a lease lets it
+//! write is stored as the claim and the records say.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use eyrie_book_runner_svc::{
     domain::{
         book::{BookFormat, BookSpec, Phase},
@@ -10,7 +11,7 @@ use eyrie_book_runner_svc::{
         snapshot::sample_snapshot,
     },
     store::{
-        jobs::{Entry, SeaJobStore, WriteError},
+        jobs::{Entry, MAX_LOG_LINES_PER_STEP, SeaJobStore, WriteError},
         migration::Migrator,
     },
 };
@@ -44,7 +45,8 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
             .await
             .unwrap();
         let store = SeaJobStore::new(db);
-        let now = Utc::now();
+        // Whole microseconds, as the databases keep them, so claimed and stored jobs compare.
+        let now = Utc::now().trunc_subsecs(6);
         let (job, created) = store
             .create("0001fencing", &new_job("fencing-1"), now)
             .await
@@ -58,6 +60,12 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
             .unwrap()
             .expect("claimable");
         assert!(!first.takeover, "{backend}");
+        assert_eq!(
+            Some(&first.job),
+            store.get(&job.id).await.unwrap().as_ref(),
+            "{backend}: the claim returns the job as stored"
+        );
+        assert_eq!(first.job.status, JobStatus::Running, "{backend}");
         assert!(
             store.claim("worker-b", ttl, now).await.unwrap().is_none(),
             "{backend}: leased jobs are not claimable"
@@ -133,6 +141,77 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
                 },
             ],
             "{backend}: only B's writes are there"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_steps_log_keeps_its_first_lines_numbered_and_is_marked_truncated_beyond_them() {
+    for settings in test_databases() {
+        let backend = describe(&settings);
+        let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings)
+            .await
+            .unwrap();
+        let store = SeaJobStore::new(db);
+        let now = Utc::now();
+        store
+            .create("0001logs", &new_job("logs-1"), now)
+            .await
+            .unwrap();
+        let claim = store
+            .claim("worker-a", Duration::from_secs(60), now)
+            .await
+            .unwrap()
+            .expect("claimable");
+        let limit = u64::try_from(MAX_LOG_LINES_PER_STEP).unwrap();
+        let line = |number: u64| Entry::Log {
+            step_index: 0,
+            attempt: 1,
+            line: format!("line {number}"),
+        };
+        // All but the last line that fits, in one record; then two more, one of them too many.
+        let first = store
+            .record(&claim.lease, (1..limit).map(line).collect(), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.len(),
+            usize::try_from(limit - 1).unwrap(),
+            "{backend}"
+        );
+        let (_, truncated) = store.step_log("0001logs", 0, 0, 1).await.unwrap();
+        assert!(!truncated, "{backend}: not full yet");
+        let last = store
+            .record(&claim.lease, vec![line(limit), line(limit + 1)], now)
+            .await
+            .unwrap();
+        assert_eq!(
+            last.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+            [EventKind::StepLog {
+                step_index: 0,
+                attempt: 1,
+                line: format!("line {limit}"),
+            }],
+            "{backend}: the line beyond the limit is dropped"
+        );
+
+        let (lines, truncated) = store.step_log("0001logs", 0, limit - 2, 10).await.unwrap();
+        assert!(truncated, "{backend}");
+        assert_eq!(
+            lines
+                .into_iter()
+                .map(|l| (l.number, l.text))
+                .collect::<Vec<_>>(),
+            [
+                (limit - 1, format!("line {}", limit - 1)),
+                (limit, format!("line {limit}")),
+            ],
+            "{backend}"
+        );
+        let stored = store.get("0001logs").await.unwrap().unwrap();
+        assert_eq!(
+            stored.last_sequence, last[0].sequence,
+            "{backend}: events are numbered densely past the dropped line"
         );
     }
 }
