@@ -59,13 +59,12 @@ impl Fixture {
         channel: Channel,
         after_sequence: u64,
     ) -> Streaming<pb::WatchJobResponse> {
-        let mut request = tonic::Request::new(pb::WatchJobRequest {
-            name: JOB.into(),
-            after_sequence,
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", self.token).parse().unwrap(),
+        let request = eyrie_tests::auth::with_token(
+            &self.token,
+            pb::WatchJobRequest {
+                name: JOB.into(),
+                after_sequence,
+            },
         );
         JobServiceClient::new(channel)
             .watch_job(request)

@@ -18,13 +18,12 @@ async fn watch(
     fixture: &Fixture,
     channel: tonic::transport::Channel,
 ) -> Streaming<pb::WatchDeploymentsResponse> {
-    let mut request = tonic::Request::new(pb::WatchDeploymentsRequest {
-        parent: GROUP.into(),
-        show_dropped: false,
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", fixture.token).parse().unwrap(),
+    let request = eyrie_tests::auth::with_token(
+        &fixture.token,
+        pb::WatchDeploymentsRequest {
+            parent: GROUP.into(),
+            show_dropped: false,
+        },
     );
     DeploymentServiceClient::new(channel)
         .watch_deployments(request)

@@ -10,18 +10,12 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+use eyrie_tests::auth::with_token;
+
 use crate::fixture::Fixture;
 
 /// Nothing listens on port 1 of loopback.
 const DOWN: &str = "http://127.0.0.1:1";
-
-fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 #[tokio::test]
 async fn a_token_over_its_rate_is_refused_with_resource_exhausted() {

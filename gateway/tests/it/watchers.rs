@@ -207,13 +207,12 @@ async fn a_watcher_left_behind_the_kept_events_catches_up_from_the_runner_exactl
 #[tokio::test]
 async fn watching_a_job_that_does_not_exist_is_not_found() {
     let fixture = fixture(100).await;
-    let mut request = tonic::Request::new(pb::WatchJobRequest {
-        name: "projects/acme/groups/web/deployments/shop/jobs/missing".into(),
-        after_sequence: 0,
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", fixture.token).parse().unwrap(),
+    let request = eyrie_tests::auth::with_token(
+        &fixture.token,
+        pb::WatchJobRequest {
+            name: "projects/acme/groups/web/deployments/shop/jobs/missing".into(),
+            after_sequence: 0,
+        },
     );
     let status = JobServiceClient::new(fixture.channel().await)
         .watch_job(request)
