@@ -14,8 +14,9 @@ use tonic::{Request, Response, Status, codegen::BoxStream};
 use super::convert::{deployment_to_proto, timestamp};
 use crate::{
     domain::{
+        DeploymentError,
         names::GroupName,
-        resources::{DeploymentQuery, PageRequest},
+        resources::{Deployment, DeploymentQuery, PageRequest},
     },
     service::{
         lifecycle::{Lifecycle, operation_to_proto},
@@ -37,9 +38,8 @@ pub async fn watch(
     request: Request<pb::WatchDeploymentsRequest>,
 ) -> Result<Response<BoxStream<pb::WatchDeploymentsResponse>>, Status> {
     let request = request.into_inner();
-    let group = GroupName::parse("parent", &request.parent).map_err(|violation| {
-        Status::from(crate::domain::DeploymentError::Invalid(vec![violation]))
-    })?;
+    let group = GroupName::parse("parent", &request.parent)
+        .map_err(|violation| Status::from(DeploymentError::Invalid(vec![violation])))?;
     resources.get_group(&group).await?;
     let (sender, receiver) = mpsc::channel(64);
     tokio::spawn(async move {
@@ -114,31 +114,34 @@ pub async fn watch(
     Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
 }
 
-/// Every deployment of `group`, page after page.
+/// Every deployment of `group`, page after page. Read from the store directly: the group was
+/// found when the stream opened and groups are never deleted, so each poll need not look it up
+/// again as ListDeployments does.
 async fn read(
     resources: &Resources,
     group: &GroupName,
     show_dropped: bool,
-) -> Result<Vec<crate::domain::resources::Deployment>, Status> {
+) -> Result<Vec<Deployment>, Status> {
     let mut all = Vec::new();
     let mut after = None;
     loop {
+        let query = DeploymentQuery {
+            group: group.clone(),
+            state: None,
+            scope: None,
+            show_dropped,
+            page: PageRequest { after, limit: PAGE },
+        };
         let page = resources
-            .list_deployments(&DeploymentQuery {
-                group: group.clone(),
-                state: None,
-                scope: None,
-                show_dropped,
-                page: PageRequest {
-                    after: after.clone(),
-                    limit: PAGE,
-                },
-            })
-            .await?;
-        all.extend(page.items);
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => return Ok(all),
+            .store()
+            .list_deployments(&query)
+            .await
+            .map_err(DeploymentError::from)?;
+        let full = page.len() as u64 == PAGE;
+        after = page.last().map(|deployment| deployment.name.to_string());
+        all.extend(page);
+        if !full {
+            return Ok(all);
         }
     }
 }
