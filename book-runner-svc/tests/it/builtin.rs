@@ -12,23 +12,13 @@ use crate::{
 
 /// Contents of every file of the cluster, by path.
 fn files(root: &Path) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                let relative = path.strip_prefix(root).unwrap().display().to_string();
-                found.insert(relative, std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
-    found
+    controller::yaml_files(root)
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(root).unwrap().display().to_string();
+            (relative, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
 }
 
 fn object(root: &Path, relative: &str) -> serde_json::Value {

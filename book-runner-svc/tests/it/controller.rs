@@ -103,7 +103,8 @@ fn reconcile(root: &Path) {
     }
 }
 
-fn yaml_files(root: &Path) -> Vec<PathBuf> {
+/// Every YAML file under `root`, at any depth.
+pub fn yaml_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
