@@ -66,8 +66,8 @@ impl EventHub {
     }
 
     async fn follow(self, id: String, feed: Arc<Feed>) {
-        let mut last = match self.store.get(&id).await {
-            Ok(Some(job)) => job.last_sequence,
+        let mut last = match self.store.last_sequence(&id).await {
+            Ok(Some(last)) => last,
             _ => 0,
         };
         loop {

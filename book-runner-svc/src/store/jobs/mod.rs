@@ -198,6 +198,17 @@ impl SeaJobStore {
         }
     }
 
+    /// The sequence number of job `id`'s last event, without reading the rest of the job.
+    pub async fn last_sequence(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        let last: Option<i64> = job::Entity::find_by_id(id.to_owned())
+            .select_only()
+            .column(job::Column::LastSequence)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(last.map(|last| u64::try_from(last).unwrap_or(0)))
+    }
+
     /// Jobs matching `query`, newest first.
     pub async fn list(&self, query: &JobQuery) -> Result<Vec<Job>, StoreError> {
         let mut select = job::Entity::find();
