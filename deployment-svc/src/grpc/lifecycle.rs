@@ -14,15 +14,11 @@ use eyrie_proto::{
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
-use super::actor;
+use super::{actor, status::invalid};
 use crate::{
     domain::{DeploymentError, state::Action},
     service::lifecycle::{Lifecycle, operation_to_proto},
 };
-
-fn invalid(violation: FieldViolation) -> Status {
-    DeploymentError::Invalid(vec![violation]).into()
-}
 
 fn request_id(value: &str) -> Option<&str> {
     Some(value).filter(|id| !id.is_empty())

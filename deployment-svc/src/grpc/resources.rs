@@ -1,18 +1,18 @@
 //! Handlers of the resource RPCs: read the request, convert, call [`Resources`], convert back.
 
-use eyrie_platform::{names::DeploymentName, status::FieldViolation};
+use eyrie_platform::names::DeploymentName;
 use eyrie_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::convert::{
-    Violations, deployment_to_proto,
-    requests::{self, ANONYMOUS},
+use super::{
+    convert::{
+        Violations, deployment_to_proto,
+        requests::{self, ANONYMOUS},
+    },
+    status::invalid,
 };
 use crate::{
-    domain::{
-        DeploymentError,
-        names::{ClusterName, GroupName, ProjectName, ScopeName},
-    },
+    domain::names::{ClusterName, GroupName, ProjectName, ScopeName},
     service::resources::Resources,
 };
 
@@ -28,10 +28,6 @@ pub fn actor<T>(request: &Request<T>) -> String {
         .filter(|value| !value.is_empty())
         .unwrap_or(ANONYMOUS)
         .to_owned()
-}
-
-fn invalid(violation: FieldViolation) -> Status {
-    DeploymentError::invalid(violation).into()
 }
 
 pub(super) async fn create_project(

@@ -1,9 +1,15 @@
 //! deployment-svc errors as gRPC statuses, converted once, here.
 
-use eyrie_platform::status;
+use eyrie_platform::status::{self, FieldViolation};
 use tonic::Status;
 
 use crate::domain::DeploymentError;
+
+/// `INVALID_ARGUMENT` for one wrong request field, as every handler refuses a name it cannot
+/// parse.
+pub(super) fn invalid(violation: FieldViolation) -> Status {
+    DeploymentError::invalid(violation).into()
+}
 
 impl From<DeploymentError> for Status {
     fn from(err: DeploymentError) -> Self {
@@ -27,7 +33,6 @@ impl From<DeploymentError> for Status {
 
 #[cfg(test)]
 mod tests {
-    use eyrie_platform::status::FieldViolation;
     use tonic::Code;
 
     use super::*;

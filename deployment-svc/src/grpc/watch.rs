@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
-use super::convert::{deployment_to_proto, timestamp};
+use super::{
+    convert::{deployment_to_proto, timestamp},
+    status::invalid,
+};
 use crate::{
     domain::{
         DeploymentError,
@@ -38,8 +41,7 @@ pub async fn watch(
     request: Request<pb::WatchDeploymentsRequest>,
 ) -> Result<Response<BoxStream<pb::WatchDeploymentsResponse>>, Status> {
     let request = request.into_inner();
-    let group = GroupName::parse("parent", &request.parent)
-        .map_err(|violation| Status::from(DeploymentError::Invalid(vec![violation])))?;
+    let group = GroupName::parse("parent", &request.parent).map_err(invalid)?;
     resources.get_group(&group).await?;
     let (sender, receiver) = mpsc::channel(64);
     tokio::spawn(async move {
