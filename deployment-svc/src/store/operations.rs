@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use eyrie_platform::db::begin_write;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, DatabaseConnection, DatabaseTransaction, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
 };
 
 use super::{
@@ -77,14 +77,6 @@ fn to_row(operation: &Operation) -> operation::ActiveModel {
         create_time: Set(operation.create_time),
         end_time: Set(operation.end_time),
     }
-}
-
-async fn find(txn: &DatabaseTransaction, name: &str) -> Result<Option<Operation>, StoreError> {
-    operation::Entity::find_by_id(name.to_owned())
-        .one(txn)
-        .await?
-        .map(to_domain)
-        .transpose()
 }
 
 /// Starts `action` on deployment `deployment` whose scope has `allow_drop`: checks the state
@@ -240,7 +232,7 @@ pub async fn record_job(
     job: &str,
 ) -> Result<(), DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
-    let Some(mut operation) = find(&txn, name).await? else {
+    let Some(mut operation) = get(&txn, name).await? else {
         return Err(DeploymentError::not_found("operation", name));
     };
     if operation.jobs.len() == operation.phase_index {
@@ -280,7 +272,7 @@ pub async fn complete_job(
     now: DateTime<Utc>,
 ) -> Result<Next, DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
-    let Some(mut operation) = find(&txn, name).await? else {
+    let Some(mut operation) = get(&txn, name).await? else {
         return Ok(Next::Nothing);
     };
     if operation.status != OperationStatus::Running || operation.current_job() != Some(job) {
@@ -329,10 +321,10 @@ pub async fn running(db: &DatabaseConnection) -> Result<Vec<Operation>, StoreErr
         .collect()
 }
 
-/// The operation named `name`.
-pub async fn get(db: &DatabaseConnection, name: &str) -> Result<Option<Operation>, StoreError> {
+/// The operation named `name`, read on `conn` (the pool, or a caller's transaction).
+pub async fn get(conn: &impl ConnectionTrait, name: &str) -> Result<Option<Operation>, StoreError> {
     operation::Entity::find_by_id(name.to_owned())
-        .one(db)
+        .one(conn)
         .await?
         .map(to_domain)
         .transpose()
