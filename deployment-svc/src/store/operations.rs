@@ -79,9 +79,6 @@ fn to_row(operation: &Operation) -> operation::ActiveModel {
     }
 }
 
-/// Starts `action` on deployment `deployment` whose scope has `allow_drop`: checks the state
-/// machine, records the operation and moves the deployment, in one transaction. A retried
-/// `request_id` returns the first operation (`false`) and changes nothing.
 /// A rollback: the key fields of an earlier version, restored before the deploy book runs.
 #[derive(Debug, Clone)]
 pub struct Rollback {
@@ -102,6 +99,9 @@ pub struct Retry {
     pub resume_job: Option<String>,
 }
 
+/// Starts `action` on deployment `deployment` whose scope has `allow_drop`: checks the state
+/// machine, records the operation and moves the deployment, in one transaction. A retried
+/// `request_id` returns the first operation (`false`) and changes nothing.
 #[allow(clippy::too_many_arguments)] // each is one fact of the request; a struct would only rename them
 pub async fn start(
     db: &DatabaseConnection,
