@@ -13,13 +13,13 @@
 //! Should a lease expire mid-call, the record is merely sent twice, and version-svc answers a
 //! repeated revision with the version it already created.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::Utc;
 use eyrie_platform::grpc::TracedChannel;
 use eyrie_proto::internal::v1::version_recorder_client::VersionRecorderClient;
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::{sync::Notify, task::JoinSet};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
@@ -28,7 +28,7 @@ use crate::store::outbox::{self, PendingVersion};
 /// Client of version-svc's internal recorder.
 pub type VersionClient = VersionRecorderClient<TracedChannel>;
 
-/// Longest wait between two looks at the outbox when nothing wakes the relay.
+/// Wait between two looks at the outbox while it has nothing due.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Most records (one per deployment) claimed and sent at once.
 const BATCH: u64 = 32;
@@ -41,43 +41,16 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest wait between two attempts of one record.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Wakes the relay so that it looks at the outbox now, e.g. after a commit that queued a
-/// record. Cheap to clone; a default one wakes nothing (no relay runs).
-#[derive(Debug, Clone, Default)]
-pub struct VersionWaker(Arc<Notify>);
-
-impl VersionWaker {
-    /// Makes the relay's next look at the outbox immediate; never lost if it is busy.
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-}
-
 /// Delivers the version outbox to version-svc until shut down.
 pub struct VersionRelay {
     db: DatabaseConnection,
     client: VersionClient,
-    waker: VersionWaker,
 }
 
 impl VersionRelay {
     /// A relay reading the outbox of `db` and calling version-svc through `client`.
     pub fn new(db: DatabaseConnection, client: VersionClient) -> Self {
-        Self {
-            db,
-            client,
-            waker: VersionWaker::default(),
-        }
-    }
-
-    /// A handle that wakes this relay, to keep before [`Self::run`] takes it.
-    pub fn waker(&self) -> VersionWaker {
-        self.waker.clone()
-    }
-
-    /// Makes the relay look at the outbox now.
-    pub fn wake(&self) {
-        self.waker.wake();
+        Self { db, client }
     }
 
     /// Delivers due records until `shutdown` is cancelled. A delivery cut short by shutdown is
@@ -93,7 +66,6 @@ impl VersionRelay {
                 continue;
             }
             tokio::select! {
-                () = self.waker.0.notified() => {}
                 () = tokio::time::sleep(POLL_INTERVAL) => {}
                 () = shutdown.cancelled() => {}
             }
