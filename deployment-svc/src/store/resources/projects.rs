@@ -71,9 +71,7 @@ impl ResourceStore {
         let name = new.name.to_string();
         let txn = begin_write(&self.db).await?;
         if replayed(&txn, Method::CreateScope, meta, &name).await? {
-            return find_scope(&txn, &name)
-                .await?
-                .ok_or_else(|| DeploymentError::not_found("scope", name));
+            return first_scope(&txn, &name).await;
         }
         require_project(&txn, &new.name.parent()).await?;
         let scope = Scope {
@@ -84,9 +82,7 @@ impl ResourceStore {
         };
         if !insert_new(&txn, rows::scope_row(&scope)).await? {
             already_created(&txn, Method::CreateScope, meta, "scope", &name).await?;
-            return find_scope(&txn, &name)
-                .await?
-                .ok_or_else(|| DeploymentError::not_found("scope", name));
+            return first_scope(&txn, &name).await;
         }
         remember(&txn, Method::CreateScope, meta, &name).await?;
         txn.commit().await?;
@@ -160,6 +156,12 @@ async fn first_project(txn: &DatabaseTransaction, name: &str) -> Result<Project,
     find_project(txn, name)
         .await?
         .ok_or_else(|| DeploymentError::not_found("project", name))
+}
+
+async fn first_scope(txn: &DatabaseTransaction, name: &str) -> Result<Scope, DeploymentError> {
+    find_scope(txn, name)
+        .await?
+        .ok_or_else(|| DeploymentError::not_found("scope", name))
 }
 
 async fn first_cluster(txn: &DatabaseTransaction, name: &str) -> Result<Cluster, DeploymentError> {
