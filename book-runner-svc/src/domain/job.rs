@@ -240,6 +240,16 @@ pub struct JobEvent {
     pub kind: EventKind,
 }
 
+impl Job {
+    /// Index of the step a worker runs next: the first one neither succeeded nor skipped (a
+    /// step left running by a worker that lost its lease runs again).
+    pub fn next_step(&self) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|step| !matches!(step.status, StepStatus::Succeeded | StepStatus::Skipped))
+    }
+}
+
 impl JobEvent {
     /// Tells whether this is the job's final event.
     pub fn is_final(&self) -> bool {

@@ -17,7 +17,7 @@ use crate::{
         snapshot::Snapshot,
         step_kind::StepKind,
     },
-    store::jobs::{Entry, Lease, WriteError},
+    store::jobs::{Entry, Lease, StartedStep, WriteError},
 };
 
 /// Why a running job stopped early.
@@ -85,11 +85,18 @@ impl JobRun<'_> {
         }
     }
 
-    /// Runs every step still to run, then ends the job.
-    pub async fn run(&self, job: &Job) -> Result<(), Interruption> {
+    /// Runs every step still to run, then ends the job. `started` is the step attempt the claim
+    /// already recorded as started.
+    pub async fn run(&self, job: &Job, started: Option<StartedStep>) -> Result<(), Interruption> {
         if let Some(Interruption::Cancelled) = self.interrupted() {
             return self
-                .end(job, 0, JobStatus::Cancelled, "cancelled".to_owned())
+                .end(
+                    job,
+                    0,
+                    JobStatus::Cancelled,
+                    "cancelled".to_owned(),
+                    Vec::new(),
+                )
                 .await;
         }
         let prepared = with_parameters(&job.book_content, &job.snapshot)
@@ -99,10 +106,33 @@ impl JobRun<'_> {
             });
         let (snapshot, clusters) = match prepared {
             Ok(prepared) => prepared,
-            Err(message) => return self.end(job, 0, JobStatus::Failed, message).await,
+            Err(message) => {
+                // The step the claim started fails with the reason nothing could run.
+                let Some(step) = started else {
+                    return self
+                        .end(job, 0, JobStatus::Failed, message, Vec::new())
+                        .await;
+                };
+                let failed = vec![
+                    step_entry(
+                        step.index,
+                        StepStatus::Failed,
+                        step.attempt,
+                        message.clone(),
+                    ),
+                    Entry::Event(EventKind::StepFailed {
+                        step_index: step.index,
+                        error: message.clone(),
+                    }),
+                ];
+                return self
+                    .end(job, step.index + 1, JobStatus::Failed, message, failed)
+                    .await;
+            }
         };
 
-        // The last step's success is written with the job's end, in one transaction.
+        // The last step's success (and its last log lines) is written with the job's end, in
+        // one transaction.
         let mut last_success = Vec::new();
         let last = job.book_content.steps.len().saturating_sub(1);
         for (index, step) in job.book_content.steps.iter().enumerate() {
@@ -110,14 +140,25 @@ impl JobRun<'_> {
             if matches!(state.status, StepStatus::Succeeded | StepStatus::Skipped) {
                 continue;
             }
+            let attempts = match started {
+                Some(started) if started.index == index => Attempts {
+                    before: started.attempt - 1,
+                    first_recorded: true,
+                },
+                _ => Attempts {
+                    before: state.attempts,
+                    first_recorded: false,
+                },
+            };
             let success = (index == last).then_some(&mut last_success);
+            let mut pending = Vec::new();
             match self
                 .run_step(
                     job,
                     (index, step),
-                    state.attempts,
-                    &snapshot,
-                    &clusters,
+                    attempts,
+                    (&snapshot, &clusters),
+                    &mut pending,
                     success,
                 )
                 .await?
@@ -125,11 +166,19 @@ impl JobRun<'_> {
                 StepEnd::Succeeded => {}
                 StepEnd::Failed(error) => {
                     let message = format!("step {} ({}) failed: {error}", index + 1, step.name);
-                    return self.end(job, index + 1, JobStatus::Failed, message).await;
+                    return self
+                        .end(job, index + 1, JobStatus::Failed, message, pending)
+                        .await;
                 }
                 StepEnd::Interrupted(Interruption::Cancelled) => {
                     return self
-                        .end(job, index + 1, JobStatus::Cancelled, "cancelled".to_owned())
+                        .end(
+                            job,
+                            index + 1,
+                            JobStatus::Cancelled,
+                            "cancelled".to_owned(),
+                            pending,
+                        )
                         .await;
                 }
                 StepEnd::Interrupted(Interruption::LostLease) => {
@@ -150,15 +199,17 @@ impl JobRun<'_> {
         self.record(last_success).await
     }
 
-    /// Ends the job with `status`, skipping the steps from `first_unrun` on that never ran.
+    /// Ends the job with `status` after `leading` entries, skipping the steps from
+    /// `first_unrun` on that never ran.
     async fn end(
         &self,
         job: &Job,
         first_unrun: usize,
         status: JobStatus,
         message: String,
+        leading: Vec<Entry>,
     ) -> Result<(), Interruption> {
-        let mut entries = Vec::new();
+        let mut entries = leading;
         for step in job.steps.iter().skip(first_unrun) {
             if matches!(step.status, StepStatus::Pending | StepStatus::Running) {
                 entries.push(Entry::Step {
@@ -182,88 +233,90 @@ impl JobRun<'_> {
         self.record(entries).await
     }
 
-    /// Runs one step with its retries; `previous_attempts` counts attempts of an earlier worker.
-    /// With `success`, a success is not written but left there, for the caller to write with
-    /// what follows.
+    /// Runs one step with its retries. Entries that can wait (the attempt's last log lines)
+    /// gather in `pending` and are written with the next record; what is left there when the
+    /// step ends belongs to whatever the caller writes next. With `success`, a success is not
+    /// written but left there too, for the caller to write with what follows.
     async fn run_step(
         &self,
         job: &Job,
         (index, step): (usize, &StepSpec),
-        previous_attempts: u32,
-        snapshot: &Snapshot,
-        clusters: &ConnectedClusters,
+        attempts: Attempts,
+        (snapshot, clusters): (&Snapshot, &ConnectedClusters),
+        pending: &mut Vec<Entry>,
         success: Option<&mut Vec<Entry>>,
     ) -> Result<StepEnd, Interruption> {
+        let previous_attempts = attempts.before;
         let mut attempt = previous_attempts;
         let last_attempt = previous_attempts + step.retries + 1;
+        let mut start_recorded = attempts.first_recorded;
         loop {
             attempt += 1;
-            let started = Utc::now();
-            self.record(vec![
-                Entry::Step {
-                    index,
-                    status: StepStatus::Running,
-                    attempts: attempt,
-                    started_at: Some(started),
-                    ended_at: None,
-                    message: String::new(),
-                },
-                Entry::Event(EventKind::StepStarted {
-                    step_index: index,
-                    attempt,
-                }),
-            ])
-            .await?;
+            if !std::mem::take(&mut start_recorded) {
+                let mut entries = std::mem::take(pending);
+                entries.extend([
+                    Entry::Step {
+                        index,
+                        status: StepStatus::Running,
+                        attempts: attempt,
+                        started_at: Some(Utc::now()),
+                        ended_at: None,
+                        message: String::new(),
+                    },
+                    Entry::Event(EventKind::StepStarted {
+                        step_index: index,
+                        attempt,
+                    }),
+                ]);
+                self.record(entries).await?;
+            }
 
             let outcome = self
-                .attempt(job, (index, step), attempt, snapshot, clusters)
+                .attempt(job, (index, step), attempt, (snapshot, clusters), pending)
                 .await?;
             let error = match outcome {
                 StepEnd::Succeeded => {
-                    let entries = vec![
+                    pending.extend([
                         step_entry(index, StepStatus::Succeeded, attempt, String::new()),
                         Entry::Event(EventKind::StepSucceeded { step_index: index }),
-                    ];
+                    ]);
                     match success {
-                        Some(deferred) => deferred.extend(entries),
-                        None => {
-                            self.record(entries).await?;
-                        }
+                        Some(deferred) => deferred.append(pending),
+                        None => self.record(std::mem::take(pending)).await?,
                     }
                     return Ok(StepEnd::Succeeded);
                 }
                 StepEnd::Interrupted(Interruption::Cancelled) => {
-                    self.record(vec![step_entry(
+                    pending.push(step_entry(
                         index,
                         StepStatus::Failed,
                         attempt,
                         "cancelled".to_owned(),
-                    )])
-                    .await?;
+                    ));
                     return Ok(outcome);
                 }
                 StepEnd::Interrupted(Interruption::LostLease) => return Ok(outcome),
                 StepEnd::Failed(error) => error,
             };
             if attempt >= last_attempt {
-                self.record(vec![
+                pending.extend([
                     step_entry(index, StepStatus::Failed, attempt, error.clone()),
                     Entry::Event(EventKind::StepFailed {
                         step_index: index,
                         error: error.clone(),
                     }),
-                ])
-                .await?;
+                ]);
                 return Ok(StepEnd::Failed(error));
             }
             let backoff = backoff(attempt - previous_attempts);
-            self.record(vec![Entry::Event(EventKind::StepRetrying {
+            let mut entries = std::mem::take(pending);
+            entries.push(Entry::Event(EventKind::StepRetrying {
                 step_index: index,
                 attempt,
                 error,
                 backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-            })])
-            .await?;
+            }));
+            self.record(entries).await?;
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
                 () = self.stop.cancelled() => {
@@ -273,14 +326,15 @@ impl JobRun<'_> {
         }
     }
 
-    /// One attempt of a step on every cluster, bounded by the step's timeout.
+    /// One attempt of a step on every cluster, bounded by the step's timeout. Log lines are
+    /// written in batches as they come; the lines of the attempt's end are left in `pending`.
     async fn attempt(
         &self,
         job: &Job,
         (index, step): (usize, &StepSpec),
         attempt: u32,
-        snapshot: &Snapshot,
-        clusters: &ConnectedClusters,
+        (snapshot, clusters): (&Snapshot, &ConnectedClusters),
+        pending: &mut Vec<Entry>,
     ) -> Result<StepEnd, Interruption> {
         let Some(kind) = StepKind::parse(&step.uses) else {
             return Ok(StepEnd::Failed(format!(
@@ -300,6 +354,15 @@ impl JobRun<'_> {
                 Ok(arguments) => arguments,
                 Err(err) => return Ok(StepEnd::Failed(err.to_string())),
             };
+            let entry = |line: String| Entry::Log {
+                step_index: index,
+                attempt,
+                line: if clusters.len() > 1 {
+                    format!("[{cluster_name}] {line}")
+                } else {
+                    line
+                },
+            };
             let (log, mut lines) = mpsc::unbounded_channel();
             // The step owns the log sender, so the channel closes when the step ends.
             let work = tokio::time::timeout(timeout, async {
@@ -309,22 +372,23 @@ impl JobRun<'_> {
             tokio::pin!(work);
             let result = loop {
                 tokio::select! {
+                    // A step that has ended leaves its last lines for the record of its end.
+                    biased;
                     result = &mut work => break Some(result),
-                    Some(line) = lines.recv() => {
-                        let line = if clusters.len() > 1 { format!("[{cluster_name}] {line}") } else { line };
-                        self.record(vec![Entry::Log { step_index: index, attempt, line }]).await?;
-                    }
                     () = self.stop.cancelled() => break None,
+                    Some(line) = lines.recv() => {
+                        let mut batch = std::mem::take(pending);
+                        batch.push(entry(line));
+                        while let Ok(line) = lines.try_recv() {
+                            batch.push(entry(line));
+                        }
+                        self.record(batch).await?;
+                    }
                 }
             };
             // Lines written just before the step ended still belong to it.
             while let Ok(line) = lines.try_recv() {
-                self.record(vec![Entry::Log {
-                    step_index: index,
-                    attempt,
-                    line,
-                }])
-                .await?;
+                pending.push(entry(line));
             }
             match result {
                 None => {
@@ -344,6 +408,13 @@ impl JobRun<'_> {
         }
         Ok(StepEnd::Succeeded)
     }
+}
+
+/// A step's attempts before this run, and whether the claim recorded the start of the next.
+#[derive(Debug, Clone, Copy)]
+struct Attempts {
+    before: u32,
+    first_recorded: bool,
 }
 
 fn step_entry(index: usize, status: StepStatus, attempts: u32, message: String) -> Entry {

@@ -85,7 +85,8 @@ impl Engine {
 
     /// Tells idle workers that a job was queued.
     pub fn job_queued(&self) {
-        self.queued.notify_waiters();
+        // One worker per job: waking them all would have the others race for it in vain.
+        self.queued.notify_one();
     }
 
     /// Stops job `id` at once if this process runs it (other replicas notice the database flag
@@ -170,7 +171,7 @@ impl Engine {
             stop: stop.clone(),
             interruption,
         };
-        let outcome = run.run(&claim.job).await;
+        let outcome = run.run(&claim.job, claim.started_step).await;
         keeper.abort();
         self.running.lock().expect("lock").remove(&id);
         match outcome {

@@ -7,6 +7,7 @@ use eyrie_platform::grpc::TracedChannel;
 use eyrie_proto::internal::v1::{
     JobOutcome, ReportJobOutcomeRequest, deployment_callbacks_client::DeploymentCallbacksClient,
 };
+use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
@@ -17,6 +18,10 @@ pub type DeploymentClient = DeploymentCallbacksClient<TracedChannel>;
 
 /// Longest wait between two delivery attempts of one outcome.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Outcomes read per round.
+const BATCH: u64 = 50;
+/// Outcomes delivered at the same time.
+const CONCURRENT_DELIVERIES: usize = 8;
 /// Longest one delivery may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,10 +32,21 @@ pub(super) async fn run(
 ) {
     while !shutdown.is_cancelled() {
         let ended = engine.ended.notified();
-        match engine.store.due_reports(Utc::now(), 50).await {
+        match engine.store.due_reports(Utc::now(), BATCH).await {
             Ok(jobs) => {
-                for job in jobs {
-                    deliver(&engine, client.clone(), &job).await;
+                // Delivered side by side; the acknowledgements are recorded in one statement.
+                let delivered: Vec<String> = futures::stream::iter(jobs)
+                    .map(|job| {
+                        let (engine, client) = (engine.clone(), client.clone());
+                        async move { deliver(&engine, client, &job).await }
+                    })
+                    .buffer_unordered(CONCURRENT_DELIVERIES)
+                    .filter_map(|acknowledged| async move { acknowledged })
+                    .collect()
+                    .await;
+                if let Err(err) = engine.store.reports_acknowledged(&delivered).await {
+                    // Delivered again later: deployment-svc takes a repeated outcome as a no-op.
+                    tracing::warn!(error = %err, jobs = delivered.len(), "outcomes delivered but not marked");
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot read pending job outcomes"),
@@ -43,17 +59,14 @@ pub(super) async fn run(
     }
 }
 
-async fn deliver(engine: &Engine, mut client: DeploymentClient, job: &Job) {
+/// Delivers `job`'s outcome; returns its id once deployment-svc acknowledged it.
+async fn deliver(engine: &Engine, mut client: DeploymentClient, job: &Job) -> Option<String> {
     let mut request = tonic::Request::new(ReportJobOutcomeRequest {
         outcome: Some(outcome(job)),
     });
     request.set_timeout(CALL_TIMEOUT);
     match client.report_job_outcome(request).await {
-        Ok(_) => {
-            if let Err(err) = engine.store.report_acknowledged(&job.id).await {
-                tracing::warn!(job = %job.name, error = %err, "outcome delivered but not marked");
-            }
-        }
+        Ok(_) => Some(job.id.clone()),
         Err(status) => {
             let attempts = engine.store.report_attempts(&job.id).await.unwrap_or(0);
             let backoff = Duration::from_secs(1 << attempts.clamp(0, 6)).min(MAX_BACKOFF);
@@ -62,6 +75,7 @@ async fn deliver(engine: &Engine, mut client: DeploymentClient, job: &Job) {
             if let Err(err) = engine.store.report_failed(&job.id, retry_at).await {
                 tracing::warn!(job = %job.name, error = %err, "cannot schedule the outcome retry");
             }
+            None
         }
     }
 }

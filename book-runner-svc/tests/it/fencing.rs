@@ -11,7 +11,7 @@ use eyrie_book_runner_svc::{
         snapshot::sample_snapshot,
     },
     store::{
-        jobs::{Entry, MAX_LOG_LINES_PER_STEP, SeaJobStore, WriteError},
+        jobs::{Entry, MAX_LOG_LINES_PER_STEP, SeaJobStore, StartedStep, WriteError},
         migration::Migrator,
     },
 };
@@ -66,6 +66,14 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
             "{backend}: the claim returns the job as stored"
         );
         assert_eq!(first.job.status, JobStatus::Running, "{backend}");
+        assert_eq!(
+            first.started_step,
+            Some(StartedStep {
+                index: 0,
+                attempt: 1
+            }),
+            "{backend}: the claim starts the first step"
+        );
         assert!(
             store.claim("worker-b", ttl, now).await.unwrap().is_none(),
             "{backend}: leased jobs are not claimable"
@@ -80,6 +88,14 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
             .expect("expired lease");
         assert!(second.takeover, "{backend}");
         assert!(second.lease.epoch > first.lease.epoch, "{backend}");
+        assert_eq!(
+            second.started_step,
+            Some(StartedStep {
+                index: 0,
+                attempt: 2
+            }),
+            "{backend}: the interrupted step runs again, as a new attempt"
+        );
 
         let stale_write = store
             .record(
@@ -112,10 +128,7 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
         let events = store
             .record(
                 &second.lease,
-                vec![Entry::Event(EventKind::StepStarted {
-                    step_index: 0,
-                    attempt: 1,
-                })],
+                vec![Entry::Event(EventKind::StepSucceeded { step_index: 0 })],
                 later,
             )
             .await
@@ -134,11 +147,16 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
             [
                 EventKind::JobQueued,
                 EventKind::JobStarted { takeover: false },
-                EventKind::JobStarted { takeover: true },
                 EventKind::StepStarted {
                     step_index: 0,
                     attempt: 1
                 },
+                EventKind::JobStarted { takeover: true },
+                EventKind::StepStarted {
+                    step_index: 0,
+                    attempt: 2
+                },
+                EventKind::StepSucceeded { step_index: 0 },
             ],
             "{backend}: only B's writes are there"
         );

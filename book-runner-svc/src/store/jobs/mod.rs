@@ -3,21 +3,25 @@
 //! outbox in [`reports`].
 
 mod lease;
+mod record;
 mod reports;
 mod rows;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use eyrie_platform::db::begin_write;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr, prelude::Expr,
-    sea_query::IntoCondition,
+    ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
+    prelude::Expr, sea_query::IntoCondition,
 };
 
-pub use self::lease::{Claim, Entry, Lease, WriteError};
 use self::rows::{corrupt, event_row, to_event, to_job};
+pub use self::{
+    lease::{Claim, Lease, StartedStep, WriteError},
+    record::Entry,
+};
 use super::entity::{job, job_event, job_step, step_log};
 use crate::domain::{
     error::StoreError,
@@ -26,6 +30,17 @@ use crate::domain::{
 
 /// Most log lines kept per step; later lines are dropped and the log marked truncated.
 pub const MAX_LOG_LINES_PER_STEP: i64 = 2000;
+
+/// The condition "the job is queued or running", with the statuses written as constants: it
+/// then matches the partial indexes of active jobs, which a bound parameter would hide from the
+/// planner.
+pub(super) fn is_active() -> sea_orm::sea_query::Expr {
+    Expr::cust(format!(
+        "\"status\" IN ('{}', '{}')",
+        JobStatus::Queued.as_str(),
+        JobStatus::Running.as_str()
+    ))
+}
 
 /// Jobs in the runner's own database.
 #[derive(Debug, Clone)]
@@ -80,12 +95,10 @@ impl SeaJobStore {
         new: &NewJob,
         now: DateTime<Utc>,
     ) -> Result<(Job, bool), StoreError> {
-        if let Some(existing) = self.find_by_request_id(&new.request_id).await? {
-            return Ok((existing, false));
-        }
+        // Inserting first costs a new job (the common case) no lookup; a replayed request id
+        // runs into the unique index and gets the job created earlier.
         match self.insert(id, new, now).await {
             Ok(job) => Ok((job, true)),
-            // Another replica created it between our look and our insert.
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 let existing = self.find_by_request_id(&new.request_id).await?;
                 existing
@@ -97,77 +110,85 @@ impl SeaJobStore {
     }
 
     async fn insert(&self, id: &str, new: &NewJob, now: DateTime<Utc>) -> Result<Job, DbErr> {
-        let txn = begin_write(&self.db).await?;
-        let name = format!("{}/jobs/{id}", new.snapshot.deployment.name);
+        // Whole microseconds, as both databases keep them: the job returned is the job stored.
+        let now = now.trunc_subsecs(6);
         let mut events = vec![EventKind::JobQueued];
         events.extend(
             (0..new.resume_from.min(new.book_content.steps.len()))
                 .map(|index| EventKind::StepSkipped { step_index: index }),
         );
-        // The job row first: steps and events refer to it.
-        job::Entity::insert(job::ActiveModel {
-            id: Set(id.to_owned()),
-            name: Set(name),
-            deployment: Set(new.snapshot.deployment.name.clone()),
-            operation: Set(new.operation.clone()),
-            action: Set(new.action.clone()),
-            phase: Set(new.phase.as_str().to_owned()),
-            book: Set(new.book.clone()),
-            book_content: Set(serde_json::to_string(&new.book_content).expect("books serialise")),
-            snapshot: Set(serde_json::to_string(&new.snapshot).expect("snapshots serialise")),
-            status: Set(JobStatus::Queued.as_str().to_owned()),
-            message: Set(String::new()),
-            actor: Set(new.actor.clone()),
-            request_id: Set(new.request_id.clone()),
-            retry_of: Set(new.retry_of.clone()),
-            resume_from: Set(i32::try_from(new.resume_from).unwrap_or(0)),
-            created_at: Set(now),
-            started_at: Set(None),
-            ended_at: Set(None),
-            lease_owner: Set(None),
-            lease_epoch: Set(0),
-            lease_expires_at: Set(None),
-            cancel_requested: Set(false),
-            last_sequence: Set(i64::try_from(events.len()).unwrap_or(i64::MAX)),
-            report_state: Set(reports::NONE.to_owned()),
-            report_attempts: Set(0),
-            next_report_at: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        for (index, step) in new.book_content.steps.iter().enumerate() {
-            let status = if index < new.resume_from {
-                StepStatus::Skipped
-            } else {
-                StepStatus::Pending
-            };
-            job_step::Entity::insert(job_step::ActiveModel {
-                job_id: Set(id.to_owned()),
-                step_index: Set(i32::try_from(index).unwrap_or(i32::MAX)),
-                name: Set(step.name.clone()),
-                uses: Set(step.uses.clone()),
-                status: Set(status.as_str().to_owned()),
-                attempts: Set(0),
-                started_at: Set(None),
-                ended_at: Set(None),
-                message: Set(String::new()),
-                log_lines: Set(0),
-                log_truncated: Set(false),
+        let row = job::Model {
+            id: id.to_owned(),
+            name: format!("{}/jobs/{id}", new.snapshot.deployment.name),
+            deployment: new.snapshot.deployment.name.clone(),
+            operation: new.operation.clone(),
+            action: new.action.clone(),
+            phase: new.phase.as_str().to_owned(),
+            book: new.book.clone(),
+            book_content: serde_json::to_string(&new.book_content).expect("books serialise"),
+            snapshot: serde_json::to_string(&new.snapshot).expect("snapshots serialise"),
+            status: JobStatus::Queued.as_str().to_owned(),
+            message: String::new(),
+            actor: new.actor.clone(),
+            request_id: new.request_id.clone(),
+            retry_of: new.retry_of.clone(),
+            resume_from: i32::try_from(new.resume_from).unwrap_or(0),
+            created_at: now,
+            started_at: None,
+            ended_at: None,
+            lease_owner: None,
+            lease_epoch: 0,
+            lease_expires_at: None,
+            cancel_requested: false,
+            last_sequence: i64::try_from(events.len()).unwrap_or(i64::MAX),
+            report_state: reports::NONE.to_owned(),
+            report_attempts: 0,
+            next_report_at: None,
+        };
+        let steps: Vec<job_step::Model> = new
+            .book_content
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| job_step::Model {
+                job_id: id.to_owned(),
+                step_index: i32::try_from(index).unwrap_or(i32::MAX),
+                name: step.name.clone(),
+                uses: step.uses.clone(),
+                status: if index < new.resume_from {
+                    StepStatus::Skipped
+                } else {
+                    StepStatus::Pending
+                }
+                .as_str()
+                .to_owned(),
+                attempts: 0,
+                started_at: None,
+                ended_at: None,
+                message: String::new(),
+                log_lines: 0,
+                log_truncated: false,
             })
+            .collect();
+
+        let txn = begin_write(&self.db).await?;
+        // The job row first: steps and events refer to it.
+        job::Entity::insert(row.clone().into_active_model().reset_all())
             .exec_without_returning(&txn)
             .await?;
-        }
-        for (position, kind) in events.iter().enumerate() {
-            let sequence = i64::try_from(position + 1).unwrap_or(i64::MAX);
-            job_event::Entity::insert(event_row(id, sequence, now, kind))
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        let step_rows = steps
+            .iter()
+            .map(|step| step.clone().into_active_model().reset_all())
+            .collect();
+        record::insert_in_chunks::<job_step::Entity, _>(&txn, step_rows).await?;
+        let event_rows = (1..)
+            .zip(&events)
+            .map(|(sequence, kind)| event_row(id, sequence, now, kind))
+            .collect();
+        record::insert_in_chunks::<job_event::Entity, _>(&txn, event_rows).await?;
         txn.commit().await?;
-        self.get(id)
-            .await
-            .map_err(|err| DbErr::Custom(err.to_string()))?
-            .ok_or_else(|| DbErr::RecordNotFound(id.to_owned()))
+        // The job as stored, without reading it back.
+        to_job(row, steps).map_err(|err| DbErr::Custom(err.to_string()))
     }
 
     async fn find_by_request_id(&self, request_id: &str) -> Result<Option<Job>, StoreError> {
@@ -188,6 +209,29 @@ impl SeaJobStore {
             .all(&self.db)
             .await?;
         to_job(row, steps)
+    }
+
+    /// Jobs of `rows`, in order, with their steps read in one query.
+    async fn with_steps_of_all(&self, rows: Vec<job::Model>) -> Result<Vec<Job>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut steps_of: HashMap<String, Vec<job_step::Model>> = HashMap::new();
+        for step in job_step::Entity::find()
+            .filter(job_step::Column::JobId.is_in(rows.iter().map(|row| row.id.clone())))
+            .order_by_asc(job_step::Column::JobId)
+            .order_by_asc(job_step::Column::StepIndex)
+            .all(&self.db)
+            .await?
+        {
+            steps_of.entry(step.job_id.clone()).or_default().push(step);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let steps = steps_of.remove(&row.id).unwrap_or_default();
+                to_job(row, steps)
+            })
+            .collect()
     }
 
     /// The job with storage id `id`.
@@ -227,11 +271,7 @@ impl SeaJobStore {
             .limit(query.limit)
             .all(&self.db)
             .await?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in rows {
-            jobs.push(self.with_steps(row).await?);
-        }
-        Ok(jobs)
+        self.with_steps_of_all(rows).await
     }
 
     /// Events of job `id` numbered above `after`, in order, at most `limit`.
@@ -395,10 +435,7 @@ impl SeaJobStore {
             .column(job::Column::Deployment)
             .column_as(job::Column::Id.count(), "count")
             .filter(deployments)
-            .filter(
-                job::Column::Status
-                    .is_in([JobStatus::Queued.as_str(), JobStatus::Running.as_str()]),
-            )
+            .filter(is_active())
             .group_by(job::Column::Deployment)
             .into_tuple()
             .all(&self.db)

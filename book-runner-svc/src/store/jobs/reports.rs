@@ -34,18 +34,17 @@ impl SeaJobStore {
             .limit(limit)
             .all(self.connection())
             .await?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in rows {
-            jobs.push(self.with_steps(row).await?);
-        }
-        Ok(jobs)
+        self.with_steps_of_all(rows).await
     }
 
-    /// Records that deployment-svc acknowledged the outcome of job `id`.
-    pub async fn report_acknowledged(&self, id: &str) -> Result<(), StoreError> {
+    /// Records that deployment-svc acknowledged the outcomes of jobs `ids`.
+    pub async fn reports_acknowledged(&self, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         job::Entity::update_many()
             .col_expr(job::Column::ReportState, Expr::value(ACKNOWLEDGED))
-            .filter(job::Column::Id.eq(id))
+            .filter(job::Column::Id.is_in(ids.iter().cloned()))
             .exec(self.connection())
             .await?;
         Ok(())
