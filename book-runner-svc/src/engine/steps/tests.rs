@@ -45,7 +45,7 @@ async fn a_kubernetes_job_step_ends_with_the_job() {
         loop {
             if let Ok(text) = tokio::fs::read_to_string(&path).await {
                 let done = format!("{text}status:\n  succeeded: 1\n");
-                tokio::fs::write(&path, done).await.unwrap();
+                write_as_a_controller(&path, done).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -82,7 +82,7 @@ async fn a_kubernetes_job_step_ends_with_the_job() {
                 let failed = format!(
                     "{text}status:\n  conditions:\n  - {{type: Failed, status: \"True\", message: BackoffLimitExceeded}}\n"
                 );
-                tokio::fs::write(&path, failed).await.unwrap();
+                write_as_a_controller(&path, failed).await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -99,6 +99,14 @@ async fn a_kubernetes_job_step_ends_with_the_job() {
     .unwrap_err();
     controller.await.unwrap();
     assert_eq!(err, "Job ns/broken failed: BackoffLimitExceeded");
+}
+
+/// Replaces an object's file as a controller must: written aside and renamed, since the step
+/// may read the file at any moment and a file rewritten in place can read as empty.
+async fn write_as_a_controller(path: &std::path::Path, text: String) {
+    let aside = path.with_extension("yaml.new");
+    tokio::fs::write(&aside, text).await.unwrap();
+    tokio::fs::rename(&aside, path).await.unwrap();
 }
 
 /// Serves `statuses` in turn, one connection each.
