@@ -13,7 +13,7 @@ pub mod scripted_job;
 mod suite;
 
 pub use binaries::binary;
-pub use process::{ServiceConfig, ServiceProcess};
+pub use process::{ServiceConfig, ServiceProcess, TestDatabase};
 pub use suite::{
     EveryService, Suite, SuiteConfig, gateway_in_front_of_version, version_behind_gateway,
 };

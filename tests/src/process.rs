@@ -34,7 +34,21 @@ impl ServiceConfig {
     /// A configuration listening on a free loopback port, with its database in `data_dir`
     /// (SQLite) or in a fresh schema of `EYRIE_TEST_DATABASE_URL` (PostgreSQL), plus `extra` TOML.
     pub fn for_service(service: &str, data_dir: &Path, extra: &str) -> Self {
-        let database = match eyrie_platform::testing::postgres_test_database() {
+        Self::on_database(service, data_dir, extra, TestDatabase::FromEnvironment)
+    }
+
+    /// As [`ServiceConfig::for_service`], on the database `database` chooses.
+    pub fn on_database(
+        service: &str,
+        data_dir: &Path,
+        extra: &str,
+        database: TestDatabase,
+    ) -> Self {
+        let postgres = match database {
+            TestDatabase::FromEnvironment => eyrie_platform::testing::postgres_test_database(),
+            TestDatabase::Sqlite => None,
+        };
+        let database = match postgres {
             Some(postgres) => format!(
                 "url = \"{}\"\nschema = \"{}\"",
                 postgres
@@ -68,6 +82,16 @@ impl ServiceConfig {
         self.env.push((key.to_owned(), value.to_owned()));
         self
     }
+}
+
+/// Which database a test service stores its data in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TestDatabase {
+    /// PostgreSQL when `EYRIE_TEST_DATABASE_URL` is set, SQLite otherwise.
+    #[default]
+    FromEnvironment,
+    /// SQLite in the data directory, whatever the environment says.
+    Sqlite,
 }
 
 /// A running binary; killed when dropped.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{ServiceConfig, ServiceProcess, auth};
+use crate::{ServiceConfig, ServiceProcess, TestDatabase, auth};
 
 /// Four running services and the gateway's admin token.
 pub struct Suite {
@@ -36,13 +36,15 @@ pub struct EveryService {
     pub toml: String,
     /// Environment variables of every service.
     pub env: Vec<(String, String)>,
+    /// Where every service stores its data.
+    pub database: TestDatabase,
 }
 
 impl EveryService {
     /// The configuration of `service`: `extra` (its own TOML) and these shared settings.
     fn config(&self, service: &str, data_dir: &Path, extra: &str) -> ServiceConfig {
         let toml = format!("{extra}\n\n{}", self.toml);
-        let mut config = ServiceConfig::for_service(service, data_dir, &toml);
+        let mut config = ServiceConfig::on_database(service, data_dir, &toml, self.database);
         config.env.extend(self.env.iter().cloned());
         config
     }

@@ -146,6 +146,7 @@ async fn one_deploy_is_one_trace_from_the_gateway_to_the_book_runner() {
         // The batch exporter's delay (5 s by default): the processes are killed, not stopped,
         // at the end of the test, so spans must leave soon after they end.
         env: vec![("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into())],
+        ..EveryService::default()
     };
     let suite = Suite::start_with_every(SuiteConfig::default(), every)
         .await

@@ -10,7 +10,7 @@ use eyrie_proto::{
     },
     v1::{self as pb, BookPhase, OperationAction, book_service_client::BookServiceClient},
 };
-use eyrie_tests::{Suite, SuiteConfig, auth::with_token};
+use eyrie_tests::{EveryService, Suite, SuiteConfig, TestDatabase, auth::with_token};
 use sqlx::{AssertSqlSafe, Connection as _, PgPool, postgres::PgPoolOptions};
 
 use crate::{
@@ -30,10 +30,21 @@ pub fn database_url() -> Option<String> {
 
 /// A suite whose runner has `WORKERS` workers, with the one-step book created.
 pub async fn runner_suite() -> anyhow::Result<Suite> {
-    let suite = Suite::start_with(SuiteConfig {
-        runner: format!("workers = {WORKERS}"),
-        gateway: "[limits]\nrequests_per_second = 0.0\n".into(),
-    })
+    runner_suite_on(TestDatabase::FromEnvironment).await
+}
+
+/// [`runner_suite`] on `database`.
+async fn runner_suite_on(database: TestDatabase) -> anyhow::Result<Suite> {
+    let suite = Suite::start_with_every(
+        SuiteConfig {
+            runner: format!("workers = {WORKERS}"),
+            gateway: "[limits]\nrequests_per_second = 0.0\n".into(),
+        },
+        EveryService {
+            database,
+            ..EveryService::default()
+        },
+    )
     .await?;
     BookServiceClient::new(suite.gateway_channel().await?)
         .create_book(with_token(
@@ -129,6 +140,13 @@ async fn jobs_per_second(suite: &Suite, jobs: usize) -> anyhow::Result<f64> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(jobs as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Jobs per second on a new suite on `database`, after a warm-up.
+async fn rate_on_new_suite(database: TestDatabase, jobs: usize) -> anyhow::Result<f64> {
+    let suite = runner_suite_on(database).await?;
+    jobs_per_second(&suite, WORKERS).await?;
+    jobs_per_second(&suite, jobs).await
 }
 
 /// The floor: claim and complete `jobs` rows with `WORKERS` connections, as a queue at its
@@ -264,12 +282,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
     });
     // How much of a job is the disk: the same with commits not waiting for the WAL flush.
     set_synchronous_commit(&url, false).await?;
-    let without_flush = async {
-        let suite = runner_suite().await?;
-        jobs_per_second(&suite, WORKERS).await?;
-        jobs_per_second(&suite, scale.jobs).await
-    }
-    .await;
+    let without_flush = rate_on_new_suite(TestDatabase::FromEnvironment, scale.jobs).await;
     set_synchronous_commit(&url, true).await?;
     let without_flush = without_flush?;
     rows.push(Row {
@@ -278,6 +291,15 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
         value: format!("{without_flush:.1} jobs/s"),
         floor: format!("on: {eyrie:.1} jobs/s"),
         ratio: format!("{:.2}x", without_flush / eyrie),
+        target: "—".into(),
+    });
+    let on_sqlite = rate_on_new_suite(TestDatabase::Sqlite, scale.jobs).await?;
+    rows.push(Row {
+        id: "B3''",
+        what: "the same on SQLite, every service on its own file (no target)".into(),
+        value: format!("{on_sqlite:.1} jobs/s"),
+        floor: format!("PostgreSQL: {eyrie:.1} jobs/s"),
+        ratio: format!("{:.2}x", on_sqlite / eyrie),
         target: "—".into(),
     });
     Ok(rows)
