@@ -5,14 +5,13 @@ use std::{collections::BTreeMap, path::Path};
 
 use eyrie_proto::v1::{BookPhase, JobStatus, OperationAction};
 
-use crate::{
-    controller,
-    harness::{Runner, each_runner, start_request},
-};
+use eyrie_tests::journey::{Controllers, yaml_files};
+
+use crate::harness::{Runner, each_runner, start_request};
 
 /// Contents of every file of the cluster, by path.
 fn files(root: &Path) -> BTreeMap<String, String> {
-    controller::yaml_files(root)
+    yaml_files(root)
         .into_iter()
         .map(|path| {
             let relative = path.strip_prefix(root).unwrap().display().to_string();
@@ -67,7 +66,7 @@ async fn lifecycle(
     paused: impl Fn(&Path) -> bool,
 ) {
     let root = runner.cluster.clone();
-    let _controller = controller::start(root.clone());
+    let _controllers = Controllers::start(root.clone());
     let id = |step: &str| format!("{deployment_type}-{step}");
 
     run(

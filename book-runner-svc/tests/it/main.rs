@@ -3,7 +3,6 @@
 
 mod books;
 mod builtin;
-mod controller;
 mod fencing;
 mod harness;
 mod jobs;

@@ -20,6 +20,7 @@ use eyrie_proto::v1::{
     self as pb, deployment_service_client::DeploymentServiceClient,
     version_service_client::VersionServiceClient,
 };
+use eyrie_tests::journey::Controllers;
 use futures::future::join_all;
 use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
@@ -117,53 +118,6 @@ async fn suites_reporting(reports: bool) -> Vec<(&'static str, Suite)> {
         suites.push(("postgres", suite(true, reports).await));
     }
     suites
-}
-
-/// Plays the Deployment controller on the directory cluster: every Deployment is available.
-fn controller(root: std::path::PathBuf) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            for path in glob(&root) {
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
-                let Ok(mut object) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
-                    continue;
-                };
-                if object["kind"] != "Deployment" {
-                    continue;
-                }
-                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-                let status = serde_json::json!({"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas});
-                if object["status"] != status {
-                    object["status"] = status;
-                    let temporary = path.with_extension("controller.tmp");
-                    if std::fs::write(&temporary, serde_saphyr::to_string(&object).unwrap()).is_ok()
-                        && std::fs::read_to_string(&path).is_ok_and(|now| now == text)
-                    {
-                        let _ = std::fs::rename(&temporary, &path);
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-    })
-}
-
-fn glob(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 async fn create(client: &mut DeploymentServiceClient<Channel>, root: &Path) {
@@ -311,7 +265,7 @@ const API: &str = "projects/acme/groups/apps/deployments/api";
 #[tokio::test]
 async fn the_seed_lifecycle_runs_the_books() {
     for (backend, mut suite) in suites().await {
-        let _controller = controller(suite.root.path().to_path_buf());
+        let _controllers = Controllers::start(suite.root.path());
         let client = &mut suite.client;
         create(client, suite.root.path()).await;
         assert_eq!(
@@ -565,7 +519,7 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
                 "{backend}: {refused:?}"
             );
         }
-        let _controller = controller(suite.root.path().to_path_buf());
+        let _controllers = Controllers::start(suite.root.path());
         let first = ended(&mut suite.client, &started[0].get_ref().name).await;
         assert_eq!(
             first.status(),
@@ -789,7 +743,7 @@ async fn watchers_see_the_current_state_then_the_changes_and_the_running_job_bad
         start_deploy(&mut suite.client, SHOP).await;
         // No controller yet: the deploy book waits for its workload, so the job keeps running.
         let mut seen = Vec::new();
-        let mut controller_started = None;
+        let mut controllers = None;
         let root = suite.root.path().to_path_buf();
         let watch = async {
             while let Some(message) = stream.next().await {
@@ -807,7 +761,7 @@ async fn watchers_see_the_current_state_then_the_changes_and_the_running_job_bad
                         && deployment.running_job_count == 1
                     {
                         // The badge showed the running job: let the workload become available.
-                        controller_started.get_or_insert_with(|| controller(root.clone()));
+                        controllers.get_or_insert_with(|| Controllers::start(root.clone()));
                     }
                     if done {
                         return;
@@ -834,7 +788,7 @@ async fn watchers_see_the_current_state_then_the_changes_and_the_running_job_bad
 async fn when_no_outcome_report_arrives_the_reconciler_finishes_the_operation() {
     // The runner here never reports outcomes: only the reconciler can move the deployment on.
     for (backend, mut suite) in suites_reporting(false).await {
-        let _controller = controller(suite.root.path().to_path_buf());
+        let _controllers = Controllers::start(suite.root.path());
         create(&mut suite.client, suite.root.path()).await;
         let deploy = start_deploy(&mut suite.client, SHOP).await;
         let done = ended(&mut suite.client, &deploy.name).await;

@@ -62,9 +62,7 @@ fn reconcile(root: &Path) {
         match object["kind"].as_str() {
             Some("Deployment" | "StatefulSet") => {
                 let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-                let status = json!({"replicas": replicas, "readyReplicas": replicas,
-                                    "availableReplicas": replicas});
-                set_status(&path, &object, status);
+                set_status(&path, &object, workload_status(replicas));
             }
             Some("Job") if object["status"].is_null() => {
                 let status =
@@ -106,9 +104,15 @@ fn postgres_operator(root: &Path, cluster: &Value, namespace: &str, name: &str) 
         "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": {"name": repo_host_name, "namespace": namespace},
         "spec": {"replicas": replicas},
-        "status": {"replicas": replicas, "readyReplicas": replicas},
+        // What the StatefulSet controller would write next, so that one pass settles it.
+        "status": workload_status(replicas),
     });
     ensure(root, namespace, "statefulset", &repo_host_name, &repo_host);
+}
+
+/// The status of a Deployment or StatefulSet whose `replicas` are all up.
+fn workload_status(replicas: i64) -> Value {
+    json!({"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas})
 }
 
 fn text(value: &Value) -> &str {
@@ -116,7 +120,7 @@ fn text(value: &Value) -> &str {
 }
 
 /// Every `*.yaml` file under `root`, at any depth.
-pub(crate) fn yaml_files(root: &Path) -> Vec<PathBuf> {
+pub fn yaml_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
