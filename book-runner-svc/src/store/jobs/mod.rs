@@ -196,19 +196,13 @@ impl SeaJobStore {
             .filter(job::Column::RequestId.eq(request_id))
             .one(&self.db)
             .await?;
-        match row {
-            Some(row) => self.with_steps(row).await.map(Some),
-            None => Ok(None),
-        }
+        self.with_steps(row).await
     }
 
-    async fn with_steps(&self, row: job::Model) -> Result<Job, StoreError> {
-        let steps = job_step::Entity::find()
-            .filter(job_step::Column::JobId.eq(row.id.clone()))
-            .order_by_asc(job_step::Column::StepIndex)
-            .all(&self.db)
-            .await?;
-        to_job(row, steps)
+    /// The job of `row`, if there is one, with its steps.
+    async fn with_steps(&self, row: Option<job::Model>) -> Result<Option<Job>, StoreError> {
+        let mut jobs = self.with_steps_of_all(row.into_iter().collect()).await?;
+        Ok(jobs.pop())
     }
 
     /// Jobs of `rows`, in order, with their steps read in one query.
@@ -236,10 +230,8 @@ impl SeaJobStore {
 
     /// The job with storage id `id`.
     pub async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        match job::Entity::find_by_id(id.to_owned()).one(&self.db).await? {
-            Some(row) => self.with_steps(row).await.map(Some),
-            None => Ok(None),
-        }
+        let row = job::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
+        self.with_steps(row).await
     }
 
     /// The sequence number of job `id`'s last event, without reading the rest of the job.
