@@ -17,6 +17,9 @@ const ACME: &str = "projects/acme";
 const GROUP: &str = "projects/acme/groups/web";
 const SHOP: &str = "projects/acme/groups/web/deployments/shop";
 const MISSING: &str = "projects/acme/groups/web/deployments/missing";
+/// A job of the shop that does not exist: the job RPCs are authorized, then answer NOT_FOUND.
+const MISSING_JOB: &str =
+    "projects/acme/groups/web/deployments/shop/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b";
 
 /// The callers of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,7 +388,7 @@ fn rows() -> Vec<Row> {
             Viewer,
             NotFound,
             JobServiceClient.get_job(pb::GetJobRequest {
-                name: format!("{SHOP}/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b")
+                name: MISSING_JOB.into()
             })
         ),
         row!(
@@ -402,7 +405,7 @@ fn rows() -> Vec<Row> {
             Deployer,
             NotFound,
             JobServiceClient.cancel_job(pb::CancelJobRequest {
-                name: format!("{SHOP}/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b"),
+                name: MISSING_JOB.into(),
                 ..Default::default()
             })
         ),
@@ -411,7 +414,7 @@ fn rows() -> Vec<Row> {
             Deployer,
             NotFound,
             JobServiceClient.retry_job(pb::RetryJobRequest {
-                name: format!("{SHOP}/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b"),
+                name: MISSING_JOB.into(),
                 ..Default::default()
             })
         ),
@@ -420,7 +423,7 @@ fn rows() -> Vec<Row> {
             Viewer,
             NotFound,
             JobServiceClient.get_job_step_log(pb::GetJobStepLogRequest {
-                job: format!("{SHOP}/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b"),
+                job: MISSING_JOB.into(),
                 ..Default::default()
             })
         ),
@@ -429,7 +432,7 @@ fn rows() -> Vec<Row> {
             Viewer,
             NotFound,
             JobServiceClient.watch_job(pb::WatchJobRequest {
-                name: format!("{SHOP}/jobs/0190f5d2c1a87c3e9d4b6a2f1e0d3c4b"),
+                name: MISSING_JOB.into(),
                 ..Default::default()
             })
         ),
