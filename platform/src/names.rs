@@ -48,13 +48,12 @@ pub struct DeploymentName {
 impl DeploymentName {
     /// Parses the deployment name held by request field `field`.
     pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        let segments = split(
+        let [project, group, deployment] = split_name(
             field,
             value,
-            &["projects", "groups", "deployments"],
+            ["projects", "groups", "deployments"],
             DEPLOYMENT_PATTERN,
         )?;
-        let [project, group, deployment] = segments.try_into().expect("three ids");
         Ok(Self {
             project,
             group,
@@ -178,13 +177,14 @@ impl DeploymentScope {
     }
 }
 
-/// Splits `collection/id/collection/id/...`, checking each collection word and each id.
-fn split(
+/// Splits a resource name `collection/id/collection/id/...` into its `N` ids, checking each
+/// collection word and each id; violations name `field` and show the expected `pattern`.
+pub fn split_name<const N: usize>(
     field: &str,
     value: &str,
-    collections: &[&str],
+    collections: [&str; N],
     pattern: &str,
-) -> Result<Vec<String>, FieldViolation> {
+) -> Result<[String; N], FieldViolation> {
     if value.is_empty() {
         return Err(FieldViolation::new(
             field,
@@ -192,16 +192,16 @@ fn split(
         ));
     }
     let parts: Vec<&str> = value.split('/').collect();
-    if parts.len() != collections.len() * 2 {
+    if parts.len() != N * 2 {
         return Err(malformed(field, value, pattern));
     }
-    let mut ids = Vec::with_capacity(collections.len());
-    for (pair, collection) in parts.chunks(2).zip(collections) {
-        if pair[0] != *collection {
+    let mut ids: [String; N] = std::array::from_fn(|_| String::new());
+    for ((pair, collection), id) in parts.chunks(2).zip(collections).zip(ids.iter_mut()) {
+        if pair[0] != collection {
             return Err(malformed(field, value, pattern));
         }
         validate_slug(field, pair[1])?;
-        ids.push(pair[1].to_owned());
+        pair[1].clone_into(id);
     }
     Ok(ids)
 }

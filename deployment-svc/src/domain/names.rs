@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use eyrie_platform::{names::validate_slug, status::FieldViolation};
+use eyrie_platform::{names::split_name, status::FieldViolation};
 
 pub use eyrie_platform::names::DeploymentName;
 
@@ -51,7 +51,7 @@ impl ProjectName {
 
     /// Parses the project name held by request field `field`.
     pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        let [project] = split(field, value, ["projects"], "projects/{project}")?;
+        let [project] = split_name(field, value, ["projects"], "projects/{project}")?;
         Ok(Self { project })
     }
 }
@@ -59,7 +59,7 @@ impl ProjectName {
 impl ScopeName {
     /// Parses the scope name held by request field `field`.
     pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        let [project, scope] = split(
+        let [project, scope] = split_name(
             field,
             value,
             ["projects", "scopes"],
@@ -77,7 +77,7 @@ impl ScopeName {
 impl ClusterName {
     /// Parses the cluster name held by request field `field`.
     pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        let [project, cluster] = split(
+        let [project, cluster] = split_name(
             field,
             value,
             ["projects", "clusters"],
@@ -95,7 +95,7 @@ impl ClusterName {
 impl GroupName {
     /// Parses the group name held by request field `field`.
     pub fn parse(field: &str, value: &str) -> Result<Self, FieldViolation> {
-        let [project, group] = split(
+        let [project, group] = split_name(
             field,
             value,
             ["projects", "groups"],
@@ -140,40 +140,6 @@ impl fmt::Display for GroupName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "projects/{}/groups/{}", self.project, self.group)
     }
-}
-
-/// Splits `collection/id/...` into its `N` ids, checking each collection word and each id.
-fn split<const N: usize>(
-    field: &str,
-    value: &str,
-    collections: [&str; N],
-    pattern: &str,
-) -> Result<[String; N], FieldViolation> {
-    if value.is_empty() {
-        return Err(FieldViolation::new(
-            field,
-            format!("is required, as {pattern}"),
-        ));
-    }
-    let malformed = || {
-        FieldViolation::new(
-            field,
-            format!("{value:?} is not a resource name of the form {pattern}"),
-        )
-    };
-    let parts: Vec<&str> = value.split('/').collect();
-    if parts.len() != N * 2 {
-        return Err(malformed());
-    }
-    let mut ids: [String; N] = std::array::from_fn(|_| String::new());
-    for ((pair, collection), id) in parts.chunks(2).zip(collections).zip(ids.iter_mut()) {
-        if pair[0] != collection {
-            return Err(malformed());
-        }
-        validate_slug(field, pair[1])?;
-        pair[1].clone_into(id);
-    }
-    Ok(ids)
 }
 
 #[cfg(test)]
