@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use eyrie_proto::v1::{self as pb, CancelJobRequest, JobStatus, StepStatus};
 
-use crate::harness::{each_runner, final_status, sequences};
+use crate::harness::{each_runner, final_status, sequences, start_request};
 
 const APPLY_BOOK: &str = r#"
 name: web-apply
@@ -156,6 +156,59 @@ steps:
             "{backend}"
         );
         assert_eq!(done.steps[0].status(), StepStatus::Failed, "{backend}");
+        assert_eq!(done.steps[1].status(), StepStatus::Skipped, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_that_cannot_be_reached_fails_the_step_the_claim_started() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(APPLY_BOOK).await;
+        // A directory cluster without a path: no driver can be had for it.
+        let request = eyrie_proto::internal::v1::StartJobRequest {
+            snapshot: Some(eyrie_platform::testing::sample_deployment_snapshot(
+                "none",
+                "",
+                &[],
+            )),
+            ..start_request(&book, "unreachable-1", "none", &[])
+        };
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let events = runner.watch_all(&job.name, 0).await;
+        let kinds: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e.kind.as_ref()? {
+                pb::job_event::Kind::JobStarted(_) => Some("job started".to_owned()),
+                pb::job_event::Kind::StepStarted(s) => {
+                    Some(format!("step {} started {}", s.step_index, s.attempt))
+                }
+                pb::job_event::Kind::StepFailed(f) => {
+                    Some(format!("step {} failed: {}", f.step_index, f.error))
+                }
+                pb::job_event::Kind::StepSkipped(s) => {
+                    Some(format!("step {} skipped", s.step_index))
+                }
+                pb::job_event::Kind::JobEnded(_) => Some("job ended".to_owned()),
+                _ => None,
+            })
+            .collect();
+        let error = "cluster projects/acme/clusters/c1: the directory path is empty";
+        assert_eq!(
+            kinds,
+            [
+                "job started".to_owned(),
+                "step 0 started 1".to_owned(),
+                format!("step 0 failed: {error}"),
+                "step 1 skipped".to_owned(),
+                "job ended".to_owned(),
+            ],
+            "{backend}"
+        );
+        let done = runner.finished(&job.name).await;
+        assert_eq!(done.status(), JobStatus::Failed, "{backend}");
+        assert_eq!(done.message, error, "{backend}");
+        assert_eq!(done.steps[0].status(), StepStatus::Failed, "{backend}");
+        assert_eq!(done.steps[0].message, error, "{backend}");
         assert_eq!(done.steps[1].status(), StepStatus::Skipped, "{backend}");
     }
 }
