@@ -18,12 +18,12 @@ use sea_orm::{
 use super::{
     SeaJobStore, is_active,
     record::{StepChange, insert_in_chunks, update_step},
-    rows::{event_row, stored_event, to_job},
+    rows::{event_row, to_job},
 };
 use crate::{
     domain::{
         error::StoreError,
-        job::{EventKind, Job, JobEvent, JobStatus, StepStatus},
+        job::{EventKind, Job, JobStatus, StepStatus},
     },
     store::entity::{job, job_event, job_step},
 };
@@ -69,8 +69,6 @@ pub struct Claim {
     pub cancel_requested: bool,
     /// The step the claim started, if any: the job's next step, unless it is being cancelled.
     pub started_step: Option<StartedStep>,
-    /// Events recorded by the claim (`JobStarted`, and `StepStarted` with a started step).
-    pub events: Vec<JobEvent>,
 }
 
 /// A step attempt recorded as started.
@@ -184,17 +182,12 @@ impl SeaJobStore {
             epoch,
             owner: owner.to_owned(),
         };
-        let events = (first_sequence..)
-            .zip(kinds)
-            .map(|(sequence, kind)| stored_event(&job.id, sequence, now, kind))
-            .collect();
         Ok(Some(Claim {
             job,
             lease,
             takeover,
             cancel_requested,
             started_step,
-            events,
         }))
     }
 
