@@ -273,7 +273,7 @@ impl Lifecycle {
             .await
             .map_err(unavailable)?
             .into_inner();
-        operations::record_job(&self.db, &operation.name, &job.name).await?;
+        operations::record_job(&self.db, &operation.name, operation.phase_index, &job.name).await?;
         tracing::info!(operation = %operation.name, job = %job.name, phase = phase.as_str(), "job started");
         Ok(job)
     }

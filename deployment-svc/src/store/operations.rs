@@ -224,18 +224,23 @@ fn refused(deployment: &str, refusal: &Refusal) -> DeploymentError {
     }
 }
 
-/// Records `job` as the job of the operation's current phase (once; a repeat is ignored), and
+/// Records `job` as the job of phase `phase_index` of the operation (once; a repeat is ignored), and
 /// the deployment's running-job badge.
 pub async fn record_job(
     db: &DatabaseConnection,
     name: &str,
+    phase_index: usize,
     job: &str,
 ) -> Result<(), DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
     let Some(mut operation) = get(&txn, name).await? else {
         return Err(DeploymentError::not_found("operation", name));
     };
-    if operation.jobs.len() == operation.phase_index {
+    // Only while the job's phase is current and has no job yet: the same phase may be started
+    // twice (the request and the reconciler), and the job may even have ended and moved the
+    // operation on before the second start records it, which must not make it the next
+    // phase's job too.
+    if operation.phase_index == phase_index && operation.jobs.len() == phase_index {
         operation.jobs.push(job.to_owned());
         operation::Entity::update(to_row(&operation))
             .exec(&txn)
