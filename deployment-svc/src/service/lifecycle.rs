@@ -32,6 +32,9 @@ use crate::{
     },
 };
 
+/// Jobs asked about per GetJobOutcomes call (book-runner-svc takes up to 1000).
+const OUTCOMES_PER_CALL: usize = 500;
+
 /// Clients of book-runner-svc.
 #[derive(Clone)]
 pub struct Runner {
@@ -454,28 +457,36 @@ impl Lifecycle {
     }
 
     /// One pass of the reconciler: starts missing jobs and applies outcomes that were not reported.
+    /// An operation that cannot be moved on is left for the next pass without holding up the
+    /// others; the outcomes of all running jobs are asked for in a few calls, not one each.
     pub async fn reconcile(&self) -> Result<(), DeploymentError> {
         let Some(runner) = &self.runner else {
             return Ok(());
         };
+        let mut jobs = Vec::new();
         for operation in operations::running(&self.db).await? {
             match operation.current_job() {
                 None => {
-                    self.start_phase(runner, &operation).await?;
-                }
-                Some(job) => {
-                    let outcomes = runner
-                        .jobs
-                        .clone()
-                        .get_job_outcomes(GetJobOutcomesRequest {
-                            jobs: vec![job.to_owned()],
-                        })
-                        .await
-                        .map_err(unavailable)?
-                        .into_inner();
-                    for outcome in outcomes.outcomes {
-                        self.job_ended(&outcome).await?;
+                    if let Err(err) = self.start_phase(runner, &operation).await {
+                        tracing::warn!(operation = %operation.name, error = %err, "reconciler: next job not started; will retry");
                     }
+                }
+                Some(job) => jobs.push(job.to_owned()),
+            }
+        }
+        for batch in jobs.chunks(OUTCOMES_PER_CALL) {
+            let outcomes = runner
+                .jobs
+                .clone()
+                .get_job_outcomes(GetJobOutcomesRequest {
+                    jobs: batch.to_vec(),
+                })
+                .await
+                .map_err(unavailable)?
+                .into_inner();
+            for outcome in outcomes.outcomes {
+                if let Err(err) = self.job_ended(&outcome).await {
+                    tracing::warn!(job = %outcome.job, error = %err, "reconciler: outcome not applied; will retry");
                 }
             }
         }
