@@ -573,6 +573,40 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
             [pb::OperationAction::Pause, pb::OperationAction::Deploy],
             "{backend}: one Deploy, one Pause, newest first"
         );
+
+        // Replayed after the operation ended, the request returns it as it ended.
+        let replayed = suite
+            .client
+            .pause_deployment(with_id())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(replayed, paused, "{backend}");
+        // The same request id for another request is refused, naming the field, and starts nothing.
+        let reused = suite
+            .client
+            .drop_deployment(as_admin(pb::DropDeploymentRequest {
+                name: SHOP.into(),
+                request_id: "pause-1".into(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(reused.code(), Code::InvalidArgument, "{backend}");
+        assert!(
+            reused.message().contains("request_id"),
+            "{backend}: {reused:?}"
+        );
+        let after = suite
+            .client
+            .list_operations(as_admin(pb::ListOperationsRequest {
+                parent: SHOP.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .operations;
+        assert_eq!(after, log, "{backend}: the refused request changed nothing");
     }
 }
 
@@ -631,7 +665,11 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
 
         let deploy = start_deploy(&mut suite.client, SHOP).await;
         let failed = ended(&mut suite.client, &deploy.name).await;
-        assert_eq!(failed.status(), pb::OperationStatus::Failed, "{backend}");
+        assert_eq!(
+            failed.status(),
+            pb::OperationStatus::Failed,
+            "{backend}: {failed:?}"
+        );
         assert!(
             failed.message.contains("Scale a missing workload"),
             "{backend}: {}",
