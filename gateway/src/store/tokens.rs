@@ -221,13 +221,15 @@ impl TokenStore {
     /// Revokes token `id` (idempotent: a revoked token keeps its revocation time).
     pub async fn revoke(&self, id: &str) -> Result<Option<StoredToken>, DbErr> {
         use sea_orm::prelude::Expr;
-        self.recent.forget(id);
         api_token::Entity::update_many()
             .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
             .filter(api_token::Column::Id.eq(id))
             .filter(api_token::Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
+        // Forgotten once revoked: forgetting first would let a call authenticated meanwhile
+        // put the still-live token back into the cache.
+        self.recent.forget(id);
         self.get(id).await
     }
 }
