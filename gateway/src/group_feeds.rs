@@ -165,12 +165,7 @@ fn apply(feed: &GroupFeed, message: pb::WatchDeploymentsResponse, show_dropped: 
         Some(Kind::Deployment(deployment)) => {
             let name = deployment.name.clone();
             let dropped = deployment.state() == pb::DeploymentState::Dropped;
-            let encoded = Bytes::from(
-                pb::WatchDeploymentsResponse {
-                    kind: Some(Kind::Deployment(deployment)),
-                }
-                .encode_to_vec(),
-            );
+            let encoded = encoded(Kind::Deployment(deployment));
             if state.latest.get(&name) == Some(&encoded) {
                 return;
             }
