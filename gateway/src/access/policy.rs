@@ -238,7 +238,7 @@ pub fn authorize(method: &str, rule: &Rule, grants: &Grants, message: &[u8]) -> 
             continue;
         }
         named_any = true;
-        match owner(&name) {
+        match owner(name) {
             Some(Owner::Project(slug)) => require(grants, slug, role, method)?,
             Some(Owner::GlobalBooks) => require_global_book(role, method)?,
             None => {

@@ -20,14 +20,15 @@ impl From<prost::DecodeError> for Malformed {
     }
 }
 
-/// The string at `path` (field numbers, outermost first) in `message`, if present.
+/// The string at `path` (field numbers, outermost first) in `message`, if present, borrowed
+/// from the message.
 ///
 /// The last occurrence wins, as protobuf merging does. A malformed message gives `Err`.
-pub fn string_at(mut message: &[u8], path: &[u32]) -> Result<Option<String>, Malformed> {
+pub fn string_at<'a>(mut message: &'a [u8], path: &[u32]) -> Result<Option<&'a str>, Malformed> {
     let Some((&field, rest)) = path.split_first() else {
         return Ok(None);
     };
-    let mut found: Option<&[u8]> = None;
+    let mut found: Option<&'a [u8]> = None;
     while message.has_remaining() {
         let (number, wire_type) = decode_key(&mut message)?;
         if number == field && wire_type == WireType::LengthDelimited {
@@ -43,9 +44,7 @@ pub fn string_at(mut message: &[u8], path: &[u32]) -> Result<Option<String>, Mal
     }
     match (found, rest.is_empty()) {
         (None, _) => Ok(None),
-        (Some(bytes), true) => String::from_utf8(bytes.to_vec())
-            .map(Some)
-            .map_err(|_| Malformed),
+        (Some(bytes), true) => std::str::from_utf8(bytes).map(Some).map_err(|_| Malformed),
         (Some(nested), false) => string_at(nested, rest),
     }
 }
@@ -63,7 +62,7 @@ mod tests {
             name: "projects/acme/groups/web/deployments/shop".into(),
         };
         assert_eq!(
-            string_at(&get.encode_to_vec(), &[1]).unwrap().as_deref(),
+            string_at(&get.encode_to_vec(), &[1]).unwrap(),
             Some("projects/acme/groups/web/deployments/shop")
         );
 
@@ -78,10 +77,10 @@ mod tests {
         };
         let bytes = update.encode_to_vec();
         assert_eq!(
-            string_at(&bytes, &[1, 1]).unwrap().as_deref(),
+            string_at(&bytes, &[1, 1]).unwrap(),
             Some("projects/acme/groups/web/deployments/shop")
         );
-        assert_eq!(string_at(&bytes, &[3]).unwrap().as_deref(), Some("r1"));
+        assert_eq!(string_at(&bytes, &[3]).unwrap(), Some("r1"));
     }
 
     #[test]
