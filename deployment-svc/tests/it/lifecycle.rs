@@ -214,6 +214,22 @@ async fn ended(client: &mut DeploymentServiceClient<Channel>, operation: &str) -
     panic!("operation {operation} did not end in 30 s")
 }
 
+/// The operation log of deployment `name`, newest first.
+async fn operations_of(
+    client: &mut DeploymentServiceClient<Channel>,
+    name: &str,
+) -> Vec<pb::Operation> {
+    client
+        .list_operations(as_admin(pb::ListOperationsRequest {
+            parent: name.into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .operations
+}
+
 /// Starts a Deploy of deployment `name`; returns its operation.
 async fn start_deploy(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb::Operation {
     client
@@ -459,15 +475,7 @@ async fn the_seed_lifecycle_runs_the_books() {
             "{backend}: the drop left objects"
         );
 
-        let log = client
-            .list_operations(as_admin(pb::ListOperationsRequest {
-                parent: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .operations;
+        let log = operations_of(client, SHOP).await;
         let actions: Vec<_> = log
             .iter()
             .map(|op| (op.action(), op.status(), op.actor.as_str()))
@@ -557,16 +565,7 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
             "{backend}: {}",
             paused.message
         );
-        let log = suite
-            .client
-            .list_operations(as_admin(pb::ListOperationsRequest {
-                parent: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .operations;
+        let log = operations_of(&mut suite.client, SHOP).await;
         let actions: Vec<_> = log.iter().map(pb::Operation::action).collect();
         assert_eq!(
             actions,
@@ -596,16 +595,7 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
             reused.message().contains("request_id"),
             "{backend}: {reused:?}"
         );
-        let after = suite
-            .client
-            .list_operations(as_admin(pb::ListOperationsRequest {
-                parent: SHOP.into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .operations;
+        let after = operations_of(&mut suite.client, SHOP).await;
         assert_eq!(after, log, "{backend}: the refused request changed nothing");
     }
 }
