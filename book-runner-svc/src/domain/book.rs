@@ -219,7 +219,7 @@ steps:
       manifest: |
         apiVersion: v1
         kind: Namespace
-        metadata: {name: "{{ namespace }}"}
+        metadata: {name: {{ namespace }}}
     timeout: 90s
     retries: 2
   - name: Wait

@@ -55,3 +55,6 @@ pub fn builtin_book_name(deployment_type: DeploymentType, phase: Phase) -> Strin
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hostile_values;

@@ -22,6 +22,21 @@ pub fn parse_object(text: &str) -> Result<Value, String> {
     }
 }
 
+/// Reads a YAML mapping of label keys to values (numbers and booleans are read as their text).
+pub fn label_map(text: &str) -> Result<Vec<(String, String)>, String> {
+    let Value::Object(labels) = parse_object(text)? else {
+        unreachable!("parse_object returns mappings only")
+    };
+    labels
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::String(text) => Ok((key, text)),
+            Value::Number(_) | Value::Bool(_) => Ok((key, value.to_string())),
+            _ => Err(format!("label {key:?} must have a text value")),
+        })
+        .collect()
+}
+
 /// Placeholder shown instead of a secret value.
 pub const REDACTED: &str = "<redacted>";
 

@@ -174,13 +174,13 @@ steps:
       manifest: |
         apiVersion: v1
         kind: Secret
-        metadata: {name: "{{ deployment.slug }}-db", namespace: "{{ namespace }}"}
-        stringData: {password: "{{ deployment.parameters.host }}-secret"}
+        metadata: {name: {{ deployment.slug ~ "-db" }}, namespace: {{ namespace }}}
+        stringData: {password: {{ deployment.parameters.host ~ "-secret" }}}
         ---
         apiVersion: v1
         kind: Service
-        metadata: {name: "{{ deployment.slug }}", namespace: "{{ namespace }}"}
-        spec: {ports: [{port: {{ deployment.parameters.port }}}]}
+        metadata: {name: {{ deployment.slug }}, namespace: {{ namespace }}}
+        spec: {ports: [{port: {{ deployment.parameters.port | int }}}]}
 "#;
 
     #[test]
@@ -224,7 +224,7 @@ steps:
             Some("pause"),
         )
         .unwrap();
-        assert_eq!(steps[0].arguments["manifest"], "kind: pause\n");
+        assert_eq!(steps[0].arguments["manifest"], "kind: \"pause\"\n");
     }
 
     #[test]

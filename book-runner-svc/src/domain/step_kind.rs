@@ -19,6 +19,28 @@ pub enum StepKind {
     HttpCheck,
 }
 
+/// What an argument's rendered text must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgumentForm {
+    /// YAML documents, each a mapping (`manifest`): kept as text.
+    Documents,
+    /// One YAML mapping (`patch`, `labels`): kept as text.
+    Mapping,
+    /// One YAML scalar, read as its text (every other argument: names, conditions, numbers).
+    Scalar,
+}
+
+impl ArgumentForm {
+    /// The form of the argument `name`, whatever the step kind.
+    pub fn of(name: &str) -> Self {
+        match name {
+            "manifest" => Self::Documents,
+            "patch" | "labels" => Self::Mapping,
+            _ => Self::Scalar,
+        }
+    }
+}
+
 /// Arguments that name one object: shared by patch, delete and wait.
 const OBJECT: [&str; 3] = ["api_version", "kind", "name"];
 

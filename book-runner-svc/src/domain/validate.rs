@@ -6,7 +6,7 @@ use eyrie_platform::names::validate_slug;
 
 use super::{
     book::{BookSpec, StepSpec},
-    manifest::{parse_documents, parse_object},
+    manifest::{label_map, parse_documents, parse_object},
     snapshot::sample_snapshot,
     step_kind::StepKind,
     template::{TemplateContext, Templates},
@@ -202,7 +202,7 @@ fn validate_step(
                 &field,
                 format!("template uses unknown name(s) {}", unknown.join(", ")),
             ),
-            Ok(_) => match templates.render(source, context) {
+            Ok(_) => match templates.render_argument(key, source, context) {
                 Ok(value) => {
                     rendered.insert(key.as_str(), value);
                 }
@@ -251,6 +251,11 @@ fn check_rendered(
         && let Err(err) = parse_object(patch)
     {
         problem("patch", err);
+    }
+    if let Some(labels) = rendered.get("labels")
+        && let Err(err) = label_map(labels)
+    {
+        problem("labels", err);
     }
     if let Some(condition) = rendered.get("condition")
         && let Err(err) = Condition::parse(condition)

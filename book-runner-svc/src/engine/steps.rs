@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::{
     cluster::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef},
     domain::{
-        manifest::{parse_documents, parse_object},
+        manifest::{label_map, parse_documents, parse_object},
         step_kind::StepKind,
     },
 };
@@ -140,15 +140,10 @@ async fn create_secret(
     }
     let mut labels = serde_json::Map::new();
     labels.insert("app.kubernetes.io/managed-by".to_owned(), json!("eyrie"));
-    for pair in argument(arguments, "labels")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|p| !p.trim().is_empty())
-    {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("label {pair:?} is not key=value"))?;
-        labels.insert(key.trim().to_owned(), json!(value.trim()));
+    if let Some(text) = argument(arguments, "labels") {
+        for (key, value) in label_map(text)? {
+            labels.insert(key, Value::String(value));
+        }
     }
     let mut metadata = json!({ "name": name, "labels": labels });
     if let Some(namespace) = argument(arguments, "namespace") {

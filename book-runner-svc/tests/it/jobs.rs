@@ -20,12 +20,12 @@ steps:
       manifest: |
         apiVersion: v1
         kind: Namespace
-        metadata: {name: "{{ namespace }}"}
+        metadata: {name: {{ namespace }}}
         ---
         apiVersion: v1
         kind: Service
-        metadata: {name: "{{ deployment.slug }}", namespace: "{{ namespace }}"}
-        spec: {ports: [{port: {{ deployment.parameters.port }}}]}
+        metadata: {name: {{ deployment.slug }}, namespace: {{ namespace }}}
+        spec: {ports: [{port: {{ deployment.parameters.port | int }}}]}
   - name: Wait for the service
     uses: k8s.wait
     with: {api_version: v1, kind: Service, name: "{{ deployment.slug }}", namespace: "{{ namespace }}", condition: exists}
@@ -342,7 +342,7 @@ type: none
 steps:
   - name: Generate the admin password
     uses: k8s.secret
-    with: {name: "{{ deployment.slug }}-admin", namespace: "{{ namespace }}", keys: "password,api_key", length: "40"}
+    with: {name: "{{ deployment.slug ~ '-admin' }}", namespace: "{{ namespace }}", keys: "password,api_key", length: "40"}
 "#,
             )
             .await;

@@ -19,19 +19,19 @@ steps:
       manifest: |
         apiVersion: v1
         kind: Namespace
-        metadata: {name: "{{ namespace }}"}
+        metadata: {name: {{ namespace }}}
   - name: Config
     uses: k8s.apply
     with:
       manifest: |
         apiVersion: v1
         kind: ConfigMap
-        metadata: {name: a, namespace: "{{ namespace }}"}
+        metadata: {name: a, namespace: {{ namespace }}}
         data: {x: "1"}
         ---
         apiVersion: v1
         kind: ConfigMap
-        metadata: {name: b, namespace: "{{ namespace }}"}
+        metadata: {name: b, namespace: {{ namespace }}}
         data: {x: "2"}
   - name: Check
     uses: k8s.wait

@@ -28,10 +28,10 @@ use tonic::{Code, transport::Channel};
 use crate::harness::{ACTOR, as_admin};
 
 /// deployment-svc wired to a real book-runner-svc whose directory cluster is `root/c1`.
-struct Suite {
-    client: DeploymentServiceClient<Channel>,
-    root: tempfile::TempDir,
-    runner: TestServer,
+pub(crate) struct Suite {
+    pub(crate) client: DeploymentServiceClient<Channel>,
+    pub(crate) root: tempfile::TempDir,
+    pub(crate) runner: TestServer,
     versions: TestServer,
     _deployments: TestServer,
 }
@@ -107,7 +107,7 @@ async fn suite(postgres: bool, reports: bool) -> Suite {
 }
 
 /// A suite on SQLite, and one on PostgreSQL when a test database is set.
-async fn suites() -> Vec<(&'static str, Suite)> {
+pub(crate) async fn suites() -> Vec<(&'static str, Suite)> {
     suites_reporting(true).await
 }
 
@@ -120,7 +120,7 @@ async fn suites_reporting(reports: bool) -> Vec<(&'static str, Suite)> {
     suites
 }
 
-async fn create(client: &mut DeploymentServiceClient<Channel>, root: &Path) {
+pub(crate) async fn create(client: &mut DeploymentServiceClient<Channel>, root: &Path) {
     client
         .create_project(as_admin(pb::CreateProjectRequest {
             project_id: "acme".into(),
@@ -197,7 +197,10 @@ async fn create(client: &mut DeploymentServiceClient<Channel>, root: &Path) {
 }
 
 /// Waits (bounded) until the operation ends; returns it.
-async fn ended(client: &mut DeploymentServiceClient<Channel>, operation: &str) -> pb::Operation {
+pub(crate) async fn ended(
+    client: &mut DeploymentServiceClient<Channel>,
+    operation: &str,
+) -> pb::Operation {
     for _ in 0..600 {
         let current = client
             .get_operation(as_admin(pb::GetOperationRequest {
@@ -231,7 +234,10 @@ async fn operations_of(
 }
 
 /// Starts a Deploy of deployment `name`; returns its operation.
-async fn start_deploy(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb::Operation {
+pub(crate) async fn start_deploy(
+    client: &mut DeploymentServiceClient<Channel>,
+    name: &str,
+) -> pb::Operation {
     client
         .deploy_deployment(as_admin(pb::DeployDeploymentRequest {
             name: name.into(),
@@ -267,7 +273,10 @@ async fn versions_once(
     versions
 }
 
-async fn state(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb::Deployment {
+pub(crate) async fn state(
+    client: &mut DeploymentServiceClient<Channel>,
+    name: &str,
+) -> pb::Deployment {
     client
         .get_deployment(as_admin(pb::GetDeploymentRequest { name: name.into() }))
         .await
@@ -275,7 +284,7 @@ async fn state(client: &mut DeploymentServiceClient<Channel>, name: &str) -> pb:
         .into_inner()
 }
 
-const SHOP: &str = "projects/acme/groups/apps/deployments/shop";
+pub(crate) const SHOP: &str = "projects/acme/groups/apps/deployments/shop";
 const API: &str = "projects/acme/groups/apps/deployments/api";
 
 #[tokio::test]
@@ -603,7 +612,7 @@ async fn one_operation_at_a_time_and_request_ids_start_nothing_twice() {
 /// A deploy book that fails at once: it patches a Deployment that does not exist.
 const FAILING_DEPLOY: &str = "name: shop-deploy\ntype: none\nsteps:\n  - name: Scale a missing workload\n    uses: k8s.patch\n    with: {api_version: apps/v1, kind: Deployment, name: missing, namespace: \"{{ namespace }}\", patch: '{\"spec\": {\"replicas\": 1}}'}\n";
 /// The same book, fixed: it applies a ConfigMap.
-const FIXED_DEPLOY: &str = "name: shop-deploy\ntype: none\nsteps:\n  - name: Apply the configuration\n    uses: k8s.apply\n    with:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: shop, namespace: \"{{ namespace }}\"}\n";
+const FIXED_DEPLOY: &str = "name: shop-deploy\ntype: none\nsteps:\n  - name: Apply the configuration\n    uses: k8s.apply\n    with:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: shop, namespace: {{ namespace }}}\n";
 
 #[tokio::test]
 async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fix() {

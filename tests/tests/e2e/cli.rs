@@ -19,14 +19,14 @@ steps:
       manifest: |
         apiVersion: v1
         kind: ConfigMap
-        metadata: {name: "{{ deployment.slug }}-config", namespace: "{{ namespace }}"}
-        data: {image: "{{ deployment.image }}"}
+        metadata: {name: {{ deployment.slug ~ "-config" }}, namespace: {{ namespace }}}
+        data: {image: {{ deployment.image }}}
   - name: Check the configuration
     uses: k8s.wait
     with:
       api_version: v1
       kind: ConfigMap
-      name: "{{ deployment.slug }}-config"
+      name: "{{ deployment.slug ~ '-config' }}"
       namespace: "{{ namespace }}"
       condition: exists
     timeout: 30s
@@ -42,7 +42,7 @@ steps:
     with:
       api_version: v1
       kind: ConfigMap
-      name: "{{ deployment.slug }}-missing"
+      name: "{{ deployment.slug ~ '-missing' }}"
       namespace: "{{ namespace }}"
       patch: '{"data": {"x": "1"}}'
 "#;

@@ -24,10 +24,10 @@ const APPLY: &str = r#"  - name: Apply
         apiVersion: v1
         kind: Service
         metadata:
-          name: "{{ deployment.slug }}"
-          namespace: "{{ namespace }}"
+          name: {{ deployment.slug }}
+          namespace: {{ namespace }}
         spec:
-          ports: [{port: {{ deployment.parameters.port }}}]
+          ports: [{port: {{ deployment.parameters.port | int }}}]
 "#;
 
 #[test]

@@ -33,10 +33,10 @@ steps:
         apiVersion: v1
         kind: Service
         metadata:
-          name: "{{ deployment.slug }}"
-          namespace: "{{ namespace }}"
+          name: {{ deployment.slug }}
+          namespace: {{ namespace }}
         spec:
-          ports: [{port: {{ deployment.parameters.port }}}]
+          ports: [{port: {{ deployment.parameters.port | int }}}]
     timeout: 90s
     retries: 2
   - name: Wait for the Service

@@ -26,8 +26,8 @@ steps:
       manifest: |
         apiVersion: v1
         kind: Secret
-        metadata: {name: "{{ deployment.slug }}-db", namespace: "{{ namespace }}"}
-        stringData: {password: "{{ deployment.parameters.password }}"}
+        metadata: {name: {{ deployment.slug ~ "-db" }}, namespace: {{ namespace }}}
+        stringData: {password: {{ deployment.parameters.password }}}
 "#;
 
 async fn render(
@@ -180,7 +180,7 @@ async fn render_refusals_name_what_is_missing() {
         let mut uses_optional = secret.clone();
         uses_optional.steps[0].with.insert(
             "manifest".into(),
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"{{ deployment.parameters.optional }}\", namespace: \"{{ namespace }}\"}\n".into(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ deployment.parameters.optional }}, namespace: {{ namespace }}}\n".into(),
         );
         let status = render(
             &mut running,
@@ -334,7 +334,7 @@ async fn without_cluster_or_action_each_step_renders_once_and_action_is_undefine
         .await
         .unwrap();
         assert!(
-            response.steps[0].with["manifest"].contains("action: pause"),
+            response.steps[0].with["manifest"].contains("action: \"pause\""),
             "{backend}: {response:?}"
         );
     }
@@ -348,7 +348,7 @@ fn web_with_action() -> pb::Book {
             uses: "k8s.apply".into(),
             with: [(
                 "manifest".to_owned(),
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: \"{{ namespace }}\"}\ndata: {action: {{ action }}}\n".to_owned(),
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: {{ namespace }}}\ndata: {action: {{ action }}}\n".to_owned(),
             )]
             .into(),
             ..Default::default()

@@ -19,7 +19,7 @@ use crate::{
 };
 
 pub const WORKERS: usize = 8;
-const BOOK: &str = "name: bench-one-step\ntype: none\nsteps:\n  - name: Apply\n    uses: k8s.apply\n    with:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: \"{{ deployment.slug }}\", namespace: \"{{ namespace }}\"}\n        data: {revision: \"{{ revision }}\"}\n";
+const BOOK: &str = "name: bench-one-step\ntype: none\nsteps:\n  - name: Apply\n    uses: k8s.apply\n    with:\n      manifest: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: {{ deployment.slug }}, namespace: {{ namespace }}}\n        data: {revision: {{ revision | string }}}\n";
 
 /// The PostgreSQL database the suite runs on, if it runs on one.
 pub fn database_url() -> Option<String> {
