@@ -32,6 +32,8 @@ use crate::{
     },
 };
 
+use super::phase_start::{NotStarted, is_transient, is_transient_preparation, refusal_reason};
+
 /// Jobs asked about per GetJobOutcomes call (book-runner-svc takes up to 1000).
 const OUTCOMES_PER_CALL: usize = 500;
 
@@ -115,8 +117,9 @@ impl Lifecycle {
         .await?;
         if created {
             tracing::info!(operation = %operation.name, action = action.as_str(), actor, "operation started");
-            // A failure here leaves the operation running without a job: the reconciler starts it.
-            if let Err(err) = self.start_phase(&runner, &operation).await {
+            // A transient failure leaves the operation running without a job: the reconciler
+            // starts it. Any other ended the operation, which is read again below.
+            if let Err(NotStarted::WillRetry(err)) = self.start_phase(&runner, &operation).await {
                 tracing::warn!(operation = %operation.name, error = %err, "job not started yet; the reconciler will retry");
             }
         }
@@ -239,23 +242,26 @@ impl Lifecycle {
     }
 
     /// Starts the job of the operation's current phase (idempotent: the StartJob request id is
-    /// derived from the operation and phase).
+    /// derived from the operation and phase). A job that can never start ends the operation,
+    /// failed with the reason; any other failure is left for the reconciler to try again.
     async fn start_phase(
         &self,
         runner: &Runner,
         operation: &Operation,
-    ) -> Result<pb::Job, DeploymentError> {
+    ) -> Result<pb::Job, NotStarted> {
         let phase = operation.current_phase();
-        let deployment = find_deployment(&self.db, &operation.deployment)
-            .await?
-            .ok_or_else(|| DeploymentError::not_found("deployment", &operation.deployment))?;
-        let group = self.group_of(&deployment).await?;
-        let book = group.books.get(phase).to_owned();
-        let snapshot = self.snapshot_in(&deployment, group).await?;
+        let (book, snapshot) = match self.job_inputs(operation).await {
+            Ok(inputs) => inputs,
+            Err(err) if is_transient_preparation(&err) => return Err(NotStarted::WillRetry(err)),
+            Err(err) => {
+                let reason = format!("the {} job could not start: {err}", phase.as_str());
+                return Err(self.end_unstarted(operation, reason).await);
+            }
+        };
         // The first job of a retry names the job it retries, and resumes at its failed step if
         // asked; later phases run whole.
         let first_of_retry = operation.phase_index == 0 && operation.retry_of.is_some();
-        let job = runner
+        let started = runner
             .jobs
             .clone()
             .start_job(StartJobRequest {
@@ -263,7 +269,7 @@ impl Lifecycle {
                 snapshot: Some(snapshot),
                 action: action_to_proto(operation.action).into(),
                 phase: phase_to_proto(phase).into(),
-                book,
+                book: book.clone(),
                 operation: operation.name.clone(),
                 actor: operation.actor.clone(),
                 retry_of: if first_of_retry {
@@ -273,12 +279,58 @@ impl Lifecycle {
                 },
                 resume_from_failed_step: first_of_retry && operation.resume_job.is_some(),
             })
+            .await;
+        let job = match started {
+            Ok(response) => response.into_inner(),
+            Err(status) if is_transient(status.code()) => {
+                return Err(NotStarted::WillRetry(unavailable(status)));
+            }
+            Err(status) => {
+                let reason = refusal_reason(phase.as_str(), &book, &status);
+                return Err(self.end_unstarted(operation, reason).await);
+            }
+        };
+        operations::record_job(&self.db, &operation.name, operation.phase_index, &job.name)
             .await
-            .map_err(unavailable)?
-            .into_inner();
-        operations::record_job(&self.db, &operation.name, operation.phase_index, &job.name).await?;
+            .map_err(NotStarted::WillRetry)?;
         tracing::info!(operation = %operation.name, job = %job.name, phase = phase.as_str(), "job started");
         Ok(job)
+    }
+
+    /// The book and the snapshot of the job of the operation's current phase, read anew.
+    async fn job_inputs(
+        &self,
+        operation: &Operation,
+    ) -> Result<(String, pb::DeploymentSnapshot), DeploymentError> {
+        let deployment = find_deployment(&self.db, &operation.deployment)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("deployment", &operation.deployment))?;
+        let group = self.group_of(&deployment).await?;
+        let book = group.books.get(operation.current_phase()).to_owned();
+        let snapshot = self.snapshot_in(&deployment, group).await?;
+        Ok((book, snapshot))
+    }
+
+    /// Ends `operation` failed with `reason`, because the job of its current phase cannot start.
+    async fn end_unstarted(&self, operation: &Operation, reason: String) -> NotStarted {
+        let ended = operations::end_unstarted(
+            &self.db,
+            &operation.name,
+            operation.phase_index,
+            &reason,
+            now(),
+        )
+        .await;
+        match ended {
+            Ok(Next::Ended(_)) => {
+                tracing::warn!(operation = %operation.name, %reason, "operation failed: its job cannot start");
+                NotStarted::OperationEnded(reason)
+            }
+            // Another start or an outcome moved the operation on meanwhile; nothing to end.
+            Ok(_) => NotStarted::OperationEnded(reason),
+            // Not recorded: the next try decides again.
+            Err(err) => NotStarted::WillRetry(err),
+        }
     }
 
     /// Retries the failed operation of `job` as a new operation of the same action (RetryJob of
@@ -339,7 +391,9 @@ impl Lifecycle {
                 ..Default::default()
             });
         }
-        self.start_phase(&runner, &operation).await
+        self.start_phase(&runner, &operation)
+            .await
+            .map_err(|not_started| not_started.into_error(&operation.name))
     }
 
     /// Everything the books' templates need of `deployment`.
@@ -443,7 +497,8 @@ impl Lifecycle {
         match next {
             Next::StartPhase(operation) => {
                 if let Some(runner) = &self.runner
-                    && let Err(err) = self.start_phase(runner, &operation).await.map(|_| ())
+                    && let Err(NotStarted::WillRetry(err)) =
+                        self.start_phase(runner, &operation).await
                 {
                     tracing::warn!(operation = %operation.name, error = %err, "next job not started; the reconciler will retry");
                 }
@@ -467,7 +522,9 @@ impl Lifecycle {
         for operation in operations::running(&self.db).await? {
             match operation.current_job() {
                 None => {
-                    if let Err(err) = self.start_phase(runner, &operation).await {
+                    if let Err(NotStarted::WillRetry(err)) =
+                        self.start_phase(runner, &operation).await
+                    {
                         tracing::warn!(operation = %operation.name, error = %err, "reconciler: next job not started; will retry");
                     }
                 }

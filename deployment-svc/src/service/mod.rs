@@ -1,4 +1,5 @@
 //! deployment-svc's use cases, between the gRPC adapter and the domain and storage.
 
 pub mod lifecycle;
+mod phase_start;
 pub mod resources;

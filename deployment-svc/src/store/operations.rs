@@ -239,8 +239,12 @@ pub async fn record_job(
     // Only while the job's phase is current and has no job yet: the same phase may be started
     // twice (the request and the reconciler), and the job may even have ended and moved the
     // operation on before the second start records it, which must not make it the next
-    // phase's job too.
-    if operation.phase_index == phase_index && operation.jobs.len() == phase_index {
+    // phase's job too. Nor once the operation ended (the other start found the phase could
+    // not start): an ended operation shows no new job and no running-job badge.
+    if operation.status == OperationStatus::Running
+        && operation.phase_index == phase_index
+        && operation.jobs.len() == phase_index
+    {
         operation.jobs.push(job.to_owned());
         operation::Entity::update(to_row(&operation))
             .exec(&txn)
@@ -250,6 +254,39 @@ pub async fn record_job(
     }
     txn.commit().await.map_err(StoreError::from)?;
     Ok(())
+}
+
+/// Ends operation `name` failed with `message`, because the job of its phase `phase_index`
+/// cannot start. Does nothing once that phase is no longer current or has its job (another
+/// start won) or the operation ended.
+pub async fn end_unstarted(
+    db: &DatabaseConnection,
+    name: &str,
+    phase_index: usize,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Next, DeploymentError> {
+    let txn = begin_write(db).await.map_err(StoreError::from)?;
+    let Some(mut operation) = get(&txn, name).await? else {
+        return Ok(Next::Nothing);
+    };
+    let unstarted = operation.status == OperationStatus::Running
+        && operation.phase_index == phase_index
+        && operation.jobs.len() == phase_index;
+    if !unstarted {
+        return Ok(Next::Nothing);
+    }
+    operation.status = OperationStatus::Failed;
+    operation.message = message.to_owned();
+    operation.end_time = Some(now);
+    operation::Entity::update(to_row(&operation))
+        .exec(&txn)
+        .await
+        .map_err(StoreError::from)?;
+    // The previous phase's job left the badge on; no job of this operation runs any more.
+    set_running_jobs(&txn, &operation.deployment, 0).await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(Next::Ended(operation))
 }
 
 async fn set_running_jobs(

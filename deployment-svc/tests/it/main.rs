@@ -5,6 +5,7 @@ mod deployments;
 mod groups;
 mod harness;
 mod lifecycle;
+mod next_phase;
 mod projects;
 mod relay;
 mod validation;
