@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     auth::Caller,
     bootstrap::generate_token,
-    store::{NewToken, StoredToken, TokenStore},
+    store::{Created, NewToken, Revoked, StoredToken, TokenStore},
 };
 
 /// `eyrie.v1.AccessService`: who the caller is, and (for global admins) token management.
@@ -80,6 +80,91 @@ fn token_id(field: &str, name: &str) -> Result<String, Status> {
     Ok(id.to_owned())
 }
 
+/// Longest request id accepted, as by the other services.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Longest display name of a token (the contract's limit).
+const MAX_DISPLAY_NAME_LEN: usize = 200;
+
+/// The token a CreateToken request asks for, or every field it gets wrong.
+fn new_token(request: CreateTokenRequest) -> Result<NewToken, Status> {
+    let generated_id = request.token_id.is_empty();
+    let id = if generated_id {
+        uuid::Uuid::new_v4().simple().to_string()
+    } else {
+        request.token_id
+    };
+    let mut violations = Vec::new();
+    if let Err(violation) = eyrie_platform::names::validate_slug("token_id", &id) {
+        violations.push(violation);
+    }
+    let request_id = request.request_id;
+    if request_id.chars().count() > MAX_REQUEST_ID_LEN {
+        violations.push(FieldViolation::new(
+            "request_id",
+            format!("must be at most {MAX_REQUEST_ID_LEN} characters"),
+        ));
+    } else if request_id
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        violations.push(FieldViolation::new(
+            "request_id",
+            "must not contain whitespace or control characters",
+        ));
+    }
+    let token = request.token.unwrap_or_default();
+    if token.display_name.chars().count() > MAX_DISPLAY_NAME_LEN {
+        violations.push(FieldViolation::new(
+            "token.display_name",
+            format!("must be at most {MAX_DISPLAY_NAME_LEN} characters"),
+        ));
+    }
+    let mut bindings: Vec<(String, String)> = Vec::new();
+    for (index, binding) in token.role_bindings.iter().enumerate() {
+        let project = &binding.project;
+        if eyrie_platform::names::validate_slug(
+            "project",
+            project.strip_prefix("projects/").unwrap_or_default(),
+        )
+        .is_err()
+        {
+            violations.push(FieldViolation::new(
+                format!("token.role_bindings[{index}].project"),
+                "must be projects/{project}",
+            ));
+        } else if bindings.iter().any(|(bound, _)| bound == project) {
+            violations.push(FieldViolation::new(
+                format!("token.role_bindings[{index}].project"),
+                format!("{project} is bound twice: a token holds one role per project"),
+            ));
+        }
+        match binding.role() {
+            pb::Role::Unspecified => violations.push(FieldViolation::new(
+                format!("token.role_bindings[{index}].role"),
+                "is required",
+            )),
+            role => bindings.push((
+                project.clone(),
+                role.as_str_name()
+                    .trim_start_matches("ROLE_")
+                    .to_lowercase(),
+            )),
+        }
+    }
+    if !violations.is_empty() {
+        return Err(status::invalid_argument(&violations));
+    }
+    Ok(NewToken {
+        id,
+        display_name: token.display_name,
+        global_admin: token.global_admin,
+        bindings,
+        generated_id,
+        request_id: Some(request_id).filter(|id| !id.is_empty()),
+    })
+}
+
 #[tonic::async_trait]
 impl AccessService for AccessGrpc {
     async fn who_am_i(
@@ -98,64 +183,36 @@ impl AccessService for AccessGrpc {
     ) -> Result<Response<CreateTokenResponse>, Status> {
         require_global_admin(&request)?;
         let request = request.into_inner();
-        let id = if request.token_id.is_empty() {
-            uuid::Uuid::new_v4().simple().to_string()
-        } else {
-            request.token_id
-        };
-        eyrie_platform::names::validate_slug("token_id", &id)
-            .map_err(|v| status::invalid_argument(&[v]))?;
-        let token = request.token.unwrap_or_default();
-        let mut bindings = Vec::new();
-        let mut violations = Vec::new();
-        for (index, binding) in token.role_bindings.iter().enumerate() {
-            if eyrie_platform::names::validate_slug(
-                "project",
-                binding
-                    .project
-                    .strip_prefix("projects/")
-                    .unwrap_or_default(),
-            )
-            .is_err()
-            {
-                violations.push(FieldViolation::new(
-                    format!("token.role_bindings[{index}].project"),
-                    "must be projects/{project}",
-                ));
-            }
-            match binding.role() {
-                pb::Role::Unspecified => violations.push(FieldViolation::new(
-                    format!("token.role_bindings[{index}].role"),
-                    "is required",
-                )),
-                role => bindings.push((
-                    binding.project.clone(),
-                    role.as_str_name()
-                        .trim_start_matches("ROLE_")
-                        .to_lowercase(),
-                )),
-            }
-        }
-        if !violations.is_empty() {
-            return Err(status::invalid_argument(&violations));
-        }
+        let new = new_token(request)?;
         let secret = generate_token();
-        let new = NewToken {
-            id: id.clone(),
-            display_name: token.display_name,
-            global_admin: token.global_admin,
-            bindings,
-        };
-        let stored = self
+        let created = self
             .tokens
             .create(&new, &secret)
             .await
-            .map_err(|err| status::internal(&err))?
-            .ok_or_else(|| status::already_exists("token", &format!("tokens/{id}")))?;
-        Ok(Response::new(CreateTokenResponse {
-            token: Some(to_proto(&stored)),
-            secret,
-        }))
+            .map_err(|err| status::internal(&err))?;
+        match created {
+            Created::New(stored) => Ok(Response::new(CreateTokenResponse {
+                token: Some(to_proto(&stored)),
+                secret,
+            })),
+            // Only the hash was kept: a secret is shown once, so a retry gets the token alone.
+            Created::Replayed(stored) => Ok(Response::new(CreateTokenResponse {
+                token: Some(to_proto(&stored)),
+                secret: String::new(),
+            })),
+            Created::IdTaken => Err(status::already_exists(
+                "token",
+                &format!("tokens/{}", new.id),
+            )),
+            Created::RequestIdReused(first) => {
+                Err(status::invalid_argument(&[FieldViolation::new(
+                    "request_id",
+                    format!(
+                        "was already used by a CreateToken call that created {first} with other fields; use a new id for a new request"
+                    ),
+                )]))
+            }
+        }
     }
 
     async fn list_tokens(
@@ -210,15 +267,31 @@ impl AccessService for AccessGrpc {
         &self,
         request: Request<RevokeTokenRequest>,
     ) -> Result<Response<pb::Token>, Status> {
-        require_global_admin(&request)?;
+        let caller = require_global_admin(&request)?;
         let id = token_id("name", &request.get_ref().name)?;
-        let stored = self
+        let name = format!("tokens/{id}");
+        let revoked = self
             .tokens
-            .revoke(&id)
+            .revoke(&id, &caller.0.token.id)
             .await
             .map_err(|err| status::internal(&err))?;
-        stored
-            .map(|stored| Response::new(to_proto(&stored)))
-            .ok_or_else(|| status::not_found("token", &format!("tokens/{id}")))
+        match revoked {
+            Revoked::Done(stored) => Ok(Response::new(to_proto(&stored))),
+            Revoked::NotFound => Err(status::not_found("token", &name)),
+            Revoked::LastGlobalAdmin => Err(status::failed_precondition(
+                "LAST_GLOBAL_ADMIN",
+                &name,
+                format!(
+                    "{name} is the last live global admin token: revoking it would leave nobody able to manage tokens and projects; create another global admin token first"
+                ),
+            )),
+            Revoked::OwnToken => Err(status::failed_precondition(
+                "OWN_TOKEN",
+                &name,
+                format!(
+                    "{name} is the token this call is made with: revoking it would lock its holder out; revoke it with another global admin token"
+                ),
+            )),
+        }
     }
 }

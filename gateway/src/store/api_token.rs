@@ -15,6 +15,9 @@ pub struct Model {
     pub created_at: ChronoDateTimeUtc,
     pub revoked_at: Option<ChronoDateTimeUtc>,
     pub last_used_at: Option<ChronoDateTimeUtc>,
+    /// The request id of the CreateToken call that made it, if it sent one.
+    #[sea_orm(unique)]
+    pub request_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

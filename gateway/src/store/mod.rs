@@ -6,4 +6,4 @@ mod recent;
 pub mod role_binding;
 mod tokens;
 
-pub use tokens::{NewToken, StoredToken, TokenStore, hash_token};
+pub use tokens::{Created, NewToken, Revoked, StoredToken, TokenStore, hash_token};

@@ -78,6 +78,7 @@ mod tests {
                 created_at: Utc::now(),
                 revoked_at: None,
                 last_used_at: None,
+                request_id: None,
             },
             bindings: Vec::new(),
         }

@@ -1,5 +1,6 @@
 //! Gateway integration tests.
 
+mod access;
 mod fixture;
 mod group_watchers;
 mod limits;
