@@ -86,7 +86,8 @@ impl PublicService for BookApi {
     const NAME: &'static str = "eyrie.v1.BookService";
 }
 
-/// `eyrie.v1.JobService`, on book-runner-svc; its watchers share one stream per job.
+/// `eyrie.v1.JobService`, on book-runner-svc; its watchers share one stream per job, and a retry
+/// is checked against the job's action first.
 struct JobApi {
     feeds: JobFeeds,
 }
@@ -95,10 +96,11 @@ impl PublicService for JobApi {
     const NAME: &'static str = "eyrie.v1.JobService";
 
     fn handle(&self, call: Call) -> Handling {
-        if call.path.path() == job_feeds::WATCH_JOB {
-            Handling::Answered(self.feeds.answer(call))
-        } else {
-            Handling::Forward(Box::new(call))
+        match call.path.path() {
+            job_feeds::WATCH_JOB => Handling::Answered(self.feeds.answer(call)),
+            // The role a retry needs depends on the job's action (see `access::retry`).
+            access::retry::RETRY_JOB => Handling::Answered(access::retry::answer(call)),
+            _ => Handling::Forward(Box::new(call)),
         }
     }
 }

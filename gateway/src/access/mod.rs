@@ -1,6 +1,7 @@
 //! Authorization: roles on projects and the access rule of every public RPC.
 
 pub mod policy;
+pub mod retry;
 pub mod roles;
 pub mod wire;
 

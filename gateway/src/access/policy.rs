@@ -172,6 +172,8 @@ pub const RULES: &[(&str, Rule)] = &[
     ("/eyrie.v1.JobService/GetJob", on(Viewer, NAME)),
     ("/eyrie.v1.JobService/ListJobs", on(Viewer, PARENT)),
     ("/eyrie.v1.JobService/CancelJob", on(Deployer, NAME)),
+    // The floor: a retry also needs the role of the job's action (admin for a drop job), which
+    // `access::retry` checks once it has read the job.
     ("/eyrie.v1.JobService/RetryJob", on(Deployer, NAME)),
     (
         "/eyrie.v1.JobService/GetJobStepLog",
