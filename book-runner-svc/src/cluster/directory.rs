@@ -17,7 +17,7 @@ use std::{
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::{io::AsyncWriteExt as _, sync::Mutex};
 
 use super::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef};
 
@@ -30,6 +30,11 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How many times a write recreates a folder that a concurrent delete removed as empty.
 const WRITE_ATTEMPTS: u32 = 3;
+
+/// Mode of every object file: readable by the runner's user only. A Secret's data is merely
+/// base64, and other objects can carry credentials too (a ConfigMap holding a configuration
+/// file); other users of the machine have no business reading the cluster's store.
+const OBJECT_FILE_MODE: u32 = 0o600;
 
 /// A cluster stored as YAML files under a root folder (see the module docs for the layout).
 ///
@@ -350,7 +355,7 @@ async fn write_temp(path: &Path, object: &Value) -> Result<PathBuf, ClusterError
         tokio::fs::create_dir_all(folder)
             .await
             .map_err(|error| io_error(folder, &error))?;
-        match tokio::fs::write(&temp, &text).await {
+        match create_owner_only(&temp, &text).await {
             Ok(()) => return Ok(temp),
             // A concurrent delete removed the folder once it was empty: create it again.
             Err(error) if error.kind() == io::ErrorKind::NotFound && attempt < WRITE_ATTEMPTS => {
@@ -359,6 +364,21 @@ async fn write_temp(path: &Path, object: &Value) -> Result<PathBuf, ClusterError
             Err(error) => return Err(io_error(&temp, &error)),
         }
     }
+}
+
+/// Creates the new file `path` holding `text`, with [`OBJECT_FILE_MODE`] from its creation on,
+/// so that it is never readable by others, not even for a moment. `create_new`: the name is
+/// fresh, and a file or link someone planted there is refused instead of written through.
+async fn create_owner_only(path: &Path, text: &str) -> io::Result<()> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(OBJECT_FILE_MODE)
+        .open(path)
+        .await?;
+    file.write_all(text.as_bytes()).await?;
+    // A tokio file finishes its last write in the background; the caller renames it next.
+    file.flush().await
 }
 
 /// Replaces the file at `path` with `object` in one step, so that readers (a waiter, a person)
@@ -680,6 +700,51 @@ mod tests {
         assert_eq!(
             files_under(dir.path()),
             ["shop/secret/db.yaml", "shop/secret/race.yaml"]
+        );
+    }
+
+    /// Issue #15: a Secret written to the folder is readable by the runner's user only, from
+    /// the moment its file exists, however it was written.
+    #[tokio::test]
+    async fn object_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = DirectoryCluster::new(dir.path());
+        let secret = |name: &str, password: &str| {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"},
+                   "stringData": {"password": password}})
+        };
+        // In octal, as `ls -l` and chmod speak of modes.
+        let mode_of = |name: &str| {
+            let path = dir.path().join(format!("shop/secret/{name}.yaml"));
+            format!(
+                "{:o}",
+                std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+            )
+        };
+
+        cluster.apply(&secret("applied", "a"), false).await.unwrap();
+        assert_eq!(mode_of("applied"), "600", "created by apply");
+        cluster.apply(&secret("applied", "b"), false).await.unwrap();
+        assert_eq!(mode_of("applied"), "600", "rewritten by apply");
+        let patch = json!({"stringData": {"password": "c"}});
+        cluster
+            .merge_patch(&reference(&secret("applied", "")), &patch)
+            .await
+            .unwrap();
+        assert_eq!(mode_of("applied"), "600", "rewritten by merge_patch");
+        assert!(
+            cluster
+                .create_if_absent(&secret("created", "d"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(mode_of("created"), "600", "created by create_if_absent");
+        assert_eq!(
+            files_under(dir.path()),
+            ["shop/secret/applied.yaml", "shop/secret/created.yaml"],
+            "no temporary file is left behind"
         );
     }
 
