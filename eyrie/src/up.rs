@@ -10,9 +10,11 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Args;
-use eyrie_gateway::bootstrap::load_or_create_token;
+use eyrie_gateway::bootstrap::{generate_token, load_or_create_token};
 use eyrie_platform::{
-    DatabaseSettings, TelemetrySettings, config, shutdown,
+    DatabaseSettings, TelemetrySettings, config,
+    internal::InternalSettings,
+    shutdown,
     standalone::{Service, announce, bind},
 };
 use serde::Deserialize;
@@ -76,6 +78,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("admin token file {}", admin_token_file.display()))?;
 
     let url = |address: SocketAddr| format!("http://{address}");
+    // Every service also listens on its own loopback port, which any local user can reach: a
+    // credential shared only in this process's memory keeps them from calling the internal RPCs
+    // or naming themselves as someone else in `x-eyrie-actor`. Fresh on every start, never
+    // stored or printed; as strong as an API token (32 random bytes).
+    let internal = InternalSettings::with_credential(generate_token());
 
     let gateway_settings = eyrie_gateway::Settings {
         database: sqlite(&data_dir, "gateway"),
@@ -89,6 +96,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             bootstrap_token_file: Some(admin_token_file.clone()),
             ..Default::default()
         },
+        internal: internal.clone(),
         ..Default::default()
     };
     let stop = CancellationToken::new();
@@ -102,6 +110,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 book_runner: Some(url(book_runner_address)),
                 version: Some(url(version_address)),
             },
+            internal: internal.clone(),
             ..Default::default()
         },
         deployment,
@@ -119,6 +128,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             peers: eyrie_book_runner_svc::config::Peers {
                 deployment: Some(url(deployment_address)),
             },
+            internal: internal.clone(),
             ..Default::default()
         },
         book_runner,
@@ -128,6 +138,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &stop,
         eyrie_version_svc::Settings {
             database: sqlite(&data_dir, "version"),
+            internal,
             ..Default::default()
         },
         version,

@@ -23,9 +23,18 @@ pub const HEADER: &str = "x-eyrie-internal-credential";
 #[serde(default, deny_unknown_fields)]
 pub struct InternalSettings {
     /// Secret shared by the gateway and the services (prefer `EYRIE_INTERNAL__CREDENTIAL`).
-    /// Unset: services accept calls from anyone who reaches their port, as in `eyrie up` on
-    /// loopback.
+    /// Unset: services accept calls from anyone who reaches their port (`eyrie up` never leaves
+    /// it unset: it makes a fresh one on every start).
     pub credential: Option<SecretString>,
+}
+
+impl InternalSettings {
+    /// Settings requiring `credential`, e.g. one made for a single run and never stored.
+    pub fn with_credential(credential: String) -> Self {
+        Self {
+            credential: Some(SecretString::from(credential)),
+        }
+    }
 }
 
 static OUTGOING: OnceLock<HeaderValue> = OnceLock::new();

@@ -99,7 +99,8 @@ pub struct ServiceProcess {
     child: Child,
     /// Where it listens, as printed on its stdout.
     pub address: SocketAddr,
-    /// Every line it printed on stdout after its address line.
+    /// Every line it printed on stdout but its address line (`eyrie up` prints where each
+    /// service listens before it).
     pub stdout: Arc<Mutex<Vec<String>>>,
     logs: Arc<Mutex<String>>,
     log_written: Arc<Notify>,
@@ -157,11 +158,13 @@ impl ServiceProcess {
         tokio::spawn(collect_lines(stderr, logs.clone(), log_written.clone()));
 
         let mut stdout = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let mut before_address = Vec::new();
         let address = tokio::time::timeout(STARTUP_TIMEOUT, async {
             while let Some(line) = stdout.next_line().await? {
                 if let Some(address) = line.strip_prefix(ready_prefix) {
                     return address.trim().parse::<SocketAddr>().context("address line");
                 }
+                before_address.push(line);
             }
             bail!("exited before printing its address")
         })
@@ -176,7 +179,7 @@ impl ServiceProcess {
             )
         })?;
 
-        let lines = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::new(Mutex::new(before_address));
         let sink = lines.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = stdout.next_line().await {

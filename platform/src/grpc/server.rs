@@ -143,8 +143,10 @@ impl Endpoint {
                     .layer(PropagateRequestIdLayer::x_request_id())
                     // ...and recorded on the call's span, parented on the caller's trace.
                     .layer(RpcSpanLayer)
-                    // Bounds the work of the whole process; waiting calls still obey their timeout.
+                    // Refuses callers without the internal credential before they cost a
+                    // concurrency slot (health and reflection stay open to probes).
                     .option_layer(internal)
+                    // Bounds the work of the whole process; waiting calls still obey their timeout.
                     .layer(GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
                     // Answers browsers' CORS preflights, then turns gRPC-Web into gRPC.
                     .option_layer(web.as_ref().and_then(cors))
