@@ -23,6 +23,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef};
+use crate::domain::confinement::ObjectScope;
 
 /// The field manager every write uses.
 pub const FIELD_MANAGER: &str = "eyrie";
@@ -113,9 +114,12 @@ impl KubernetesCluster {
         describe(err, target, self.server.get().map(String::as_str))
     }
 
-    /// The API of `target`'s kind, in its namespace when the kind is namespaced.
-    async fn api(&self, target: &ObjectRef) -> Result<Api<DynamicObject>, ClusterError> {
-        let client = self.client().await?;
+    /// The resource and capabilities (scope) of `target`'s kind, from discovery, cached.
+    async fn discover(
+        &self,
+        client: &Client,
+        target: &ObjectRef,
+    ) -> Result<(ApiResource, ApiCapabilities), ClusterError> {
         let key = (target.api_version.clone(), target.kind.clone());
         let cached = self
             .kinds
@@ -123,36 +127,37 @@ impl KubernetesCluster {
             .expect("discovery cache")
             .get(&key)
             .cloned();
-        let (resource, capabilities) = match cached {
-            Some(found) => found,
-            None => {
-                let (group, version) = match target.api_version.split_once('/') {
-                    Some((group, version)) => (group, version),
-                    None => ("", target.api_version.as_str()),
-                };
-                let gvk = GroupVersionKind::gvk(group, version, &target.kind);
-                let found =
-                    kube::discovery::pinned_kind(&client, &gvk)
-                        .await
-                        .map_err(|err| match (&err, api_status(&err)) {
-                            (kube::Error::Discovery(_), _) | (_, Some((404, _, _))) => {
-                                ClusterError::Refused {
-                                    reason: "NotFound".to_owned(),
-                                    message: format!(
-                                        "the cluster does not serve {} {}",
-                                        target.api_version, target.kind
-                                    ),
-                                }
-                            }
-                            _ => self.describe(err, target),
-                        })?;
-                self.kinds
-                    .lock()
-                    .expect("discovery cache")
-                    .insert(key, found.clone());
-                found
-            }
+        if let Some(found) = cached {
+            return Ok(found);
+        }
+        let (group, version) = match target.api_version.split_once('/') {
+            Some((group, version)) => (group, version),
+            None => ("", target.api_version.as_str()),
         };
+        let gvk = GroupVersionKind::gvk(group, version, &target.kind);
+        let found = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|err| match (&err, api_status(&err)) {
+                (kube::Error::Discovery(_), _) | (_, Some((404, _, _))) => ClusterError::Refused {
+                    reason: "NotFound".to_owned(),
+                    message: format!(
+                        "the cluster does not serve {} {}",
+                        target.api_version, target.kind
+                    ),
+                },
+                _ => self.describe(err, target),
+            })?;
+        self.kinds
+            .lock()
+            .expect("discovery cache")
+            .insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// The API of `target`'s kind, in its namespace when the kind is namespaced.
+    async fn api(&self, target: &ObjectRef) -> Result<Api<DynamicObject>, ClusterError> {
+        let client = self.client().await?;
+        let (resource, capabilities) = self.discover(&client, target).await?;
         Ok(match (capabilities.scope, &target.namespace) {
             (Scope::Namespaced, Some(namespace)) => {
                 Api::namespaced_with(client, namespace, &resource)
@@ -309,6 +314,14 @@ impl Cluster for KubernetesCluster {
             Some(object) => to_value(&object).map(Some),
             None => Ok(None),
         }
+    }
+
+    async fn scope_of(&self, target: &ObjectRef) -> Result<ObjectScope, ClusterError> {
+        let client = self.client().await?;
+        Ok(match self.discover(&client, target).await?.1.scope {
+            Scope::Namespaced => ObjectScope::Namespaced,
+            Scope::Cluster => ObjectScope::Cluster,
+        })
     }
 
     async fn wait_for(

@@ -5,6 +5,7 @@
 //! (a real API server through the kube crate).
 
 mod condition;
+pub mod confined;
 pub mod directory;
 pub mod kubernetes;
 
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub use self::condition::Condition;
+use crate::domain::confinement::{KNOWN_CLUSTER_SCOPED, ObjectScope};
 
 /// Identifies one object in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -179,6 +181,16 @@ pub trait Cluster: Send + Sync {
     /// caller bounds it with the step's timeout and cancellation.
     async fn wait_for(&self, target: &ObjectRef, condition: &Condition)
     -> Result<(), ClusterError>;
+
+    /// Whether `target`'s kind is namespaced. By default from the list of well-known
+    /// cluster-scoped kinds; a driver that can ask its API server does.
+    async fn scope_of(&self, target: &ObjectRef) -> Result<ObjectScope, ClusterError> {
+        Ok(if KNOWN_CLUSTER_SCOPED.contains(&target.kind.as_str()) {
+            ObjectScope::Cluster
+        } else {
+            ObjectScope::Namespaced
+        })
+    }
 }
 
 #[cfg(test)]

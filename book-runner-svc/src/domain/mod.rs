@@ -4,6 +4,7 @@
 pub mod book;
 pub mod books;
 pub mod builtin;
+pub mod confinement;
 pub mod error;
 pub mod job;
 pub mod manifest;

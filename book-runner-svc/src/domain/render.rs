@@ -45,6 +45,9 @@ pub enum RenderError {
     /// The deployment runs on no cluster.
     #[error("the deployment has no cluster to run on")]
     NoCluster,
+    /// The templates took too long to render.
+    #[error("the book's templates took longer than {}s to render", .0.as_secs())]
+    TimedOut(std::time::Duration),
 }
 
 /// The snapshot as the book sees it: declared defaults filled in, required parameters checked.

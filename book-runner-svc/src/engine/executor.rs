@@ -9,14 +9,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, clusters::ClusterProvider, steps::run_step};
 use crate::{
-    cluster::Cluster,
+    cluster::{Cluster, confined::Confined},
     domain::{
         book::StepSpec,
+        confinement::Confinement,
         job::{EventKind, Job, JobStatus, StepStatus},
-        render::{render_step, with_parameters},
+        render::{RenderError, render_step, with_parameters},
         snapshot::Snapshot,
         step_kind::StepKind,
     },
+    service::off_thread::{RENDER_TIME_LIMIT, render_off_thread},
     store::jobs::{Entry, Lease, StartedStep, WriteError},
 };
 
@@ -344,13 +346,21 @@ impl JobRun<'_> {
         };
         let timeout = step.effective_timeout();
         for ((cluster_name, cluster), facts) in clusters.iter().zip(&snapshot.clusters) {
-            let arguments = match render_step(
-                &self.engine.templates,
-                (index, step),
-                snapshot,
-                facts,
-                &job.action,
-            ) {
+            let arguments = {
+                let (templates, step, snapshot, facts, action) = (
+                    self.engine.templates.clone(),
+                    step.clone(),
+                    snapshot.clone(),
+                    facts.clone(),
+                    job.action.clone(),
+                );
+                render_off_thread(move || {
+                    render_step(&templates, (index, &step), &snapshot, &facts, &action)
+                })
+                .await
+                .unwrap_or(Err(RenderError::TimedOut(RENDER_TIME_LIMIT)))
+            };
+            let arguments = match arguments {
                 Ok(arguments) => arguments,
                 Err(err) => return Ok(StepEnd::Failed(err.to_string())),
             };
@@ -367,7 +377,9 @@ impl JobRun<'_> {
             // The step owns the log sender, so the channel closes when the step ends.
             let work = tokio::time::timeout(timeout, async {
                 let log = log;
-                run_step(kind, &arguments, cluster.as_ref(), &log).await
+                let rule = Confinement::to_namespace(&snapshot.namespace);
+                let confined = Confined::new(cluster.as_ref(), &rule);
+                run_step(kind, &arguments, &confined, &log).await
             });
             tokio::pin!(work);
             let result = loop {

@@ -173,7 +173,7 @@ impl BookService for BookGrpc {
             }
         };
         if let Some(spec) = &spec {
-            violations.extend(self.books.validate(spec));
+            violations.extend(self.books.validate(spec).await);
         }
         // Book-level problems first, then the steps in order, as validation reports them.
         violations.sort_by_key(|violation| violation.step_index.map_or(0, |index| index + 1));

@@ -14,12 +14,13 @@ use crate::{
             BookError, BookName, BookPage, BookQuery, BookUpdate, NewBook, StoredBook,
             revision_of_etag,
         },
-        render::{RenderedStep, render_preview},
+        render::{RenderError, RenderedStep, render_preview},
         snapshot::Snapshot,
         template::Templates,
         validate::{BookViolation, validate},
     },
     grpc::convert::snapshot::snapshot_from_proto,
+    service::off_thread::{RENDER_TIME_LIMIT, render_off_thread},
     store::books::SeaBookStore,
 };
 
@@ -71,21 +72,31 @@ impl Books {
     }
 
     /// Every problem of `spec`, in book order. A book without id is checked as if it had one.
-    pub fn validate(&self, spec: &BookSpec) -> Vec<BookViolation> {
-        if spec.name.is_empty() {
-            let named = BookSpec {
-                name: UNNAMED.to_owned(),
-                ..spec.clone()
-            };
-            validate(&named, &self.templates)
-        } else {
-            validate(spec, &self.templates)
+    /// Its templates render off the async threads, within [`RENDER_TIME_LIMIT`].
+    pub async fn validate(&self, spec: &BookSpec) -> Vec<BookViolation> {
+        let mut named = spec.clone();
+        if named.name.is_empty() {
+            named.name = UNNAMED.to_owned();
         }
+        let templates = self.templates.clone();
+        render_off_thread(move || validate(&named, &templates))
+            .await
+            .unwrap_or_else(|| {
+                vec![BookViolation {
+                    step_index: None,
+                    step_name: String::new(),
+                    field: "steps".to_owned(),
+                    description: format!(
+                        "the templates took longer than {}s to render",
+                        RENDER_TIME_LIMIT.as_secs()
+                    ),
+                }]
+            })
     }
 
     /// Refuses `spec` with every problem it has, if any.
-    pub fn check(&self, spec: &BookSpec) -> Result<(), BookError> {
-        let violations = self.validate(spec);
+    pub async fn check(&self, spec: &BookSpec) -> Result<(), BookError> {
+        let violations = self.validate(spec).await;
         if violations.is_empty() {
             Ok(())
         } else {
@@ -102,7 +113,7 @@ impl Books {
         request_id: Option<&str>,
     ) -> Result<StoredBook, BookError> {
         spec.name.clone_from(&name.id);
-        self.check(&spec)?;
+        self.check(&spec).await?;
         let new = NewBook { name, spec };
         match self.store.create(&new).await {
             Err(BookError::AlreadyExists(existing)) if request_id.is_some() => {
@@ -169,7 +180,7 @@ impl Books {
                 None => current.revision,
             };
             let next = update.apply(&current.spec)?;
-            self.check(&next)?;
+            self.check(&next).await?;
             match self.store.update(&current.name, expected, &next).await {
                 Err(BookError::EtagMismatch { .. })
                     if update.etag.is_none() && attempt < UPDATE_ATTEMPTS =>
@@ -192,7 +203,7 @@ impl Books {
         let spec = match book {
             BookRef::Stored(name) => self.get(&name).await?.spec,
             BookRef::Inline(spec) => {
-                self.check(&spec)?;
+                self.check(&spec).await?;
                 spec
             }
         };
@@ -200,7 +211,12 @@ impl Books {
             RenderTarget::Snapshot(snapshot) => *snapshot,
             RenderTarget::Deployment(deployment) => self.snapshot_of(&deployment).await?,
         };
-        Ok(render_preview(&self.templates, &spec, &snapshot, action)?)
+        let templates = self.templates.clone();
+        let action = action.map(str::to_owned);
+        render_off_thread(move || render_preview(&templates, &spec, &snapshot, action.as_deref()))
+            .await
+            .ok_or(RenderError::TimedOut(RENDER_TIME_LIMIT))?
+            .map_err(BookError::from)
     }
 
     /// The book `name` as text, in the form CreateBook and UpdateBook accept.

@@ -2,3 +2,4 @@
 
 pub mod books;
 pub mod jobs;
+pub mod off_thread;

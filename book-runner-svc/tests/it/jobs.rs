@@ -464,3 +464,84 @@ async fn jobs_are_listed_newest_first_by_deployment_and_status_with_pages() {
         assert!(other.jobs.is_empty(), "{backend}");
     }
 }
+
+/// A book that tries, step by step, what a project's book must never do.
+const ESCAPING_BOOK: &str = r#"
+name: escaping
+type: none
+steps:
+  - name: Write into another project's namespace
+    uses: k8s.apply
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: planted, namespace: other-project}
+  - name: Never reached
+    uses: k8s.delete
+    with: {api_version: v1, kind: Service, name: ghost, namespace: "{{ namespace }}"}
+"#;
+
+#[tokio::test]
+async fn a_step_outside_the_deployment_namespace_fails_before_anything_is_written() {
+    for (backend, mut runner) in each_runner().await {
+        for (case, manifest) in [
+            (
+                "namespace",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: planted, namespace: other-project}\n",
+            ),
+            (
+                "binding",
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: planted}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n",
+            ),
+            (
+                "crd",
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: planted.example.com}\n",
+            ),
+        ] {
+            let indented: String = manifest.lines().map(|l| format!("        {l}\n")).collect();
+            let yaml = ESCAPING_BOOK.replace(
+                "        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: planted, namespace: other-project}\n",
+                &indented,
+            );
+            let book = runner
+                .add_book(&yaml.replace("name: escaping", &format!("name: escaping-{case}")))
+                .await;
+            let job = runner.start_job(&book, &format!("escape-{case}")).await;
+            let done = runner.finished(&job.name).await;
+            assert_eq!(done.status(), JobStatus::Failed, "{backend} {case}");
+            assert!(
+                done.message.contains("refused")
+                    && done.message.contains("planted")
+                    && done
+                        .message
+                        .contains("may touch only objects in its deployment's namespace acme-shop"),
+                "{backend} {case}: {}",
+                done.message
+            );
+            assert_eq!(
+                done.steps[1].status(),
+                StepStatus::Skipped,
+                "{backend} {case}"
+            );
+        }
+        let written: Vec<_> = walk(&runner.cluster);
+        assert!(
+            written.iter().all(|path| !path.contains("planted")),
+            "{backend}: {written:?}"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}

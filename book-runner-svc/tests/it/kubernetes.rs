@@ -5,9 +5,10 @@ use std::time::Duration;
 use eyrie_book_runner_svc::{
     cluster::{
         ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef,
+        confined::Confined,
         kubernetes::{Connection, KubernetesCluster},
     },
-    domain::manifest::parse_documents,
+    domain::{confinement::Confinement, manifest::parse_documents},
 };
 use eyrie_platform::testing::sample_deployment_snapshot;
 use eyrie_proto::v1::{self as pb, BookPhase, JobStatus, OperationAction};
@@ -170,6 +171,86 @@ async fn a_conflict_with_another_field_manager_is_reported_unless_forced() {
     assert_eq!(
         cluster.get(&web(&k_conflict)).await.unwrap().unwrap()["spec"]["replicas"],
         1
+    );
+}
+
+#[tokio::test]
+async fn a_confined_cluster_refuses_other_namespaces_and_cluster_objects_before_sending() {
+    let Some(path) = kubeconfig() else { return };
+    let cluster = cluster(&path);
+    let own = unique("k-own");
+    let other = unique("k-other");
+    namespace(&cluster, &other).await;
+    let rule = Confinement::to_namespace(&own);
+    let confined = Confined::new(&cluster, &rule);
+
+    // The deployment's own Namespace, and objects in it, go through.
+    let own_namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}});
+    assert_eq!(
+        confined.apply(&own_namespace, false).await.unwrap(),
+        ApplyOutcome::Created
+    );
+    let config = |namespace: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "planted", "namespace": namespace}});
+    assert_eq!(
+        confined.apply(&config(&own), false).await.unwrap(),
+        ApplyOutcome::Created
+    );
+
+    let binding_name = unique("planted");
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": binding_name, "namespace": own},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": own}],
+    });
+    let crd_name = format!("{}.example.com", unique("planted"));
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": crd_name},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": crd_name.split('.').next().unwrap(), "kind": "Planted"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object"}}}]},
+    });
+    for (manifest, says) in [
+        (config(&other), format!("it is in namespace {other}")),
+        // Claims the deployment's namespace, but the kind is cluster-scoped: the server says so.
+        (
+            binding.clone(),
+            "ClusterRoleBinding is cluster-scoped".to_owned(),
+        ),
+        (
+            crd.clone(),
+            "CustomResourceDefinition is cluster-scoped".to_owned(),
+        ),
+    ] {
+        match confined.apply(&manifest, true).await {
+            Err(ClusterError::Refused { reason, message }) => {
+                assert_eq!(reason, "OutsideProject");
+                assert!(message.contains(&says), "{message}");
+            }
+            other => panic!("{manifest}: expected a refusal, got {other:?}"),
+        }
+        let target = ObjectRef::of_manifest(&manifest).unwrap();
+        let target = match target.kind.as_str() {
+            "ConfigMap" => target,
+            _ => ObjectRef {
+                namespace: None,
+                ..target
+            },
+        };
+        assert_eq!(
+            cluster.get(&target).await.unwrap(),
+            None,
+            "{target} reached the server"
+        );
+    }
+    // Reads and deletes are confined too.
+    assert!(
+        confined
+            .get(&ObjectRef::of_manifest(&config(&other)).unwrap())
+            .await
+            .is_err()
     );
 }
 

@@ -40,9 +40,12 @@ const HOSTILE: [&str; 16] = [
 /// A plain word, to find where a field prints.
 const MARKER: &str = "m4rk3r";
 
-/// The fields a user writes, as a template reads them, each with a way to set it.
-fn fields(book: &BookSpec) -> Vec<(String, Box<dyn Fn(&mut Snapshot, &str)>)> {
-    let mut fields: Vec<(String, Box<dyn Fn(&mut Snapshot, &str)>)> = vec![
+/// A field as a template reads it, and a way to set it.
+type Field = (String, Box<dyn Fn(&mut Snapshot, &str)>);
+
+/// The fields a user writes, each with a way to set it.
+fn fields(book: &BookSpec) -> Vec<Field> {
+    let mut fields: Vec<Field> = vec![
         field("deployment.name", |s, v| s.deployment.name = v.into()),
         field("deployment.slug", |s, v| s.deployment.slug = v.into()),
         field("deployment.display_name", |s, v| {
@@ -83,7 +86,7 @@ fn fields(book: &BookSpec) -> Vec<(String, Box<dyn Fn(&mut Snapshot, &str)>)> {
 fn field(
     name: &str,
     set: impl Fn(&mut Snapshot, &str) + 'static,
-) -> (String, Box<dyn Fn(&mut Snapshot, &str)>) {
+) -> Field {
     (name.to_owned(), Box::new(set))
 }
 

@@ -64,6 +64,7 @@ fn render_status(err: &RenderError) -> Status {
         RenderError::NoCluster => {
             status::failed_precondition("NO_CLUSTER", "deployment", err.to_string())
         }
+        RenderError::TimedOut(_) => Status::resource_exhausted(err.to_string()),
     }
 }
 

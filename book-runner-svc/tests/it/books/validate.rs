@@ -243,3 +243,37 @@ async fn book_level_problems_and_unparsable_texts_are_violations_too() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_template_bomb_ends_with_a_clear_error_while_other_calls_are_served() {
+    let database = test_databases().remove(0);
+    let mut running = start(database).await;
+    let bomb = with_step(
+        "  - name: Bomb\n    uses: k8s.apply\n    with:\n      manifest: |\n        {% for a in \"x\" * 100000 %}{% for b in \"x\" * 100000 %}{% endfor %}{% endfor %}\n",
+    );
+    let mut other = running.books.clone();
+    let started = std::time::Instant::now();
+    let (response, listed) = tokio::join!(
+        validate(&mut running, Content::Source(yaml(&bomb))),
+        other.list_books(pb::ListBooksRequest {
+            include_global: true,
+            ..Default::default()
+        }),
+    );
+    assert!(listed.is_ok(), "{listed:?}");
+    let bombed: Vec<_> = response
+        .violations
+        .iter()
+        .filter(|v| v.field == "steps[1].with.manifest")
+        .collect();
+    assert!(
+        bombed.len() == 1 && bombed[0].description.contains("fuel"),
+        "{response:?}"
+    );
+    // Bounded by fuel, far below the time limit even on a loaded machine.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
