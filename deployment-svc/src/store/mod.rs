@@ -5,3 +5,5 @@ pub mod migration;
 pub mod operations;
 pub mod outbox;
 pub mod resources;
+#[cfg(test)]
+mod tests;

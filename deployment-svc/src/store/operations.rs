@@ -116,14 +116,18 @@ pub async fn start(
 ) -> Result<(Operation, bool), DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
     if let Some(request_id) = request_id {
+        // Request ids are scoped to the deployment: another deployment's operations, maybe
+        // another tenant's, are never looked at.
         let existing = operation::Entity::find()
+            .filter(operation::Column::Deployment.eq(deployment))
             .filter(operation::Column::RequestId.eq(request_id))
             .one(&txn)
             .await
             .map_err(StoreError::from)?;
         if let Some(existing) = existing {
             let existing = to_domain(existing)?;
-            if existing.deployment != deployment || existing.action != action {
+            let retried = retry.as_ref().map(|retry| &retry.operation);
+            if existing.action != action || existing.retry_of.as_ref() != retried {
                 return Err(DeploymentError::Invalid(vec![
                     eyrie_platform::status::FieldViolation::new(
                         "request_id",

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_resources;
 mod m20261128_000002_create_outbox;
 mod m20261128_000003_create_operations;
+mod m20261205_000001_scope_request_ids;
 
 /// Applies deployment-svc's migrations, tracked in a table of its own so that services sharing one
 /// database never see each other's migrations.
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_resources::Migration),
             Box::new(m20261128_000002_create_outbox::Migration),
             Box::new(m20261128_000003_create_operations::Migration),
+            Box::new(m20261205_000001_scope_request_ids::Migration),
         ]
     }
 

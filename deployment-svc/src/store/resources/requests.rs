@@ -42,9 +42,18 @@ impl Method {
     }
 }
 
+/// The parent a request id acting on `resource` is scoped to: the collection's owner (the
+/// project of a scope, the group of a deployment; empty for a project, which only global admins
+/// create). Ids of different parents never meet, so a tenant's id neither collides with nor
+/// reveals another tenant's resource.
+fn parent_of(resource: &str) -> &str {
+    resource.rsplitn(3, '/').nth(2).unwrap_or_default()
+}
+
 /// Whether `meta`'s request id was already used by a call of `method` on `resource`: then the
 /// caller returns the resource as it is and does nothing again. An id first used for another
-/// resource is refused rather than silently answered with the wrong resource.
+/// resource under the same parent is refused rather than silently answered with the wrong
+/// resource; ids under other parents are not looked at.
 pub(super) async fn replayed(
     txn: &DatabaseTransaction,
     method: Method,
@@ -54,9 +63,12 @@ pub(super) async fn replayed(
     let Some(request_id) = &meta.request_id else {
         return Ok(false);
     };
-    let first = request_id::Entity::find_by_id((method.as_str().to_owned(), request_id.clone()))
-        .one(txn)
-        .await?;
+    let key = (
+        method.as_str().to_owned(),
+        parent_of(resource).to_owned(),
+        request_id.clone(),
+    );
+    let first = request_id::Entity::find_by_id(key).one(txn).await?;
     match first {
         None => Ok(false),
         Some(first) if first.resource == resource => Ok(true),
@@ -85,6 +97,7 @@ pub(super) async fn remember(
     };
     request_id::Entity::insert(request_id::ActiveModel {
         method: Set(method.as_str().to_owned()),
+        parent: Set(parent_of(resource).to_owned()),
         request_id: Set(request_id.clone()),
         resource: Set(resource.to_owned()),
         create_time: Set(now()),
