@@ -367,6 +367,7 @@ impl Lifecycle {
         let scope = self.scope_of(&deployment).await?;
         let retry = operations::Retry {
             operation: old.name.clone(),
+            job: failed_job.to_owned(),
             phases: old.phases[old.phase_index..].to_vec(),
             resume_job: resume_from_failed_step.then(|| failed_job.to_owned()),
         };

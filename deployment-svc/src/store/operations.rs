@@ -1,5 +1,7 @@
 //! Operations in deployment-svc's database, written together with the deployment they act on.
 
+mod retry;
+
 use chrono::{DateTime, Utc};
 use eyrie_platform::db::begin_write;
 use sea_orm::{
@@ -93,6 +95,8 @@ pub struct Rollback {
 pub struct Retry {
     /// The failed operation.
     pub operation: String,
+    /// The job retried, which must be the one the operation ended with.
+    pub job: String,
     /// Its phases from the failed one on.
     pub phases: Vec<Phase>,
     /// The failed job, when the retry resumes at its failed step.
@@ -141,6 +145,9 @@ pub async fn start(
     let mut current = find_deployment_for_update(&txn, deployment)
         .await?
         .ok_or_else(|| DeploymentError::not_found("deployment", deployment))?;
+    if let Some(retry) = &retry {
+        retry::refuse_going_back(&txn, &current, retry).await?;
+    }
     let planned = plan(current.state, action, allow_drop)
         .map_err(|refusal| refused(deployment, &refusal))?
         .phases;

@@ -1,7 +1,8 @@
 //! Storage tests on SQLite and (with `EYRIE_TEST_DATABASE_URL`) PostgreSQL, for issue 15, part 5:
-//! request ids are scoped to their parent.
+//! request ids are scoped to their parent, and a retry never takes a deployment back.
 
 mod request_ids;
+mod retries;
 
 use eyrie_platform::testing::{describe, test_databases};
 use sea_orm::DatabaseConnection;
