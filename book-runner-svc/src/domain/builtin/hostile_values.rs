@@ -83,10 +83,7 @@ fn fields(book: &BookSpec) -> Vec<Field> {
     fields
 }
 
-fn field(
-    name: &str,
-    set: impl Fn(&mut Snapshot, &str) + 'static,
-) -> Field {
+fn field(name: &str, set: impl Fn(&mut Snapshot, &str) + 'static) -> Field {
     (name.to_owned(), Box::new(set))
 }
 
