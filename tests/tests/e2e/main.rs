@@ -6,6 +6,7 @@ mod gateway;
 mod grpcurl;
 mod journey;
 mod otlp_trace;
+mod roles_on_every_path;
 mod services;
 mod takeover;
 mod trace;
