@@ -153,7 +153,22 @@ impl Jobs {
             resume_from,
         };
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let (job, created) = self.engine.store().create(&id, &new, Utc::now()).await?;
+        let store = self.engine.store();
+        let (job, created) = match store.create(&id, &new, Utc::now()).await {
+            Ok(started) => started,
+            Err(err) => {
+                // The id is held by another deployment's job, which is not this caller's to
+                // see: refused without naming it.
+                if store.request_id_in_use(&new.request_id).await? {
+                    tracing::warn!(error = %err, request_id = %new.request_id, "request id of another deployment's job");
+                    return Err(JobError::invalid(FieldViolation::new(
+                        "request_id",
+                        "was already used to start a job of another deployment; a request id starts one job",
+                    )));
+                }
+                return Err(err.into());
+            }
+        };
         if created {
             tracing::info!(job = %job.name, book = %job.book, "job queued");
             self.engine.job_queued();

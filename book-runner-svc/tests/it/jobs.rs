@@ -129,6 +129,54 @@ async fn a_second_run_changes_no_file_and_a_retried_request_starts_nothing() {
     }
 }
 
+/// Request ids are scoped to their deployment (issue 15, part 5): an id another deployment's job
+/// holds, maybe another tenant's, never returns that job.
+#[tokio::test]
+async fn a_request_id_held_by_another_deployments_job_never_returns_that_job() {
+    const BETA: &str = "projects/beta/groups/web/deployments/shop";
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(APPLY_BOOK).await;
+        let first = runner.start_job(&book, "deploy-1").await;
+
+        let mut elsewhere = start_request(&book, "deploy-1", "none", &[]);
+        elsewhere.operation = format!("{BETA}/operations/deploy-1");
+        let snapshot = elsewhere.snapshot.as_mut().unwrap();
+        let deployment = snapshot.deployment.as_mut().unwrap();
+        deployment.name = BETA.into();
+        let project = snapshot.project.as_mut().unwrap();
+        project.name = "projects/beta".into();
+        project.slug = "beta".into();
+        let refused = runner.runner.start_job(elsewhere).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::InvalidArgument,
+            "{backend}: {refused:?}"
+        );
+        assert!(
+            refused.message().contains("request_id") && !refused.message().contains("acme"),
+            "{backend}: names the field, not the other deployment: {}",
+            refused.message()
+        );
+        let beta_jobs = runner
+            .jobs
+            .list_jobs(pb::ListJobsRequest {
+                parent: BETA.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .jobs;
+        assert!(beta_jobs.is_empty(), "{backend}: {beta_jobs:?}");
+
+        let again = runner.start_job(&book, "deploy-1").await;
+        assert_eq!(
+            again.name, first.name,
+            "{backend}: acme's replay still finds its job"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_step_that_times_out_fails_the_job_naming_the_step_and_the_timeout() {
     for (backend, mut runner) in each_runner().await {

@@ -87,8 +87,10 @@ impl SeaJobStore {
         &self.db
     }
 
-    /// Creates a queued job, or returns the one created earlier with the same request id
-    /// (`false`): a retried StartJob never starts a second job.
+    /// Creates a queued job, or returns the one created earlier for the same deployment with the
+    /// same request id (`false`): a retried StartJob never starts a second job. A request id held
+    /// by another deployment's job is an error: that job is never returned (see
+    /// [`SeaJobStore::request_id_in_use`]).
     pub async fn create(
         &self,
         id: &str,
@@ -100,7 +102,8 @@ impl SeaJobStore {
         match self.insert(id, new, now).await {
             Ok(job) => Ok((job, true)),
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                let existing = self.find_by_request_id(&new.request_id).await?;
+                let deployment = &new.snapshot.deployment.name;
+                let existing = self.find_by_request_id(deployment, &new.request_id).await?;
                 existing
                     .map(|job| (job, false))
                     .ok_or_else(|| StoreError::from(err))
@@ -191,12 +194,30 @@ impl SeaJobStore {
         to_job(row, steps).map_err(|err| DbErr::Custom(err.to_string()))
     }
 
-    async fn find_by_request_id(&self, request_id: &str) -> Result<Option<Job>, StoreError> {
+    /// The job of `deployment` started with `request_id`: a replay is looked for among the
+    /// deployment's own jobs only, so it can never be answered with another tenant's job.
+    async fn find_by_request_id(
+        &self,
+        deployment: &str,
+        request_id: &str,
+    ) -> Result<Option<Job>, StoreError> {
         let row = job::Entity::find()
+            .filter(job::Column::Deployment.eq(deployment))
             .filter(job::Column::RequestId.eq(request_id))
             .one(&self.db)
             .await?;
         self.with_steps(row).await
+    }
+
+    /// Whether some job, of whatever deployment, was started with `request_id` (the column is
+    /// unique across deployments: deployment-svc derives ids from operation names, which begin
+    /// with the deployment's name, so two deployments never send the same one).
+    pub async fn request_id_in_use(&self, request_id: &str) -> Result<bool, StoreError> {
+        let row = job::Entity::find()
+            .filter(job::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// The job of `row`, if there is one, with its steps.
