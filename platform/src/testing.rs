@@ -182,6 +182,7 @@ pub fn sample_deployment_snapshot(
             name: "projects/acme".into(),
             slug: "acme".into(),
             display_name: "Acme".into(),
+            boundary: None,
         }),
         group: Some(snap::Group {
             name: "projects/acme/groups/web".into(),

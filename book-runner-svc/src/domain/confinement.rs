@@ -1,10 +1,24 @@
-//! What a book's Kubernetes steps may touch: the deployment's own namespace, and of the
-//! cluster-scoped objects only that Namespace itself. Checked before anything is sent, so a
-//! book written by one project cannot reach another project's namespace or the cluster's
-//! access control (ClusterRoleBinding, CustomResourceDefinition, admission webhooks, ...).
-//! The API server's own RBAC, through the project's impersonated identity, is the second wall.
+//! What a book's Kubernetes steps may touch: the deployment's own namespace and that Namespace
+//! itself, plus the project's boundary that a global admin sets (further namespaces, further
+//! cluster-scoped kinds, as Argo CD's AppProject `destinations` and `clusterResourceWhitelist`).
+//! Checked before anything is sent, so a book written by one project cannot reach another
+//! project's namespace or the cluster's access control (ClusterRoleBinding,
+//! CustomResourceDefinition, admission webhooks, ...).
+
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::ObjectRef;
+
+/// What a project's books may touch besides each deployment's own namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Boundary {
+    /// Further namespaces, by name or `*` glob.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Further cluster-scoped kinds, as `group/Kind` (core group empty), `*` globs allowed.
+    #[serde(default)]
+    pub cluster_kinds: Vec<String>,
+}
 
 /// Whether a kind's objects live in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,13 +54,20 @@ pub const KNOWN_CLUSTER_SCOPED: [&str; 16] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confinement {
     namespace: String,
+    boundary: Boundary,
 }
 
 impl Confinement {
     /// Steps confined to `namespace`, the deployment's.
     pub fn to_namespace(namespace: impl Into<String>) -> Self {
+        Self::within(namespace, Boundary::default())
+    }
+
+    /// Steps confined to `namespace` and the project's `boundary`.
+    pub fn within(namespace: impl Into<String>, boundary: Boundary) -> Self {
         Self {
             namespace: namespace.into(),
+            boundary,
         }
     }
 
@@ -54,9 +75,26 @@ impl Confinement {
     pub fn check(&self, target: &ObjectRef, scope: ObjectScope) -> Result<(), String> {
         let own = &self.namespace;
         let allowed = match scope {
-            ObjectScope::Namespaced => target.namespace.as_deref() == Some(own.as_str()),
+            ObjectScope::Namespaced => target.namespace.as_deref().is_some_and(|namespace| {
+                namespace == own
+                    || self
+                        .boundary
+                        .namespaces
+                        .iter()
+                        .any(|pattern| glob_matches(pattern, namespace))
+            }),
             ObjectScope::Cluster => {
-                target.kind == "Namespace" && target.api_version == "v1" && &target.name == own
+                let group = target
+                    .api_version
+                    .rsplit_once('/')
+                    .map_or("", |(group, _)| group);
+                let kind = format!("{group}/{}", target.kind);
+                (target.kind == "Namespace" && target.api_version == "v1" && &target.name == own)
+                    || self
+                        .boundary
+                        .cluster_kinds
+                        .iter()
+                        .any(|pattern| glob_matches(pattern, &kind))
             }
         };
         if allowed {
@@ -71,10 +109,47 @@ impl Confinement {
         };
         Err(format!(
             "refused {target} ({}): {what}, and a book may touch only objects in its \
-             deployment's namespace {own} and that Namespace itself",
-            target.api_version
+             deployment's namespace {own} and that Namespace itself, plus the namespaces and \
+             cluster-scoped kinds of its project's boundary ({})",
+            target.api_version,
+            self.describe_boundary()
         ))
     }
+
+    fn describe_boundary(&self) -> String {
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "none".to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        format!(
+            "namespaces: {}; cluster-scoped kinds: {}",
+            list(&self.boundary.namespaces),
+            list(&self.boundary.cluster_kinds)
+        )
+    }
+}
+
+/// Whether `text` matches `pattern`, in which `*` stands for any run of characters.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 #[cfg(test)]
@@ -97,6 +172,81 @@ mod tests {
         assert_eq!(rule.check(&service, ObjectScope::Namespaced), Ok(()));
         let namespace = object("v1", "Namespace", None, "shop-site");
         assert_eq!(rule.check(&namespace, ObjectScope::Cluster), Ok(()));
+    }
+
+    #[test]
+    fn globs_match_whole_names() {
+        for (pattern, text, matches) in [
+            ("shared-*", "shared-db", true),
+            ("shared-*", "shared-", true),
+            ("shared-*", "xshared-db", false),
+            ("*-cache", "web-cache", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "acb", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*", "anything", true),
+        ] {
+            assert_eq!(glob_matches(pattern, text), matches, "{pattern} {text}");
+        }
+    }
+
+    #[test]
+    fn the_project_boundary_adds_namespaces_and_cluster_kinds() {
+        let rule = Confinement::within(
+            "shop-site",
+            Boundary {
+                namespaces: vec!["shared-*".into()],
+                cluster_kinds: vec![
+                    "rbac.authorization.k8s.io/ClusterRole".into(),
+                    "/PersistentVolume".into(),
+                ],
+            },
+        );
+        let allowed = [
+            (
+                object("v1", "ConfigMap", Some("shared-cache"), "c"),
+                ObjectScope::Namespaced,
+            ),
+            (
+                object(
+                    "rbac.authorization.k8s.io/v1",
+                    "ClusterRole",
+                    None,
+                    "reader",
+                ),
+                ObjectScope::Cluster,
+            ),
+            (
+                object("v1", "PersistentVolume", None, "pv"),
+                ObjectScope::Cluster,
+            ),
+        ];
+        for (target, scope) in allowed {
+            assert_eq!(rule.check(&target, scope), Ok(()), "{target}");
+        }
+        for (target, scope) in [
+            (
+                object("v1", "ConfigMap", Some("shared"), "c"),
+                ObjectScope::Namespaced,
+            ),
+            (
+                object(
+                    "rbac.authorization.k8s.io/v1",
+                    "ClusterRoleBinding",
+                    None,
+                    "b",
+                ),
+                ObjectScope::Cluster,
+            ),
+            (
+                object("v1", "Namespace", None, "shared-cache"),
+                ObjectScope::Cluster,
+            ),
+        ] {
+            let err = rule.check(&target, scope).unwrap_err();
+            assert!(err.contains("namespaces: shared-*"), "{err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::confinement::Boundary;
+
 /// Everything a book's templates and a job need about one deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -24,6 +26,10 @@ pub struct Snapshot {
     pub version: i64,
     /// Deployment revision.
     pub revision: i64,
+    /// What the project's books may touch besides the namespace (not shown to templates).
+    /// Absent from jobs stored before projects had one.
+    #[serde(default)]
+    pub boundary: Boundary,
 }
 
 /// The deployment's own fields, flat as templates see them (`deployment.image`).
@@ -183,5 +189,6 @@ pub fn sample_snapshot(parameters: &[(&str, &str)]) -> Snapshot {
         namespace: "sample-ns".to_owned(),
         version: 1,
         revision: 1,
+        boundary: Boundary::default(),
     }
 }

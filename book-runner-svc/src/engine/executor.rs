@@ -377,7 +377,7 @@ impl JobRun<'_> {
             // The step owns the log sender, so the channel closes when the step ends.
             let work = tokio::time::timeout(timeout, async {
                 let log = log;
-                let rule = Confinement::to_namespace(&snapshot.namespace);
+                let rule = Confinement::within(&snapshot.namespace, snapshot.boundary.clone());
                 let confined = Confined::new(cluster.as_ref(), &rule);
                 run_step(kind, &arguments, &confined, &log).await
             });

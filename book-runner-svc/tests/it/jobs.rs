@@ -593,3 +593,62 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     found
 }
+
+#[tokio::test]
+async fn the_project_boundary_lets_a_book_reach_the_namespaces_and_kinds_it_names() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner
+            .add_book(
+                r#"
+name: shared
+type: none
+steps:
+  - name: Write into the shared namespace
+    uses: k8s.apply
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: from-acme, namespace: shared-cache}
+        ---
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRole
+        metadata: {name: acme-reader}
+"#,
+            )
+            .await;
+        let mut request = start_request(&book, "shared-1", "none", &[]);
+        let project = request.snapshot.as_mut().unwrap().project.as_mut().unwrap();
+        project.boundary = Some(pb::ProjectBoundary {
+            namespaces: vec!["shared-*".into()],
+            cluster_kinds: vec!["rbac.authorization.k8s.io/ClusterRole".into()],
+        });
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let done = runner.finished(&job.name).await;
+        assert_eq!(
+            done.status(),
+            JobStatus::Succeeded,
+            "{backend}: {}",
+            done.message
+        );
+        assert!(
+            runner
+                .cluster
+                .join("shared-cache/configmap/from-acme.yaml")
+                .exists(),
+            "{backend}: {:?}",
+            walk(&runner.cluster)
+        );
+
+        // The same book without the boundary is refused, naming the empty boundary.
+        let job = runner.start_job(&book, "shared-2").await;
+        let done = runner.finished(&job.name).await;
+        assert_eq!(done.status(), JobStatus::Failed, "{backend}");
+        assert!(
+            done.message
+                .contains("namespaces: none; cluster-scoped kinds: none"),
+            "{backend}: {}",
+            done.message
+        );
+    }
+}

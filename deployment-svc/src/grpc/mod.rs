@@ -49,6 +49,13 @@ impl DeploymentService for DeploymentGrpc {
         resources::create_project(&self.resources, request).await
     }
 
+    async fn update_project(
+        &self,
+        request: Request<pb::UpdateProjectRequest>,
+    ) -> Result<Response<pb::Project>, Status> {
+        resources::update_project(&self.resources, request).await
+    }
+
     async fn get_project(
         &self,
         request: Request<pb::GetProjectRequest>,

@@ -40,6 +40,16 @@ pub(super) async fn create_project(
     Ok(Response::new((&project).into()))
 }
 
+pub(super) async fn update_project(
+    resources: &Resources,
+    request: Request<pb::UpdateProjectRequest>,
+) -> Answer<pb::Project> {
+    let update = requests::update_project(request.into_inner())?;
+    Ok(Response::new(
+        (&resources.update_project(&update).await?).into(),
+    ))
+}
+
 pub(super) async fn get_project(
     resources: &Resources,
     request: Request<pb::GetProjectRequest>,

@@ -429,6 +429,7 @@ impl Lifecycle {
             project: Some(snap::Project {
                 name: project.name.to_string(),
                 slug: deployment.name.project.clone(),
+                boundary: Some((&project.boundary).into()),
                 display_name: project.display_name,
             }),
             group: Some(snap::Group {

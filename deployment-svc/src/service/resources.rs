@@ -12,8 +12,8 @@ use crate::{
         resources::{
             BOOK_PHASES, BookPhase, Cluster, Deployment, DeploymentGroup, DeploymentQuery,
             DeploymentType, DeploymentUpdate, GroupBooks, GroupField, GroupUpdate, NewCluster,
-            NewDeployment, NewGroup, NewProject, NewScope, Page, PageRequest, Project, RequestMeta,
-            Scope, book_field,
+            NewDeployment, NewGroup, NewProject, NewScope, Page, PageRequest, Project,
+            ProjectUpdate, RequestMeta, Scope, book_field,
         },
     },
     store::resources::{
@@ -170,6 +170,11 @@ impl Resources {
         self.get_project(project).await?;
         let items = self.store.list_groups(project, &one_more(page)).await?;
         Ok(into_page(items, page.limit, |g| g.name.to_string()))
+    }
+
+    /// Updates a project; without etag, a concurrent update is merged with by trying again.
+    pub async fn update_project(&self, update: &ProjectUpdate) -> Result<Project, DeploymentError> {
+        retry_unless(update.etag.is_some(), || self.store.update_project(update)).await
     }
 
     /// Updates a group. New book references are checked against the catalog; without etag, a

@@ -256,3 +256,118 @@ async fn a_retried_request_id_returns_the_first_result() {
         assert_eq!(scope.name, DEV, "{backend} ({ACTOR})");
     }
 }
+
+fn boundary_update(
+    namespaces: &[&str],
+    cluster_kinds: &[&str],
+    etag: &str,
+) -> pb::UpdateProjectRequest {
+    pb::UpdateProjectRequest {
+        project: Some(pb::Project {
+            name: PROJECT.into(),
+            boundary: Some(pb::ProjectBoundary {
+                namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+                cluster_kinds: cluster_kinds.iter().map(|k| k.to_string()).collect(),
+            }),
+            etag: etag.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["boundary".into()],
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_project_boundary_is_set_checked_and_guarded_by_its_etag() {
+    for mut running in each_service().await {
+        let backend = running.backend;
+        let client = &mut running.client;
+        seed(client).await;
+        let before = client
+            .get_project(pb::GetProjectRequest {
+                name: PROJECT.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            before.boundary,
+            Some(pb::ProjectBoundary::default()),
+            "{backend}"
+        );
+
+        let updated = client
+            .update_project(boundary_update(
+                &["shared-*"],
+                &["rbac.authorization.k8s.io/ClusterRole"],
+                &before.etag,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let boundary = updated.boundary.clone().unwrap();
+        assert_eq!(boundary.namespaces, ["shared-*"], "{backend}");
+        assert_eq!(
+            boundary.cluster_kinds,
+            ["rbac.authorization.k8s.io/ClusterRole"],
+            "{backend}"
+        );
+        assert_eq!(updated.display_name, before.display_name, "{backend}");
+        assert_ne!(updated.etag, before.etag, "{backend}");
+        let read = client
+            .get_project(pb::GetProjectRequest {
+                name: PROJECT.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read, updated, "{backend}");
+
+        // The etag read before the change is stale now.
+        assert_refused(
+            client
+                .update_project(boundary_update(&[], &[], &before.etag))
+                .await,
+            Code::Aborted,
+            "",
+            backend,
+        );
+        // Bad patterns are named and change nothing.
+        assert_refused(
+            client
+                .update_project(boundary_update(&["Kube System"], &[], ""))
+                .await,
+            Code::InvalidArgument,
+            "project.boundary.namespaces[0]",
+            backend,
+        );
+        assert_refused(
+            client
+                .update_project(boundary_update(&[], &["ClusterRole"], ""))
+                .await,
+            Code::InvalidArgument,
+            "project.boundary.cluster_kinds[0]",
+            backend,
+        );
+        let mut missing = boundary_update(&[], &[], "");
+        missing.project.as_mut().unwrap().name = "projects/nobody".into();
+        assert_refused(
+            client.update_project(missing).await,
+            Code::NotFound,
+            "",
+            backend,
+        );
+        let after = client
+            .get_project(pb::GetProjectRequest {
+                name: PROJECT.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            after, updated,
+            "{backend}: a refused update changed the project"
+        );
+    }
+}

@@ -84,6 +84,8 @@ pub const RULES: &[(&str, Rule)] = &[
     ("/eyrie.v1.DeploymentService/CreateProject", GLOBAL_ADMIN),
     ("/eyrie.v1.DeploymentService/GetProject", on(Viewer, NAME)),
     ("/eyrie.v1.DeploymentService/ListProjects", ANY_CALLER),
+    // A project's boundary says what its books may touch: its own admins must not widen it.
+    ("/eyrie.v1.DeploymentService/UpdateProject", GLOBAL_ADMIN),
     ("/eyrie.v1.DeploymentService/CreateScope", on(Admin, PARENT)),
     ("/eyrie.v1.DeploymentService/GetScope", on(Viewer, NAME)),
     ("/eyrie.v1.DeploymentService/ListScopes", on(Viewer, PARENT)),

@@ -3,8 +3,12 @@
 use eyrie_platform::status::FieldViolation;
 use eyrie_proto::v1::{self as pb, deployment_snapshot as snap};
 
-use crate::domain::snapshot::{
-    ClusterConnection, ClusterFacts, DeploymentFacts, GroupFacts, NamedFacts, ScopeFacts, Snapshot,
+use crate::domain::{
+    confinement::Boundary,
+    snapshot::{
+        ClusterConnection, ClusterFacts, DeploymentFacts, GroupFacts, NamedFacts, ScopeFacts,
+        Snapshot,
+    },
 };
 
 /// Reads a snapshot sent in request field `field`, naming each missing part.
@@ -92,6 +96,13 @@ pub fn snapshot_from_proto(
             parameters: key_fields.parameters.into_iter().collect(),
             state: lower_enum(state.as_str_name(), "DEPLOYMENT_STATE_"),
         },
+        boundary: project
+            .boundary
+            .map(|boundary| Boundary {
+                namespaces: boundary.namespaces,
+                cluster_kinds: boundary.cluster_kinds,
+            })
+            .unwrap_or_default(),
         project: NamedFacts {
             name: project.name,
             slug: project.slug,
@@ -151,6 +162,10 @@ pub fn snapshot_to_proto(snapshot: &Snapshot) -> pb::DeploymentSnapshot {
             name: snapshot.project.name.clone(),
             slug: snapshot.project.slug.clone(),
             display_name: snapshot.project.display_name.clone(),
+            boundary: Some(pb::ProjectBoundary {
+                namespaces: snapshot.boundary.namespaces.clone(),
+                cluster_kinds: snapshot.boundary.cluster_kinds.clone(),
+            }),
         }),
         group: Some(snap::Group {
             name: snapshot.group.name.clone(),

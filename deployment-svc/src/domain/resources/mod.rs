@@ -1,11 +1,14 @@
 //! Projects, scopes, clusters, deployment groups and deployments: their types and the rules
 //! that do not need storage.
 
+mod boundary;
 mod deployment;
 mod group;
 
 use chrono::{DateTime, Utc};
+use eyrie_platform::status::FieldViolation;
 
+pub use boundary::Boundary;
 pub use deployment::{
     Deployment, DeploymentField, DeploymentQuery, DeploymentUpdate, KeyFields, NewDeployment,
     namespace_candidates, reference_violations,
@@ -84,6 +87,17 @@ pub struct Project {
     pub display_name: String,
     /// When it was created.
     pub create_time: DateTime<Utc>,
+    /// What its books may touch besides each deployment's own namespace.
+    pub boundary: Boundary,
+    /// Counter bumped by every change; the etag is made of it.
+    pub revision: i64,
+}
+
+impl Project {
+    /// The etag clients send back to update the project.
+    pub fn etag(&self) -> String {
+        etag_of(self.revision)
+    }
 }
 
 /// A project to create.
@@ -93,6 +107,64 @@ pub struct NewProject {
     pub name: ProjectName,
     /// Human-readable name.
     pub display_name: String,
+    /// What its books may touch besides each deployment's own namespace.
+    pub boundary: Boundary,
+}
+
+/// A project field an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProjectField {
+    /// `display_name`.
+    DisplayName,
+    /// `boundary`, replaced whole.
+    Boundary,
+}
+
+impl ProjectField {
+    /// Reads one path of `update_mask`.
+    pub fn parse(path: &str) -> Result<Self, FieldViolation> {
+        match path {
+            "display_name" => Ok(Self::DisplayName),
+            "boundary" => Ok(Self::Boundary),
+            "name" | "slug" | "etag" | "create_time" => Err(FieldViolation::new(
+                "update_mask",
+                format!("{path} is output only"),
+            )),
+            _ => Err(FieldViolation::new(
+                "update_mask",
+                format!("unknown field {path:?}: use display_name or boundary"),
+            )),
+        }
+    }
+}
+
+/// A field-mask update of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectUpdate {
+    /// The project.
+    pub name: ProjectName,
+    /// The etag the caller read, when sent.
+    pub etag: Option<String>,
+    /// The fields to change.
+    pub fields: Vec<ProjectField>,
+    /// New display name, when `fields` has it.
+    pub display_name: String,
+    /// New boundary, when `fields` has it.
+    pub boundary: Boundary,
+}
+
+impl ProjectUpdate {
+    /// `project` with this update applied.
+    pub fn apply(&self, project: &Project) -> Project {
+        let mut next = project.clone();
+        for field in &self.fields {
+            match field {
+                ProjectField::DisplayName => next.display_name.clone_from(&self.display_name),
+                ProjectField::Boundary => next.boundary = self.boundary.clone(),
+            }
+        }
+        next
+    }
 }
 
 /// An environment tier of a project. Name `projects/{project}/scopes/{scope}`.

@@ -9,8 +9,8 @@ use eyrie_proto::v1 as pb;
 use crate::domain::{
     DeploymentError,
     resources::{
-        Cluster, ClusterConnection, Deployment, DeploymentGroup, DeploymentState, DeploymentType,
-        KeyFields, Project, Scope,
+        Boundary, Cluster, ClusterConnection, Deployment, DeploymentGroup, DeploymentState,
+        DeploymentType, KeyFields, Project, Scope,
     },
 };
 
@@ -124,6 +124,17 @@ impl From<&Project> for pb::Project {
             slug: project.name.project.clone(),
             display_name: project.display_name.clone(),
             create_time: Some(timestamp(project.create_time)),
+            boundary: Some((&project.boundary).into()),
+            etag: project.etag(),
+        }
+    }
+}
+
+impl From<&Boundary> for pb::ProjectBoundary {
+    fn from(boundary: &Boundary) -> Self {
+        Self {
+            namespaces: boundary.namespaces.clone(),
+            cluster_kinds: boundary.cluster_kinds.clone(),
         }
     }
 }

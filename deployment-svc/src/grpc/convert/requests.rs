@@ -13,9 +13,10 @@ use crate::domain::{
     DeploymentError,
     names::{ClusterName, GroupName, ProjectName, ScopeName},
     resources::{
-        BOOK_PHASES, ClusterConnection, DeploymentField, DeploymentQuery, DeploymentType,
+        BOOK_PHASES, Boundary, ClusterConnection, DeploymentField, DeploymentQuery, DeploymentType,
         DeploymentUpdate, GroupBooks, GroupField, GroupUpdate, KeyFields, NewCluster,
-        NewDeployment, NewGroup, NewProject, NewScope, PageRequest, RequestMeta, book_field,
+        NewDeployment, NewGroup, NewProject, NewScope, PageRequest, ProjectField, ProjectUpdate,
+        RequestMeta, book_field,
     },
     validation::{
         validate_absolute_path, validate_book_reference, validate_display_name,
@@ -53,11 +54,51 @@ pub fn create_project(
         "project.display_name",
         &project.display_name,
     ));
+    let boundary = boundary_from_proto(project.boundary);
+    v.extend(boundary.violations("project.boundary"));
     let new = NewProject {
         name: ProjectName::new(request.project_id),
         display_name: project.display_name,
+        boundary,
     };
     v.finish((new, meta))
+}
+
+/// UpdateProject.
+pub fn update_project(request: pb::UpdateProjectRequest) -> Result<ProjectUpdate, DeploymentError> {
+    let mut v = Violations::default();
+    let project = v
+        .check(required("project", request.project))
+        .unwrap_or_default();
+    let name = v
+        .check(ProjectName::parse("project.name", &project.name))
+        .unwrap_or_default();
+    let fields = mask(&mut v, request.update_mask, ProjectField::parse);
+    if fields.contains(&ProjectField::DisplayName) {
+        v.check(validate_display_name(
+            "project.display_name",
+            &project.display_name,
+        ));
+    }
+    let boundary = boundary_from_proto(project.boundary);
+    if fields.contains(&ProjectField::Boundary) {
+        v.extend(boundary.violations("project.boundary"));
+    }
+    v.finish(ProjectUpdate {
+        name,
+        etag: Some(project.etag).filter(|etag| !etag.is_empty()),
+        fields,
+        display_name: project.display_name,
+        boundary,
+    })
+}
+
+fn boundary_from_proto(boundary: Option<pb::ProjectBoundary>) -> Boundary {
+    let boundary = boundary.unwrap_or_default();
+    Boundary {
+        namespaces: boundary.namespaces,
+        cluster_kinds: boundary.cluster_kinds,
+    }
 }
 
 /// CreateScope.

@@ -11,6 +11,11 @@ pub struct Model {
     pub slug: String,
     pub display_name: String,
     pub create_time: ChronoDateTimeUtc,
+    /// JSON list of namespace patterns.
+    pub boundary_namespaces: String,
+    /// JSON list of `group/Kind` patterns.
+    pub boundary_cluster_kinds: String,
+    pub revision: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

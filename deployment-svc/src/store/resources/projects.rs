@@ -1,10 +1,12 @@
-//! Projects, scopes and clusters: created once, never changed.
+//! Projects, scopes and clusters. Scopes and clusters never change; a project's display name
+//! and boundary change through UpdateProject.
 
 use std::collections::HashMap;
 
 use eyrie_platform::db::begin_write;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
+    QuerySelect as _,
 };
 
 use super::{
@@ -17,7 +19,8 @@ use crate::{
         DeploymentError, StoreError,
         names::ProjectName,
         resources::{
-            Cluster, NewCluster, NewProject, NewScope, PageRequest, Project, RequestMeta, Scope,
+            Cluster, NewCluster, NewProject, NewScope, PageRequest, Project, ProjectUpdate,
+            RequestMeta, Scope, etag_matches,
         },
     },
     store::entity::{cluster, project, scope},
@@ -39,6 +42,8 @@ impl ResourceStore {
             name: new.name.clone(),
             display_name: new.display_name.clone(),
             create_time: now(),
+            boundary: new.boundary.clone(),
+            revision: 1,
         };
         if !insert_new(&txn, rows::project_row(&project)).await? {
             already_created(&txn, Method::CreateProject, meta, "project", &name).await?;
@@ -47,6 +52,49 @@ impl ResourceStore {
         remember(&txn, Method::CreateProject, meta, &name).await?;
         txn.commit().await?;
         Ok(project)
+    }
+
+    /// Applies `update` to a project; with an etag, only if it is still the current one.
+    pub async fn update_project(&self, update: &ProjectUpdate) -> Result<Project, DeploymentError> {
+        let name = update.name.to_string();
+        let txn = begin_write(&self.db).await?;
+        // Locking the row makes concurrent updates queue here on PostgreSQL rather than lose
+        // their compare-and-set below.
+        let current = project::Entity::find_by_id(name.clone())
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .map(rows::project_from_row)
+            .transpose()?
+            .ok_or_else(|| DeploymentError::not_found("project", name.clone()))?;
+        if let Some(etag) = &update.etag
+            && !etag_matches(etag, current.revision)
+        {
+            return Err(DeploymentError::EtagMismatch {
+                name,
+                expected: etag.clone(),
+                actual: current.etag(),
+            });
+        }
+        let next = update.apply(&current);
+        if next == current {
+            return Ok(current);
+        }
+        let stored = Project {
+            revision: current.revision + 1,
+            ..next
+        };
+        let written = project::Entity::update_many()
+            .set(rows::project_row(&stored))
+            .filter(project::Column::Name.eq(name.clone()))
+            .filter(project::Column::Revision.eq(current.revision))
+            .exec(&txn)
+            .await?;
+        if written.rows_affected != 1 {
+            return Err(DeploymentError::Conflict(name));
+        }
+        txn.commit().await?;
+        Ok(stored)
     }
 
     /// Up to `page.limit` projects after `page.after`, by name.

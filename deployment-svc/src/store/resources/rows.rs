@@ -7,7 +7,7 @@ use crate::{
         StoreError,
         names::{ClusterName, DeploymentName, GroupName, ProjectName, ScopeName},
         resources::{
-            Cluster, ClusterConnection, Deployment, DeploymentGroup, DeploymentState,
+            Boundary, Cluster, ClusterConnection, Deployment, DeploymentGroup, DeploymentState,
             DeploymentType, GroupBooks, KeyFields, Project, Scope,
         },
     },
@@ -24,7 +24,14 @@ pub(super) fn project_row(project: &Project) -> project::ActiveModel {
         slug: Set(project.name.project.clone()),
         display_name: Set(project.display_name.clone()),
         create_time: Set(project.create_time),
+        boundary_namespaces: Set(json_list(&project.boundary.namespaces)),
+        boundary_cluster_kinds: Set(json_list(&project.boundary.cluster_kinds)),
+        revision: Set(project.revision),
     }
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).expect("a list of strings serialises")
 }
 
 pub(super) fn project_from_row(row: project::Model) -> Result<Project, StoreError> {
@@ -33,6 +40,13 @@ pub(super) fn project_from_row(row: project::Model) -> Result<Project, StoreErro
             .map_err(|_| corrupt("project", &row.name, "name"))?,
         display_name: row.display_name,
         create_time: row.create_time,
+        boundary: Boundary {
+            namespaces: serde_json::from_str(&row.boundary_namespaces)
+                .map_err(|_| corrupt("project", &row.name, "boundary_namespaces"))?,
+            cluster_kinds: serde_json::from_str(&row.boundary_cluster_kinds)
+                .map_err(|_| corrupt("project", &row.name, "boundary_cluster_kinds"))?,
+        },
+        revision: row.revision,
     })
 }
 

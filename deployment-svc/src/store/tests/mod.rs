@@ -49,6 +49,7 @@ pub(super) async fn project(store: &ResourceStore, slug: &str) {
             &NewProject {
                 name: ProjectName::parse("name", &project).unwrap(),
                 display_name: slug.to_uppercase(),
+                boundary: Default::default(),
             },
             &meta(""),
         )
