@@ -4,8 +4,8 @@ use clap::{ArgGroup, Args, Subcommand};
 use eyrie_proto::v1::{
     Cluster, CreateClusterRequest, CreateProjectRequest, CreateScopeRequest, DirectoryConnection,
     GetClusterRequest, GetProjectRequest, GetScopeRequest, KubernetesConnection,
-    ListClustersRequest, ListProjectsRequest, ListScopesRequest, Project, Scope,
-    cluster::Connection as ClusterConnection,
+    ListClustersRequest, ListProjectsRequest, ListScopesRequest, Project, ProjectBoundary, Scope,
+    UpdateProjectRequest, cluster::Connection as ClusterConnection,
 };
 
 use super::{
@@ -26,6 +26,17 @@ pub enum ProjectCommand {
         /// Human-readable name; the id when not given.
         #[arg(long)]
         display_name: Option<String>,
+        #[command(flatten)]
+        boundary: BoundaryArgs,
+    },
+    /// Sets what a project's books may touch besides each deployment's own namespace (needs a
+    /// global admin token). Replaces the whole boundary: name every entry to keep.
+    Boundary {
+        /// `projects/{project}`, or just the project id.
+        #[arg(value_parser = names::project)]
+        name: String,
+        #[command(flatten)]
+        boundary: BoundaryArgs,
     },
     /// Lists the projects you may see.
     List,
@@ -35,6 +46,27 @@ pub enum ProjectCommand {
         #[arg(value_parser = names::project)]
         name: String,
     },
+}
+
+/// A project's boundary, as flags.
+#[derive(Debug, Args)]
+pub struct BoundaryArgs {
+    /// A further namespace its books may touch, by name or `*` glob (repeatable).
+    #[arg(long = "allow-namespace", value_name = "NAMESPACE")]
+    namespaces: Vec<String>,
+    /// A further cluster-scoped kind its books may touch, as group/Kind (the core group is
+    /// empty: /PersistentVolume), `*` globs allowed (repeatable).
+    #[arg(long = "allow-cluster-kind", value_name = "GROUP/KIND")]
+    cluster_kinds: Vec<String>,
+}
+
+impl From<BoundaryArgs> for ProjectBoundary {
+    fn from(args: BoundaryArgs) -> Self {
+        Self {
+            namespaces: args.namespaces,
+            cluster_kinds: args.cluster_kinds,
+        }
+    }
 }
 
 /// Scopes: the environment tiers of a project (Production, Dev, ...).
@@ -112,16 +144,37 @@ pub struct CreateCluster {
 pub async fn project(command: ProjectCommand, context: &Context) -> Result<(), CliError> {
     let mut client = context.connection.deployments();
     match command {
-        ProjectCommand::Create { name, display_name } => {
+        ProjectCommand::Create {
+            name,
+            display_name,
+            boundary,
+        } => {
             let (_, id) = names::split_parent(&name);
             let project = client
                 .create_project(CreateProjectRequest {
                     project_id: id.to_owned(),
                     project: Some(Project {
                         display_name: display_name.unwrap_or_else(|| id.to_owned()),
+                        boundary: Some(boundary.into()),
                         ..Default::default()
                     }),
                     request_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            context.output.one(&project, project_details);
+        }
+        ProjectCommand::Boundary { name, boundary } => {
+            let project = client
+                .update_project(UpdateProjectRequest {
+                    project: Some(Project {
+                        name,
+                        boundary: Some(boundary.into()),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["boundary".to_owned()],
+                    }),
                 })
                 .await?
                 .into_inner();
@@ -288,11 +341,28 @@ pub async fn cluster(command: ClusterCommand, context: &Context) -> Result<(), C
 }
 
 fn project_details(project: &Project) -> Details {
+    let boundary = project.boundary.as_ref();
     vec![
         ("name", project.name.clone()),
         ("display name", project.display_name.clone()),
         ("created", time(project.create_time.as_ref())),
+        (
+            "allowed namespaces",
+            listed(boundary.map(|b| b.namespaces.as_slice())),
+        ),
+        (
+            "allowed cluster kinds",
+            listed(boundary.map(|b| b.cluster_kinds.as_slice())),
+        ),
     ]
+}
+
+/// A list on one line; `none` when empty.
+fn listed(items: Option<&[String]>) -> String {
+    match items {
+        Some(items) if !items.is_empty() => items.join(", "),
+        _ => "none".to_owned(),
+    }
 }
 
 fn scope_details(scope: &Scope) -> Details {

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use eyrie_tests::{Suite, cli::EyrieCli};
+use eyrie_proto::v1 as pb;
+use eyrie_tests::{Suite, cli::EyrieCli, journey::Gateway};
 
 const DEPLOYMENT: &str = "projects/acme/groups/web/deployments/shop";
 
@@ -319,4 +320,77 @@ async fn refusals_show_the_servers_message_and_code_with_distinct_exit_codes() {
         unauthenticated.stderr.contains("(UNAUTHENTICATED)"),
         "{unauthenticated}"
     );
+}
+
+/// A deploy book that writes a ConfigMap into a shared namespace outside the deployment's own.
+const SHARED_NAMESPACE_BOOK: &str = r#"
+type: none
+display_name: Write into the shared cache namespace
+steps:
+  - name: Register with the shared cache
+    uses: k8s.apply
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: {{ deployment.slug ~ "-client" }}, namespace: shared-cache}
+"#;
+
+#[tokio::test]
+async fn a_global_admin_sets_the_project_boundary_its_admins_cannot_widen_it() {
+    let (suite, cli) = start().await;
+    set_up(&cli, &suite.clusters_dir(), SHARED_NAMESPACE_BOOK).await;
+
+    // Outside the boundary, the deploy book fails before writing anything.
+    let refused = cli
+        .run(&["deployment", "deploy", DEPLOYMENT, "--watch"])
+        .await;
+    assert_ne!(refused.code, Some(0), "{refused}");
+    assert!(
+        refused.stdout.contains("it is in namespace shared-cache")
+            || refused.stderr.contains("it is in namespace shared-cache"),
+        "{refused}"
+    );
+    let planted = suite.clusters_dir().join("local/shared-cache");
+    assert!(!planted.exists(), "{refused}");
+
+    // A project admin cannot widen the boundary.
+    let mut gateway = Gateway::new(suite.gateway_channel().await.unwrap(), &suite.admin_token);
+    let project_admin = gateway
+        .create_token("acme-admin", "projects/acme", pb::Role::Admin)
+        .await
+        .unwrap();
+    let widen = cli
+        .run(&[
+            "project",
+            "boundary",
+            "acme",
+            "--allow-namespace",
+            "*",
+            "--token",
+            &project_admin,
+        ])
+        .await;
+    widen.assert_code(4);
+    assert!(widen.stderr.contains("(PERMISSION_DENIED)"), "{widen}");
+
+    // A global admin can, and the same action then goes through.
+    let set = cli
+        .ok(&[
+            "project",
+            "boundary",
+            "acme",
+            "--allow-namespace",
+            "shared-*",
+        ])
+        .await;
+    assert!(set.stdout.contains("shared-*"), "{set}");
+    let shown = cli
+        .ok(&["project", "get", "acme", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(shown["boundary"]["namespaces"][0], "shared-*");
+    cli.ok(&["deployment", "deploy", DEPLOYMENT, "--watch"])
+        .await;
+    assert!(planted.join("configmap/shop-client.yaml").exists());
 }
