@@ -24,8 +24,12 @@ pub fn parse_object(text: &str) -> Result<Value, String> {
 
 /// Reads a YAML mapping of label keys to values (numbers and booleans are read as their text).
 pub fn label_map(text: &str) -> Result<Vec<(String, String)>, String> {
-    let Value::Object(labels) = parse_object(text)? else {
-        unreachable!("parse_object returns mappings only")
+    let labels: Value = serde_saphyr::from_str(text).map_err(|err| err.to_string())?;
+    let Value::Object(labels) = labels else {
+        return Err(
+            "must be a mapping of label keys to values, e.g. {app.kubernetes.io/part-of: shop}"
+                .to_owned(),
+        );
     };
     labels
         .into_iter()
@@ -96,6 +100,27 @@ mod tests {
             "{text}"
         );
         assert_eq!(docs[1]["data"]["a"], "b", "other kinds are untouched");
+    }
+
+    #[test]
+    fn labels_are_a_mapping_of_text() {
+        assert_eq!(
+            label_map("{app: web, tier: 2}").unwrap(),
+            [
+                ("app".to_owned(), "web".to_owned()),
+                ("tier".to_owned(), "2".to_owned())
+            ]
+        );
+        assert!(
+            label_map("app=web")
+                .unwrap_err()
+                .contains("mapping of label keys")
+        );
+        assert!(
+            label_map("{app: [a]}")
+                .unwrap_err()
+                .contains("label \"app\"")
+        );
     }
 
     #[test]
