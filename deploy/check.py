@@ -8,11 +8,13 @@ PostgresCluster, which has no schema there, is checked against what Crunchy PGO'
 then what the overlay promises: the four services and their probes, configuration, security
 context, Services, NetworkPolicies, RBAC, Secrets referenced and never defined, and per
 overlay one replica (dev) or replicas, disruption budgets, an autoscaler, requests and limits
-and the database users (prod). Prints one line per problem; exits 1 if there is any.
+and the database users (prod). The samples in kubernetes/samples/ are validated against the same
+schemas. Prints one line per problem; exits 1 if there is any.
 """
 
 import re
 import sys
+from pathlib import Path
 
 import yaml
 from kubernetes_validate import utils as kv
@@ -466,11 +468,22 @@ def check_overlay(overlay, path):
     print(f"{overlay}: {len(docs)} objects ({kinds})")
 
 
+def check_samples():
+    """The samples platform teams copy (kubernetes/samples/*.yaml) validate like the overlays."""
+    samples = Path(__file__).resolve().parent / "kubernetes" / "samples"
+    for path in sorted(samples.glob("*.yaml")):
+        with open(path) as file:
+            docs = [d for d in yaml.safe_load_all(file) if d]
+        check_schemas(f"samples/{path.name}", docs)
+        print(f"samples/{path.name}: {len(docs)} objects")
+
+
 def main(args):
     if not args or len(args) % 2:
         raise SystemExit(__doc__)
     for overlay, path in zip(args[::2], args[1::2]):
         check_overlay(overlay, path)
+    check_samples()
     for line in problems:
         print(f"PROBLEM {line}")
     versions = " and ".join(KUBERNETES_VERSIONS)

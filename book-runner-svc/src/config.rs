@@ -5,6 +5,8 @@ use std::{path::PathBuf, time::Duration};
 use eyrie_platform::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use serde::Deserialize;
 
+use crate::cluster::kubernetes::CredentialPolicy;
+
 /// Everything book-runner-svc reads from its configuration file and `EYRIE_*` variables.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -43,8 +45,14 @@ pub struct RunnerSettings {
     /// Heartbeat period of idle WatchJob streams, so proxies do not cut them.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
-    /// Folder that relative paths of `directory` clusters are resolved against.
+    /// The one folder `directory` clusters live in: a cluster's path is relative to it (or
+    /// absolute inside it); a path that leads outside it (elsewhere, `..`, a symbolic link) is
+    /// refused when a job connects. Created if missing.
     pub directory_root: PathBuf,
+    /// Which credentials a `kubernetes` cluster's connection may use beyond a kubeconfig's
+    /// inline ones (exec plugins, token files, the runner's own service account): none unless
+    /// allowed here.
+    pub kubernetes: CredentialPolicy,
 }
 
 impl Default for RunnerSettings {
@@ -56,6 +64,7 @@ impl Default for RunnerSettings {
             cancel_check_interval: Duration::from_millis(500),
             heartbeat_interval: Duration::from_secs(15),
             directory_root: PathBuf::from("."),
+            kubernetes: CredentialPolicy::default(),
         }
     }
 }

@@ -2,7 +2,11 @@
 //!
 //! Applies are server-side applies with field manager `eyrie`, so retries are idempotent and
 //! conflicts with other managers are reported instead of overwritten. Kinds, custom resources
-//! included, are resolved through discovery once per cluster; waits use watches.
+//! included, are resolved through discovery once per cluster; waits use watches. Jobs talk to a
+//! cluster as their project ([`Identity`], through impersonation), so the API server's RBAC is
+//! a second wall behind the runner's own confinement.
+
+mod access;
 
 use std::{
     collections::HashMap,
@@ -16,12 +20,14 @@ use kube::{
     api::{
         ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
     },
-    config::{KubeConfigOptions, Kubeconfig},
+    config::KubeConfigOptions,
     discovery::{ApiCapabilities, Scope},
 };
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+pub use self::access::{CredentialPolicy, Identity, PROJECT_USER_PREFIX, PROJECTS_GROUP};
+use self::access::{kubeconfig_error, redacted};
 use super::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef};
 use crate::domain::confinement::ObjectScope;
 
@@ -42,9 +48,13 @@ pub enum Connection {
     InCluster,
 }
 
-/// One Kubernetes cluster.
+/// One Kubernetes cluster, seen by one identity.
 pub struct KubernetesCluster {
     connection: Connection,
+    /// Who requests are sent as; `None`: the connection's own credentials (tests, tools).
+    identity: Option<Identity>,
+    /// Which credentials the connection may use.
+    policy: CredentialPolicy,
     client: OnceCell<Client>,
     /// The API server's address, named in errors about reaching it.
     server: std::sync::OnceLock<String>,
@@ -53,10 +63,13 @@ pub struct KubernetesCluster {
 }
 
 impl KubernetesCluster {
-    /// A cluster reached through `connection`; nothing connects before the first operation.
+    /// A cluster reached through `connection`, as the connection's own user, with the default
+    /// (strictest) credential policy; nothing connects before the first operation.
     pub fn new(connection: Connection) -> Self {
         Self {
             connection,
+            identity: None,
+            policy: CredentialPolicy::default(),
             client: OnceCell::new(),
             server: std::sync::OnceLock::new(),
             kinds: Mutex::default(),
@@ -67,23 +80,40 @@ impl KubernetesCluster {
     pub fn with_client(client: Client) -> Self {
         Self {
             connection: Connection::InCluster,
+            identity: None,
+            policy: CredentialPolicy::default(),
             client: OnceCell::new_with(Some(client)),
             server: std::sync::OnceLock::new(),
             kinds: Mutex::default(),
         }
     }
 
+    /// Sends every request as `identity` (Kubernetes impersonation).
+    pub fn impersonating(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Lets the connection use what `policy` allows.
+    pub fn with_policy(mut self, policy: CredentialPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The identity requests are sent as, if not the connection's own.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
     async fn client(&self) -> Result<Client, ClusterError> {
         self.client
             .get_or_try_init(|| async {
-                let config = match &self.connection {
+                let mut config = match &self.connection {
                     Connection::Kubeconfig { path, context } => {
-                        let kubeconfig = Kubeconfig::read_from(path).map_err(|err| {
-                            ClusterError::Unavailable(format!(
-                                "kubeconfig {}: {err}",
-                                path.display()
-                            ))
-                        })?;
+                        let kubeconfig = self
+                            .policy
+                            .load_kubeconfig(path, context)
+                            .map_err(ClusterError::Unavailable)?;
                         let options = KubeConfigOptions {
                             context: Some(context.clone()).filter(|c| !c.is_empty()),
                             ..KubeConfigOptions::default()
@@ -92,18 +122,27 @@ impl KubernetesCluster {
                             .await
                             .map_err(|err| {
                                 ClusterError::Unavailable(format!(
-                                    "kubeconfig {}: {err}",
-                                    path.display()
+                                    "kubeconfig {}: {}",
+                                    path.display(),
+                                    kubeconfig_error(&err)
                                 ))
                             })?
                     }
-                    Connection::InCluster => Config::incluster().map_err(|err| {
-                        ClusterError::Unavailable(format!("in-cluster configuration: {err}"))
-                    })?,
+                    Connection::InCluster => {
+                        self.policy
+                            .check_in_cluster()
+                            .map_err(ClusterError::Unavailable)?;
+                        Config::incluster().map_err(|err| {
+                            ClusterError::Unavailable(format!("in-cluster configuration: {err}"))
+                        })?
+                    }
                 };
+                if let Some(identity) = &self.identity {
+                    identity.impersonate_in(&mut config.auth_info);
+                }
                 let _ = self.server.set(config.cluster_url.to_string());
                 Client::try_from(config).map_err(|err| {
-                    ClusterError::Unavailable(format!("cannot build a client: {err}"))
+                    ClusterError::Unavailable(format!("cannot build a client: {}", redacted(&err)))
                 })
             })
             .await
@@ -198,9 +237,12 @@ fn describe(err: kube::Error, target: &ObjectRef, server: Option<&str>) -> Clust
             },
             message: message.to_owned(),
         },
+        // Not an answer of the server: the transport or the credentials failed. What a
+        // credential plugin printed or a token file held never reaches the message.
         None => ClusterError::Unavailable(format!(
-            "cannot reach the API server {} for {target}: {err}",
-            server.unwrap_or("(address unknown)")
+            "cannot reach the API server {} for {target}: {}",
+            server.unwrap_or("(address unknown)"),
+            redacted(&err)
         )),
     }
 }
@@ -337,26 +379,54 @@ impl Cluster for KubernetesCluster {
         };
         kube::runtime::wait::await_condition(api, &target.name, holds)
             .await
-            .map_err(|err| ClusterError::Unavailable(format!("watching {target}: {err}")))?;
+            .map_err(|err| {
+                ClusterError::Unavailable(format!("watching {target}: {}", redacted(&err)))
+            })?;
         Ok(())
     }
 }
 
-/// Clusters by connection, so jobs share clients and discovery.
+/// Clusters by connection and identity, so the jobs of one project share a client and its
+/// discovery, and no job ever uses a client that impersonates another project.
 #[derive(Default)]
 pub struct KubernetesClusters {
-    clusters: Mutex<HashMap<Connection, Arc<KubernetesCluster>>>,
+    policy: CredentialPolicy,
+    clusters: Mutex<HashMap<(Connection, Identity), Arc<KubernetesCluster>>>,
 }
 
 impl KubernetesClusters {
-    /// The cluster reached through `connection`, created on first use.
-    pub fn get(&self, connection: Connection) -> Arc<KubernetesCluster> {
+    /// Clusters whose connections may use what `policy` allows.
+    pub fn new(policy: CredentialPolicy) -> Self {
+        Self {
+            policy,
+            clusters: Mutex::default(),
+        }
+    }
+
+    /// The cluster reached through `connection` as `identity`, created on first use.
+    pub fn get(&self, connection: Connection, identity: Identity) -> Arc<KubernetesCluster> {
         self.clusters
             .lock()
             .expect("cluster cache")
-            .entry(connection.clone())
-            .or_insert_with(|| Arc::new(KubernetesCluster::new(connection)))
+            .entry((connection.clone(), identity.clone()))
+            .or_insert_with(|| {
+                Arc::new(
+                    KubernetesCluster::new(connection)
+                        .impersonating(identity)
+                        .with_policy(self.policy),
+                )
+            })
             .clone()
+    }
+
+    /// How many clients are cached (one per connection and identity).
+    pub fn len(&self) -> usize {
+        self.clusters.lock().expect("cluster cache").len()
+    }
+
+    /// Whether no client is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

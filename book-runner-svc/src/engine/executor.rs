@@ -456,7 +456,7 @@ fn connect(provider: &ClusterProvider, snapshot: &Snapshot) -> Result<ConnectedC
         .iter()
         .map(|facts| {
             provider
-                .connect(facts)
+                .connect(facts, &snapshot.project)
                 .map(|cluster| (facts.name.clone(), cluster))
         })
         .collect()

@@ -56,7 +56,7 @@ impl Engine {
     ) -> Arc<Self> {
         Arc::new(Self {
             hub: EventHub::new(store.clone(), settings.poll_interval),
-            clusters: ClusterProvider::new(settings.directory_root.clone()),
+            clusters: ClusterProvider::new(&settings),
             owner: format!("runner-{}", uuid::Uuid::new_v4().simple()),
             store,
             templates,

@@ -52,6 +52,7 @@ pub async fn start(database: DatabaseSettings, dir: tempfile::TempDir) -> Runner
             cancel_check_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_millis(500),
             directory_root: dir.path().to_path_buf(),
+            ..RunnerSettings::default()
         },
         ..Settings::default()
     };

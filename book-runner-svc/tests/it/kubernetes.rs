@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::{
     harness::each_runner,
+    impersonation::grant_project,
     kube_api::{client, kubeconfig, namespaced, start_controllers},
 };
 
@@ -423,6 +424,9 @@ async fn builtin_lifecycle(
     let Some(path) = kubeconfig() else { return };
     install_crds(&cluster(&path)).await;
     let namespace = unique(&format!("k-{deployment_type}"));
+    // The runner acts as the snapshot's project (`acme`): bound in this namespace as a platform
+    // team would, with deploy/'s role and sample.
+    grant_project(&cluster(&path), "acme", &namespace).await;
     let kube = client(&path).await;
     let _controllers = start_controllers(kube.clone(), &namespace);
     let (_, runner) = each_runner().await.into_iter().next().unwrap();

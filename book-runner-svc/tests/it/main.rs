@@ -5,6 +5,7 @@ mod books;
 mod builtin;
 mod fencing;
 mod harness;
+mod impersonation;
 mod jobs;
 mod kube_api;
 mod kubernetes;

@@ -1,13 +1,16 @@
-//! What `deploy/` sets is what the services read, and book-runner-svc's role grants what the
-//! built-in books do.
+//! What `deploy/` sets is what the services read, book-runner-svc may only impersonate projects,
+//! and the role bound to a project grants what the built-in books do.
 //!
 //! - Every configuration key the deployment files set — in the TOML files of the kustomize
 //!   ConfigMap and of Compose, and as `EYRIE_<SECTION>__<KEY>` variables of containers, patches
 //!   and Compose services — is a field of that service's `Settings` (learnt from the type itself,
 //!   so a renamed or misspelt key fails here, not in a cluster), and each file with each
 //!   service's variables loads into its `Settings`.
-//! - The ClusterRole of book-runner-svc grants exactly the (API group, resource, verb) triples
-//!   that the built-in books' steps use through the kubernetes driver: none missing, none spare.
+//! - book-runner-svc's own ClusterRole grants impersonation of users and of the group
+//!   `eyrie:projects` only. The ClusterRole `eyrie-project`, which platform teams bind to a
+//!   project per namespace, and the sample's grant on that Namespace by name, grant exactly the
+//!   (API group, resource, verb) triples that the built-in books' steps use through the
+//!   kubernetes driver: none missing, none spare.
 
 mod rbac;
 mod settings;

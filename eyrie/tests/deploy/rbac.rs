@@ -1,8 +1,13 @@
-//! book-runner-svc's ClusterRole grants what the built-in books do, and nothing more.
+//! The RBAC in deploy/: the runner itself may only impersonate projects; the role platform
+//! teams bind to a project per namespace grants what the built-in books do there, and nothing
+//! more.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use eyrie_book_runner_svc::domain::{builtin::builtin_books, step_kind::StepKind};
+use eyrie_book_runner_svc::{
+    cluster::kubernetes::{PROJECT_USER_PREFIX, PROJECTS_GROUP},
+    domain::{builtin::builtin_books, step_kind::StepKind},
+};
 
 use super::{Node, deploy_dir, read_yaml};
 
@@ -107,20 +112,31 @@ fn grants_the_books_need() -> BTreeMap<Grant, BTreeSet<String>> {
     needed
 }
 
-fn grants_of_the_role() -> BTreeSet<Grant> {
-    let path = deploy_dir().join("kubernetes/base/book-runner-rbac.yaml");
-    let documents = read_yaml(&path);
-    let role = documents
+/// The ClusterRole `name` in `file` (under deploy/kubernetes/).
+fn cluster_role<'a>(documents: &'a [Node], name: &str, file: &str) -> &'a Node {
+    documents
         .iter()
-        .find(|document| document.get("kind").and_then(Node::text) == Some("ClusterRole"))
-        .expect("a ClusterRole in book-runner-rbac.yaml");
-    let mut grants = BTreeSet::new();
+        .find(|document| {
+            document.get("kind").and_then(Node::text) == Some("ClusterRole")
+                && document
+                    .get("metadata")
+                    .and_then(|metadata| metadata.get("name"))
+                    .and_then(Node::text)
+                    == Some(name)
+        })
+        .unwrap_or_else(|| panic!("no ClusterRole {name} in {file}"))
+}
+
+/// The rules of `role`: each as its grants and its resource names (empty: any).
+fn rules_of(role: &Node) -> Vec<(BTreeSet<Grant>, Vec<String>)> {
+    let mut rules = Vec::new();
     for rule in role.get("rules").map(Node::list).unwrap_or_default() {
         let field = |name: &str| rule.get(name).map(Node::texts).unwrap_or_default();
         assert!(
-            rule.get("resourceNames").is_none() && rule.get("nonResourceURLs").is_none(),
+            rule.get("nonResourceURLs").is_none(),
             "rules name API groups, resources and verbs only"
         );
+        let mut grants = BTreeSet::new();
         for group in field("apiGroups") {
             for resource in field("resources") {
                 for verb in field("verbs") {
@@ -132,14 +148,25 @@ fn grants_of_the_role() -> BTreeSet<Grant> {
                 }
             }
         }
+        let names = field("resourceNames")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        rules.push((grants, names));
     }
-    grants
+    rules
 }
 
-#[test]
-fn the_book_runner_role_grants_what_the_builtin_books_do_and_nothing_more() {
-    let needed = grants_the_books_need();
-    let granted = grants_of_the_role();
+fn read(file: &str) -> Vec<Node> {
+    read_yaml(&deploy_dir().join("kubernetes").join(file))
+}
+
+/// Compares what the books need with what a role grants, naming what is missing or spare.
+fn assert_exactly(
+    needed: &BTreeMap<Grant, BTreeSet<String>>,
+    granted: &BTreeSet<Grant>,
+    file: &str,
+) {
     let missing: Vec<String> = needed
         .iter()
         .filter(|(grant, _)| !granted.contains(*grant))
@@ -158,12 +185,36 @@ fn the_book_runner_role_grants_what_the_builtin_books_do_and_nothing_more() {
         .collect();
     assert!(
         missing.is_empty() && spare.is_empty(),
-        "deploy/kubernetes/base/book-runner-rbac.yaml\n  misses: {missing:#?}\n  grants what no \
-         built-in book uses: {spare:#?}"
+        "deploy/kubernetes/{file}\n  misses: {missing:#?}\n  grants what no built-in book \
+         uses: {spare:#?}"
     );
+}
+
+fn is_namespace_grant((_, resource, _): &Grant) -> bool {
+    resource == "namespaces"
+}
+
+#[test]
+fn the_project_role_grants_what_the_builtin_books_do_in_a_namespace_and_nothing_more() {
+    let file = "base/project-role.yaml";
+    let needed: BTreeMap<Grant, BTreeSet<String>> = grants_the_books_need()
+        .into_iter()
+        .filter(|(grant, _)| !is_namespace_grant(grant))
+        .collect();
+    let documents = read(file);
+    let rules = rules_of(cluster_role(&documents, "eyrie-project", file));
+    assert!(
+        rules.iter().all(|(_, names)| names.is_empty()),
+        "eyrie-project is bound per namespace: it names kinds, not objects"
+    );
+    let granted: BTreeSet<Grant> = rules.into_iter().flat_map(|(grants, _)| grants).collect();
+    assert!(
+        !granted.iter().any(is_namespace_grant),
+        "namespaces are cluster-scoped: a RoleBinding of eyrie-project cannot grant them"
+    );
+    assert_exactly(&needed, &granted, file);
     // The kinds the issue names are all there.
     for resource in [
-        "namespaces",
         "secrets",
         "deployments",
         "services",
@@ -177,6 +228,98 @@ fn the_book_runner_role_grants_what_the_builtin_books_do_and_nothing_more() {
             "{resource}"
         );
     }
+}
+
+#[test]
+fn the_sample_binds_a_project_in_one_namespace_and_to_that_namespace_by_name() {
+    let file = "samples/project-namespace.yaml";
+    let documents = read(file);
+    let user = format!("{PROJECT_USER_PREFIX}acme");
+    let of_kind = |kind: &'static str| {
+        documents
+            .iter()
+            .filter(move |d| d.get("kind").and_then(Node::text) == Some(kind))
+    };
+    let text_at = |node: &Node, path: &[&str]| -> Option<String> {
+        let mut at = node;
+        for key in path {
+            at = at.get(key)?;
+        }
+        at.text().map(str::to_owned)
+    };
+    let binds_the_project = |binding: &Node| {
+        let subjects = binding.get("subjects").map(Node::list).unwrap_or_default();
+        subjects.len() == 1
+            && text_at(&subjects[0], &["kind"]).as_deref() == Some("User")
+            && text_at(&subjects[0], &["name"]).as_deref() == Some(user.as_str())
+    };
+    let role_binding = of_kind("RoleBinding").next().expect("a RoleBinding");
+    assert_eq!(
+        text_at(role_binding, &["metadata", "namespace"]).as_deref(),
+        Some("acme-shop")
+    );
+    assert_eq!(
+        text_at(role_binding, &["roleRef", "name"]).as_deref(),
+        Some("eyrie-project")
+    );
+    assert!(binds_the_project(role_binding), "{user}");
+    assert!(of_kind("ClusterRoleBinding").all(binds_the_project));
+
+    // The Namespace itself: every verb the books use on it, by name, except `create`, which
+    // Kubernetes cannot limit to a name (the platform creates the namespace).
+    let create = (String::new(), "namespaces".to_owned(), "create".to_owned());
+    let needed: BTreeMap<Grant, BTreeSet<String>> = grants_the_books_need()
+        .into_iter()
+        .filter(|(grant, _)| is_namespace_grant(grant))
+        .collect();
+    assert!(
+        needed.contains_key(&create),
+        "the books apply their Namespace"
+    );
+    let needed = needed
+        .into_iter()
+        .filter(|(grant, _)| *grant != create)
+        .collect();
+    let rules = rules_of(cluster_role(
+        &documents,
+        "eyrie-project-acme-namespace-acme-shop",
+        file,
+    ));
+    assert!(
+        rules.iter().all(|(_, names)| names == &["acme-shop"]),
+        "every rule names the namespace"
+    );
+    let granted: BTreeSet<Grant> = rules.into_iter().flat_map(|(grants, _)| grants).collect();
+    assert_exactly(&needed, &granted, file);
+}
+
+#[test]
+fn the_runner_itself_may_only_impersonate_projects() {
+    let file = "base/book-runner-rbac.yaml";
+    let documents = read(file);
+    let rules = rules_of(cluster_role(&documents, "eyrie-book-runner", file));
+    let mut impersonated = BTreeMap::new();
+    for (grants, names) in rules {
+        for (group, resource, verb) in grants {
+            assert_eq!(
+                (group.as_str(), verb.as_str()),
+                ("", "impersonate"),
+                "the runner's own role grants impersonation only, not {verb} {resource}"
+            );
+            impersonated.insert(resource, names.clone());
+        }
+    }
+    assert_eq!(
+        impersonated,
+        BTreeMap::from([
+            ("groups".to_owned(), vec![PROJECTS_GROUP.to_owned()]),
+            // Project names are not known in deploy/: the runner builds the user name itself,
+            // always `eyrie:project:<DNS label>`.
+            ("users".to_owned(), vec![]),
+        ]),
+        "users and the projects' group only: no serviceaccounts, uids or userextras, and no \
+         other group"
+    );
 }
 
 #[test]
