@@ -32,7 +32,8 @@ pub struct RunnerSettings {
     /// Jobs this process runs at once.
     pub workers: usize,
     /// How long a claimed job stays with its worker without a renewal; a worker that dies
-    /// loses its jobs to another after this long.
+    /// loses its jobs to another after this long. A worker that cannot renew stops touching
+    /// clusters sooner, three quarters of it after it last asked.
     #[serde(with = "humantime_serde")]
     pub lease_ttl: Duration,
     /// How often idle workers look for jobs queued by other replicas, and followers for events

@@ -7,7 +7,11 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Engine, clusters::ClusterProvider, steps::run_step};
+use super::{
+    ConnectCluster, Engine,
+    lease::{Fenced, LeaseDeadline},
+    steps::run_step,
+};
 use crate::{
     cluster::{Cluster, confined::Confined},
     domain::{
@@ -27,7 +31,8 @@ use crate::{
 pub enum Interruption {
     /// Someone cancelled it.
     Cancelled,
-    /// The worker lost its lease (or the process is stopping): it must not write anymore.
+    /// The worker lost its lease, its lease's local deadline passed before a renewal, or the
+    /// process is stopping: it must not write anymore.
     LostLease,
 }
 
@@ -45,19 +50,24 @@ enum StepEnd {
 pub(super) struct JobRun<'a> {
     pub engine: &'a Engine,
     pub lease: Lease,
+    /// Past it, nothing more is written: neither to a cluster nor to the database.
+    pub deadline: Arc<LeaseDeadline>,
     pub stop: CancellationToken,
     pub interruption: Arc<std::sync::Mutex<Option<Interruption>>>,
 }
 
 impl JobRun<'_> {
-    /// Records entries, waking watchers; a lost lease interrupts the run.
+    /// Records entries, waking watchers; a lost lease, or a deadline that passes before the
+    /// write is done, interrupts the run.
     async fn record(&self, entries: Vec<Entry>) -> Result<(), Interruption> {
-        match self
-            .engine
-            .store
-            .record(&self.lease, entries, Utc::now())
-            .await
-        {
+        if self.deadline.passed() {
+            return Err(Interruption::LostLease);
+        }
+        let written = tokio::select! {
+            written = self.engine.store.record(&self.lease, entries, Utc::now()) => written,
+            () = self.deadline.expired() => return Err(Interruption::LostLease),
+        };
+        match written {
             Ok(events) => {
                 if !events.is_empty() {
                     self.engine.hub.wake(&self.lease.job_id);
@@ -104,7 +114,8 @@ impl JobRun<'_> {
         let prepared = with_parameters(&job.book_content, &job.snapshot)
             .map_err(|err| err.to_string())
             .and_then(|snapshot| {
-                connect(&self.engine.clusters, &snapshot).map(|clusters| (snapshot, clusters))
+                connect(self.engine.clusters.as_ref(), &snapshot)
+                    .map(|clusters| (snapshot, clusters))
             });
         let (snapshot, clusters) = match prepared {
             Ok(prepared) => prepared,
@@ -379,7 +390,10 @@ impl JobRun<'_> {
                 let log = log;
                 let rule = Confinement::within(&snapshot.namespace, snapshot.boundary.clone());
                 let confined = Confined::new(cluster.as_ref(), &rule);
-                run_step(kind, &arguments, &confined, &log).await
+                // Outermost, so that no operation, not even a confinement check, starts after
+                // the deadline.
+                let fenced = Fenced::new(&confined, &self.deadline);
+                run_step(kind, &arguments, &fenced, &log).await
             });
             tokio::pin!(work);
             let result = loop {
@@ -407,6 +421,11 @@ impl JobRun<'_> {
                     return Ok(StepEnd::Interrupted(
                         self.interrupted().unwrap_or(Interruption::LostLease),
                     ));
+                }
+                // Whatever the step says (the fence refused its operations), a worker past its
+                // deadline neither fails nor retries it: the worker that takes over runs it.
+                Some(_) if self.deadline.passed() => {
+                    return Ok(StepEnd::Interrupted(Interruption::LostLease));
                 }
                 Some(Err(_elapsed)) => {
                     return Ok(StepEnd::Failed(format!(
@@ -447,7 +466,10 @@ fn backoff(failed_attempts: u32) -> Duration {
 }
 
 /// Drivers for every cluster of the deployment, or why one cannot be had.
-fn connect(provider: &ClusterProvider, snapshot: &Snapshot) -> Result<ConnectedClusters, String> {
+fn connect(
+    provider: &dyn ConnectCluster,
+    snapshot: &Snapshot,
+) -> Result<ConnectedClusters, String> {
     if snapshot.clusters.is_empty() {
         return Err("the deployment has no cluster to run on".to_owned());
     }

@@ -4,6 +4,7 @@
 pub mod clusters;
 mod executor;
 pub mod hub;
+mod lease;
 mod reporter;
 mod steps;
 
@@ -13,7 +14,7 @@ use std::{
 };
 
 use chrono::Utc;
-use tokio::{sync::Notify, task::JoinSet};
+use tokio::{sync::Notify, task::JoinSet, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 pub use self::reporter::DeploymentClient;
@@ -21,15 +22,44 @@ use self::{
     clusters::ClusterProvider,
     executor::{Interruption, JobRun},
     hub::EventHub,
+    lease::LeaseDeadline,
 };
-use crate::{config::RunnerSettings, domain::template::Templates, store::jobs::SeaJobStore};
+use crate::{
+    cluster::Cluster,
+    config::RunnerSettings,
+    domain::{
+        snapshot::{ClusterFacts, NamedFacts},
+        template::Templates,
+    },
+    store::jobs::{Lease, SeaJobStore, WriteError},
+};
+
+/// Where jobs get the driver of each of their clusters.
+pub trait ConnectCluster: Send + Sync {
+    /// The driver for `cluster` as a job of `project` uses it, or why there is none.
+    fn connect(
+        &self,
+        cluster: &ClusterFacts,
+        project: &NamedFacts,
+    ) -> Result<Arc<dyn Cluster>, String>;
+}
+
+impl ConnectCluster for ClusterProvider {
+    fn connect(
+        &self,
+        cluster: &ClusterFacts,
+        project: &NamedFacts,
+    ) -> Result<Arc<dyn Cluster>, String> {
+        ClusterProvider::connect(self, cluster, project)
+    }
+}
 
 /// What the workers, the reporter and the gRPC handlers share.
 pub struct Engine {
     pub(crate) store: SeaJobStore,
     pub(crate) hub: EventHub,
     pub(crate) templates: Arc<Templates>,
-    clusters: ClusterProvider,
+    clusters: Arc<dyn ConnectCluster>,
     settings: RunnerSettings,
     owner: String,
     /// Wakes idle workers when a job is queued in this process.
@@ -54,9 +84,21 @@ impl Engine {
         settings: RunnerSettings,
         deployments: Option<DeploymentClient>,
     ) -> Arc<Self> {
+        let clusters = Arc::new(ClusterProvider::new(&settings));
+        Self::with_clusters(store, templates, settings, deployments, clusters)
+    }
+
+    /// An engine whose jobs reach their clusters through `clusters` (tests pass their own).
+    pub fn with_clusters(
+        store: SeaJobStore,
+        templates: Arc<Templates>,
+        settings: RunnerSettings,
+        deployments: Option<DeploymentClient>,
+        clusters: Arc<dyn ConnectCluster>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             hub: EventHub::new(store.clone(), settings.poll_interval),
-            clusters: ClusterProvider::new(&settings),
+            clusters,
             owner: format!("runner-{}", uuid::Uuid::new_v4().simple()),
             store,
             templates,
@@ -111,6 +153,8 @@ impl Engine {
     async fn work(self: Arc<Self>, worker: usize, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             let queued = self.queued.notified();
+            // The local deadline of a lease counts from before it was asked for.
+            let asked = Instant::now();
             match self
                 .store
                 .claim(&self.owner, self.settings.lease_ttl, Utc::now())
@@ -119,7 +163,7 @@ impl Engine {
                 Ok(Some(claim)) => {
                     tracing::info!(worker, job = %claim.job.name, takeover = claim.takeover, "job claimed");
                     self.hub.wake(&claim.job.id);
-                    self.run_claimed(claim, &shutdown).await;
+                    self.run_claimed(claim, asked, &shutdown).await;
                 }
                 Ok(None) => {
                     tokio::select! {
@@ -142,9 +186,11 @@ impl Engine {
     async fn run_claimed(
         self: &Arc<Self>,
         claim: crate::store::jobs::Claim,
+        asked: Instant,
         shutdown: &CancellationToken,
     ) {
         let id = claim.job.id.clone();
+        let deadline = LeaseDeadline::new(asked, self.settings.lease_ttl);
         let stop = shutdown.child_token();
         let interruption = Arc::new(Mutex::new(
             claim.cancel_requested.then_some(Interruption::Cancelled),
@@ -161,6 +207,7 @@ impl Engine {
         );
         let keeper = tokio::spawn(self.clone().keep_lease(
             claim.lease.clone(),
+            deadline.clone(),
             stop.clone(),
             interruption.clone(),
         ));
@@ -168,6 +215,7 @@ impl Engine {
         let run = JobRun {
             engine: self,
             lease: claim.lease,
+            deadline,
             stop: stop.clone(),
             interruption,
         };
@@ -185,35 +233,59 @@ impl Engine {
         }
     }
 
-    /// Renews the lease until the job ends; stops the run when the lease is lost or the job is
-    /// cancelled from another replica.
+    /// Renews the lease until the job ends; stops the run when the lease is lost, when its
+    /// local deadline passes without a successful renewal (however the renewals failed or
+    /// stalled), or when the job is cancelled from another replica.
     async fn keep_lease(
         self: Arc<Self>,
-        lease: crate::store::jobs::Lease,
+        lease: Lease,
+        deadline: Arc<LeaseDeadline>,
         stop: CancellationToken,
         interruption: Arc<Mutex<Option<Interruption>>>,
     ) {
-        let period = self.settings.lease_ttl / 3;
-        loop {
+        let ttl = self.settings.lease_ttl;
+        let period = (ttl / 3).min(self.settings.cancel_check_interval);
+        let why = loop {
             tokio::select! {
-                () = tokio::time::sleep(period.min(self.settings.cancel_check_interval)) => {}
+                () = tokio::time::sleep(period) => {}
+                () = deadline.expired() => break Interruption::LostLease,
                 () = stop.cancelled() => return,
             }
-            let until = Utc::now()
-                + chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default();
-            let why = match self.store.renew(&lease, until).await {
-                Ok(false) => continue,
-                Ok(true) => Interruption::Cancelled,
-                Err(crate::store::jobs::WriteError::Fenced) => Interruption::LostLease,
-                Err(crate::store::jobs::WriteError::Store(err)) => {
-                    tracing::warn!(job = %lease.job_id, error = %err, "cannot renew the lease");
-                    continue;
-                }
+            // Both clocks are read before the request leaves: the database's expiry then lies
+            // beyond the local deadline, whatever the request's delay.
+            let sent = Instant::now();
+            let until = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default();
+            let renewed = tokio::select! {
+                renewed = self.store.renew(&lease, until) => renewed,
+                // A renewal that stalls past the deadline leaves the run no time.
+                () = deadline.expired() => break Interruption::LostLease,
+                () = stop.cancelled() => return,
             };
-            interruption.lock().expect("lock").get_or_insert(why);
-            stop.cancel();
-            return;
+            match renewed {
+                Ok(cancel_requested) => {
+                    deadline.renewed(sent);
+                    if cancel_requested {
+                        break Interruption::Cancelled;
+                    }
+                }
+                Err(WriteError::Fenced) => break Interruption::LostLease,
+                Err(WriteError::Store(err)) => {
+                    // Not renewed: the deadline stays where it was, and the next attempt comes
+                    // after the same period. Without one that succeeds, the run stops in time.
+                    tracing::warn!(
+                        job = %lease.job_id,
+                        error = %err,
+                        stops_in = ?deadline.remaining(),
+                        "cannot renew the lease; the job stops at its local deadline unless a renewal succeeds first"
+                    );
+                }
+            }
+        };
+        if why == Interruption::LostLease {
+            tracing::warn!(job = %lease.job_id, "lease lost or not renewed in time: stopping the job's cluster work");
         }
+        interruption.lock().expect("lock").get_or_insert(why);
+        stop.cancel();
     }
 
     async fn report(self: Arc<Self>, shutdown: CancellationToken) {

@@ -9,5 +9,7 @@ mod impersonation;
 mod jobs;
 mod kube_api;
 mod kubernetes;
+mod lease_deadline;
+mod recording;
 mod reports;
 mod watch;
