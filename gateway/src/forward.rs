@@ -2,8 +2,8 @@
 //!
 //! The gateway does not decode what it forwards: messages pass as opaque bytes, so every RPC
 //! of a service (unary or streaming) goes through one code path and a new RPC in the contract
-//! needs only an access rule (`access::policy`). Only services registered here are reachable;
-//! the internal package never is.
+//! needs only an access rule (declared in its proto, see `access::rules`). Only services
+//! registered here are reachable; the internal package never is.
 
 use std::{
     convert::Infallible,
@@ -23,7 +23,7 @@ use tonic::{
 };
 
 use crate::{
-    access::{Grants, policy},
+    access::{AccessRules, Grants, Rule, policy},
     auth::Caller,
 };
 
@@ -37,6 +37,8 @@ pub type Answer = BoxFuture<'static, Result<Response<MessageStream>, Status>>;
 pub struct Call {
     /// `/package.Service/Method`.
     pub path: PathAndQuery,
+    /// The access rule the call passed.
+    pub rule: Arc<Rule>,
     /// What the caller may do.
     pub grants: Grants,
     /// The request's first (for every public RPC: only) message, still encoded.
@@ -74,16 +76,23 @@ pub trait PublicService: Send + Sync + 'static {
 pub struct Forward<S> {
     upstream: TracedChannel,
     service: Arc<S>,
+    rules: Arc<AccessRules>,
     max_message_size: usize,
 }
 
 impl<S> Forward<S> {
-    /// Forwards to `upstream`, a channel balanced over the backend's replicas; messages above
-    /// `max_message_size` bytes are refused either way.
-    pub fn new(service: S, upstream: TracedChannel, max_message_size: usize) -> Self {
+    /// Forwards to `upstream`, a channel balanced over the backend's replicas, the calls that
+    /// pass their rule in `rules`; messages above `max_message_size` bytes are refused either way.
+    pub fn new(
+        service: S,
+        upstream: TracedChannel,
+        rules: Arc<AccessRules>,
+        max_message_size: usize,
+    ) -> Self {
         Self {
             upstream,
             service: Arc::new(service),
+            rules,
             max_message_size,
         }
     }
@@ -94,6 +103,7 @@ impl<S> Clone for Forward<S> {
         Self {
             upstream: self.upstream.clone(),
             service: self.service.clone(),
+            rules: self.rules.clone(),
             max_message_size: self.max_message_size,
         }
     }
@@ -118,6 +128,7 @@ impl<S: PublicService> tower::Service<http::Request<Body>> for Forward<S> {
             max_message_size: self.max_message_size,
             path: request.uri().path_and_query().cloned(),
             service: self.service.clone(),
+            rules: self.rules.clone(),
         };
         let max = self.max_message_size;
         Box::pin(async move {
@@ -136,6 +147,7 @@ struct IncomingCall<S> {
     max_message_size: usize,
     path: Option<PathAndQuery>,
     service: Arc<S>,
+    rules: Arc<AccessRules>,
 }
 
 impl<S: PublicService> StreamingService<Bytes> for IncomingCall<S> {
@@ -148,9 +160,10 @@ impl<S: PublicService> StreamingService<Bytes> for IncomingCall<S> {
         let max_message_size = self.max_message_size;
         let path = self.path.take();
         let service = self.service.clone();
+        let rules = self.rules.clone();
         Box::pin(async move {
             let path = path.ok_or_else(|| Status::internal("call without a path"))?;
-            let rule = policy::rule(path.path()).ok_or_else(|| {
+            let rule = rules.rule(path.path()).cloned().ok_or_else(|| {
                 Status::unimplemented(format!("{} is not served by the gateway", path.path()))
             })?;
             let grants = request
@@ -165,9 +178,10 @@ impl<S: PublicService> StreamingService<Bytes> for IncomingCall<S> {
                 .await
                 .map_err(too_large_is_exhausted)?
                 .ok_or_else(|| Status::invalid_argument("the request carries no message"))?;
-            policy::authorize(path.path(), rule, &grants, &message)?;
+            policy::authorize(&rule, &grants, &message)?;
             let call = Call {
                 path,
+                rule,
                 grants,
                 message,
                 metadata,

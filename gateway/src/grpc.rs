@@ -1,5 +1,7 @@
 //! The gateway's own public service: API tokens.
 
+use std::sync::Arc;
+
 use eyrie_platform::time::to_timestamp as timestamp;
 use eyrie_platform::{
     paging::{decode_token, encode_token, page_size},
@@ -10,9 +12,11 @@ use eyrie_proto::v1::{
     ListTokensResponse, RevokeTokenRequest, WhoAmIRequest, WhoAmIResponse,
     access_service_server::AccessService,
 };
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    access::AccessRules,
     auth::Caller,
     bootstrap::generate_token,
     store::{Created, NewToken, Revoked, StoredToken, TokenStore},
@@ -22,14 +26,30 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct AccessGrpc {
     tokens: TokenStore,
+    rules: Arc<AccessRules>,
 }
 
 impl AccessGrpc {
-    /// Serves the tokens of `tokens`.
-    pub fn new(tokens: TokenStore) -> Self {
-        Self { tokens }
+    /// Serves the tokens of `tokens` to the callers `rules` let through.
+    pub fn new(tokens: TokenStore, rules: Arc<AccessRules>) -> Self {
+        Self { tokens, rules }
+    }
+
+    /// The caller of `request` to `method`, once the rule the contract gives `method` lets it
+    /// through.
+    fn authorized<T: Message>(&self, method: &str, request: &Request<T>) -> Result<Caller, Status> {
+        let caller = caller(request)?;
+        self.rules
+            .authorize(method, &caller.grants(), &request.get_ref().encode_to_vec())?;
+        Ok(caller)
     }
 }
+
+const CREATE_TOKEN: &str = "/eyrie.v1.AccessService/CreateToken";
+const LIST_TOKENS: &str = "/eyrie.v1.AccessService/ListTokens";
+const GET_TOKEN: &str = "/eyrie.v1.AccessService/GetToken";
+const REVOKE_TOKEN: &str = "/eyrie.v1.AccessService/RevokeToken";
+const WHO_AM_I: &str = "/eyrie.v1.AccessService/WhoAmI";
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     request
@@ -37,18 +57,6 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("no authenticated caller"))
-}
-
-fn require_global_admin<T>(request: &Request<T>) -> Result<Caller, Status> {
-    let caller = caller(request)?;
-    if caller.0.token.global_admin {
-        Ok(caller)
-    } else {
-        Err(Status::permission_denied(format!(
-            "{} is not a global admin: only global admins manage tokens",
-            caller.name()
-        )))
-    }
 }
 
 fn to_proto(stored: &StoredToken) -> pb::Token {
@@ -171,7 +179,7 @@ impl AccessService for AccessGrpc {
         &self,
         request: Request<WhoAmIRequest>,
     ) -> Result<Response<WhoAmIResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.authorized(WHO_AM_I, &request)?;
         Ok(Response::new(WhoAmIResponse {
             token: Some(to_proto(&caller.0)),
         }))
@@ -181,7 +189,7 @@ impl AccessService for AccessGrpc {
         &self,
         request: Request<CreateTokenRequest>,
     ) -> Result<Response<CreateTokenResponse>, Status> {
-        require_global_admin(&request)?;
+        self.authorized(CREATE_TOKEN, &request)?;
         let request = request.into_inner();
         let new = new_token(request)?;
         let secret = generate_token();
@@ -219,7 +227,7 @@ impl AccessService for AccessGrpc {
         &self,
         request: Request<ListTokensRequest>,
     ) -> Result<Response<ListTokensResponse>, Status> {
-        require_global_admin(&request)?;
+        self.authorized(LIST_TOKENS, &request)?;
         let request = request.into_inner();
         let limit = page_size(request.page_size).map_err(|v| status::invalid_argument(&[v]))?;
         let after: Option<String> =
@@ -245,7 +253,7 @@ impl AccessService for AccessGrpc {
         &self,
         request: Request<GetTokenRequest>,
     ) -> Result<Response<pb::Token>, Status> {
-        let caller = caller(&request)?;
+        let caller = self.authorized(GET_TOKEN, &request)?;
         let id = token_id("name", &request.get_ref().name)?;
         // Anyone may read their own token; global admins read every token.
         if !caller.0.token.global_admin && caller.0.token.id != id {
@@ -267,7 +275,7 @@ impl AccessService for AccessGrpc {
         &self,
         request: Request<RevokeTokenRequest>,
     ) -> Result<Response<pb::Token>, Status> {
-        let caller = require_global_admin(&request)?;
+        let caller = self.authorized(REVOKE_TOKEN, &request)?;
         let id = token_id("name", &request.get_ref().name)?;
         let name = format!("tokens/{id}");
         let revoked = self

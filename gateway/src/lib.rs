@@ -15,7 +15,7 @@ mod shared_feeds;
 pub mod store;
 mod visible_projects;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use eyrie_platform::{
@@ -98,8 +98,9 @@ impl PublicService for JobApi {
     fn handle(&self, call: Call) -> Handling {
         match call.path.path() {
             job_feeds::WATCH_JOB => Handling::Answered(self.feeds.answer(call)),
-            // The role a retry needs depends on the job's action (see `access::retry`).
-            access::retry::RETRY_JOB => Handling::Answered(access::retry::answer(call)),
+            // The role a retry needs depends on the job's action (see `access::retry`); the
+            // contract marks such RPCs (`role_of_job_action`).
+            _ if call.rule.job_action.is_some() => Handling::Answered(access::retry::answer(call)),
             _ => Handling::Forward(Box::new(call)),
         }
     }
@@ -118,6 +119,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Who may call what is declared in the contract: a public RPC without a usable rule stops
+    // the gateway here, before it serves anything.
+    let rules = Arc::new(access::rules::public().context("the access rules of the contract")?);
     // Calls to the services carry the internal credential; the public endpoint needs none.
     eyrie_platform::internal::install(&settings.internal);
     let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
@@ -153,13 +157,30 @@ pub async fn run(
                 feeds: GroupFeeds::new(feed_settings),
             },
             deployment.clone(),
+            rules.clone(),
             max,
         )))
-        .add_service(guard.wrap(Forward::new(BookApi, book_runner.clone(), max)))
-        .add_service(guard.wrap(Forward::new(JobApi { feeds }, book_runner.clone(), max)))
-        .add_service(guard.wrap(Forward::new(VersionApi, version.clone(), max)))
+        .add_service(guard.wrap(Forward::new(
+            BookApi,
+            book_runner.clone(),
+            rules.clone(),
+            max,
+        )))
+        .add_service(guard.wrap(Forward::new(
+            JobApi { feeds },
+            book_runner.clone(),
+            rules.clone(),
+            max,
+        )))
+        .add_service(guard.wrap(Forward::new(
+            VersionApi,
+            version.clone(),
+            rules.clone(),
+            max,
+        )))
         .add_service(guard.wrap(AccessServiceServer::new(grpc::AccessGrpc::new(
             tokens.clone(),
+            rules,
         ))));
     if settings.grpc_web.enabled {
         endpoint = endpoint.grpc_web(GrpcWeb {

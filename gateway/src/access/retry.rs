@@ -4,8 +4,9 @@
 //!
 //! The request names only the job; its action is the runner's to know. So the gateway reads the
 //! job (`GetJob`, on the runner the retry goes to) before forwarding the retry, and requires the
-//! role of that action's own RPC, from the same rule table ([`super::policy::RULES`]). The rule
-//! of `RetryJob` itself (deployer) is the floor, checked before anything is read: a viewer learns
+//! role of that action's own RPC, taken from the same rule table ([`super::policy::AccessRules`],
+//! built from the contract, where `RetryJob` declares `role_of_job_action`). The rule of
+//! `RetryJob` itself (deployer) is the floor, checked before anything is read: a viewer learns
 //! nothing of the job.
 //!
 //! Why a check made before the call holds for the call (it cannot be raced or bypassed):
@@ -20,41 +21,28 @@
 //! - An action the gateway does not know (a newer contract) needs admin: the check fails closed.
 
 use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
-use prost::Message as _;
 use tonic::{Request, Status};
 
 use super::{
-    Grants, Role,
-    policy::{self, Need},
+    Grants,
+    policy::JobActionRoles,
+    rules::{DEPLOY_DEPLOYMENT, DROP_DEPLOYMENT, PAUSE_DEPLOYMENT},
+    wire,
 };
 use crate::forward::{Answer, Call, forward};
 
-/// The gRPC path this module answers.
-pub const RETRY_JOB: &str = "/eyrie.v1.JobService/RetryJob";
-
-/// The lifecycle RPC that a retry of a job of `action` repeats.
+/// The lifecycle RPC that a repeat of a job of `action` performs again.
 fn lifecycle_rpc(action: pb::OperationAction) -> Option<&'static str> {
     match action {
-        pb::OperationAction::Deploy => Some("/eyrie.v1.DeploymentService/DeployDeployment"),
-        pb::OperationAction::Pause => Some("/eyrie.v1.DeploymentService/PauseDeployment"),
-        pb::OperationAction::Drop => Some("/eyrie.v1.DeploymentService/DropDeployment"),
+        pb::OperationAction::Deploy => Some(DEPLOY_DEPLOYMENT),
+        pb::OperationAction::Pause => Some(PAUSE_DEPLOYMENT),
+        pb::OperationAction::Drop => Some(DROP_DEPLOYMENT),
         pb::OperationAction::Unspecified => None,
     }
 }
 
-/// The role on the job's project needed to retry a job of `action`: that of the action's RPC.
-pub fn role_to_retry(action: pb::OperationAction) -> Role {
-    let role = lifecycle_rpc(action)
-        .and_then(policy::rule)
-        .and_then(|rule| match rule.need {
-            Need::Project(role) => Some(role),
-            Need::AnyCaller | Need::GlobalAdmin => None,
-        });
-    role.unwrap_or(Role::Admin)
-}
-
-/// Serves a RetryJob call that passed the rule of `RetryJob`: checks the role of the job's
-/// action, then forwards it.
+/// Serves a call that passed its rule and repeats a job's action (the rule sets
+/// `role_of_job_action`): checks the role of the job's action, then forwards it.
 pub fn answer(call: Call) -> Answer {
     Box::pin(async move {
         if !call.grants.is_global_admin() {
@@ -65,10 +53,17 @@ pub fn answer(call: Call) -> Answer {
 }
 
 async fn authorize(call: &Call) -> Result<(), Status> {
-    let request = pb::RetryJobRequest::decode(call.message.clone())
-        .map_err(|_| Status::invalid_argument("the request is not a RetryJobRequest"))?;
+    let method = call.rule.method.as_str();
+    let (Some(roles), Some(field)) = (call.rule.job_action, call.rule.resources.first()) else {
+        return Err(Status::internal(format!(
+            "{method} is served as a repeat of a job's action, but its rule names no job"
+        )));
+    };
+    let name = wire::string_at(&call.message, &field.path)
+        .map_err(|err| Status::invalid_argument(err.to_string()))?
+        .unwrap_or_default();
     let mut get = Request::new(pb::GetJobRequest {
-        name: request.name.clone(),
+        name: name.to_owned(),
     });
     // The caller's identity and trace context go with it, as with the retry itself.
     *get.metadata_mut() = call.metadata.clone();
@@ -77,12 +72,18 @@ async fn authorize(call: &Call) -> Result<(), Status> {
         .get_job(get)
         .await?
         .into_inner();
-    require(&call.grants, &job.name, job.action())
+    require(&call.grants, method, &roles, &job.name, job.action())
 }
 
-/// Whether `grants` may retry job `name`, of `action`.
-fn require(grants: &Grants, name: &str, action: pb::OperationAction) -> Result<(), Status> {
-    let role = role_to_retry(action);
+/// Whether `grants` may repeat (with `method`) job `name`, of `action`.
+fn require(
+    grants: &Grants,
+    method: &str,
+    roles: &JobActionRoles,
+    name: &str,
+    action: pb::OperationAction,
+) -> Result<(), Status> {
+    let role = roles.of(action);
     let slug = name
         .strip_prefix("projects/")
         .and_then(|rest| rest.split('/').next())
@@ -95,7 +96,7 @@ fn require(grants: &Grants, name: &str, action: pb::OperationAction) -> Result<(
         None => "an unknown action",
     };
     Err(Status::permission_denied(format!(
-        "{RETRY_JOB} of {name} repeats its {action}, which needs the {} role on projects/{slug}",
+        "{method} of {name} repeats its {action}, which needs the {} role on projects/{slug}",
         role.name()
     )))
 }
@@ -103,22 +104,33 @@ fn require(grants: &Grants, name: &str, action: pb::OperationAction) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::{Role, rules};
+
+    const RETRY_JOB: &str = "/eyrie.v1.JobService/RetryJob";
+
+    fn roles() -> JobActionRoles {
+        let rules = rules::public().unwrap();
+        rules.rule(RETRY_JOB).unwrap().job_action.unwrap()
+    }
 
     #[test]
-    fn a_retry_needs_the_role_of_the_action_it_repeats() {
-        assert_eq!(role_to_retry(pb::OperationAction::Deploy), Role::Deployer);
-        assert_eq!(role_to_retry(pb::OperationAction::Pause), Role::Deployer);
-        assert_eq!(role_to_retry(pb::OperationAction::Drop), Role::Admin);
-        assert_eq!(role_to_retry(pb::OperationAction::Unspecified), Role::Admin);
+    fn a_retry_needs_the_role_the_contract_gives_the_action_it_repeats() {
+        let roles = roles();
+        assert_eq!(roles.of(pb::OperationAction::Deploy), Role::Deployer);
+        assert_eq!(roles.of(pb::OperationAction::Pause), Role::Deployer);
+        assert_eq!(roles.of(pb::OperationAction::Drop), Role::Admin);
+        assert_eq!(roles.of(pb::OperationAction::Unspecified), Role::Admin);
     }
 
     #[test]
     fn a_deployer_retries_deploys_and_pauses_but_not_drops() {
+        let roles = roles();
         let job = "projects/acme/groups/web/deployments/shop/jobs/j1";
         let deployer = Grants::roles([("acme", Role::Deployer)]);
-        assert!(require(&deployer, job, pb::OperationAction::Deploy).is_ok());
-        assert!(require(&deployer, job, pb::OperationAction::Pause).is_ok());
-        let refused = require(&deployer, job, pb::OperationAction::Drop).unwrap_err();
+        let check = |grants: &Grants, action| require(grants, RETRY_JOB, &roles, job, action);
+        assert!(check(&deployer, pb::OperationAction::Deploy).is_ok());
+        assert!(check(&deployer, pb::OperationAction::Pause).is_ok());
+        let refused = check(&deployer, pb::OperationAction::Drop).unwrap_err();
         assert_eq!(refused.code(), tonic::Code::PermissionDenied);
         assert!(
             refused.message().contains("DropDeployment")
@@ -127,8 +139,8 @@ mod tests {
             refused.message()
         );
         let admin = Grants::roles([("acme", Role::Admin)]);
-        assert!(require(&admin, job, pb::OperationAction::Drop).is_ok());
+        assert!(check(&admin, pb::OperationAction::Drop).is_ok());
         let elsewhere = Grants::roles([("other", Role::Admin)]);
-        assert!(require(&elsewhere, job, pb::OperationAction::Drop).is_err());
+        assert!(check(&elsewhere, pb::OperationAction::Drop).is_err());
     }
 }

@@ -89,6 +89,11 @@ impl Grants {
         self.global_admin || self.projects.get(slug).is_some_and(|held| *held >= role)
     }
 
+    /// Whether the caller holds `role` (or a higher one) on some project, or is a global admin.
+    pub fn holds_anywhere(&self, role: Role) -> bool {
+        self.global_admin || self.projects.values().any(|held| *held >= role)
+    }
+
     /// The projects the caller holds any role on, ordered by slug.
     pub fn visible_projects(&self) -> impl Iterator<Item = &str> {
         self.projects.keys().map(String::as_str)
@@ -107,5 +112,14 @@ mod tests {
         assert!(!grants.allows("acme", Role::Admin));
         assert!(!grants.allows("other", Role::Viewer));
         assert!(Grants::global_admin().allows("any", Role::Admin));
+    }
+
+    #[test]
+    fn a_role_anywhere_is_the_highest_held_on_any_project() {
+        let grants = Grants::roles([("acme", Role::Viewer), ("shop", Role::Deployer)]);
+        assert!(grants.holds_anywhere(Role::Deployer));
+        assert!(!grants.holds_anywhere(Role::Admin));
+        assert!(!Grants::default().holds_anywhere(Role::Viewer));
+        assert!(Grants::global_admin().holds_anywhere(Role::Admin));
     }
 }

@@ -24,7 +24,18 @@ impl From<prost::DecodeError> for Malformed {
 /// from the message.
 ///
 /// The last occurrence wins, as protobuf merging does. A malformed message gives `Err`.
-pub fn string_at<'a>(mut message: &'a [u8], path: &[u32]) -> Result<Option<&'a str>, Malformed> {
+pub fn string_at<'a>(message: &'a [u8], path: &[u32]) -> Result<Option<&'a str>, Malformed> {
+    match bytes_at(message, path)? {
+        Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|_| Malformed),
+        None => Ok(None),
+    }
+}
+
+/// The encoded value of the length-delimited field (string, bytes or message) at `path` in
+/// `message`, if present: a set message field is present even when it is empty.
+///
+/// The last occurrence wins, as protobuf merging does. A malformed message gives `Err`.
+pub fn bytes_at<'a>(mut message: &'a [u8], path: &[u32]) -> Result<Option<&'a [u8]>, Malformed> {
     let Some((&field, rest)) = path.split_first() else {
         return Ok(None);
     };
@@ -44,8 +55,8 @@ pub fn string_at<'a>(mut message: &'a [u8], path: &[u32]) -> Result<Option<&'a s
     }
     match (found, rest.is_empty()) {
         (None, _) => Ok(None),
-        (Some(bytes), true) => std::str::from_utf8(bytes).map(Some).map_err(|_| Malformed),
-        (Some(nested), false) => string_at(nested, rest),
+        (Some(bytes), true) => Ok(Some(bytes)),
+        (Some(nested), false) => bytes_at(nested, rest),
     }
 }
 
@@ -93,5 +104,22 @@ mod tests {
         };
         assert_eq!(string_at(&list.encode_to_vec(), &[1]).unwrap(), None);
         assert!(string_at(&[0x0a, 0x05, b'a'], &[1]).is_err());
+    }
+
+    #[test]
+    fn an_empty_message_field_is_present() {
+        let inline = pb::RenderBookRequest {
+            book_ref: Some(pb::render_book_request::BookRef::Book(pb::Book::default())),
+            ..Default::default()
+        };
+        assert_eq!(
+            bytes_at(&inline.encode_to_vec(), &[2]).unwrap(),
+            Some(&[][..])
+        );
+        let named = pb::RenderBookRequest {
+            book_ref: Some(pb::render_book_request::BookRef::Name("books/b".into())),
+            ..Default::default()
+        };
+        assert_eq!(bytes_at(&named.encode_to_vec(), &[2]).unwrap(), None);
     }
 }
