@@ -47,6 +47,8 @@ enum Need {
     AnyCaller,
     Viewer,
     Deployer,
+    /// Deployer on some project, whichever (content the call carries, such as an inline book).
+    DeployerSomewhere,
     Admin,
     GlobalAdmin,
 }
@@ -57,6 +59,8 @@ impl Caller {
         match (self, need) {
             (C::NoToken, _) => false,
             (C::GlobalAdmin, _) | (_, Need::AnyCaller) => true,
+            (C::Viewer, Need::DeployerSomewhere) => false,
+            (_, Need::DeployerSomewhere) => true,
             (_, Need::GlobalAdmin) | (C::AdminOfAnotherProject, _) => false,
             (C::Admin, _) => true,
             (C::Deployer, need) => matches!(need, Need::Viewer | Need::Deployer),
@@ -356,11 +360,37 @@ fn rows() -> Vec<Row> {
                 ..Default::default()
             })
         ),
+        // Evaluating a caller's own book needs a role that may write somewhere (issue 15,
+        // part 4).
         row!(
             "ValidateBook",
-            AnyCaller,
+            DeployerSomewhere,
             InvalidArgument,
             BookServiceClient.validate_book(pb::ValidateBookRequest::default())
+        ),
+        row!(
+            "RenderBook of an inline book",
+            DeployerSomewhere,
+            InvalidArgument,
+            BookServiceClient.render_book(pb::RenderBookRequest {
+                book_ref: Some(pb::render_book_request::BookRef::Book(pb::Book::default())),
+                target: Some(pb::render_book_request::Target::Snapshot(
+                    pb::DeploymentSnapshot::default()
+                )),
+                action: pb::OperationAction::Deploy.into()
+            })
+        ),
+        // Viewer on the deployment's project, and deployer somewhere for the inline book: of
+        // the matrix's callers, those are the ones who may deploy it.
+        row!(
+            "RenderBook of an inline book for a deployment",
+            Deployer,
+            InvalidArgument,
+            BookServiceClient.render_book(pb::RenderBookRequest {
+                book_ref: Some(pb::render_book_request::BookRef::Book(pb::Book::default())),
+                target: Some(pb::render_book_request::Target::Deployment(SHOP.into())),
+                action: pb::OperationAction::Deploy.into()
+            })
         ),
         row!(
             "RenderBook",

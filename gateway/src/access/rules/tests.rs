@@ -272,3 +272,86 @@ fn every_named_resource_is_checked_and_missing_names_are_refused() {
         Err(Code::PermissionDenied)
     );
 }
+
+fn inline_book() -> Option<pb::render_book_request::BookRef> {
+    Some(pb::render_book_request::BookRef::Book(pb::Book::default()))
+}
+
+#[test]
+fn inline_books_need_a_deployer_somewhere() {
+    let validate = pb::ValidateBookRequest {
+        content: Some(pb::validate_book_request::Content::Book(pb::Book::default())),
+    };
+    let path = "/eyrie.v1.BookService/ValidateBook";
+    let viewer = Grants::roles([("acme", Role::Viewer)]);
+    let deployer_elsewhere = Grants::roles([("other", Role::Deployer)]);
+    let rules = public().unwrap();
+    let refused = rules
+        .authorize(path, &viewer, &validate.encode_to_vec())
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("deployer role on some project"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        check(path, &Grants::default(), &validate),
+        Err(Code::PermissionDenied)
+    );
+    assert_eq!(check(path, &deployer_elsewhere, &validate), Ok(()));
+
+    let render = "/eyrie.v1.BookService/RenderBook";
+    let inline = pb::RenderBookRequest {
+        book_ref: inline_book(),
+        target: Some(pb::render_book_request::Target::Snapshot(
+            pb::DeploymentSnapshot::default(),
+        )),
+        ..Default::default()
+    };
+    let refused = rules
+        .authorize(render, &viewer, &inline.encode_to_vec())
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("inline `book`"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(check(render, &deployer_elsewhere, &inline), Ok(()));
+
+    // An inline book rendered for a deployment: viewer there, and deployer somewhere.
+    let for_shop = pb::RenderBookRequest {
+        book_ref: inline_book(),
+        target: Some(pb::render_book_request::Target::Deployment(
+            "projects/acme/groups/web/deployments/shop".into(),
+        )),
+        ..Default::default()
+    };
+    assert_eq!(
+        check(render, &viewer, &for_shop),
+        Err(Code::PermissionDenied)
+    );
+    assert_eq!(
+        check(render, &deployer_elsewhere, &for_shop),
+        Err(Code::PermissionDenied)
+    );
+    let both = Grants::roles([("acme", Role::Viewer), ("other", Role::Deployer)]);
+    assert_eq!(check(render, &both, &for_shop), Ok(()));
+
+    // A stored book still needs only viewer, on the book's and the deployment's project.
+    let stored = pb::RenderBookRequest {
+        book_ref: Some(pb::render_book_request::BookRef::Name(
+            "books/none-deploy".into(),
+        )),
+        target: Some(pb::render_book_request::Target::Deployment(
+            "projects/acme/groups/web/deployments/shop".into(),
+        )),
+        ..Default::default()
+    };
+    assert_eq!(check(render, &viewer, &stored), Ok(()));
+    assert_eq!(
+        check(render, &deployer_elsewhere, &stored),
+        Err(Code::PermissionDenied)
+    );
+}
