@@ -101,7 +101,8 @@ pub enum ScopeCommand {
 /// Clusters: where deployments run.
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Creates a cluster, reached through Kubernetes or kept as a folder of manifests.
+    /// Creates a cluster connection under a project, reached through Kubernetes or kept as a
+    /// folder of manifests, and so grants the project its use (needs a global admin token).
     Create(CreateCluster),
     /// Lists the clusters of a project.
     List {

@@ -159,9 +159,11 @@ fn rows() -> Vec<Row> {
                 ..Default::default()
             })
         ),
+        // Cluster connections belong to the platform: a project's admins cannot create one
+        // (issue 15, part 3).
         row!(
             "CreateCluster",
-            Admin,
+            GlobalAdmin,
             InvalidArgument,
             D.create_cluster(pb::CreateClusterRequest {
                 parent: ACME.into(),

@@ -273,6 +273,27 @@ fn every_named_resource_is_checked_and_missing_names_are_refused() {
     );
 }
 
+#[test]
+fn clusters_are_created_by_global_admins_only() {
+    let create = pb::CreateClusterRequest {
+        parent: "projects/acme".into(),
+        ..Default::default()
+    };
+    let path = "/eyrie.v1.DeploymentService/CreateCluster";
+    let admin = Grants::roles([("acme", Role::Admin)]);
+    assert_eq!(check(path, &admin, &create), Err(Code::PermissionDenied));
+    assert_eq!(check(path, &Grants::global_admin(), &create), Ok(()));
+    // Projects still read the clusters granted to them.
+    let viewer = Grants::roles([("acme", Role::Viewer)]);
+    let get = pb::GetClusterRequest {
+        name: "projects/acme/clusters/local".into(),
+    };
+    assert_eq!(
+        check("/eyrie.v1.DeploymentService/GetCluster", &viewer, &get),
+        Ok(())
+    );
+}
+
 fn inline_book() -> Option<pb::render_book_request::BookRef> {
     Some(pb::render_book_request::BookRef::Book(pb::Book::default()))
 }
