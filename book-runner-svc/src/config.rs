@@ -6,6 +6,7 @@ use eyrie_platform::{DatabaseSettings, ServerSettings, TelemetrySettings};
 use serde::Deserialize;
 
 use crate::cluster::kubernetes::CredentialPolicy;
+use crate::domain::hosts::AllowedHost;
 
 /// Everything book-runner-svc reads from its configuration file and `EYRIE_*` variables.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -54,6 +55,9 @@ pub struct RunnerSettings {
     /// inline ones (exec plugins, token files, the runner's own service account): none unless
     /// allowed here.
     pub kubernetes: CredentialPolicy,
+    /// Networks (`127.0.0.0/8`), addresses (`::1`) and host names that `http.check` may reach
+    /// although they are loopback, link-local, unspecified or the runner's own: none by default.
+    pub http_check_allow: Vec<AllowedHost>,
 }
 
 impl Default for RunnerSettings {
@@ -66,6 +70,7 @@ impl Default for RunnerSettings {
             heartbeat_interval: Duration::from_secs(15),
             directory_root: PathBuf::from("."),
             kubernetes: CredentialPolicy::default(),
+            http_check_allow: Vec::new(),
         }
     }
 }

@@ -123,6 +123,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             runner: eyrie_book_runner_svc::config::RunnerSettings {
                 // `directory` clusters with a relative path live in the data directory.
                 directory_root: data_dir.join("clusters"),
+                // Everything runs on this machine: `http.check` may reach its loopback (never
+                // its link-local or other addresses).
+                http_check_allow: ["127.0.0.0/8", "::1"]
+                    .into_iter()
+                    .map(|allowed| allowed.parse().expect("loopback networks parse"))
+                    .collect(),
                 ..Default::default()
             },
             peers: eyrie_book_runner_svc::config::Peers {

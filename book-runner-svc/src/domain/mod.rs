@@ -6,6 +6,7 @@ pub mod books;
 pub mod builtin;
 pub mod confinement;
 pub mod error;
+pub mod hosts;
 pub mod job;
 pub mod manifest;
 pub mod render;

@@ -393,7 +393,8 @@ impl JobRun<'_> {
                 // Outermost, so that no operation, not even a confinement check, starts after
                 // the deadline.
                 let fenced = Fenced::new(&confined, &self.deadline);
-                run_step(kind, &arguments, &fenced, &log).await
+                let allowed_hosts = &self.engine.settings.http_check_allow;
+                run_step(kind, &arguments, &fenced, allowed_hosts, &log).await
             });
             tokio::pin!(work);
             let result = loop {

@@ -8,13 +8,17 @@ use rand::{Rng as _, distr::Alphanumeric};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
+use self::http_check::http_check;
 use crate::{
     cluster::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef},
     domain::{
+        hosts::AllowedHost,
         manifest::{label_map, parse_documents, parse_object},
         step_kind::StepKind,
     },
 };
+
+mod http_check;
 
 /// Where a step writes the lines people see while it runs.
 pub type StepLog = UnboundedSender<String>;
@@ -22,12 +26,14 @@ pub type StepLog = UnboundedSender<String>;
 /// How often a Kubernetes Job or a URL is polled.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Runs a step of `kind` with rendered `arguments` on `cluster`. Runs until done: the caller
-/// bounds it with the step's timeout and cancellation.
+/// Runs a step of `kind` with rendered `arguments` on `cluster`; `http.check` may reach what
+/// the rules of [`check_host`](crate::domain::hosts::check_host) and `allowed_hosts` let it.
+/// Runs until done: the caller bounds it with the step's timeout and cancellation.
 pub async fn run_step(
     kind: StepKind,
     arguments: &BTreeMap<String, String>,
     cluster: &dyn Cluster,
+    allowed_hosts: &[AllowedHost],
     log: &StepLog,
 ) -> Result<(), String> {
     let say = |line: String| {
@@ -74,7 +80,7 @@ pub async fn run_step(
         }
         StepKind::Secret => create_secret(arguments, cluster, &say).await,
         StepKind::Job => run_job(arguments, cluster, &say).await,
-        StepKind::HttpCheck => http_check(arguments, &say).await,
+        StepKind::HttpCheck => http_check(arguments, allowed_hosts, &say).await,
     }
 }
 
@@ -231,46 +237,6 @@ fn job_state(job: &Value) -> JobState {
         ));
     }
     JobState::Running
-}
-
-/// Polls a URL until it answers with the expected status.
-async fn http_check(
-    arguments: &BTreeMap<String, String>,
-    say: &impl Fn(String),
-) -> Result<(), String> {
-    let url = required(arguments, "url")?.trim();
-    let expected = match argument(arguments, "expect_status") {
-        Some(status) => status
-            .trim()
-            .parse::<u16>()
-            .map_err(|_| format!("expect_status {status:?} is not a status code"))?,
-        None => 200,
-    };
-    let uri: http::Uri = url.parse().map_err(|err| format!("url {url:?}: {err}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!(
-            "url {url:?}: only http:// URLs can be checked by this runner"
-        ));
-    }
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    say(format!("waiting for {url} to answer {expected}"));
-    let mut last = String::new();
-    loop {
-        let answer = match client.get(uri.clone()).await {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(err) => format!("no answer ({err})"),
-        };
-        if answer == expected.to_string() {
-            say(format!("{url} answered {expected}"));
-            return Ok(());
-        }
-        if answer != last {
-            say(format!("{url}: {answer}"));
-            last = answer;
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 #[cfg(test)]

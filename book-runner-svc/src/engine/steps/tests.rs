@@ -55,6 +55,7 @@ async fn a_kubernetes_job_step_ends_with_the_job() {
         StepKind::Job,
         &arguments(&[("manifest", JOB)]),
         &cluster,
+        &[],
         &log,
     )
     .await
@@ -93,6 +94,7 @@ async fn a_kubernetes_job_step_ends_with_the_job() {
         StepKind::Job,
         &arguments(&[("manifest", &failed)]),
         &cluster,
+        &[],
         &log,
     )
     .await
@@ -136,6 +138,7 @@ async fn http_check_polls_until_the_expected_status() {
         StepKind::HttpCheck,
         &arguments(&[("url", &url)]),
         &cluster,
+        &["127.0.0.0/8".parse().unwrap()],
         &log,
     )
     .await
@@ -162,6 +165,7 @@ async fn http_check_refuses_https_it_cannot_check() {
         StepKind::HttpCheck,
         &arguments(&[("url", "https://shop.example/")]),
         &cluster,
+        &[],
         &log,
     )
     .await
