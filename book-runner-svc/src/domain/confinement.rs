@@ -18,6 +18,10 @@ pub struct Boundary {
     /// Further cluster-scoped kinds, as `group/Kind` (core group empty), `*` globs allowed.
     #[serde(default)]
     pub cluster_kinds: Vec<String>,
+    /// Hosts `http.check` may reach although the runner refuses them by default (see
+    /// [`crate::domain::hosts`]).
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 /// Whether a kind's objects live in a namespace.
@@ -201,6 +205,7 @@ mod tests {
                     "rbac.authorization.k8s.io/ClusterRole".into(),
                     "/PersistentVolume".into(),
                 ],
+                hosts: vec![],
             },
         );
         let allowed = [

@@ -4,9 +4,9 @@
 //! runner itself, at another service on its loopback, or at a cloud's metadata endpoint
 //! (169.254.169.254), a check would probe what no project should see. Those addresses are
 //! refused unless the runner's configuration allows them (`runner.http_check_allow`; `eyrie up`
-//! and tests allow loopback). The rules apply to the addresses a host name resolves to, and the
-//! step then connects to exactly those addresses.
-// TODO(#15): a project's own allowlist, set by global admins like its boundary.
+//! and tests allow loopback) or the project's boundary does (`hosts`, set by global admins).
+//! The rules apply to the addresses a host name resolves to, and the step then connects to
+//! exactly those addresses.
 
 use std::{
     fmt,
@@ -156,8 +156,29 @@ impl fmt::Display for Refusal {
                 "host {host} is refused: it resolves to {address}, which is {rule}"
             )?;
         }
-        f.write_str("; the runner's configuration (runner.http_check_allow) must allow it")
+        f.write_str(
+            "; the runner's configuration (runner.http_check_allow) or the project's boundary \
+             (hosts, set by a global admin) must allow it",
+        )
     }
+}
+
+/// What a job's `http.check` steps may reach although a rule refuses it: the runner's own
+/// allowances and its project's. A project entry that does not read is an error naming it
+/// (deployment-svc checks them when they are set, so this means a newer or corrupt snapshot).
+pub fn allowed_for_project(
+    runner: &[AllowedHost],
+    project: &[String],
+) -> Result<Vec<AllowedHost>, String> {
+    let mut allowed = runner.to_vec();
+    for entry in project {
+        allowed.push(
+            entry
+                .parse()
+                .map_err(|err| format!("the project's boundary host {err}"))?,
+        );
+    }
+    Ok(allowed)
 }
 
 /// Whether `http.check` may reach `address`, one of the addresses of `host`. `allowed` comes
@@ -360,7 +381,7 @@ mod tests {
             refused.to_string(),
             "host shop.example is refused: it resolves to 169.254.169.254, which is link-local \
              (169.254.0.0/16, fe80::/10, where cloud metadata endpoints live); the runner's \
-             configuration (runner.http_check_allow) must allow it"
+             configuration (runner.http_check_allow) or the project's boundary (hosts, set by a global admin) must allow it"
         );
         let refused = check_host(&[], "127.0.0.1", ip("127.0.0.1"), nobody).unwrap_err();
         assert!(

@@ -17,6 +17,7 @@ use crate::{
     domain::{
         book::StepSpec,
         confinement::Confinement,
+        hosts::allowed_for_project,
         job::{EventKind, Job, JobStatus, StepStatus},
         render::{RenderError, render_step, with_parameters},
         snapshot::Snapshot,
@@ -393,8 +394,11 @@ impl JobRun<'_> {
                 // Outermost, so that no operation, not even a confinement check, starts after
                 // the deadline.
                 let fenced = Fenced::new(&confined, &self.deadline);
-                let allowed_hosts = &self.engine.settings.http_check_allow;
-                run_step(kind, &arguments, &fenced, allowed_hosts, &log).await
+                let allowed_hosts = allowed_for_project(
+                    &self.engine.settings.http_check_allow,
+                    &snapshot.boundary.hosts,
+                )?;
+                run_step(kind, &arguments, &fenced, &allowed_hosts, &log).await
             });
             tokio::pin!(work);
             let result = loop {

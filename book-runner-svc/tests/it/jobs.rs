@@ -622,6 +622,7 @@ steps:
         project.boundary = Some(pb::ProjectBoundary {
             namespaces: vec!["shared-*".into()],
             cluster_kinds: vec!["rbac.authorization.k8s.io/ClusterRole".into()],
+            ..Default::default()
         });
         let job = runner.runner.start_job(request).await.unwrap().into_inner();
         let done = runner.finished(&job.name).await;
@@ -649,6 +650,71 @@ steps:
                 .contains("namespaces: none; cluster-scoped kinds: none"),
             "{backend}: {}",
             done.message
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_http_check_reaches_loopback_only_when_the_project_boundary_allows_it() {
+    // A server on the runner's loopback, where a book must not look unless a global admin says.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let mut buffer = [0u8; 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    for (backend, mut runner) in each_runner().await {
+        let book = runner
+            .add_book(&format!(
+                "name: probe\ntype: none\nsteps:\n  - name: Probe\n    uses: http.check\n    with: {{url: \"http://{address}/health\"}}\n    timeout: 30s\n"
+            ))
+            .await;
+        let before = served.load(std::sync::atomic::Ordering::SeqCst);
+        let job = runner.start_job(&book, "probe-refused").await;
+        let done = runner.finished(&job.name).await;
+        assert_eq!(done.status(), JobStatus::Failed, "{backend}");
+        assert!(
+            done.message.contains("loopback")
+                && done.message.contains("the project's boundary (hosts"),
+            "{backend}: {}",
+            done.message
+        );
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "{backend}"
+        );
+
+        let mut request = start_request(&book, "probe-allowed", "none", &[]);
+        let project = request.snapshot.as_mut().unwrap().project.as_mut().unwrap();
+        project.boundary = Some(pb::ProjectBoundary {
+            hosts: vec!["127.0.0.1".into()],
+            ..Default::default()
+        });
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let done = runner.finished(&job.name).await;
+        assert_eq!(
+            done.status(),
+            JobStatus::Succeeded,
+            "{backend}: {}",
+            done.message
+        );
+        assert!(
+            served.load(std::sync::atomic::Ordering::SeqCst) > before,
+            "{backend}"
         );
     }
 }

@@ -268,6 +268,7 @@ fn boundary_update(
             boundary: Some(pb::ProjectBoundary {
                 namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
                 cluster_kinds: cluster_kinds.iter().map(|k| k.to_string()).collect(),
+                hosts: vec!["10.20.0.0/16".into()],
             }),
             etag: etag.into(),
             ..Default::default()

@@ -58,6 +58,11 @@ pub struct BoundaryArgs {
     /// empty: /PersistentVolume), `*` globs allowed (repeatable).
     #[arg(long = "allow-cluster-kind", value_name = "GROUP/KIND")]
     cluster_kinds: Vec<String>,
+    /// A host its http.check steps may reach although the runner refuses it by default
+    /// (loopback, link-local, the runner's own addresses): an address, a CIDR network or a host
+    /// name (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    hosts: Vec<String>,
 }
 
 impl From<BoundaryArgs> for ProjectBoundary {
@@ -65,6 +70,7 @@ impl From<BoundaryArgs> for ProjectBoundary {
         Self {
             namespaces: args.namespaces,
             cluster_kinds: args.cluster_kinds,
+            hosts: args.hosts,
         }
     }
 }
@@ -354,6 +360,10 @@ fn project_details(project: &Project) -> Details {
         (
             "allowed cluster kinds",
             listed(boundary.map(|b| b.cluster_kinds.as_slice())),
+        ),
+        (
+            "allowed hosts",
+            listed(boundary.map(|b| b.hosts.as_slice())),
         ),
     ]
 }

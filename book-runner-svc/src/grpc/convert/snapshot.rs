@@ -101,6 +101,7 @@ pub fn snapshot_from_proto(
             .map(|boundary| Boundary {
                 namespaces: boundary.namespaces,
                 cluster_kinds: boundary.cluster_kinds,
+                hosts: boundary.hosts,
             })
             .unwrap_or_default(),
         project: NamedFacts {
@@ -165,6 +166,7 @@ pub fn snapshot_to_proto(snapshot: &Snapshot) -> pb::DeploymentSnapshot {
             boundary: Some(pb::ProjectBoundary {
                 namespaces: snapshot.boundary.namespaces.clone(),
                 cluster_kinds: snapshot.boundary.cluster_kinds.clone(),
+                hosts: snapshot.boundary.hosts.clone(),
             }),
         }),
         group: Some(snap::Group {

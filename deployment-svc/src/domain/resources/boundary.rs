@@ -13,6 +13,8 @@ pub struct Boundary {
     pub namespaces: Vec<String>,
     /// Cluster-scoped kinds as `group/Kind`, `*` globs allowed.
     pub cluster_kinds: Vec<String>,
+    /// Hosts `http.check` may reach although the runner refuses them by default.
+    pub hosts: Vec<String>,
 }
 
 impl Boundary {
@@ -26,6 +28,7 @@ impl Boundary {
                 namespace_pattern as fn(&str) -> Result<(), String>,
             ),
             ("cluster_kinds", &self.cluster_kinds, kind_pattern),
+            ("hosts", &self.hosts, host_entry),
         ] {
             if patterns.len() > MAX_PATTERNS {
                 violations.push(FieldViolation::new(
@@ -60,6 +63,45 @@ fn namespace_pattern(pattern: &str) -> Result<(), String> {
     }
 }
 
+/// An address, a CIDR network or a host name, as the runner reads `http.check` allowances.
+fn host_entry(entry: &str) -> Result<(), String> {
+    let invalid = || {
+        Err(
+            "is neither an address, a network (CIDR such as 10.20.0.0/16) nor a host name"
+                .to_owned(),
+        )
+    };
+    if let Some((address, prefix)) = entry.split_once('/') {
+        let Ok(address) = address.parse::<std::net::IpAddr>() else {
+            return invalid();
+        };
+        let longest = if address.is_ipv4() { 32 } else { 128 };
+        return match prefix.parse::<u8>() {
+            Ok(prefix) if prefix <= longest => Ok(()),
+            _ => invalid(),
+        };
+    }
+    let unbracketed = entry.trim_start_matches('[').trim_end_matches(']');
+    if unbracketed.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = entry.trim_end_matches('.');
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        invalid()
+    }
+}
+
 /// `group/Kind`, the core group empty, `*` allowed in either part.
 fn kind_pattern(pattern: &str) -> Result<(), String> {
     let Some((group, kind)) = pattern.split_once('/') else {
@@ -86,6 +128,13 @@ mod tests {
     #[test]
     fn patterns_are_checked_naming_their_place() {
         let boundary = Boundary {
+            hosts: vec![
+                "10.0.0.0/8".into(),
+                "metadata.internal".into(),
+                "::1".into(),
+                "10.0.0.0/40".into(),
+                "a b".into(),
+            ],
             namespaces: vec!["shared-*".into(), "Kube System".into()],
             cluster_kinds: vec![
                 "rbac.authorization.k8s.io/ClusterRole".into(),
@@ -102,7 +151,9 @@ mod tests {
             fields,
             [
                 "project.boundary.namespaces[1]",
-                "project.boundary.cluster_kinds[2]"
+                "project.boundary.cluster_kinds[2]",
+                "project.boundary.hosts[3]",
+                "project.boundary.hosts[4]"
             ]
         );
         assert!(Boundary::default().violations("b").is_empty());

@@ -135,6 +135,7 @@ impl From<&Boundary> for pb::ProjectBoundary {
         Self {
             namespaces: boundary.namespaces.clone(),
             cluster_kinds: boundary.cluster_kinds.clone(),
+            hosts: boundary.hosts.clone(),
         }
     }
 }

@@ -98,6 +98,7 @@ fn boundary_from_proto(boundary: Option<pb::ProjectBoundary>) -> Boundary {
     Boundary {
         namespaces: boundary.namespaces,
         cluster_kinds: boundary.cluster_kinds,
+        hosts: boundary.hosts,
     }
 }
 

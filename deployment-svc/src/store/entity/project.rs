@@ -15,6 +15,8 @@ pub struct Model {
     pub boundary_namespaces: String,
     /// JSON list of `group/Kind` patterns.
     pub boundary_cluster_kinds: String,
+    /// JSON list of `http.check` host allowances.
+    pub boundary_hosts: String,
     pub revision: i64,
 }
 

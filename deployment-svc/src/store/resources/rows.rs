@@ -26,6 +26,7 @@ pub(super) fn project_row(project: &Project) -> project::ActiveModel {
         create_time: Set(project.create_time),
         boundary_namespaces: Set(json_list(&project.boundary.namespaces)),
         boundary_cluster_kinds: Set(json_list(&project.boundary.cluster_kinds)),
+        boundary_hosts: Set(json_list(&project.boundary.hosts)),
         revision: Set(project.revision),
     }
 }
@@ -45,6 +46,8 @@ pub(super) fn project_from_row(row: project::Model) -> Result<Project, StoreErro
                 .map_err(|_| corrupt("project", &row.name, "boundary_namespaces"))?,
             cluster_kinds: serde_json::from_str(&row.boundary_cluster_kinds)
                 .map_err(|_| corrupt("project", &row.name, "boundary_cluster_kinds"))?,
+            hosts: serde_json::from_str(&row.boundary_hosts)
+                .map_err(|_| corrupt("project", &row.name, "boundary_hosts"))?,
         },
         revision: row.revision,
     })

@@ -105,7 +105,7 @@ async fn loopback_is_refused_unless_allowed_and_nothing_is_sent_to_it() {
         error,
         format!(
             "url {url:?}: host 127.0.0.1 is refused: it is loopback (127.0.0.0/8, ::1); the \
-             runner's configuration (runner.http_check_allow) must allow it"
+             runner's configuration (runner.http_check_allow) or the project's boundary (hosts, set by a global admin) must allow it"
         )
     );
     assert_eq!(server.connections(), 0, "nothing reached the server");
