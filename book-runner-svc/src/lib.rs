@@ -63,8 +63,11 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
             .context("installing the built-in books")?;
         let deployments = match &settings.peers.deployment {
             Some(addresses) => Some(DeploymentCallbacksClient::new(
-                traced_channel(&eyrie_platform::grpc::parse_addresses(addresses))
-                    .context("peers.deployment")?,
+                traced_channel(
+                    &eyrie_platform::grpc::parse_addresses(addresses),
+                    &settings.internal.tls,
+                )
+                .context("peers.deployment")?,
             )),
             None => None,
         };

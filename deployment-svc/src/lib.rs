@@ -60,8 +60,8 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
             .context("deployment-svc database")?;
         let runner = match &settings.peers.book_runner {
             Some(addresses) => {
-                let channel =
-                    traced_channel(&parse_addresses(addresses)).context("peers.book_runner")?;
+                let channel = traced_channel(&parse_addresses(addresses), &settings.internal.tls)
+                    .context("peers.book_runner")?;
                 Some(Runner {
                     jobs: JobRunnerClient::new(channel.clone()),
                     books: BookServiceClient::new(channel),
@@ -81,8 +81,8 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         // (every 500 ms when idle), so a change is recorded within a second once version-svc is up.
         let relay = match &settings.peers.version {
             Some(addresses) => {
-                let channel =
-                    traced_channel(&parse_addresses(addresses)).context("peers.version")?;
+                let channel = traced_channel(&parse_addresses(addresses), &settings.internal.tls)
+                    .context("peers.version")?;
                 let relay = relay::VersionRelay::new(
                     db.clone(),
                     eyrie_proto::internal::v1::version_recorder_client::VersionRecorderClient::new(
@@ -96,7 +96,8 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         let versions = match &settings.peers.version {
             Some(addresses) => Some(
                 eyrie_proto::v1::version_service_client::VersionServiceClient::new(
-                    traced_channel(&parse_addresses(addresses)).context("peers.version")?,
+                    traced_channel(&parse_addresses(addresses), &settings.internal.tls)
+                        .context("peers.version")?,
                 ),
             ),
             None => None,

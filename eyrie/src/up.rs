@@ -197,7 +197,11 @@ fn spawn<S: Service>(
     settings: S::Settings,
     listener: TcpListener,
 ) -> anyhow::Result<()> {
-    announce(S::NAME, listener.local_addr()?);
+    announce(
+        S::NAME,
+        S::server(&settings).scheme(),
+        listener.local_addr()?,
+    );
     let stop = stop.clone().cancelled_owned();
     services.spawn(async move {
         S::run(settings, listener, stop)

@@ -137,12 +137,21 @@ pub async fn run(
             .context("storing the bootstrap token")?;
     }
 
-    let deployment =
-        traced_channel(&addresses(&settings.backends.deployment)).context("backends.deployment")?;
-    let book_runner = traced_channel(&addresses(&settings.backends.book_runner))
-        .context("backends.book_runner")?;
-    let version =
-        traced_channel(&addresses(&settings.backends.version)).context("backends.version")?;
+    let deployment = traced_channel(
+        &addresses(&settings.backends.deployment),
+        &settings.internal.tls,
+    )
+    .context("backends.deployment")?;
+    let book_runner = traced_channel(
+        &addresses(&settings.backends.book_runner),
+        &settings.internal.tls,
+    )
+    .context("backends.book_runner")?;
+    let version = traced_channel(
+        &addresses(&settings.backends.version),
+        &settings.internal.tls,
+    )
+    .context("backends.version")?;
 
     let max = settings.limits.max_message_size;
     let feed_settings = settings.watch;

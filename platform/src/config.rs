@@ -9,6 +9,8 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, de::DeserializeOwned};
 
+use crate::tls::ServerTlsSettings;
+
 /// Prefix of the environment variables that configure Eyrie.
 pub const ENV_PREFIX: &str = "EYRIE";
 
@@ -56,6 +58,8 @@ pub struct ServerSettings {
     /// A connection whose ping is unanswered this long is closed.
     #[serde(with = "humantime_serde")]
     pub keepalive_timeout: Duration,
+    /// `[server.tls]`: TLS (and mutual TLS) on this port; plaintext when no certificate is set.
+    pub tls: ServerTlsSettings,
 }
 
 impl ServerSettings {
@@ -63,6 +67,15 @@ impl ServerSettings {
     pub fn listen_addr_or(&self, default_port: u16) -> SocketAddr {
         self.listen_addr
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], default_port)))
+    }
+
+    /// `https` when the port serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_enabled() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Settings that bind a free loopback port, as tests and `eyrie up` want.
@@ -83,6 +96,7 @@ impl Default for ServerSettings {
             max_concurrent_streams: 1000,
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(20),
+            tls: ServerTlsSettings::default(),
         }
     }
 }
@@ -245,6 +259,26 @@ mod tests {
         writeln!(file, "[server]\nlisten_adr = \"127.0.0.1:7000\"").unwrap();
         let err = load::<Sample>(Some(file.path()), env(&[])).unwrap_err();
         assert!(err.to_string().contains("listen_adr"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_are_named_in_the_file_or_the_environment() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(file, "[server.tls]\ncert_file = \"/etc/eyrie/tls/tls.crt\"").unwrap();
+        let settings: Sample = load(
+            Some(file.path()),
+            env(&[("EYRIE_SERVER__TLS__KEY_FILE", "/etc/eyrie/tls/tls.key")]),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.server.tls.key_file.as_deref(),
+            Some(Path::new("/etc/eyrie/tls/tls.key"))
+        );
+        assert_eq!(settings.server.scheme(), "https");
+
+        writeln!(file, "certfile = \"typo.crt\"").unwrap();
+        let err = load::<Sample>(Some(file.path()), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("certfile"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct InternalSettings {
     /// Unset: services accept calls from anyone who reaches their port (`eyrie up` never leaves
     /// it unset: it makes a fresh one on every start).
     pub credential: Option<SecretString>,
+    /// `[internal.tls]`: the CA that `https://` peers' certificates are checked against, and
+    /// the certificate presented to peers requiring one.
+    pub tls: crate::tls::ClientTlsSettings,
 }
 
 impl InternalSettings {
@@ -33,6 +36,7 @@ impl InternalSettings {
     pub fn with_credential(credential: String) -> Self {
         Self {
             credential: Some(SecretString::from(credential)),
+            ..Self::default()
         }
     }
 }

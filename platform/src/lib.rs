@@ -14,6 +14,7 @@ pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod time;
+pub mod tls;
 pub mod trace_context;
 
 pub use config::{DatabaseSettings, ServerSettings, TelemetrySettings};

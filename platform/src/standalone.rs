@@ -50,7 +50,7 @@ pub async fn main<S: Service>() -> anyhow::Result<()> {
 
 /// Runs `S` alone until SIGTERM or Ctrl-C, configured by `config_file` and the environment.
 ///
-/// Prints `<name> listening on <address>` on stdout once bound, so that scripts and tests that
+/// Prints `<name> listening on http://<address>` (`https://` over TLS) on stdout once bound, so that scripts and tests that
 /// asked for port 0 learn the real port.
 pub async fn run<S: Service>(config_file: Option<&Path>) -> anyhow::Result<()> {
     let settings: S::Settings = config::load(config_file, None)
@@ -59,7 +59,11 @@ pub async fn run<S: Service>(config_file: Option<&Path>) -> anyhow::Result<()> {
 
     let address = S::server(&settings).listen_addr_or(S::DEFAULT_PORT);
     let listener = bind(address).await?;
-    announce(S::NAME, listener.local_addr()?);
+    announce(
+        S::NAME,
+        S::server(&settings).scheme(),
+        listener.local_addr()?,
+    );
 
     let result = S::run(settings, listener, shutdown::signal()).await;
     if let Err(err) = &result {
@@ -80,7 +84,7 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {address}"))
 }
 
-/// Prints the line that tells where a service listens.
-pub fn announce(service: &str, address: SocketAddr) {
-    println!("{service} listening on http://{address}");
+/// Prints the line that tells where a service listens: `<service> listening on <scheme>://<address>`.
+pub fn announce(service: &str, scheme: &str, address: SocketAddr) {
+    println!("{service} listening on {scheme}://{address}");
 }

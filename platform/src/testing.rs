@@ -44,6 +44,8 @@ pub fn describe(settings: &DatabaseSettings) -> &'static str {
 pub struct TestServer {
     /// Where it listens.
     pub address: std::net::SocketAddr,
+    /// How test clients reach it over TLS; `None` for plaintext.
+    tls: Option<tonic::transport::ClientTlsConfig>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -63,6 +65,24 @@ impl TestServer {
         listener: tokio::net::TcpListener,
         settings: S::Settings,
     ) -> anyhow::Result<Self> {
+        Self::start_serving::<S>(listener, settings, None).await
+    }
+
+    /// Starts service `S`, whose `settings` serve TLS, on a free loopback port; its channels
+    /// (and the wait for `SERVING`) connect with `client`.
+    pub async fn start_tls<S: crate::standalone::Service>(
+        settings: S::Settings,
+        client: tonic::transport::ClientTlsConfig,
+    ) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_serving::<S>(listener, settings, Some(client)).await
+    }
+
+    async fn start_serving<S: crate::standalone::Service>(
+        listener: tokio::net::TcpListener,
+        settings: S::Settings,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> anyhow::Result<Self> {
         init_test_logs();
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -71,6 +91,7 @@ impl TestServer {
         }));
         let server = Self {
             address,
+            tls,
             stop: Some(stop),
             task: Some(task),
         };
@@ -101,16 +122,19 @@ impl TestServer {
         anyhow::bail!("the service at {} never became SERVING", self.address)
     }
 
-    /// `http://<address>`.
+    /// `http://<address>`, or `https://<address>` over TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
-    /// A connected channel to the service.
+    /// A connected channel to the service (over TLS with the client settings it was started with).
     pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
-        Ok(tonic::transport::Endpoint::from_shared(self.url())?
-            .connect()
-            .await?)
+        let mut endpoint = tonic::transport::Endpoint::from_shared(self.url())?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone())?;
+        }
+        Ok(endpoint.connect().await?)
     }
 
     /// Stops the service and waits until it has drained.

@@ -11,6 +11,7 @@ mod process;
 pub mod rpc;
 pub mod scripted_job;
 mod suite;
+pub mod tls;
 
 pub use binaries::binary;
 pub use process::{ServiceConfig, ServiceProcess, TestDatabase};

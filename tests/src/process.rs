@@ -99,6 +99,8 @@ pub struct ServiceProcess {
     child: Child,
     /// Where it listens, as printed on its stdout.
     pub address: SocketAddr,
+    /// `http`, or `https` when it serves TLS.
+    scheme: String,
     /// Every line it printed on stdout but its address line (`eyrie up` prints where each
     /// service listens before it).
     pub stdout: Arc<Mutex<Vec<String>>>,
@@ -119,13 +121,13 @@ impl ServiceProcess {
             args,
             config.env,
             config_dir,
-            &format!("{name} listening on http://"),
+            &format!("{name} listening on "),
         )
         .await
     }
 
     /// Starts `binary` with `args` and waits for the stdout line starting with `ready_prefix`,
-    /// whose remainder is the address.
+    /// whose remainder is the address (after `http://` or `https://`, when there).
     pub async fn spawn(
         binary: PathBuf,
         args: Vec<std::ffi::OsString>,
@@ -159,10 +161,13 @@ impl ServiceProcess {
 
         let mut stdout = BufReader::new(child.stdout.take().context("stdout")?).lines();
         let mut before_address = Vec::new();
-        let address = tokio::time::timeout(STARTUP_TIMEOUT, async {
+        let (scheme, address) = tokio::time::timeout(STARTUP_TIMEOUT, async {
             while let Some(line) = stdout.next_line().await? {
-                if let Some(address) = line.strip_prefix(ready_prefix) {
-                    return address.trim().parse::<SocketAddr>().context("address line");
+                if let Some(rest) = line.strip_prefix(ready_prefix) {
+                    let rest = rest.trim();
+                    let (scheme, address) = rest.split_once("://").unwrap_or(("http", rest));
+                    let address = address.parse::<SocketAddr>().context("address line")?;
+                    return Ok((scheme.to_owned(), address));
                 }
                 before_address.push(line);
             }
@@ -190,6 +195,7 @@ impl ServiceProcess {
         Ok(Self {
             child,
             address,
+            scheme,
             stdout: lines,
             logs,
             log_written,
@@ -197,9 +203,9 @@ impl ServiceProcess {
         })
     }
 
-    /// `http://<address>`.
+    /// `http://<address>`, or `https://<address>` when it serves TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 
     /// A channel to the process.

@@ -81,7 +81,8 @@ fn version_settings(database: &DatabaseSettings) -> eyrie_version_svc::Settings 
 
 /// Runs a relay on `db` towards `url` until the guard is dropped.
 fn start_relay(db: DatabaseConnection, url: &str) -> DropGuard {
-    let client = VersionRecorderClient::new(traced_channel(&[url.to_owned()]).unwrap());
+    let client =
+        VersionRecorderClient::new(traced_channel(&[url.to_owned()], &Default::default()).unwrap());
     let relay = VersionRelay::new(db, client);
     let shutdown = CancellationToken::new();
     tokio::spawn(relay.run(shutdown.clone()));

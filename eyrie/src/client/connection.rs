@@ -13,6 +13,8 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
+use eyrie_platform::tls::ClientTlsSettings;
+
 use super::error::CliError;
 
 /// How long to wait for the gateway to accept the connection.
@@ -29,9 +31,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `server` (`http://host:port`, or just `host:port`) with `token`, or with the
-    /// admin token `eyrie up` keeps when none is given.
-    pub async fn open(server: &str, token: Option<&str>) -> Result<Self, CliError> {
+    /// Connects to `server` (`http://host:port`, `https://host:port` over TLS as `tls` says, or
+    /// just `host:port`) with `token`, or with the admin token `eyrie up` keeps when none is given.
+    pub async fn open(
+        server: &str,
+        token: Option<&str>,
+        tls: &ClientTlsSettings,
+    ) -> Result<Self, CliError> {
         let token = match token {
             Some(token) => token.trim().to_owned(),
             None => local_admin_token().ok_or_else(|| {
@@ -48,11 +54,23 @@ impl Connection {
         } else {
             format!("http://{server}")
         };
-        let endpoint = Endpoint::from_shared(url.clone())
+        let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|err| CliError::Usage(format!("bad server address {server:?}: {err}")))?
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("eyrie/", env!("CARGO_PKG_VERSION")))
             .map_err(|err| CliError::Usage(err.to_string()))?;
+        if url.starts_with("https://") {
+            let config = tls
+                .client_config()
+                .map_err(|err| CliError::Usage(format!("{err:#}")))?;
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|err| CliError::Usage(format!("TLS: {}", chain(&err))))?;
+        } else if tls.is_configured() {
+            return Err(CliError::Usage(format!(
+                "--ca-file, --cert-file and --key-file need an https:// server address, not {url}"
+            )));
+        }
         let channel = endpoint.connect().await.map_err(|err| {
             CliError::Unreachable(format!(
                 "cannot reach the Eyrie server at {url}: {}",

@@ -19,9 +19,10 @@ mod projects;
 mod versions;
 mod watch;
 
-use std::{future::Future, process::ExitCode};
+use std::{future::Future, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Subcommand};
+use eyrie_platform::tls::ClientTlsSettings;
 use tonic::Status;
 
 use self::{
@@ -33,7 +34,7 @@ use self::{
 /// Where the gateway is, who is calling, and how to print.
 #[derive(Debug, Args)]
 pub struct ClientOptions {
-    /// Address of the Eyrie gateway.
+    /// Address of the Eyrie gateway; `https://...` reaches it over TLS.
     #[arg(
         long,
         global = true,
@@ -44,6 +45,16 @@ pub struct ClientOptions {
     /// API token (default: the admin token a local `eyrie up` keeps in `.eyrie/admin-token`).
     #[arg(long, global = true, env = "EYRIE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// CA certificate (PEM) the gateway's certificate must be signed by (default: the system's
+    /// trusted roots); with an `https://` server only.
+    #[arg(long, global = true, env = "EYRIE_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for a gateway that requires one; with `--key-file`.
+    #[arg(long, global = true, env = "EYRIE_CERT_FILE", requires = "key_file")]
+    cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "EYRIE_KEY_FILE", requires = "cert_file")]
+    key_file: Option<PathBuf>,
     /// Output format: `text` for people, `json` for scripts (one object per line when watching).
     #[arg(long, short, global = true, value_enum, default_value = "text")]
     output: Format,
@@ -128,7 +139,12 @@ async fn dispatch(command: ClientCommand) -> Result<(), CliError> {
 }
 
 async fn context(options: ClientOptions) -> Result<Context, CliError> {
-    let connection = Connection::open(&options.server, options.token.as_deref()).await?;
+    let tls = ClientTlsSettings {
+        ca_file: options.ca_file,
+        cert_file: options.cert_file,
+        key_file: options.key_file,
+    };
+    let connection = Connection::open(&options.server, options.token.as_deref(), &tls).await?;
     Ok(Context {
         connection,
         output: Output {

@@ -301,9 +301,13 @@ mod tests {
                 .add_service(DeploymentServiceServer::from_arc(fake))
                 .serve_with_incoming(TcpIncoming::from(listener)),
         );
-        Connection::open(&format!("http://{address}"), Some("token"))
-            .await
-            .unwrap()
+        Connection::open(
+            &format!("http://{address}"),
+            Some("token"),
+            &Default::default(),
+        )
+        .await
+        .unwrap()
     }
 
     #[tokio::test]

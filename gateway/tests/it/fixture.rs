@@ -3,7 +3,10 @@
 use eyrie_gateway::{Gateway, Settings};
 use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
 use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
-use tonic::{Streaming, transport::Channel};
+use tonic::{
+    Streaming,
+    transport::{Channel, ClientTlsConfig},
+};
 
 use eyrie_tests::scripted_job::{JOB, ScriptedJob};
 
@@ -21,6 +24,19 @@ pub struct Fixture {
 impl Fixture {
     /// Starts the gateway with `configure`d settings.
     pub async fn start(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_serving(configure, None).await
+    }
+
+    /// Starts the gateway with `configure`d settings that serve TLS; its channels connect with
+    /// `client`.
+    pub async fn start_tls(configure: impl FnOnce(&mut Settings), client: ClientTlsConfig) -> Self {
+        Self::start_serving(configure, Some(client)).await
+    }
+
+    async fn start_serving(
+        configure: impl FnOnce(&mut Settings),
+        client: Option<ClientTlsConfig>,
+    ) -> Self {
         let runner = ScriptedJob::default();
         let runner_url = runner.serve().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -35,7 +51,11 @@ impl Fixture {
         settings.backends.book_runner = runner_url;
         settings.auth.bootstrap_token_file = Some(dir.path().join("admin-token"));
         configure(&mut settings);
-        let gateway = TestServer::start::<Gateway>(settings).await.unwrap();
+        let gateway = match client {
+            Some(client) => TestServer::start_tls::<Gateway>(settings, client).await,
+            None => TestServer::start::<Gateway>(settings).await,
+        }
+        .unwrap();
         let token = std::fs::read_to_string(dir.path().join("admin-token"))
             .unwrap()
             .trim()

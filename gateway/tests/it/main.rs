@@ -6,6 +6,7 @@ mod group_watchers;
 mod limits;
 mod retries;
 mod scripted_deployments;
+mod tls;
 mod tokens;
 mod watchers;
 mod web;

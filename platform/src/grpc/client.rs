@@ -8,7 +8,7 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::trace_context::propagate_trace;
+use crate::{tls::ClientTlsSettings, trace_context::propagate_trace};
 
 /// A channel whose calls carry W3C trace context; generated clients take it as their transport.
 pub type TracedChannel = InterceptedService<
@@ -28,26 +28,45 @@ pub fn parse_addresses(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// Opens a lazy channel balanced over `addresses` (e.g. `http://127.0.0.1:7001`).
+/// Opens a lazy channel balanced over `addresses` (e.g. `http://127.0.0.1:7001`); `https://`
+/// addresses are reached over TLS as `tls` says.
 ///
-/// Nothing connects until the first call, so a peer that starts later is no error here.
-pub fn traced_channel(addresses: &[String]) -> anyhow::Result<TracedChannel> {
+/// Nothing connects until the first call, so a peer that starts later is no error here; a TLS
+/// file that cannot be used is.
+pub fn traced_channel(
+    addresses: &[String],
+    tls: &ClientTlsSettings,
+) -> anyhow::Result<TracedChannel> {
     anyhow::ensure!(
         !addresses.is_empty(),
         "no address given for the peer service"
     );
+    let mut tls_config = None;
     let endpoints = addresses
         .iter()
         .map(|address| {
-            Endpoint::from_shared(address.clone())
-                .with_context(|| format!("invalid peer address {address:?}"))
-                .map(|endpoint| {
-                    endpoint
-                        .connect_timeout(CONNECT_TIMEOUT)
-                        .tcp_nodelay(true)
-                        .http2_keep_alive_interval(Duration::from_secs(30))
-                        .keep_alive_while_idle(true)
-                })
+            let endpoint = Endpoint::from_shared(address.clone())
+                .with_context(|| format!("invalid peer address {address:?}"))?
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_while_idle(true);
+            if endpoint.uri().scheme() != Some(&http::uri::Scheme::HTTPS) {
+                if tls.is_configured() {
+                    tracing::warn!(
+                        %address,
+                        "internal.tls is configured but this peer address is http://: calls to it are not encrypted"
+                    );
+                }
+                return Ok(endpoint);
+            }
+            let config = match &tls_config {
+                Some(config) => Clone::clone(config),
+                None => tls_config.insert(tls.client_config().context("internal.tls")?).clone(),
+            };
+            endpoint
+                .tls_config(config)
+                .with_context(|| format!("TLS for peer {address}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let channel = match <[Endpoint; 1]>::try_from(endpoints) {

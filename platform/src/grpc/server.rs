@@ -96,7 +96,8 @@ impl Endpoint {
         self
     }
 
-    /// Serves on `listener` until `shutdown` completes, then drains calls in flight.
+    /// Serves on `listener` until `shutdown` completes, then drains calls in flight; over TLS
+    /// when `settings.tls` names a certificate.
     ///
     /// Health answers `SERVING` for every added service (and the empty name, meaning the whole
     /// server) while it runs and `NOT_SERVING` once shutdown has begun.
@@ -106,6 +107,12 @@ impl Endpoint {
         settings: &ServerSettings,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        let web = self.grpc_web;
+        // Read before anything is served, so that a wrong file stops the service at start.
+        let tls = settings
+            .tls
+            .server_config(web.is_some())
+            .context("server.tls")?;
         let health = self.health;
         let mut routes = self.routes;
         add_reflection(&mut routes, self.reflection, &self.served)?;
@@ -114,7 +121,6 @@ impl Endpoint {
         let address = listener
             .local_addr()
             .context("listener has no local address")?;
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let served = self.served;
         let reporter = health.clone();
         let shutdown = async move {
@@ -123,11 +129,10 @@ impl Endpoint {
             set_status(&reporter, &served, ServingStatus::NotServing).await;
         };
 
-        let web = self.grpc_web;
         let internal = self
             .internal_credential
             .map(crate::internal::RequireCredentialLayer::new);
-        tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             // Applies the client's `grpc-timeout`, or this default when it sends none.
             .timeout(settings.request_timeout)
             .max_concurrent_streams(settings.max_concurrent_streams)
@@ -153,10 +158,21 @@ impl Endpoint {
                     .option_layer(web.as_ref().map(|_| tonic_web::GrpcWebLayer::new()))
                     .into_inner(),
             )
-            .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
-            .context("gRPC server failed")
+            .add_routes(routes.routes());
+        match tls {
+            Some(config) => {
+                router
+                    .serve_with_incoming_shutdown(crate::tls::incoming(listener, config), shutdown)
+                    .await
+            }
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+            }
+        }
+        .context("gRPC server failed")
     }
 }
 

@@ -9,6 +9,7 @@ mod otlp_trace;
 mod roles_on_every_path;
 mod services;
 mod takeover;
+mod tls;
 mod trace;
 mod up;
 mod versions;
