@@ -121,7 +121,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         eyrie_book_runner_svc::Settings {
             database: sqlite(&data_dir, "book-runner"),
             runner: eyrie_book_runner_svc::config::RunnerSettings {
-                // Every `directory` cluster lives in `<data>/clusters`; a relative path starts there.
+                // Every `directory` cluster lives in `<data>/clusters`; relative paths start there.
                 directory_root: data_dir.join("clusters"),
                 // Everything runs on this machine: `http.check` may reach its loopback (never
                 // its link-local or other addresses).
