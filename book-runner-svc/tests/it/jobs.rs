@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use eyrie_proto::v1::{self as pb, CancelJobRequest, JobStatus, StepStatus};
 
-use crate::harness::{each_runner, final_status, sequences, start_request};
+use crate::harness::{Runner, each_runner, final_status, sequences, start_request};
 
 const APPLY_BOOK: &str = r#"
 name: web-apply
@@ -617,21 +617,12 @@ steps:
 "#,
             )
             .await;
-        let mut request = start_request(&book, "shared-1", "none", &[]);
-        let project = request.snapshot.as_mut().unwrap().project.as_mut().unwrap();
-        project.boundary = Some(pb::ProjectBoundary {
+        let boundary = pb::ProjectBoundary {
             namespaces: vec!["shared-*".into()],
             cluster_kinds: vec!["rbac.authorization.k8s.io/ClusterRole".into()],
             ..Default::default()
-        });
-        let job = runner.runner.start_job(request).await.unwrap().into_inner();
-        let done = runner.finished(&job.name).await;
-        assert_eq!(
-            done.status(),
-            JobStatus::Succeeded,
-            "{backend}: {}",
-            done.message
-        );
+        };
+        succeeds_within(&mut runner, &book, "shared-1", boundary, backend).await;
         assert!(
             runner
                 .cluster
@@ -698,23 +689,35 @@ async fn an_http_check_reaches_loopback_only_when_the_project_boundary_allows_it
             "{backend}"
         );
 
-        let mut request = start_request(&book, "probe-allowed", "none", &[]);
-        let project = request.snapshot.as_mut().unwrap().project.as_mut().unwrap();
-        project.boundary = Some(pb::ProjectBoundary {
+        let boundary = pb::ProjectBoundary {
             hosts: vec!["127.0.0.1".into()],
             ..Default::default()
-        });
-        let job = runner.runner.start_job(request).await.unwrap().into_inner();
-        let done = runner.finished(&job.name).await;
-        assert_eq!(
-            done.status(),
-            JobStatus::Succeeded,
-            "{backend}: {}",
-            done.message
-        );
+        };
+        succeeds_within(&mut runner, &book, "probe-allowed", boundary, backend).await;
         assert!(
             served.load(std::sync::atomic::Ordering::SeqCst) > before,
             "{backend}"
         );
     }
+}
+
+/// Runs `book` for a deployment whose project has `boundary`, and asserts that the job succeeds.
+async fn succeeds_within(
+    runner: &mut Runner,
+    book: &str,
+    request_id: &str,
+    boundary: pb::ProjectBoundary,
+    backend: &str,
+) {
+    let mut request = start_request(book, request_id, "none", &[]);
+    let project = request.snapshot.as_mut().unwrap().project.as_mut().unwrap();
+    project.boundary = Some(boundary);
+    let job = runner.runner.start_job(request).await.unwrap().into_inner();
+    let done = runner.finished(&job.name).await;
+    assert_eq!(
+        done.status(),
+        JobStatus::Succeeded,
+        "{backend}: {}",
+        done.message
+    );
 }
