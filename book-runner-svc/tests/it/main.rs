@@ -3,6 +3,7 @@
 
 mod books;
 mod builtin;
+mod crd_schema;
 mod fencing;
 mod harness;
 mod impersonation;
