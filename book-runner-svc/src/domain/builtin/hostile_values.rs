@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::builtin_books;
+use super::{builtin_books, tests::plausible};
 use crate::domain::{
     book::BookSpec,
     manifest::{parse_documents, parse_object},
@@ -92,13 +92,10 @@ fn snapshot_for(book: &BookSpec) -> Snapshot {
     let mut snapshot = sample_snapshot(&[]);
     snapshot.group.deployment_type = book.deployment_type.clone();
     for parameter in &book.parameters {
-        let value = match parameter.name.as_str() {
-            "host" => "shop.example.com".to_owned(),
-            name if parameter.default.as_ref().is_some_and(|d| !d.is_empty()) => {
-                let _ = name;
-                parameter.default.clone().unwrap_or_default()
-            }
-            name => format!("sample-{}", name.replace('_', "-")),
+        // Every parameter set, so that every optional part of the book renders.
+        let value = match &parameter.default {
+            Some(default) if !default.is_empty() => default.clone(),
+            _ => plausible(&parameter.name),
         };
         snapshot
             .deployment

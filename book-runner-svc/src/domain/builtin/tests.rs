@@ -23,7 +23,7 @@ const CLUSTER_SCOPED: [&str; 7] = [
 ];
 
 /// A plausible value for a required parameter, as a deployment would set it.
-fn plausible(parameter: &str) -> String {
+pub(super) fn plausible(parameter: &str) -> String {
     match parameter {
         "host" => "shop.example.com".to_owned(),
         "db_host" => "pg-primary.pg-ns.svc".to_owned(),
