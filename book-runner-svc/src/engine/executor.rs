@@ -17,7 +17,7 @@ use crate::{
     domain::{
         book::StepSpec,
         confinement::Confinement,
-        hosts::allowed_for_project,
+        hosts::{AllowedHost, allowed_for_project},
         job::{EventKind, Job, JobStatus, StepStatus},
         render::{RenderError, render_step, with_parameters},
         snapshot::Snapshot,
@@ -39,6 +39,17 @@ pub enum Interruption {
 
 /// The drivers of a deployment's clusters, with the cluster names, in order.
 type ConnectedClusters = Vec<(String, Arc<dyn Cluster>)>;
+
+/// What every step of one job shares, made once when the job starts.
+struct Prepared {
+    /// The snapshot with the book's defaults filled in; shared with the rendering threads.
+    snapshot: Arc<Snapshot>,
+    clusters: ConnectedClusters,
+    /// What the job's steps may touch.
+    rule: Confinement,
+    /// What its `http.check` steps may reach; an error only a step that checks reports.
+    allowed_hosts: Result<Vec<AllowedHost>, String>,
+}
 
 /// How one step ended.
 enum StepEnd {
@@ -115,10 +126,18 @@ impl JobRun<'_> {
         let prepared = with_parameters(&job.book_content, &job.snapshot)
             .map_err(|err| err.to_string())
             .and_then(|snapshot| {
-                connect(self.engine.clusters.as_ref(), &snapshot)
-                    .map(|clusters| (snapshot, clusters))
+                let clusters = connect(self.engine.clusters.as_ref(), &snapshot)?;
+                Ok(Prepared {
+                    rule: Confinement::within(&snapshot.namespace, snapshot.boundary.clone()),
+                    allowed_hosts: allowed_for_project(
+                        &self.engine.settings.http_check_allow,
+                        &snapshot.boundary.hosts,
+                    ),
+                    snapshot: Arc::new(snapshot),
+                    clusters,
+                })
             });
-        let (snapshot, clusters) = match prepared {
+        let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(message) => {
                 // The step the claim started fails with the reason nothing could run.
@@ -171,7 +190,7 @@ impl JobRun<'_> {
                     job,
                     (index, step),
                     attempts,
-                    (&snapshot, &clusters),
+                    &prepared,
                     &mut pending,
                     success,
                 )
@@ -256,7 +275,7 @@ impl JobRun<'_> {
         job: &Job,
         (index, step): (usize, &StepSpec),
         attempts: Attempts,
-        (snapshot, clusters): (&Snapshot, &ConnectedClusters),
+        prepared: &Prepared,
         pending: &mut Vec<Entry>,
         success: Option<&mut Vec<Entry>>,
     ) -> Result<StepEnd, Interruption> {
@@ -286,7 +305,7 @@ impl JobRun<'_> {
             }
 
             let outcome = self
-                .attempt(job, (index, step), attempt, (snapshot, clusters), pending)
+                .attempt(job, (index, step), attempt, prepared, pending)
                 .await?;
             let error = match outcome {
                 StepEnd::Succeeded => {
@@ -347,9 +366,15 @@ impl JobRun<'_> {
         job: &Job,
         (index, step): (usize, &StepSpec),
         attempt: u32,
-        (snapshot, clusters): (&Snapshot, &ConnectedClusters),
+        prepared: &Prepared,
         pending: &mut Vec<Entry>,
     ) -> Result<StepEnd, Interruption> {
+        let Prepared {
+            snapshot,
+            clusters,
+            rule,
+            allowed_hosts,
+        } = prepared;
         let Some(kind) = StepKind::parse(&step.uses) else {
             return Ok(StepEnd::Failed(format!(
                 "unknown step kind {:?}",
@@ -389,16 +414,11 @@ impl JobRun<'_> {
             // The step owns the log sender, so the channel closes when the step ends.
             let work = tokio::time::timeout(timeout, async {
                 let log = log;
-                let rule = Confinement::within(&snapshot.namespace, snapshot.boundary.clone());
-                let confined = Confined::new(cluster.as_ref(), &rule);
+                let confined = Confined::new(cluster.as_ref(), rule);
                 // Outermost, so that no operation, not even a confinement check, starts after
                 // the deadline.
                 let fenced = Fenced::new(&confined, &self.deadline);
-                let allowed_hosts = allowed_for_project(
-                    &self.engine.settings.http_check_allow,
-                    &snapshot.boundary.hosts,
-                )?;
-                run_step(kind, &arguments, &fenced, &allowed_hosts, &log).await
+                run_step(kind, &arguments, &fenced, allowed_hosts.as_deref()?, &log).await
             });
             tokio::pin!(work);
             let result = loop {
