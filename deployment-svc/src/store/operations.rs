@@ -244,7 +244,7 @@ pub async fn record_job(
     job: &str,
 ) -> Result<(), DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
-    let Some(mut operation) = get(&txn, name).await? else {
+    let Some(mut operation) = get_for_update(&txn, name).await? else {
         return Err(DeploymentError::not_found("operation", name));
     };
     // Only while the job's phase is current and has no job yet: the same phase may be started
@@ -252,10 +252,7 @@ pub async fn record_job(
     // operation on before the second start records it, which must not make it the next
     // phase's job too. Nor once the operation ended (the other start found the phase could
     // not start): an ended operation shows no new job and no running-job badge.
-    if operation.status == OperationStatus::Running
-        && operation.phase_index == phase_index
-        && operation.jobs.len() == phase_index
-    {
+    if operation.awaits_job(phase_index) {
         operation.jobs.push(job.to_owned());
         operation::Entity::update(to_row(&operation))
             .exec(&txn)
@@ -278,13 +275,10 @@ pub async fn end_unstarted(
     now: DateTime<Utc>,
 ) -> Result<Next, DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
-    let Some(mut operation) = get(&txn, name).await? else {
+    let Some(mut operation) = get_for_update(&txn, name).await? else {
         return Ok(Next::Nothing);
     };
-    let unstarted = operation.status == OperationStatus::Running
-        && operation.phase_index == phase_index
-        && operation.jobs.len() == phase_index;
-    if !unstarted {
+    if !operation.awaits_job(phase_index) {
         return Ok(Next::Nothing);
     }
     operation.status = OperationStatus::Failed;
@@ -325,7 +319,7 @@ pub async fn complete_job(
     now: DateTime<Utc>,
 ) -> Result<Next, DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
-    let Some(mut operation) = get(&txn, name).await? else {
+    let Some(mut operation) = get_for_update(&txn, name).await? else {
         return Ok(Next::Nothing);
     };
     if operation.status != OperationStatus::Running || operation.current_job() != Some(job) {
@@ -378,6 +372,21 @@ pub async fn running(db: &DatabaseConnection) -> Result<Vec<Operation>, StoreErr
 pub async fn get(conn: &impl ConnectionTrait, name: &str) -> Result<Option<Operation>, StoreError> {
     operation::Entity::find_by_id(name.to_owned())
         .one(conn)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Operation `name`, its row locked until `txn` ends (on PostgreSQL; SQLite's write
+/// transactions are exclusive already), so that the read-then-write of recording a job, ending
+/// an unstarted operation and applying a job's outcome cannot interleave and lose one another.
+async fn get_for_update(
+    txn: &DatabaseTransaction,
+    name: &str,
+) -> Result<Option<Operation>, StoreError> {
+    operation::Entity::find_by_id(name.to_owned())
+        .lock_exclusive()
+        .one(txn)
         .await?
         .map(to_domain)
         .transpose()
