@@ -105,6 +105,31 @@ impl Jobs {
 
     /// Queues a job, or returns the job of an earlier request with the same id.
     pub async fn start(&self, request: StartRequest) -> Result<Job, JobError> {
+        let book = match self.startable_book(&request).await {
+            Ok(book) => book,
+            Err(refusal) => {
+                // A replay of a start that went through gets its job, whatever changed since
+                // (the book, the deployment's parameters): refusing it would tell
+                // deployment-svc that no job runs while one does. Looked up only here, so a
+                // new job costs no extra query.
+                let deployment = &request.snapshot.deployment.name;
+                return match self
+                    .engine
+                    .store()
+                    .find_by_request_id(deployment, &request.request_id)
+                    .await?
+                {
+                    Some(job) => Ok(job),
+                    None => Err(refusal),
+                };
+            }
+        };
+        self.queue(request, book).await
+    }
+
+    /// The book `request` names, once it is shown to start for the request's deployment: it
+    /// exists, is of the deployment's type and has every parameter it requires.
+    async fn startable_book(&self, request: &StartRequest) -> Result<BookSpec, JobError> {
         let stored = self
             .books
             .get(&request.book)
@@ -136,6 +161,12 @@ impl Jobs {
                 ),
             });
         }
+        Ok(book)
+    }
+
+    /// Queues the job of `request` running `book`, or returns the one an earlier request with
+    /// the same id started.
+    async fn queue(&self, request: StartRequest, book: BookSpec) -> Result<Job, JobError> {
         let resume_from = match (&request.retry_of, request.resume_from_failed_step) {
             (Some(retried), true) => self.failed_step_of(retried, &book).await?,
             _ => 0,

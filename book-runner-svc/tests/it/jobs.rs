@@ -721,3 +721,35 @@ async fn succeeds_within(
         done.message
     );
 }
+
+#[tokio::test]
+async fn a_replayed_start_gets_its_job_even_if_the_deployment_no_longer_fits_the_book() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner
+            .add_book(&APPLY_BOOK.replace(
+                "  - {name: port, default: \"8080\"}",
+                "  - {name: port, required: true}",
+            ))
+            .await;
+        let first = start_request(&book, "replay-1", "none", &[("port", "8080")]);
+        let job = runner.runner.start_job(first).await.unwrap().into_inner();
+        // The same start again, after the parameter was removed: deployment-svc retrying a start
+        // whose answer it lost must learn that the job runs, not that it cannot start.
+        let replay = start_request(&book, "replay-1", "none", &[]);
+        let again = runner.runner.start_job(replay).await;
+        assert_eq!(
+            again.map(|r| r.into_inner().name).ok(),
+            Some(job.name.clone()),
+            "{backend}"
+        );
+        // A new request id with the same deployment is refused, naming the parameter.
+        let fresh = start_request(&book, "replay-2", "none", &[]);
+        let refused = runner.runner.start_job(fresh).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{backend}");
+        assert!(
+            refused.message().contains("\"port\""),
+            "{backend}: {refused:?}"
+        );
+        runner.finished(&job.name).await;
+    }
+}

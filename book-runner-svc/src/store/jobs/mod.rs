@@ -196,7 +196,8 @@ impl SeaJobStore {
 
     /// The job of `deployment` started with `request_id`: a replay is looked for among the
     /// deployment's own jobs only, so it can never be answered with another tenant's job.
-    async fn find_by_request_id(
+    /// The job `deployment` started with `request_id`, if any.
+    pub async fn find_by_request_id(
         &self,
         deployment: &str,
         request_id: &str,
