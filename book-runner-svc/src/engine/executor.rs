@@ -418,7 +418,12 @@ impl JobRun<'_> {
                 // Outermost, so that no operation, not even a confinement check, starts after
                 // the deadline.
                 let fenced = Fenced::new(&confined, &self.deadline);
-                run_step(kind, &arguments, &fenced, allowed_hosts.as_deref()?, &log).await
+                // Only an http.check reads the allowances, so only it fails on a bad one.
+                let hosts = match kind {
+                    StepKind::HttpCheck => allowed_hosts.as_deref()?,
+                    _ => &[],
+                };
+                run_step(kind, &arguments, &fenced, hosts, &log).await
             });
             tokio::pin!(work);
             let result = loop {
