@@ -33,7 +33,7 @@ impl Identity {
     /// Project `slug`: user `eyrie:project:<slug>` in group `eyrie:projects`. The slug must be
     /// a DNS label, so the user name can never be another principal's (`system:...`).
     pub fn project(slug: &str) -> Result<Self, String> {
-        if !is_dns_label(slug) {
+        if eyrie_platform::names::validate_slug("project.slug", slug).is_err() {
             return Err(format!(
                 "project slug {slug:?} is not a DNS label (lower-case letters, digits and '-', \
                  at most 63): no Kubernetes identity can be made from it"
@@ -63,17 +63,6 @@ impl Identity {
         auth_info.impersonate_uid = None;
         auth_info.impersonate_user_extra = None;
     }
-}
-
-fn is_dns_label(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-'
 }
 
 /// Which credentials a connection may use beyond a kubeconfig's inline ones
