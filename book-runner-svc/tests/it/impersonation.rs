@@ -61,6 +61,41 @@ pub async fn grant_project(admin: &KubernetesCluster, slug: &str, namespace: &st
     for document in documents {
         admin.apply(&document, true).await.unwrap();
     }
+    // The API server's authorizer learns of new bindings from its cache, a moment later.
+    let path = kubeconfig().expect("granting needs the test API server");
+    let user = format!("eyrie:project:{slug}");
+    assert!(
+        allowed_soon(
+            &client(&path).await,
+            &user,
+            "create",
+            ("", "configmaps"),
+            Some(namespace)
+        )
+        .await,
+        "{user} was never allowed to create ConfigMaps in {namespace}"
+    );
+}
+
+/// Whether `user` may do `verb` on `resource` in `namespace`, asked until the API server's
+/// authorizer has seen the bindings just written, or until it is clear that it never will.
+async fn allowed_soon(
+    client: &kube::Client,
+    user: &str,
+    verb: &str,
+    resource: (&str, &str),
+    namespace: Option<&str>,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if may_in(client, user, verb, resource, None, namespace).await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn config_map(namespace: &str) -> Value {
@@ -223,8 +258,20 @@ async fn may(
     client: &kube::Client,
     user: &str,
     verb: &str,
+    resource: (&str, &str),
+    name: Option<&str>,
+) -> bool {
+    may_in(client, user, verb, resource, name, None).await
+}
+
+/// [`may`], in `namespace` when there is one.
+async fn may_in(
+    client: &kube::Client,
+    user: &str,
+    verb: &str,
     (group, resource): (&str, &str),
     name: Option<&str>,
+    namespace: Option<&str>,
 ) -> bool {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
@@ -234,6 +281,7 @@ async fn may(
                 group: Some(group.to_owned()),
                 resource: Some(resource.to_owned()),
                 name: name.map(str::to_owned),
+                namespace: namespace.map(str::to_owned),
                 ..ResourceAttributes::default()
             }),
             ..SubjectAccessReviewSpec::default()
@@ -266,7 +314,15 @@ async fn the_runners_own_role_lets_it_impersonate_projects_and_nothing_else() {
     let client = client(&path).await;
     let core = |resource| ("", resource);
     let user = Some("eyrie:project:acme");
-    assert!(may(&client, &runner, "impersonate", core("users"), user).await);
+    // Asked until the authorizer has seen the binding just written (a moment later).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !may(&client, &runner, "impersonate", core("users"), user).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runner may never impersonate projects"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let group = Some("eyrie:projects");
     assert!(may(&client, &runner, "impersonate", core("groups"), group).await);
     for (verb, resource, name) in [

@@ -181,12 +181,12 @@ async fn a_worker_that_cannot_renew_its_lease_writes_nothing_after_its_deadline_
 
         // A stops by itself at its local deadline, before its lease expires: the write it had
         // in flight is cancelled.
-        assert_eq!(
-            next_held(&mut held, "the cancellation of A's write in flight").await,
-            Held::Cancelled("ConfigMap sample-ns/two".to_owned()),
-            "{backend}: A kept its write in flight although it could not renew its lease"
-        );
-        let stopped = Utc::now();
+        let Held::Cancelled(object, stopped) =
+            next_held(&mut held, "the cancellation of A's write in flight").await
+        else {
+            panic!("{backend}: A kept its write in flight although it could not renew its lease");
+        };
+        assert_eq!(object, "ConfigMap sample-ns/two", "{backend}");
         assert!(
             stopped < expiry,
             "{backend}: A stopped at {stopped}, after its lease expired at {expiry}"

@@ -34,8 +34,9 @@ pub type Writes = Arc<Mutex<Vec<Write>>>;
 pub enum Held {
     /// The write of this object reached the gate and waits there.
     Waiting(String),
-    /// The write waiting at the gate was cancelled (its future dropped) before it took effect.
-    Cancelled(String),
+    /// The write waiting at the gate was cancelled (its future dropped) before it took effect,
+    /// at this time (taken when it happened, not when a test reads the event).
+    Cancelled(String, DateTime<Utc>),
 }
 
 /// Lets the first writes through, then holds the others until opened.
@@ -75,7 +76,7 @@ impl Gate {
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
                 if let Some(object) = self.1.take() {
-                    let _ = self.0.events.send(Held::Cancelled(object));
+                    let _ = self.0.events.send(Held::Cancelled(object, Utc::now()));
                 }
             }
         }

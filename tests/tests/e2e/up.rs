@@ -232,7 +232,12 @@ async fn eyrie_up_services_refuse_callers_without_the_internal_credential() {
     let mut shown = process.stdout.lock().unwrap().join("\n");
     shown.push_str(&process.logs());
     for entry in walk(data_dir.path()) {
-        shown.push_str(&String::from_utf8_lossy(&std::fs::read(entry).unwrap()));
+        // The services still run: a temporary file may go between listing and reading.
+        match std::fs::read(&entry) {
+            Ok(bytes) => shown.push_str(&String::from_utf8_lossy(&bytes)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => panic!("{}: {err}", entry.display()),
+        }
     }
     assert_eq!(secrets_in(&shown), HashSet::from([token]));
 }
@@ -242,8 +247,11 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue; // a folder removed meanwhile
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
             if path.is_dir() {
                 folders.push(path);
             } else {
