@@ -314,6 +314,7 @@ async fn a_project_boundary_is_set_checked_and_guarded_by_its_etag() {
             ["rbac.authorization.k8s.io/ClusterRole"],
             "{backend}"
         );
+        assert_eq!(boundary.hosts, ["10.20.0.0/16"], "{backend}");
         assert_eq!(updated.display_name, before.display_name, "{backend}");
         assert_ne!(updated.etag, before.etag, "{backend}");
         let read = client

@@ -1,7 +1,8 @@
-//! Projects gain a boundary (issue 15, part 2): the namespaces and cluster-scoped kinds their
-//! books may touch besides each deployment's own namespace, as two JSON lists, and a revision
-//! for UpdateProject's etag. Existing projects get empty lists: their books keep to their own
-//! namespaces.
+//! Projects gain a boundary (issue 15, parts 2 and 7): the namespaces and cluster-scoped kinds
+//! their books may touch besides each deployment's own namespace, and the hosts their
+//! `http.check` steps may reach although the runner refuses them by default, as JSON lists;
+//! and a revision for UpdateProject's etag. Existing projects get empty lists: their books keep
+//! to their own namespaces.
 
 use sea_orm_migration::prelude::*;
 
@@ -19,6 +20,11 @@ impl MigrationTrait for Migration {
                 .default("[]")
                 .to_owned(),
             ColumnDef::new(Projects::BoundaryClusterKinds)
+                .text()
+                .not_null()
+                .default("[]")
+                .to_owned(),
+            ColumnDef::new(Projects::BoundaryHosts)
                 .text()
                 .not_null()
                 .default("[]")
@@ -44,6 +50,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for column in [
             Projects::Revision,
+            Projects::BoundaryHosts,
             Projects::BoundaryClusterKinds,
             Projects::BoundaryNamespaces,
         ] {
@@ -65,5 +72,6 @@ enum Projects {
     Table,
     BoundaryNamespaces,
     BoundaryClusterKinds,
+    BoundaryHosts,
     Revision,
 }

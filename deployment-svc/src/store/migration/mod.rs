@@ -7,7 +7,6 @@ mod m20261128_000002_create_outbox;
 mod m20261128_000003_create_operations;
 mod m20261205_000001_scope_request_ids;
 mod m20261205_000002_project_boundary;
-mod m20261205_000003_project_boundary_hosts;
 
 /// Applies deployment-svc's migrations, tracked in a table of its own so that services sharing one
 /// database never see each other's migrations.
@@ -21,7 +20,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_operations::Migration),
             Box::new(m20261205_000001_scope_request_ids::Migration),
             Box::new(m20261205_000002_project_boundary::Migration),
-            Box::new(m20261205_000003_project_boundary_hosts::Migration),
         ]
     }
 
