@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod grpc;
+pub mod hosts;
 pub mod internal;
 pub mod names;
 pub mod paging;

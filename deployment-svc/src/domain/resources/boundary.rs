@@ -63,43 +63,15 @@ fn namespace_pattern(pattern: &str) -> Result<(), String> {
     }
 }
 
-/// An address, a CIDR network or a host name, as the runner reads `http.check` allowances.
+/// An address, a CIDR network or a host name, read as the runner reads them.
 fn host_entry(entry: &str) -> Result<(), String> {
-    let invalid = || {
-        Err(
+    entry
+        .parse::<eyrie_platform::hosts::AllowedHost>()
+        .map(|_| ())
+        .map_err(|_| {
             "is neither an address, a network (CIDR such as 10.20.0.0/16) nor a host name"
-                .to_owned(),
-        )
-    };
-    if let Some((address, prefix)) = entry.split_once('/') {
-        let Ok(address) = address.parse::<std::net::IpAddr>() else {
-            return invalid();
-        };
-        let longest = if address.is_ipv4() { 32 } else { 128 };
-        return match prefix.parse::<u8>() {
-            Ok(prefix) if prefix <= longest => Ok(()),
-            _ => invalid(),
-        };
-    }
-    let unbracketed = entry.trim_start_matches('[').trim_end_matches(']');
-    if unbracketed.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let name = entry.trim_end_matches('.');
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
-        Ok(())
-    } else {
-        invalid()
-    }
+                .to_owned()
+        })
 }
 
 /// `group/Kind`, the core group empty, `*` allowed in either part.
