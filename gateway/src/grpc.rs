@@ -88,9 +88,6 @@ fn token_id(field: &str, name: &str) -> Result<String, Status> {
     Ok(id.to_owned())
 }
 
-/// Longest request id accepted, as by the other services.
-const MAX_REQUEST_ID_LEN: usize = 64;
-
 /// Longest display name of a token (the contract's limit).
 const MAX_DISPLAY_NAME_LEN: usize = 200;
 
@@ -107,25 +104,20 @@ fn new_token(request: CreateTokenRequest) -> Result<NewToken, Status> {
         violations.push(violation);
     }
     let request_id = request.request_id;
-    if request_id.chars().count() > MAX_REQUEST_ID_LEN {
-        violations.push(FieldViolation::new(
-            "request_id",
-            format!("must be at most {MAX_REQUEST_ID_LEN} characters"),
-        ));
-    } else if request_id
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace())
-    {
-        violations.push(FieldViolation::new(
-            "request_id",
-            "must not contain whitespace or control characters",
-        ));
+    if let Err(violation) = eyrie_platform::names::validate_request_id("request_id", &request_id) {
+        violations.push(violation);
     }
     let token = request.token.unwrap_or_default();
     if token.display_name.chars().count() > MAX_DISPLAY_NAME_LEN {
         violations.push(FieldViolation::new(
             "token.display_name",
             format!("must be at most {MAX_DISPLAY_NAME_LEN} characters"),
+        ));
+    } else if token.display_name.chars().any(char::is_control) {
+        // Printed by `eyrie token` and the console: no terminal escapes.
+        violations.push(FieldViolation::new(
+            "token.display_name",
+            "must not contain control characters",
         ));
     }
     let mut bindings: Vec<(String, String)> = Vec::new();
@@ -301,5 +293,38 @@ impl AccessService for AccessGrpc {
                 ),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused_fields(request: CreateTokenRequest) -> Vec<String> {
+        let status = new_token(request).err().expect("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        status::violated_fields(&status)
+    }
+
+    #[test]
+    fn a_token_request_is_checked_field_by_field() {
+        let named = |display_name: &str, request_id: &str| CreateTokenRequest {
+            token_id: "ci".into(),
+            token: Some(pb::Token {
+                display_name: display_name.into(),
+                ..Default::default()
+            }),
+            request_id: request_id.into(),
+        };
+        assert!(new_token(named("CI pipeline", "req-1")).is_ok());
+        assert_eq!(
+            refused_fields(named("\u{1b}[2Jgone", "")),
+            ["token.display_name"]
+        );
+        assert_eq!(
+            refused_fields(named(&"x".repeat(201), "")),
+            ["token.display_name"]
+        );
+        assert_eq!(refused_fields(named("ok", "has space")), ["request_id"]);
     }
 }

@@ -11,6 +11,26 @@ use crate::status::FieldViolation;
 /// Longest DNS-1123 label: slugs become Kubernetes namespaces and object names.
 pub const MAX_SLUG_LEN: usize = 63;
 
+/// Longest request id (idempotency key), in characters.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// An optional idempotency key: at most 64 printable characters, the same in every service.
+pub fn validate_request_id(field: &str, value: &str) -> Result<(), FieldViolation> {
+    if value.chars().count() > MAX_REQUEST_ID_LEN {
+        Err(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_REQUEST_ID_LEN} characters"),
+        ))
+    } else if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        Err(FieldViolation::new(
+            field,
+            "must not contain whitespace or control characters",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks that `value` is a DNS-1123 label: 1 to 63 of `a-z`, `0-9`, `-`, starting and ending
 /// with a letter or digit.
 pub fn validate_slug(field: &str, value: &str) -> Result<(), FieldViolation> {

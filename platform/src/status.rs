@@ -50,6 +50,15 @@ pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
+/// The fields a refusal made by [`invalid_argument`] names, in order (for tests and clients).
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
 /// `NOT_FOUND` for a resource of `kind` (e.g. `deployment`) with resource name `name`.
 pub fn not_found(kind: &str, name: &str) -> Status {
     resource_status(

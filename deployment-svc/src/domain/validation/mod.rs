@@ -4,6 +4,7 @@
 mod git;
 mod image;
 
+pub use eyrie_platform::names::validate_request_id;
 use eyrie_platform::status::FieldViolation;
 
 pub use eyrie_platform::names::validate_slug;
@@ -12,8 +13,6 @@ pub use image::{ImageReference, parse_image};
 
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME_LEN: usize = 200;
-/// Longest request id, in characters.
-pub const MAX_REQUEST_ID_LEN: usize = 64;
 /// Longest commit ref, in characters.
 pub const MAX_COMMIT_REF_LEN: usize = 256;
 /// Longest parameter key, in characters.
@@ -122,23 +121,6 @@ pub fn validate_absolute_path(field: &str, value: &str) -> Result<(), FieldViola
         Err(FieldViolation::new(
             field,
             format!("must be at most {MAX_PATH_LEN} bytes without control characters"),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-/// An optional idempotency key: at most 64 printable characters.
-pub fn validate_request_id(field: &str, value: &str) -> Result<(), FieldViolation> {
-    if value.chars().count() > MAX_REQUEST_ID_LEN {
-        Err(FieldViolation::new(
-            field,
-            format!("must be at most {MAX_REQUEST_ID_LEN} characters"),
-        ))
-    } else if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        Err(FieldViolation::new(
-            field,
-            "must not contain whitespace or control characters",
         ))
     } else {
         Ok(())
