@@ -3,24 +3,15 @@
 use serde_json::Value;
 
 use super::*;
+use crate::cluster::ObjectRef;
 use crate::domain::{
+    confinement::{Confinement, KNOWN_CLUSTER_SCOPED, ObjectScope},
     manifest::parse_documents,
     render::render_book,
     snapshot::{Snapshot, sample_snapshot},
     template::Templates,
     validate::validate,
 };
-
-/// Kinds whose objects live outside any namespace.
-const CLUSTER_SCOPED: [&str; 7] = [
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "PersistentVolume",
-    "StorageClass",
-    "CustomResourceDefinition",
-    "ClusterIssuer",
-];
 
 /// A plausible value for a required parameter, as a deployment would set it.
 pub(super) fn plausible(parameter: &str) -> String {
@@ -135,13 +126,16 @@ fn every_builtin_renders_manifests_in_the_deployment_namespace() {
     }
 }
 
+/// The rule the runner applies to every object a step sends.
 fn check_namespace(at: &str, document: &Value, namespace: &str) {
-    let kind = document["kind"].as_str().unwrap_or_default();
-    let metadata = &document["metadata"];
-    if kind == "Namespace" {
-        assert_eq!(metadata["name"], namespace, "{at}: {document}");
-    } else if !CLUSTER_SCOPED.contains(&kind) {
-        assert_eq!(metadata["namespace"], namespace, "{at}: {kind} {document}");
+    let target = ObjectRef::of_manifest(document).unwrap_or_else(|err| panic!("{at}: {err}"));
+    let scope = if KNOWN_CLUSTER_SCOPED.contains(&target.kind.as_str()) {
+        ObjectScope::Cluster
+    } else {
+        ObjectScope::Namespaced
+    };
+    if let Err(refusal) = Confinement::to_namespace(namespace).check(&target, scope) {
+        panic!("{at}: {refusal}");
     }
 }
 
