@@ -4,6 +4,10 @@
 //! Checked before anything is sent, so a book written by one project cannot reach another
 //! project's namespace or the cluster's access control (ClusterRoleBinding,
 //! CustomResourceDefinition, admission webhooks, ...).
+//!
+//! Reads (get, wait, list) may also reach the namespaces of the project's other deployments:
+//! one project is one tenant, and that is how an Odoo deployment reads the credentials a PGO
+//! deployment of the same project keeps in its own namespace. Writes never go there.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +63,17 @@ pub const KNOWN_CLUSTER_SCOPED: [&str; 16] = [
 pub struct Confinement {
     namespace: String,
     boundary: Boundary,
+    /// Namespaces of the project's other deployments: readable, never writable.
+    readable: Vec<String>,
+}
+
+/// What an operation does to the object it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// get, wait, list.
+    Read,
+    /// apply, create, patch, delete.
+    Write,
 }
 
 impl Confinement {
@@ -72,11 +87,30 @@ impl Confinement {
         Self {
             namespace: namespace.into(),
             boundary,
+            readable: Vec::new(),
         }
     }
 
-    /// Refuses `target` unless the rule lets a book touch it, naming the object and the rule.
+    /// The same rule, also letting reads reach `namespaces` (the project's other deployments').
+    #[must_use]
+    pub fn reading(mut self, namespaces: impl IntoIterator<Item = String>) -> Self {
+        self.readable = namespaces.into_iter().collect();
+        self
+    }
+
+    /// Refuses writing `target` unless the rule lets a book touch it, naming the object and
+    /// the rule.
     pub fn check(&self, target: &ObjectRef, scope: ObjectScope) -> Result<(), String> {
+        self.check_access(target, scope, Access::Write)
+    }
+
+    /// Refuses `access` to `target` unless the rule allows it, naming the object and the rule.
+    pub fn check_access(
+        &self,
+        target: &ObjectRef,
+        scope: ObjectScope,
+        access: Access,
+    ) -> Result<(), String> {
         let own = &self.namespace;
         let allowed = match scope {
             ObjectScope::Namespaced => target.namespace.as_deref().is_some_and(|namespace| {
@@ -86,6 +120,8 @@ impl Confinement {
                         .namespaces
                         .iter()
                         .any(|pattern| glob_matches(pattern, namespace))
+                    || (access == Access::Read
+                        && self.readable.iter().any(|readable| readable == namespace))
             }),
             ObjectScope::Cluster => {
                 let group = target
@@ -111,10 +147,16 @@ impl Confinement {
             },
             ObjectScope::Cluster => format!("{} is cluster-scoped", target.kind),
         };
+        let reads = match access {
+            Access::Read if !self.readable.is_empty() => {
+                ", and read the namespaces of its project's other deployments"
+            }
+            _ => "",
+        };
         Err(format!(
             "refused {target} ({}): {what}, and a book may touch only objects in its \
              deployment's namespace {own} and that Namespace itself, plus the namespaces and \
-             cluster-scoped kinds of its project's boundary ({})",
+             cluster-scoped kinds of its project's boundary ({}){reads}",
             target.api_version,
             self.describe_boundary()
         ))
@@ -252,6 +294,31 @@ mod tests {
             let err = rule.check(&target, scope).unwrap_err();
             assert!(err.contains("namespaces: shared-*"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_project_s_other_namespaces_are_readable_and_never_writable() {
+        let rule = Confinement::to_namespace("acme-erp").reading(["acme-db".to_owned()]);
+        let secret = object("v1", "Secret", Some("acme-db"), "db-pguser-odoo");
+        let scope = ObjectScope::Namespaced;
+        assert_eq!(rule.check_access(&secret, scope, Access::Read), Ok(()));
+        let err = rule
+            .check_access(&secret, scope, Access::Write)
+            .unwrap_err();
+        assert!(err.contains("in namespace acme-db"), "{err}");
+        assert!(rule.check(&secret, scope).is_err());
+        // Only the listed namespaces, by exact name, and only namespaced objects.
+        let other = object("v1", "Secret", Some("acme-db2"), "s");
+        let err = rule.check_access(&other, scope, Access::Read).unwrap_err();
+        assert!(
+            err.contains("read the namespaces of its project's other"),
+            "{err}"
+        );
+        let namespace = object("v1", "Namespace", None, "acme-db");
+        assert!(
+            rule.check_access(&namespace, ObjectScope::Cluster, Access::Read)
+                .is_err()
+        );
     }
 
     #[test]
