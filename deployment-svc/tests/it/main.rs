@@ -8,5 +8,6 @@ mod lifecycle;
 mod next_phase;
 mod projects;
 mod relay;
+mod type_limits;
 mod validation;
 mod versions;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use eyrie_platform::{names::MAX_SLUG_LEN, status::FieldViolation};
 use sha2::{Digest as _, Sha256};
 
-use super::{DeploymentState, DeploymentType, PageRequest, etag_of};
+use super::{DeploymentState, DeploymentType, PageRequest, etag_of, type_limits::id_violations};
 use crate::domain::{
     names::{ClusterName, DeploymentName, GroupName, ProjectName, ScopeName},
     validation::{
@@ -338,6 +338,15 @@ impl NewDeployment {
                 .collect();
         let project = ProjectName::new(self.name.project.clone());
         violations.extend(self.key_fields.violations(&project, &DeploymentField::ALL));
+        violations
+    }
+
+    /// What a deployment of `deployment_type` (its group's) cannot be: an id the type's books
+    /// cannot name their objects after (reported on request field `deployment_id`), and the
+    /// fields the type needs but it lacks.
+    pub fn type_violations(&self, deployment_type: DeploymentType) -> Vec<FieldViolation> {
+        let mut violations = id_violations(deployment_type, "deployment_id", &self.name.deployment);
+        violations.extend(self.key_fields.type_violations(deployment_type));
         violations
     }
 }

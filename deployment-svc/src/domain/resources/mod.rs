@@ -4,6 +4,7 @@
 mod boundary;
 mod deployment;
 mod group;
+mod type_limits;
 
 use chrono::{DateTime, Utc};
 use eyrie_platform::status::FieldViolation;

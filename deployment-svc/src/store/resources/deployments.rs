@@ -35,8 +35,9 @@ use crate::{
 
 impl ResourceStore {
     /// Creates a deployment in state draft at revision 1 and queues its version 1, in one
-    /// transaction. Checks what needs the database: the group exists (`NotFound`), its type's
-    /// required fields, and the scope and clusters exist (`Invalid`).
+    /// transaction. Checks what needs the database, before writing anything: the group exists
+    /// (`NotFound`), its type's limits on the id and required fields, and the scope and
+    /// clusters exist (`Invalid`).
     pub async fn create_deployment(
         &self,
         new: &NewDeployment,
@@ -51,7 +52,7 @@ impl ResourceStore {
         let group = find_group(&txn, &group_name)
             .await?
             .ok_or_else(|| DeploymentError::not_found("deployment group", group_name))?;
-        let mut violations = new.key_fields.type_violations(group.deployment_type);
+        let mut violations = new.type_violations(group.deployment_type);
         violations.extend(missing_references(&txn, &new.key_fields).await?);
         if !violations.is_empty() {
             return Err(DeploymentError::Invalid(violations));
