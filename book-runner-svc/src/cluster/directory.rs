@@ -8,6 +8,16 @@
 //!
 //! where `<kind>` is the lowercase kind (`deployment`, `postgrescluster`). Each file holds exactly
 //! the object, with sorted keys, so that the same object always gives the same bytes.
+//!
+//! Like an API server, it keeps `metadata.generation`: 1 when an object is created, one more on
+//! every write that changes anything outside `metadata` and `status`, untouched by writes that
+//! change nothing or only metadata. Waits compare it with the `status.observedGeneration` a
+//! controller writes, so a stand-in controller must write that too.
+//!
+//! `status` belongs to the controllers: `apply`, `create_if_absent` and `merge_patch` never write
+//! it, as an API server ignores `status` in writes to the main resource of a kind with a status
+//! subresource. Every kind is treated so, since a folder cannot know which kinds have one (the
+//! kinds books deal with do); whoever plays a controller writes `status` into the file itself.
 
 use std::{
     io,
@@ -27,6 +37,9 @@ const CLUSTER_SCOPED: &str = "_cluster";
 
 /// How often `wait_for` reads the object again: fast enough for tests, cheap for a folder.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The parts of an object that are not its spec: changing them does not make a new generation.
+const NOT_SPEC: [&str; 2] = ["metadata", "status"];
 
 /// How many times a write recreates a folder that a concurrent delete removed as empty.
 const WRITE_ATTEMPTS: u32 = 3;
@@ -141,14 +154,14 @@ impl Cluster for DirectoryCluster {
         let path = self.path_of(&target)?;
         let _writing = self.writes.lock().await;
         let Some(stored) = Self::load(&path).await?.into_object()? else {
-            write_atomically(&path, manifest).await?;
+            write_atomically(&path, &created(manifest)).await?;
             return Ok(ApplyOutcome::Created);
         };
         let mut merged = stored.clone();
-        deep_merge(&mut merged, manifest);
-        if merged == stored {
+        deep_merge(&mut merged, &without_status(manifest));
+        let Some(merged) = next_generation(&stored, merged) else {
             return Ok(ApplyOutcome::Unchanged);
-        }
+        };
         write_atomically(&path, &merged).await?;
         Ok(ApplyOutcome::Configured)
     }
@@ -165,7 +178,7 @@ impl Cluster for DirectoryCluster {
         }
         // A hard link fails when the target exists, unlike a rename: another process creating
         // the same object at the same time keeps its version, and readers never see half a file.
-        let temp = write_temp(&path, manifest).await?;
+        let temp = write_temp(&path, &created(manifest)).await?;
         let linked = tokio::fs::hard_link(&temp, &path).await;
         remove_temp(&temp).await;
         match linked {
@@ -185,10 +198,10 @@ impl Cluster for DirectoryCluster {
             return Err(ClusterError::NotFound(target.to_string()));
         };
         let mut patched = stored.clone();
-        apply_merge_patch(&mut patched, patch);
-        if patched == stored {
+        apply_merge_patch(&mut patched, &without_status(patch));
+        let Some(patched) = next_generation(&stored, patched) else {
             return Ok(());
-        }
+        };
         // The file's place is its identity: a patch moving it would leave it at the wrong path.
         let stays = ObjectRef::of_manifest(&patched)
             .and_then(|patched| self.path_of(&patched))
@@ -289,6 +302,59 @@ fn invalid(target: &ObjectRef, problem: &str) -> ClusterError {
 /// An I/O error, naming the file so the user can look at it.
 fn io_error(path: &Path, error: &io::Error) -> ClusterError {
     ClusterError::Unavailable(format!("{}: {error}", path.display()))
+}
+
+/// `manifest` as an API server stores it when creating it: generation 1, no status.
+fn created(manifest: &Value) -> Value {
+    let mut object = without_status(manifest);
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert("generation".to_owned(), Value::from(1));
+    }
+    object
+}
+
+/// A manifest or patch without the `status` that writes must not set (see the module docs).
+fn without_status(manifest: &Value) -> Value {
+    let mut manifest = manifest.clone();
+    if let Some(fields) = manifest.as_object_mut() {
+        fields.remove("status");
+    }
+    manifest
+}
+
+/// The object to write after `stored` became `written`, with the generation an API server
+/// would give it, or `None` when nothing changed. A write cannot set the generation; an object
+/// written by hand without one counts as generation 1.
+fn next_generation(stored: &Value, mut written: Value) -> Option<Value> {
+    let generation = stored
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let changed = spec_of(stored) != spec_of(&written);
+    let next = if changed { generation + 1 } else { generation };
+    // What the write asked for the generation is dropped first, so it cannot count as a change.
+    if let Some(metadata) = written.get_mut("metadata").and_then(Value::as_object_mut) {
+        match stored.pointer("/metadata/generation") {
+            Some(kept) => metadata.insert("generation".to_owned(), kept.clone()),
+            None => metadata.remove("generation"),
+        };
+    }
+    if written == *stored {
+        return None;
+    }
+    if let Some(metadata) = written.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert("generation".to_owned(), Value::from(next));
+    }
+    Some(written)
+}
+
+/// An object without the parts that are not its spec.
+fn spec_of(object: &Value) -> Value {
+    let mut spec = object.clone();
+    if let Some(fields) = spec.as_object_mut() {
+        fields.retain(|key, _| !NOT_SPEC.contains(&key.as_str()));
+    }
+    spec
 }
 
 /// Server-side apply for a single manager: mappings merge key by key, anything else in the
@@ -421,6 +487,11 @@ mod tests {
         ObjectRef::of_manifest(manifest).unwrap()
     }
 
+    fn with_generation(mut object: Value, generation: i64) -> Value {
+        object["metadata"]["generation"] = json!(generation);
+        object
+    }
+
     fn read_yaml(path: &Path) -> Value {
         serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
@@ -464,10 +535,12 @@ mod tests {
         );
         let path = dir.path().join("shop/deployment/web.yaml");
         assert_eq!(cluster.path_of(&reference(&deployment(2))).unwrap(), path);
-        assert_eq!(read_yaml(&path), deployment(2));
+        let mut stored = deployment(2);
+        stored["metadata"]["generation"] = json!(1);
+        assert_eq!(read_yaml(&path), stored);
         assert_eq!(
             cluster.get(&reference(&deployment(2))).await.unwrap(),
-            Some(deployment(2))
+            Some(stored)
         );
         // Sorted keys: the same object always gives the same bytes.
         let text = std::fs::read_to_string(&path).unwrap();
@@ -679,7 +752,7 @@ mod tests {
         assert!(!cluster.create_if_absent(&secret("second")).await.unwrap());
         assert_eq!(
             cluster.get(&reference(&secret("x"))).await.unwrap(),
-            Some(secret("first"))
+            Some(with_generation(secret("first"), 1))
         );
         assert_eq!(files_under(dir.path()), ["shop/secret/db.yaml"]);
 
@@ -874,6 +947,139 @@ mod tests {
         };
         assert!(cluster.path_of(&namespaced_namespace).is_err());
         assert_eq!(files_under(dir.path()), Vec::<String>::new());
+    }
+
+    fn generation(cluster: &DirectoryCluster, target: &ObjectRef) -> Value {
+        let path = cluster.path_of(target).unwrap();
+        read_yaml(&path)["metadata"]["generation"].clone()
+    }
+
+    #[tokio::test]
+    async fn the_generation_counts_spec_changes_as_an_api_server_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = DirectoryCluster::new(dir.path());
+        let target = reference(&deployment(1));
+        // A generation in the manifest is the client's wish, which the server ignores.
+        let mut claimed = deployment(1);
+        claimed["metadata"]["generation"] = json!(7);
+        assert_eq!(
+            cluster.apply(&claimed, false).await.unwrap(),
+            ApplyOutcome::Created
+        );
+        assert_eq!(generation(&cluster, &target), 1, "created");
+
+        assert_eq!(
+            cluster.apply(&deployment(1), false).await.unwrap(),
+            ApplyOutcome::Unchanged
+        );
+        assert_eq!(generation(&cluster, &target), 1, "the same apply");
+
+        let mut relabelled = deployment(1);
+        relabelled["metadata"]["labels"] = json!({"tier": "front"});
+        assert_eq!(
+            cluster.apply(&relabelled, false).await.unwrap(),
+            ApplyOutcome::Configured
+        );
+        assert_eq!(generation(&cluster, &target), 1, "metadata only");
+
+        let mut new_image = deployment(1);
+        new_image["spec"]["template"]["spec"]["containers"] =
+            json!([{"name": "web", "image": "nginx:2"}]);
+        cluster.apply(&new_image, false).await.unwrap();
+        assert_eq!(generation(&cluster, &target), 2, "a new image");
+        cluster.apply(&deployment(3), false).await.unwrap();
+        assert_eq!(generation(&cluster, &target), 3, "new replicas");
+
+        cluster
+            .merge_patch(&target, &json!({"spec": {"replicas": 0}}))
+            .await
+            .unwrap();
+        assert_eq!(generation(&cluster, &target), 4, "merge patch of the spec");
+        cluster
+            .merge_patch(&target, &json!({"spec": {"replicas": 0}}))
+            .await
+            .unwrap();
+        cluster
+            .merge_patch(&target, &json!({"metadata": {"annotations": {"a": "b"}}}))
+            .await
+            .unwrap();
+        assert_eq!(generation(&cluster, &target), 4, "no spec change");
+        cluster
+            .merge_patch(&target, &json!({"metadata": {"generation": 1}}))
+            .await
+            .unwrap();
+        assert_eq!(generation(&cluster, &target), 4, "a patch cannot set it");
+
+        // The controller's status edit is no spec change either.
+        let path = cluster.path_of(&target).unwrap();
+        let mut controlled = read_yaml(&path);
+        controlled["status"] = json!({"observedGeneration": 4, "replicas": 0});
+        std::fs::write(&path, serde_saphyr::to_string(&controlled).unwrap()).unwrap();
+        cluster
+            .merge_patch(&target, &json!({"spec": {"replicas": 0}}))
+            .await
+            .unwrap();
+        assert_eq!(read_yaml(&path), controlled);
+
+        // An object written by hand without a generation is at generation 1.
+        let mut by_hand = deployment(1);
+        by_hand["metadata"]["name"] = json!("hand");
+        let hand = reference(&by_hand);
+        let hand_path = cluster.path_of(&hand).unwrap();
+        std::fs::write(&hand_path, serde_saphyr::to_string(&by_hand).unwrap()).unwrap();
+        by_hand["spec"]["replicas"] = json!(2);
+        cluster.apply(&by_hand, false).await.unwrap();
+        assert_eq!(generation(&cluster, &hand), 2);
+    }
+
+    #[tokio::test]
+    async fn writes_never_set_the_status_of_the_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = DirectoryCluster::new(dir.path());
+        let target = reference(&deployment(1));
+        let mut claiming = deployment(1);
+        claiming["status"] = json!({"availableReplicas": 1});
+        cluster.apply(&claiming, false).await.unwrap();
+        assert_eq!(
+            cluster.get(&target).await.unwrap().unwrap()["status"],
+            Value::Null
+        );
+        assert!(
+            cluster
+                .create_if_absent(&{
+                    let mut other = claiming.clone();
+                    other["metadata"]["name"] = json!("other");
+                    other
+                })
+                .await
+                .unwrap()
+        );
+        let other = ObjectRef {
+            name: "other".into(),
+            ..target.clone()
+        };
+        assert_eq!(
+            cluster.get(&other).await.unwrap().unwrap()["status"],
+            Value::Null
+        );
+
+        let path = cluster.path_of(&target).unwrap();
+        let mut controlled = read_yaml(&path);
+        controlled["status"] = json!({"availableReplicas": 0});
+        std::fs::write(&path, serde_saphyr::to_string(&controlled).unwrap()).unwrap();
+        assert_eq!(
+            cluster.apply(&claiming, false).await.unwrap(),
+            ApplyOutcome::Unchanged
+        );
+        cluster
+            .merge_patch(&target, &json!({"status": null}))
+            .await
+            .unwrap();
+        cluster
+            .merge_patch(&target, &json!({"status": {"availableReplicas": 1}}))
+            .await
+            .unwrap();
+        assert_eq!(read_yaml(&path), controlled);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
