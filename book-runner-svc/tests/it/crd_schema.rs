@@ -14,6 +14,8 @@ use serde_json::Value;
 
 const PGO_CRD: &str = include_str!("../fixtures/crds/pgo-v5.8.9-postgresclusters.yaml");
 const PXC_CRD: &str = include_str!("../fixtures/crds/pxc-v1.19.0-perconaxtradbclusters.yaml");
+/// The PXC operator release of that fixture.
+const PXC_OPERATOR_VERSION: &str = "1.19.0";
 
 /// The schema of each served `(apiVersion, kind)` of the CRDs.
 fn schemas() -> BTreeMap<(String, String), Value> {
@@ -194,8 +196,9 @@ fn every_builtin_custom_resource_fits_the_operators_schema() {
                 ("storage_class", "fast"),
                 ("user_options", "CREATEDB"),
                 ("replicas", "3"),
-                ("pxc_size", "1"),
-                ("proxy_size", "1"),
+                ("size", "1"),
+                ("haproxy_size", "1"),
+                ("unsafe_size", "true"),
             ],
         ),
     ];
@@ -226,6 +229,48 @@ fn every_builtin_custom_resource_fits_the_operators_schema() {
         checked >= 4,
         "only {checked} custom resources were rendered"
     );
+}
+
+#[test]
+fn every_option_variant_sets_what_it_names() {
+    // The variant above must reach the optional parts of the spec, not parameters the books
+    // do not have: the unsafe flags of PXC, PGO's proxy.
+    let pxc = builtin_books()
+        .into_iter()
+        .find(|book| book.name == "pxc-deploy")
+        .unwrap();
+    let resources = custom_resources(
+        &pxc,
+        &[
+            ("size", "1"),
+            ("haproxy_size", "1"),
+            ("unsafe_size", "true"),
+        ],
+    );
+    assert_eq!(resources[0]["spec"]["unsafeFlags"]["pxcSize"], true);
+    assert_eq!(resources[0]["spec"]["pxc"]["size"], 1);
+    let pgo = builtin_books()
+        .into_iter()
+        .find(|book| book.name == "pgo-deploy")
+        .unwrap();
+    let resources = custom_resources(&pgo, &[("pgbouncer", "true")]);
+    assert!(resources[0]["spec"]["proxy"]["pgBouncer"].is_object());
+}
+
+#[test]
+fn the_pxc_books_default_cr_version_is_the_operator_release_of_the_fixture() {
+    let pxc = builtin_books()
+        .into_iter()
+        .find(|book| book.name == "pxc-deploy")
+        .unwrap();
+    let cr_version = pxc
+        .parameters
+        .iter()
+        .find(|parameter| parameter.name == "cr_version")
+        .and_then(|parameter| parameter.default.clone());
+    assert_eq!(cr_version.as_deref(), Some(PXC_OPERATOR_VERSION));
+    let resources = custom_resources(&pxc, &[]);
+    assert_eq!(resources[0]["spec"]["crVersion"], PXC_OPERATOR_VERSION);
 }
 
 #[test]

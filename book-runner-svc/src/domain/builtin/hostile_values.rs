@@ -38,13 +38,18 @@ const HOSTILE: [&str; 16] = [
 ];
 
 /// Parameters the books read as numbers (`| int`).
-const NUMERIC: [&str; 6] = [
+const NUMERIC: [&str; 11] = [
     "replicas",
     "port",
     "postgres_version",
     "workers",
+    "max_cron_threads",
+    "limit_memory_soft_mib",
+    "limit_memory_hard_mib",
     "size",
     "haproxy_size",
+    "run_as_user",
+    "run_as_group",
 ];
 
 /// A plain word, to find where a field prints.
