@@ -11,14 +11,18 @@ use super::DeploymentType;
 
 /// The longest id of a `pxc` deployment. The Percona XtraDB Cluster operator refuses a
 /// PerconaXtraDBCluster whose name is longer ("cluster name (...) too long, must be no more
-/// than 22 characters": `clusterNameMaxLen` in pkg/apis/pxc/v1/pxc_types.go, v1.18 and v1.19).
+/// than 22 characters": `clusterNameMaxLen` in pkg/apis/pxc/v1/pxc_types.go, the same from
+/// v1.15 to v1.19), when it reconciles and in its optional admission webhook: without the
+/// webhook the API server takes the resource and the book waits for a ready state in vain.
 pub const PXC_MAX_ID_LEN: usize = 22;
 
 /// The longest id of a `pgo` deployment. PGO v5 names an instance StatefulSet
 /// `<cluster>-<set>-<4 random characters>` (the built-in book's set is `instance1`), and
 /// Kubernetes labels its pods `controller-revision-hash: <statefulset>-<10-character hash>`,
-/// a label value of at most 63 characters (kubernetes#64023; PGO documents the same sum on
-/// PostgresInstanceSetSpec.name): 63 - 1 - 9 - 1 - 4 - 1 - 10.
+/// a label value of at most 63 characters (kubernetes#64023). PGO v5.8 documents the same sum
+/// on PostgresInstanceSetSpec.name ("the combined length of this and the cluster name must be
+/// 46 characters or less") without checking it: 63 - 1 - 9 - 1 - 4 - 1 - 10. Its other names
+/// are shorter: CronJobs `<id>-repo1-full` (52 at most) and the StatefulSet `<id>-repo-host`.
 pub const PGO_MAX_ID_LEN: usize = 63 - "-instance1-xxxx".len() - "-".len() - 10;
 
 /// The longest id of an `odoo` deployment: Kubernetes labels the pods of the initialisation
