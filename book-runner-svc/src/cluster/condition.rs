@@ -1,29 +1,31 @@
-//! Conditions a `wait` step waits for, judged on an object as the cluster stores it.
+//! Conditions a `wait` step waits for, in the text forms books write.
 //!
-//! Judging is pure (no I/O), so that every driver polls or watches in its own way and agrees on
-//! what "done" means.
+//! What each means, judged on an object as the cluster stores it, is in
+//! [`wait`](super::wait), shared by every driver.
 
 use std::{fmt, str::FromStr};
 
-use serde_json::Value;
-
 /// The accepted forms, shown to whoever wrote a condition the parser refuses.
-const ACCEPTED_FORMS: &str = "expected one of: available, ready, scaled-down, gone, exists, \
-     condition:<Type>, field:<dotted.path>=<value>";
+const ACCEPTED_FORMS: &str = "expected one of: available, ready, scaled-down, complete, gone, \
+     exists, condition:<Type>, field:<dotted.path>=<value>";
 
 /// What a `wait` step waits for, in the book's text form (e.g. `available`,
 /// `condition:Ready`, `field:status.state=ready`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Condition {
-    /// A Deployment-like object has `status.availableReplicas >= spec.replicas`, for its current
-    /// generation.
+    /// A Deployment has rolled out, as `kubectl rollout status` means it: its controller
+    /// observed the current generation, every replica runs the current template, none of the
+    /// old ones is left, and the updated ones are available.
     Available,
-    /// A StatefulSet-like object has `status.readyReplicas >= spec.replicas`, for its current
-    /// generation.
+    /// A StatefulSet has rolled out, as `kubectl rollout status` means it: current generation
+    /// observed, every replica ready, and the rolling update done (up to its partition).
     Ready,
     /// The object exists and runs no replicas (`status.replicas`, `readyReplicas` and
     /// `availableReplicas` all 0 or absent), for its current generation.
     ScaledDown,
+    /// A Job has completed, as `kubectl wait --for=condition=complete` means it; a Job that
+    /// failed fails the wait.
+    Complete,
     /// The object does not exist.
     Gone,
     /// The object exists.
@@ -49,6 +51,7 @@ impl Condition {
             "available" => return Ok(Self::Available),
             "ready" => return Ok(Self::Ready),
             "scaled-down" => return Ok(Self::ScaledDown),
+            "complete" => return Ok(Self::Complete),
             "gone" => return Ok(Self::Gone),
             "exists" => return Ok(Self::Exists),
             _ => {}
@@ -85,44 +88,6 @@ impl Condition {
         }
         Err(format!("unknown condition {text:?}: {ACCEPTED_FORMS}"))
     }
-
-    /// Whether the condition holds for `object` (`None`: the object does not exist). Fields of
-    /// an unexpected type make it not hold, rather than fail: the wait goes on until the object
-    /// is as expected or the step times out.
-    pub fn is_met(&self, object: Option<&Value>) -> bool {
-        let Some(object) = object else {
-            return matches!(self, Self::Gone);
-        };
-        match self {
-            Self::Gone => false,
-            Self::Exists => true,
-            Self::Available => replicas_reached(object, "availableReplicas"),
-            Self::Ready => replicas_reached(object, "readyReplicas"),
-            Self::ScaledDown => {
-                generation_observed(object)
-                    && ["replicas", "readyReplicas", "availableReplicas"]
-                        .iter()
-                        .all(|field| count(object, &["status", field], 0) == Some(0))
-            }
-            Self::ConditionTrue(kind) => lookup(object, &["status", "conditions"])
-                .and_then(Value::as_array)
-                .is_some_and(|conditions| {
-                    conditions.iter().any(|condition| {
-                        condition.get("type").and_then(Value::as_str) == Some(kind.as_str())
-                            && condition.get("status").and_then(Value::as_str) == Some("True")
-                    })
-                }),
-            Self::Field { path, value } => {
-                let segments: Vec<&str> = path.split('.').collect();
-                match lookup(object, &segments) {
-                    Some(Value::String(text)) => text == value,
-                    Some(Value::Number(number)) => number.to_string() == *value,
-                    Some(Value::Bool(flag)) => flag.to_string() == *value,
-                    _ => false,
-                }
-            }
-        }
-    }
 }
 
 impl FromStr for Condition {
@@ -139,6 +104,7 @@ impl fmt::Display for Condition {
             Self::Available => f.write_str("available"),
             Self::Ready => f.write_str("ready"),
             Self::ScaledDown => f.write_str("scaled-down"),
+            Self::Complete => f.write_str("complete"),
             Self::Gone => f.write_str("gone"),
             Self::Exists => f.write_str("exists"),
             Self::ConditionTrue(kind) => write!(f, "condition:{kind}"),
@@ -147,54 +113,9 @@ impl fmt::Display for Condition {
     }
 }
 
-/// `status.<field> >= spec.replicas` (replicas default to 1, the status count to 0), for the
-/// object's current generation.
-fn replicas_reached(object: &Value, field: &str) -> bool {
-    let (Some(wanted), Some(reached)) = (
-        count(object, &["spec", "replicas"], 1),
-        count(object, &["status", field], 0),
-    ) else {
-        return false;
-    };
-    reached >= wanted && generation_observed(object)
-}
-
-/// Whether the status describes the current spec: a controller that has not yet seen the
-/// latest change reports the previous rollout, which must not end a wait.
-fn generation_observed(object: &Value) -> bool {
-    let observed = lookup(object, &["status", "observedGeneration"]);
-    let generation = lookup(object, &["metadata", "generation"]);
-    match (observed, generation) {
-        (Some(observed), Some(generation)) => match (observed.as_i64(), generation.as_i64()) {
-            (Some(observed), Some(generation)) => observed >= generation,
-            _ => false,
-        },
-        _ => true,
-    }
-}
-
-/// An integer field, `default` when absent or null, `None` when it has another type.
-fn count(object: &Value, path: &[&str], default: i64) -> Option<i64> {
-    match lookup(object, path) {
-        None | Some(Value::Null) => Some(default),
-        Some(value) => value.as_i64(),
-    }
-}
-
-/// The value at `path` (object keys only).
-fn lookup<'a>(object: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(object, |value, key| value.get(*key))
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-
-    fn met(text: &str, object: &Value) -> bool {
-        Condition::parse(text).unwrap().is_met(Some(object))
-    }
 
     #[test]
     fn parses_and_displays_every_form() {
@@ -202,6 +123,7 @@ mod tests {
             "available",
             "ready",
             "scaled-down",
+            "complete",
             "gone",
             "exists",
             "condition:Ready",
@@ -248,161 +170,5 @@ mod tests {
                 .unwrap_err()
                 .contains("field:<dotted.path>=<value>")
         );
-    }
-
-    #[test]
-    fn only_gone_holds_for_an_absent_object() {
-        for text in [
-            "available",
-            "ready",
-            "scaled-down",
-            "exists",
-            "condition:Ready",
-            "field:a=b",
-        ] {
-            assert!(!Condition::parse(text).unwrap().is_met(None), "{text}");
-        }
-        assert!(Condition::Gone.is_met(None));
-        assert!(!Condition::Gone.is_met(Some(&json!({}))));
-        assert!(Condition::Exists.is_met(Some(&json!({}))));
-    }
-
-    #[test]
-    fn available_compares_replicas_and_generation() {
-        assert!(!met("available", &json!({"spec": {"replicas": 3}})));
-        assert!(!met(
-            "available",
-            &json!({"spec": {"replicas": 3}, "status": {"availableReplicas": 2}})
-        ));
-        assert!(met(
-            "available",
-            &json!({"spec": {"replicas": 3}, "status": {"availableReplicas": 3}})
-        ));
-        // spec.replicas defaults to 1.
-        assert!(!met("available", &json!({"status": {}})));
-        assert!(met(
-            "available",
-            &json!({"status": {"availableReplicas": 1}})
-        ));
-        // Zero replicas are available at once.
-        assert!(met("available", &json!({"spec": {"replicas": 0}})));
-        // A stale status does not count; a missing generation is not checked.
-        let stale = json!({"metadata": {"generation": 2}, "spec": {"replicas": 1},
-                           "status": {"availableReplicas": 1, "observedGeneration": 1}});
-        assert!(!met("available", &stale));
-        let current = json!({"metadata": {"generation": 2}, "spec": {"replicas": 1},
-                             "status": {"availableReplicas": 1, "observedGeneration": 2}});
-        assert!(met("available", &current));
-        // Wrong types never hold.
-        assert!(!met(
-            "available",
-            &json!({"spec": {"replicas": "1"}, "status": {"availableReplicas": 1}})
-        ));
-        assert!(!met(
-            "available",
-            &json!({"status": {"availableReplicas": true}})
-        ));
-        assert!(!met(
-            "available",
-            &json!({"metadata": {"generation": "2"},
-                                          "status": {"availableReplicas": 1, "observedGeneration": 2}})
-        ));
-        // readyReplicas is not availableReplicas.
-        assert!(!met("available", &json!({"status": {"readyReplicas": 1}})));
-    }
-
-    #[test]
-    fn ready_compares_ready_replicas() {
-        assert!(!met(
-            "ready",
-            &json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 1}})
-        ));
-        assert!(met(
-            "ready",
-            &json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 2}})
-        ));
-        assert!(!met(
-            "ready",
-            &json!({"spec": {"replicas": 2}, "status": {"availableReplicas": 2}})
-        ));
-        assert!(met("ready", &json!({"spec": {"replicas": 0}})));
-        assert!(!met(
-            "ready",
-            &json!({"metadata": {"generation": 3}, "status": {"readyReplicas": 1, "observedGeneration": 2}})
-        ));
-        assert!(!met(
-            "ready",
-            &json!({"status": {"readyReplicas": null, "replicas": 1}})
-        ));
-    }
-
-    #[test]
-    fn scaled_down_needs_no_replicas_at_all() {
-        assert!(met("scaled-down", &json!({"spec": {"replicas": 0}})));
-        assert!(met(
-            "scaled-down",
-            &json!({"status": {"replicas": 0, "readyReplicas": 0}})
-        ));
-        assert!(!met("scaled-down", &json!({"status": {"replicas": 1}})));
-        assert!(!met(
-            "scaled-down",
-            &json!({"status": {"replicas": 0, "readyReplicas": 1}})
-        ));
-        assert!(!met(
-            "scaled-down",
-            &json!({"status": {"availableReplicas": 1}})
-        ));
-        assert!(!met("scaled-down", &json!({"status": {"replicas": "0"}})));
-        assert!(!met(
-            "scaled-down",
-            &json!({"metadata": {"generation": 2}, "status": {"replicas": 0, "observedGeneration": 1}})
-        ));
-    }
-
-    #[test]
-    fn condition_needs_a_true_entry_of_the_type() {
-        let object = |conditions: Value| json!({"status": {"conditions": conditions}});
-        assert!(met(
-            "condition:Ready",
-            &object(json!([{"type": "Synced", "status": "False"},
-                                                       {"type": "Ready", "status": "True"}]))
-        ));
-        assert!(!met(
-            "condition:Ready",
-            &object(json!([{"type": "Ready", "status": "False"}]))
-        ));
-        assert!(!met(
-            "condition:Ready",
-            &object(json!([{"type": "Ready", "status": true}]))
-        ));
-        assert!(!met(
-            "condition:Ready",
-            &object(json!([{"type": "ready", "status": "True"}]))
-        ));
-        assert!(!met("condition:Ready", &object(json!({"Ready": "True"}))));
-        assert!(!met("condition:Ready", &object(json!([]))));
-        assert!(!met("condition:Ready", &json!({"status": {}})));
-        assert!(!met("condition:Ready", &json!({})));
-    }
-
-    #[test]
-    fn field_renders_strings_numbers_and_booleans() {
-        let object = json!({"spec": {"shutdown": true, "replicas": 0},
-                            "status": {"state": "ready", "postgres": {"ready": 3}, "list": ["ready"],
-                                       "nothing": null, "ratio": 1.5}});
-        assert!(met("field:status.state=ready", &object));
-        assert!(!met("field:status.state=Ready", &object));
-        assert!(met("field:spec.shutdown=true", &object));
-        assert!(!met("field:spec.shutdown=false", &object));
-        assert!(met("field:spec.replicas=0", &object));
-        assert!(met("field:status.postgres.ready=3", &object));
-        assert!(met("field:status.ratio=1.5", &object));
-        // Absent fields, nulls, arrays and objects never hold.
-        assert!(!met("field:status.missing=ready", &object));
-        assert!(!met("field:status.state.deeper=ready", &object));
-        assert!(!met("field:status.nothing=null", &object));
-        assert!(!met("field:status.list=ready", &object));
-        assert!(!met("field:status.postgres=3", &object));
-        assert!(!met("field:status.missing=", &object));
     }
 }

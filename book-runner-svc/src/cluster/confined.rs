@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef};
+use super::{
+    ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, Selector,
+    WaitProgress, WaitSpec,
+};
 use crate::domain::confinement::{Confinement, ObjectScope};
 
 /// `inner`, refusing what `rule` does not allow.
@@ -64,6 +67,40 @@ impl Cluster for Confined<'_> {
     ) -> Result<(), ClusterError> {
         self.allow(target).await?;
         self.inner.wait_for(target, condition).await
+    }
+
+    /// Checked like `get`: the pods a driver reads while waiting are in the target's
+    /// namespace, which this allows.
+    async fn wait(
+        &self,
+        target: &ObjectRef,
+        wait: &WaitSpec,
+        progress: &WaitProgress<'_>,
+    ) -> Result<(), ClusterError> {
+        self.allow(target).await?;
+        self.inner.wait(target, wait, progress).await
+    }
+
+    /// Checked like `get` of an object of `kind` in `namespace`.
+    async fn list(
+        &self,
+        namespace: &str,
+        api_version: &str,
+        kind: &str,
+        selector: &Selector,
+    ) -> Result<Vec<Value>, ClusterError> {
+        // The rule looks at the kind and the namespace; `*` stands for the objects listed in
+        // its message.
+        let listed = ObjectRef {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            name: "*".to_owned(),
+        };
+        self.allow(&listed).await?;
+        self.inner
+            .list(namespace, api_version, kind, selector)
+            .await
     }
 
     async fn scope_of(&self, target: &ObjectRef) -> Result<ObjectScope, ClusterError> {

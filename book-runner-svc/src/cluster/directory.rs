@@ -29,14 +29,20 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::{io::AsyncWriteExt as _, sync::Mutex};
 
-use super::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef};
+use super::{
+    ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, Selector,
+    WaitProgress, WaitSpec, wait::Waiter,
+};
 
 /// Folder of cluster-scoped objects; never a valid namespace, because Kubernetes names have no
 /// underscores.
 const CLUSTER_SCOPED: &str = "_cluster";
 
-/// How often `wait_for` reads the object again: fast enough for tests, cheap for a folder.
+/// How often a wait reads the object again: fast enough for tests, cheap for a folder.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How often a wait reads the pods again while they matter: a folder of pods is read whole.
+const POD_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The parts of an object that are not its spec: changing them does not make a new generation.
 const NOT_SPEC: [&str; 2] = ["metadata", "status"];
@@ -253,27 +259,91 @@ impl Cluster for DirectoryCluster {
         Self::load(&self.path_of(target)?).await?.into_object()
     }
 
-    /// Polls the file; a file that does not parse (someone is saving it) is read again rather
-    /// than ending the wait. Cancel-safe: it holds no lock and writes nothing.
     async fn wait_for(
         &self,
         target: &ObjectRef,
         condition: &Condition,
     ) -> Result<(), ClusterError> {
+        self.wait(target, &WaitSpec::new(condition.clone()), &|_| {})
+            .await
+    }
+
+    /// Polls the file; a file that does not parse (someone is saving it) is read again rather
+    /// than ending the wait. Cancel-safe: it holds no lock and writes nothing.
+    async fn wait(
+        &self,
+        target: &ObjectRef,
+        wait: &WaitSpec,
+        progress: &WaitProgress<'_>,
+    ) -> Result<(), ClusterError> {
         let path = self.path_of(target)?;
+        let mut waiter = Waiter::new(target, wait, progress, POD_INTERVAL);
         let mut last_problem = None;
         loop {
-            match Self::load(&path).await? {
-                Stored::Absent if condition.is_met(None) => return Ok(()),
-                Stored::Object(object) if condition.is_met(Some(&object)) => return Ok(()),
-                Stored::Unreadable(problem) if last_problem.as_ref() != Some(&problem) => {
-                    tracing::warn!(object = %target, %problem, "waiting for a readable object");
-                    last_problem = Some(problem);
+            let ended = match Self::load(&path).await? {
+                Stored::Absent => waiter.observe(self, None).await,
+                Stored::Object(object) => waiter.observe(self, Some(&object)).await,
+                Stored::Unreadable(problem) => {
+                    if last_problem.as_ref() != Some(&problem) {
+                        tracing::warn!(object = %target, %problem, "waiting for a readable object");
+                        last_problem = Some(problem);
+                    }
+                    None
                 }
-                _ => {}
+            };
+            if let Some(ended) = ended {
+                return ended;
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
+    }
+
+    /// Reads every file of the kind's folder in the namespace; a file being saved (it does
+    /// not parse) is left out of this listing. The apiVersion is not compared, as the layout
+    /// files objects by kind only.
+    async fn list(
+        &self,
+        namespace: &str,
+        api_version: &str,
+        kind: &str,
+        selector: &Selector,
+    ) -> Result<Vec<Value>, ClusterError> {
+        // Any object of the kind in the namespace tells the folder, and checks its names.
+        let probe = ObjectRef {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            name: "probe".to_owned(),
+        };
+        let path = self.path_of(&probe)?;
+        let Some(folder) = path.parent() else {
+            return Ok(Vec::new());
+        };
+        let mut entries = match tokio::fs::read_dir(folder).await {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error(folder, &error)),
+        };
+        let mut found = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|error| io_error(folder, &error))?
+        {
+            let file = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // Temporary files of writers are hidden or end otherwise.
+            if name.starts_with('.') || !name.ends_with(".yaml") {
+                continue;
+            }
+            if let Stored::Object(object) = Self::load(&file).await?
+                && selector.matches(object.pointer("/metadata/labels"))
+            {
+                found.push(object);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -846,7 +916,9 @@ mod tests {
             std::fs::write(&path, "apiVersion: [apps\n").unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
             let mut object = deployment(2);
-            object["status"] = json!({"availableReplicas": 2});
+            object["metadata"]["generation"] = json!(1);
+            object["status"] = json!({"observedGeneration": 1, "replicas": 2,
+                                      "updatedReplicas": 2, "availableReplicas": 2});
             std::fs::write(&path, serde_saphyr::to_string(&object).unwrap()).unwrap();
         });
         tokio::time::timeout(
@@ -870,6 +942,46 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn list_reads_the_objects_of_a_kind_whose_labels_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = DirectoryCluster::new(dir.path());
+        let web = Selector::matching_labels([("app", "web")]).unwrap();
+        assert_eq!(
+            cluster.list("shop", "v1", "Pod", &web).await.unwrap(),
+            Vec::<Value>::new(),
+            "no folder yet"
+        );
+        let pod = |name: &str, app: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}}})
+        };
+        for manifest in [pod("web-1", "web"), pod("web-2", "web"), pod("db-0", "db")] {
+            cluster.apply(&manifest, false).await.unwrap();
+        }
+        let mut other = pod("web-3", "web");
+        other["metadata"]["namespace"] = json!("other");
+        cluster.apply(&other, false).await.unwrap();
+        // A file being saved, and a writer's temporary file, are not objects.
+        let folder = dir.path().join("shop/pod");
+        std::fs::write(folder.join("half.yaml"), "metadata: [\n").unwrap();
+        std::fs::write(folder.join(".web-9.yaml.tmp"), "{}").unwrap();
+
+        let mut names: Vec<String> = cluster
+            .list("shop", "v1", "Pod", &web)
+            .await
+            .unwrap()
+            .iter()
+            .map(|pod| pod["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["web-1", "web-2"]);
+        assert!(matches!(
+            cluster.list("..", "v1", "Pod", &web).await,
+            Err(ClusterError::InvalidManifest(_))
+        ));
     }
 
     #[tokio::test]

@@ -11,14 +11,18 @@ mod access;
 use std::{
     collections::HashMap,
     path::PathBuf,
+    pin::pin,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use async_trait::async_trait;
+use futures::StreamExt as _;
 use kube::{
     Api, Client, Config,
     api::{
-        ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+        ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+        PostParams,
     },
     config::KubeConfigOptions,
     discovery::{ApiCapabilities, Scope},
@@ -28,11 +32,19 @@ use tokio::sync::OnceCell;
 
 pub use self::access::{CredentialPolicy, Identity, PROJECT_USER_PREFIX, PROJECTS_GROUP};
 use self::access::{kubeconfig_error, redacted};
-use super::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef};
+use super::{
+    ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, Selector,
+    WaitProgress, WaitSpec, wait::Waiter,
+};
 use crate::domain::confinement::ObjectScope;
 
 /// The field manager every write uses.
 pub const FIELD_MANAGER: &str = "eyrie";
+
+/// How often a wait lists pods again while they matter: pods change (a pull backs off) while
+/// the workload's own status stays the same, and a listing costs the API server more than a
+/// watch event.
+const POD_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How to reach an API server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -371,18 +383,81 @@ impl Cluster for KubernetesCluster {
         target: &ObjectRef,
         condition: &Condition,
     ) -> Result<(), ClusterError> {
-        let api = self.api(target).await?;
-        let condition = condition.clone();
-        let holds = move |object: Option<&DynamicObject>| {
-            let value = object.and_then(|object| serde_json::to_value(object).ok());
-            condition.is_met(value.as_ref())
-        };
-        kube::runtime::wait::await_condition(api, &target.name, holds)
+        self.wait(target, &WaitSpec::new(condition.clone()), &|_| {})
             .await
-            .map_err(|err| {
-                ClusterError::Unavailable(format!("watching {target}: {}", redacted(&err)))
-            })?;
-        Ok(())
+    }
+
+    /// Watches the object, judging every version of it; while pods matter, also looks again
+    /// every [`POD_INTERVAL`] without a new version, as the pods are listed, not watched.
+    async fn wait(
+        &self,
+        target: &ObjectRef,
+        wait: &WaitSpec,
+        progress: &WaitProgress<'_>,
+    ) -> Result<(), ClusterError> {
+        let api = self.api(target).await?;
+        let mut versions = pin!(kube::runtime::watcher::watch_object(api, &target.name));
+        let mut waiter = Waiter::new(target, wait, progress, POD_INTERVAL);
+        let mut latest: Option<Value> = None;
+        loop {
+            let next = if waiter.watching_pods() {
+                tokio::time::timeout(waiter.pod_interval(), versions.next())
+                    .await
+                    .ok()
+            } else {
+                Some(versions.next().await)
+            };
+            match next {
+                // No new version: the pods are read again.
+                None => {}
+                Some(Some(Ok(version))) => {
+                    latest = version.as_ref().map(to_value).transpose()?;
+                }
+                Some(Some(Err(err))) => {
+                    return Err(ClusterError::Unavailable(format!(
+                        "watching {target}: {}",
+                        redacted(&err)
+                    )));
+                }
+                Some(None) => {
+                    return Err(ClusterError::Unavailable(format!(
+                        "watching {target}: the watch ended"
+                    )));
+                }
+            }
+            if let Some(ended) = waiter.observe(self, latest.as_ref()).await {
+                return ended;
+            }
+        }
+    }
+
+    async fn list(
+        &self,
+        namespace: &str,
+        api_version: &str,
+        kind: &str,
+        selector: &Selector,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let listed = ObjectRef {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            name: "*".to_owned(),
+        };
+        let client = self.client().await?;
+        let (resource, capabilities) = self.discover(&client, &listed).await?;
+        if capabilities.scope != Scope::Namespaced {
+            return Err(ClusterError::InvalidManifest(format!(
+                "{kind} is cluster-scoped: lists are of one namespace"
+            )));
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &resource);
+        let params = ListParams::default().labels(&selector.to_query());
+        let objects = api
+            .list(&params)
+            .await
+            .map_err(|err| self.describe(err, &listed))?;
+        objects.items.iter().map(to_value).collect()
     }
 }
 

@@ -8,13 +8,19 @@ mod condition;
 pub mod confined;
 pub mod directory;
 pub mod kubernetes;
+mod selector;
+pub mod wait;
 
 use std::fmt;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-pub use self::condition::Condition;
+pub use self::{
+    condition::Condition,
+    selector::Selector,
+    wait::{Verdict, WaitProgress, WaitSpec},
+};
 use crate::domain::confinement::{KNOWN_CLUSTER_SCOPED, ObjectScope};
 
 /// Identifies one object in a cluster.
@@ -153,6 +159,15 @@ pub enum ClusterError {
     /// The cluster could not be reached or read (I/O error, connection refused).
     #[error("cluster unavailable: {0}")]
     Unavailable(String),
+    /// A wait ended because what it waited for can no longer come (see [`wait`]): its object
+    /// and the cluster's reason. Retrying soon would most likely meet the same state.
+    #[error("{object} failed: {reason}")]
+    WaitFailed {
+        /// The object waited for.
+        object: String,
+        /// Why, in the cluster's words, e.g. `pod web-7c9d/web: ImagePullBackOff: ...`.
+        reason: String,
+    },
 }
 
 /// One Kubernetes cluster (or a stand-in for one).
@@ -177,10 +192,55 @@ pub trait Cluster: Send + Sync {
     /// The object as stored, or `None`.
     async fn get(&self, target: &ObjectRef) -> Result<Option<Value>, ClusterError>;
 
-    /// Returns once `condition` holds for the object (or its absence). Runs until then: the
-    /// caller bounds it with the step's timeout and cancellation.
+    /// Returns once `condition` holds for the object (or its absence), or fails with
+    /// [`ClusterError::WaitFailed`] once it can no longer hold (see [`wait`]). Runs until
+    /// then: the caller bounds it with the step's timeout and cancellation.
     async fn wait_for(&self, target: &ObjectRef, condition: &Condition)
     -> Result<(), ClusterError>;
+
+    /// As [`wait_for`](Self::wait_for), also failing when one of `wait.fail_when` holds, and
+    /// telling `progress` what it waits for whenever that changes.
+    ///
+    /// Drivers and wrappers override it. This default, for implementations written before
+    /// it (a wrapper that forwards only `wait_for`), waits for the condition alone: the
+    /// driver's own failures still end it, but `fail_when` is not checked, which is logged,
+    /// and no progress is told.
+    async fn wait(
+        &self,
+        target: &ObjectRef,
+        wait: &WaitSpec,
+        progress: &WaitProgress<'_>,
+    ) -> Result<(), ClusterError> {
+        let _ = progress;
+        if !wait.fail_when.is_empty() {
+            tracing::warn!(
+                object = %target,
+                wait = %wait,
+                "fail_when is not checked: a cluster in the chain does not implement Cluster::wait"
+            );
+        }
+        self.wait_for(target, &wait.condition).await
+    }
+
+    /// The objects of `kind` in `namespace` whose labels match `selector` (how a wait finds a
+    /// workload's pods). The default, for implementations written before it, lists nothing
+    /// and says so.
+    async fn list(
+        &self,
+        namespace: &str,
+        api_version: &str,
+        kind: &str,
+        selector: &Selector,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let _ = (api_version, selector);
+        Err(ClusterError::Refused {
+            reason: "NotSupported".to_owned(),
+            message: format!(
+                "this cluster cannot list {kind} objects in {namespace}: it does not \
+                 implement Cluster::list"
+            ),
+        })
+    }
 
     /// Whether `target`'s kind is namespaced. By default from the list of well-known
     /// cluster-scoped kinds; a driver that can ask its API server does.

@@ -90,7 +90,9 @@ impl StepKind {
     pub fn optional_arguments(self) -> &'static [&'static str] {
         match self {
             Self::Apply => &["force"],
-            Self::Patch | Self::Delete | Self::Wait => &["namespace"],
+            Self::Patch | Self::Delete => &["namespace"],
+            // `fail_when`: conditions (one per line) that end the wait as failed.
+            Self::Wait => &["namespace", "fail_when"],
             Self::Secret => &["namespace", "length", "labels"],
             Self::Job => &[],
             Self::HttpCheck => &["expect_status"],
@@ -123,6 +125,8 @@ mod tests {
         }
         assert_eq!(StepKind::parse("k8s.scale"), None);
         assert!(StepKind::Wait.accepts("condition"));
+        assert!(StepKind::Wait.accepts("fail_when"));
+        assert!(!StepKind::Job.accepts("fail_when"));
         assert!(!StepKind::Apply.accepts("condition"));
     }
 }

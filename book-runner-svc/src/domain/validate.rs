@@ -11,7 +11,7 @@ use super::{
     step_kind::StepKind,
     template::{TemplateContext, Templates},
 };
-use crate::cluster::{Condition, ObjectRef};
+use crate::cluster::{Condition, ObjectRef, WaitSpec};
 
 /// One problem of a book.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +261,11 @@ fn check_rendered(
         && let Err(err) = Condition::parse(condition)
     {
         problem("condition", err);
+    }
+    if let Some(fail_when) = rendered.get("fail_when")
+        && let Err(err) = WaitSpec::parse_fail_when(fail_when)
+    {
+        problem("fail_when", err);
     }
     for flag in ["force"] {
         if let Some(value) = rendered.get(flag)

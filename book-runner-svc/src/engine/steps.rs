@@ -10,7 +10,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use self::http_check::http_check;
 use crate::{
-    cluster::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef},
+    cluster::{
+        ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, WaitProgress,
+        WaitSpec,
+    },
     domain::{
         hosts::AllowedHost,
         manifest::{label_map, parse_documents, parse_object},
@@ -23,7 +26,7 @@ mod http_check;
 /// Where a step writes the lines people see while it runs.
 pub type StepLog = UnboundedSender<String>;
 
-/// How often a Kubernetes Job or a URL is polled.
+/// How often a URL is polled.
 const POLL: Duration = Duration::from_millis(200);
 
 /// Runs a step of `kind` with rendered `arguments` on `cluster`; `http.check` may reach what
@@ -37,6 +40,10 @@ pub async fn run_step(
     log: &StepLog,
 ) -> Result<(), String> {
     let say = |line: String| {
+        let _ = log.send(line);
+    };
+    // What a pending wait waits for, each time it changes, as the step's own lines.
+    let progress = |line: String| {
         let _ = log.send(line);
     };
     match kind {
@@ -69,17 +76,20 @@ pub async fn run_step(
         }
         StepKind::Wait => {
             let target = object(arguments)?;
-            let condition = Condition::parse(required(arguments, "condition")?)?;
-            say(format!("waiting for {target} to be {condition}"));
+            let wait = wait_spec(arguments)?;
+            say(format!("waiting for {target} to be {wait}"));
+            // A lost outcome fails the step like any error: with `retries`, the executor runs
+            // it again after its backoff, which judges the cluster again and, unless someone
+            // fixed it meanwhile, fails at once.
             cluster
-                .wait_for(&target, &condition)
+                .wait(&target, &wait, &progress)
                 .await
                 .map_err(describe)?;
-            say(format!("{target} is {condition}"));
+            say(format!("{target} is {}", wait.condition));
             Ok(())
         }
         StepKind::Secret => create_secret(arguments, cluster, &say).await,
-        StepKind::Job => run_job(arguments, cluster, &say).await,
+        StepKind::Job => run_job(arguments, cluster, &say, &progress).await,
         StepKind::HttpCheck => http_check(arguments, allowed_hosts, &say).await,
     }
 }
@@ -101,6 +111,17 @@ fn object(arguments: &BTreeMap<String, String>) -> Result<ObjectRef, String> {
         kind: required(arguments, "kind")?.trim().to_owned(),
         namespace: argument(arguments, "namespace").map(|ns| ns.trim().to_owned()),
         name: required(arguments, "name")?.trim().to_owned(),
+    })
+}
+
+/// The `condition` of a wait step, and the failures its `fail_when` declares.
+fn wait_spec(arguments: &BTreeMap<String, String>) -> Result<WaitSpec, String> {
+    let wait = WaitSpec::new(Condition::parse(required(arguments, "condition")?)?);
+    Ok(match argument(arguments, "fail_when") {
+        Some(text) => wait.failing_when(
+            WaitSpec::parse_fail_when(text).map_err(|err| format!("fail_when {err}"))?,
+        ),
+        None => wait,
     })
 }
 
@@ -172,11 +193,13 @@ async fn create_secret(
     Ok(())
 }
 
-/// Applies a Kubernetes Job and waits until it succeeds, failing when the Job fails.
+/// Applies a Kubernetes Job and waits until it completes, with the rules of any `complete`
+/// wait: a Failed condition or a stuck pod fails the step with the cluster's reason.
 async fn run_job(
     arguments: &BTreeMap<String, String>,
     cluster: &dyn Cluster,
     say: &impl Fn(String),
+    progress: &WaitProgress<'_>,
 ) -> Result<(), String> {
     let mut documents = parse_documents(required(arguments, "manifest")?)?;
     let manifest = documents.pop().ok_or("the manifest holds no Job")?;
@@ -186,57 +209,15 @@ async fn run_job(
         "{target} {}; waiting for it to complete",
         applied(outcome)
     ));
-    loop {
-        let job = cluster.get(&target).await.map_err(describe)?;
-        match job.as_ref().map(job_state) {
-            Some(JobState::Succeeded) => {
-                say(format!("{target} succeeded"));
-                return Ok(());
-            }
-            Some(JobState::Failed(reason)) => return Err(format!("{target} failed: {reason}")),
-            Some(JobState::Running) => {}
-            None => return Err(format!("{target} disappeared while running")),
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-enum JobState {
-    Running,
-    Succeeded,
-    Failed(String),
-}
-
-/// Reads a batch/v1 Job's status the way `kubectl wait` does: its Complete and Failed conditions,
-/// or its succeeded / failed pod counts against `backoffLimit`.
-fn job_state(job: &Value) -> JobState {
-    let status = &job["status"];
-    if let Some(conditions) = status["conditions"].as_array() {
-        for condition in conditions.iter().filter(|c| c["status"] == "True") {
-            match condition["type"].as_str() {
-                Some("Complete") => return JobState::Succeeded,
-                Some("Failed") => {
-                    let reason = condition["message"]
-                        .as_str()
-                        .or(condition["reason"].as_str())
-                        .unwrap_or("Failed");
-                    return JobState::Failed(reason.to_owned());
-                }
-                _ => {}
-            }
-        }
-    }
-    if status["succeeded"].as_i64().unwrap_or(0) >= 1 {
-        return JobState::Succeeded;
-    }
-    let backoff_limit = job["spec"]["backoffLimit"].as_i64().unwrap_or(6);
-    let failed = status["failed"].as_i64().unwrap_or(0);
-    if failed > backoff_limit {
-        return JobState::Failed(format!(
-            "{failed} pod(s) failed (backoffLimit {backoff_limit})"
-        ));
-    }
-    JobState::Running
+    // The Job exists now: if it disappears (deleted, or a TTL after it ended), whether it
+    // succeeded can no longer be known.
+    let wait = WaitSpec::new(Condition::Complete).failing_when(vec![Condition::Gone]);
+    cluster
+        .wait(&target, &wait, progress)
+        .await
+        .map_err(describe)?;
+    say(format!("{target} succeeded"));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -114,6 +114,35 @@ fn rendered_arguments_are_checked_for_their_kind() {
 }
 
 #[test]
+fn fail_when_is_checked_like_condition() {
+    let wait = |fail_when: &str| {
+        format!(
+            "  - name: Wait\n    uses: k8s.wait\n    with:\n      api_version: v1\n      \
+             kind: Pod\n      name: p\n      condition: exists\n      fail_when: {fail_when}\n"
+        )
+    };
+    assert_eq!(violations(&wait("field:status.state=error")), []);
+    assert_eq!(
+        violations(&wait(
+            "|\n        field:status.state=error\n        condition:Failed"
+        )),
+        []
+    );
+    let found = violations(&wait("|\n        field:status.state=error\n        broken"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].0, found[0].1.as_str()),
+        (Some(0), "with.fail_when")
+    );
+    assert!(
+        found[0]
+            .2
+            .starts_with("condition 2: unknown condition \"broken\": expected one of"),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn book_level_problems_are_named() {
     let text = "name: Web_Deploy\ntype: helm\nparameters:\n  - name: port\n  - name: port\n  - name: Host\n    required: true\n    default: x\nsteps: []\n";
     let spec = BookSpec::parse(BookFormat::Yaml, text).unwrap();

@@ -1,0 +1,264 @@
+//! Waiting for an object: what a wait asks ([`WaitSpec`]), the [`Verdict`] on what the
+//! cluster shows, and [`Waiter`], the part of every driver's wait loop that reads pods and
+//! tells what the wait is waiting for.
+//!
+//! Judging is pure (no I/O) and shared, so every driver reads the cluster in its own way
+//! (watching, polling) and all agree on what "done" and "lost" mean. A wait ends early, failed,
+//! when its outcome can no longer come without someone changing something: the object is in a
+//! state the book declared a failure (`fail_when`), its controller gave up (a Deployment past
+//! its progress deadline, a failed Job), or a pod of its current template is stuck (see
+//! [`pods`]).
+
+mod pods;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    fmt,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+pub use self::pods::PodQuery;
+use super::{Cluster, ClusterError, Condition, ObjectRef};
+
+/// Receives a line each time what a pending wait waits for changes (not at every look).
+pub type WaitProgress<'a> = dyn Fn(String) + Send + Sync + 'a;
+
+/// What a wait concludes from one look at the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The condition holds: the wait is over.
+    Holds,
+    /// Not yet; says what is awaited, e.g. `2 of 3 new replicas updated`.
+    Pending(String),
+    /// It will not hold without someone changing something; the cluster's reason.
+    Failed(String),
+}
+
+/// What a `k8s.wait` step waits for: its condition, and the states it declares failures.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WaitSpec {
+    /// What ends the wait.
+    pub condition: Condition,
+    /// Conditions that end it as failed, judged like `condition`: one about the status counts
+    /// only once the status describes the current generation, so a stale `error` from the
+    /// previous spec does not fail the new one.
+    pub fail_when: Vec<Condition>,
+}
+
+impl WaitSpec {
+    /// A wait for `condition` with no declared failure.
+    pub fn new(condition: Condition) -> Self {
+        Self {
+            condition,
+            fail_when: Vec::new(),
+        }
+    }
+
+    /// The same wait, failing when any of `fail_when` holds.
+    #[must_use]
+    pub fn failing_when(mut self, fail_when: Vec<Condition>) -> Self {
+        self.fail_when = fail_when;
+        self
+    }
+
+    /// Reads a `fail_when` argument: conditions in the text forms of `condition`, separated by
+    /// whitespace; books write one per line. Whitespace separates, because a book's scalar
+    /// argument reaches the step with its lines folded into one; so a `field:` value here
+    /// cannot hold a space, and a misspelt second condition is refused instead of read as the
+    /// end of the first one's value. The error names the condition, for the book's author.
+    pub fn parse_fail_when(text: &str) -> Result<Vec<Condition>, String> {
+        let conditions = text
+            .split_whitespace()
+            .enumerate()
+            .map(|(index, word)| {
+                Condition::parse(word).map_err(|err| format!("condition {}: {err}", index + 1))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if conditions.is_empty() {
+            return Err("holds no condition: write one per line, e.g. \
+                        field:status.state=error"
+                .to_owned());
+        }
+        Ok(conditions)
+    }
+
+    /// Which pods bear on the verdict for `object`, if any (see [`PodQuery::of`]).
+    pub fn pod_query(&self, object: &Value) -> Option<PodQuery> {
+        PodQuery::of(&self.condition, object)
+    }
+
+    /// Judges the object (`None`: it does not exist) and the current pods of its workload
+    /// (empty when [`pod_query`](Self::pod_query) wants none).
+    pub fn judge(&self, object: Option<&Value>, pods: &[Value]) -> Verdict {
+        if let Some(failure) = self.failure(object) {
+            return Verdict::Failed(failure);
+        }
+        match rules::judge(&self.condition, object) {
+            Verdict::Pending(why) => match (pods::stuck(pods), pods::hint(pods)) {
+                (Some(stuck), _) => Verdict::Failed(stuck),
+                (None, Some(hint)) => Verdict::Pending(format!("{why}; {hint}")),
+                (None, None) => Verdict::Pending(why),
+            },
+            verdict => verdict,
+        }
+    }
+
+    /// The first declared failure that holds, with the object's own explanation.
+    fn failure(&self, object: Option<&Value>) -> Option<String> {
+        let failure = self
+            .fail_when
+            .iter()
+            .find(|fail| rules::judge(fail, object) == Verdict::Holds)?;
+        let Some(object) = object else {
+            return Some("it no longer exists".to_owned());
+        };
+        let own = match failure {
+            Condition::ConditionTrue(kind) => rules::condition_explanation(object, kind),
+            _ => None,
+        }
+        .or_else(|| rules::explanation(object));
+        Some(match own {
+            Some(own) => format!("{failure}: {own}"),
+            None => failure.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for WaitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.condition)?;
+        if !self.fail_when.is_empty() {
+            let failures: Vec<String> = self.fail_when.iter().map(ToString::to_string).collect();
+            write!(f, " (failing when {})", failures.join(" or "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The state of one wait in a driver's loop: the driver hands it every look at the object,
+/// and it reads the pods when they matter (at most once per interval), judges, and tells
+/// progress when what is awaited changes.
+pub(super) struct Waiter<'a> {
+    target: &'a ObjectRef,
+    spec: &'a WaitSpec,
+    progress: &'a WaitProgress<'a>,
+    pod_interval: Duration,
+    said: Option<String>,
+    query: Option<PodQuery>,
+    pods: Vec<Value>,
+    pods_read_at: Option<Instant>,
+    /// The pods cannot be read (e.g. the identity may not list them): stop asking, and judge
+    /// the object alone.
+    pods_unreadable: bool,
+}
+
+impl<'a> Waiter<'a> {
+    /// A wait for `spec` on `target`, reading pods at most every `pod_interval`.
+    pub(super) fn new(
+        target: &'a ObjectRef,
+        spec: &'a WaitSpec,
+        progress: &'a WaitProgress<'a>,
+        pod_interval: Duration,
+    ) -> Self {
+        Self {
+            target,
+            spec,
+            progress,
+            pod_interval,
+            said: None,
+            query: None,
+            pods: Vec::new(),
+            pods_read_at: None,
+            pods_unreadable: false,
+        }
+    }
+
+    /// Whether the verdict depends on pods, which change while the object does not: then the
+    /// driver looks again every [`pod_interval`](Self::pod_interval) even without a change.
+    pub(super) fn watching_pods(&self) -> bool {
+        self.query.is_some() && !self.pods_unreadable
+    }
+
+    /// How often pods are read while they matter.
+    pub(super) fn pod_interval(&self) -> Duration {
+        self.pod_interval
+    }
+
+    /// Judges one look at the object (`None`: absent); `Some` once the wait is over.
+    pub(super) async fn observe<C: Cluster + ?Sized>(
+        &mut self,
+        cluster: &C,
+        object: Option<&Value>,
+    ) -> Option<Result<(), ClusterError>> {
+        let query = object.and_then(|object| self.spec.pod_query(object));
+        if query != self.query {
+            // Another template or revision: the pods read so far are not its pods.
+            self.query = query;
+            self.pods.clear();
+            self.pods_read_at = None;
+        }
+        self.read_pods(cluster).await;
+        match self.spec.judge(object, &self.pods) {
+            Verdict::Holds => Some(Ok(())),
+            Verdict::Failed(reason) => Some(Err(ClusterError::WaitFailed {
+                object: self.target.to_string(),
+                reason,
+            })),
+            Verdict::Pending(why) => {
+                if self.said.as_ref() != Some(&why) {
+                    (self.progress)(format!("{}: {why}", self.target));
+                    self.said = Some(why);
+                }
+                None
+            }
+        }
+    }
+
+    async fn read_pods<C: Cluster + ?Sized>(&mut self, cluster: &C) {
+        let due = self
+            .pods_read_at
+            .is_none_or(|read_at| read_at.elapsed() >= self.pod_interval);
+        let Some(query) = self.query.as_ref().filter(|_| due && !self.pods_unreadable) else {
+            return;
+        };
+        self.pods_read_at = Some(Instant::now());
+        match current_pods(cluster, query).await {
+            Ok(pods) => self.pods = pods,
+            // Reaching the cluster failed this time; the next look tries again.
+            Err(ClusterError::Unavailable(problem)) => {
+                tracing::debug!(object = %self.target, %problem, "cannot read pods now");
+            }
+            Err(err) => {
+                self.pods_unreadable = true;
+                (self.progress)(format!(
+                    "cannot read the pods of {}, so a stuck pod goes unnoticed: {err}",
+                    self.target
+                ));
+            }
+        }
+    }
+}
+
+/// The pods of `query`'s current template. ReplicaSets that cannot be read leave every
+/// matching pod counted (see [`pods`]).
+async fn current_pods<C: Cluster + ?Sized>(
+    cluster: &C,
+    query: &PodQuery,
+) -> Result<Vec<Value>, ClusterError> {
+    let pods = cluster
+        .list(&query.namespace, "v1", "Pod", &query.selector)
+        .await?;
+    let replica_sets = if query.needs_replica_sets() {
+        cluster
+            .list(&query.namespace, "apps/v1", "ReplicaSet", &query.selector)
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(query.current(pods, &replica_sets))
+}
