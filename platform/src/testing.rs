@@ -233,5 +233,6 @@ pub fn sample_deployment_snapshot(
         namespace: "acme-shop".into(),
         version: 1,
         revision: 1,
+        project_namespaces: Vec::new(),
     }
 }

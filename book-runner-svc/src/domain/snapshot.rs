@@ -30,6 +30,11 @@ pub struct Snapshot {
     /// Absent from jobs stored before projects had one.
     #[serde(default)]
     pub boundary: Boundary,
+    /// Namespaces of the project's other deployments that are not dropped, without this one's:
+    /// a job may read there, never write (not shown to templates). Absent from jobs stored
+    /// before snapshots had them.
+    #[serde(default)]
+    pub project_namespaces: Vec<String>,
 }
 
 /// The deployment's own fields, flat as templates see them (`deployment.image`).
@@ -190,5 +195,6 @@ pub fn sample_snapshot(parameters: &[(&str, &str)]) -> Snapshot {
         version: 1,
         revision: 1,
         boundary: Boundary::default(),
+        project_namespaces: Vec::new(),
     }
 }

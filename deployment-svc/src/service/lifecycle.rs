@@ -28,7 +28,10 @@ use crate::{
     },
     store::{
         operations::{self, Next},
-        resources::{find_clusters, find_deployment, find_group, find_project, find_scope, now},
+        resources::{
+            find_clusters, find_deployment, find_group, find_project, find_scope, now,
+            project_namespaces,
+        },
     },
 };
 
@@ -418,6 +421,8 @@ impl Lifecycle {
             .ok_or_else(|| DeploymentError::not_found("project", &project_name))?;
         let scope = self.scope_of(deployment).await?;
         let clusters = find_clusters(&self.db, &deployment.key_fields.clusters).await?;
+        let project_namespaces =
+            project_namespaces(&self.db, &project_name, &deployment.name).await?;
         Ok(pb::DeploymentSnapshot {
             deployment: Some(snap::Deployment {
                 name: deployment.name.to_string(),
@@ -469,6 +474,7 @@ impl Lifecycle {
             namespace: deployment.namespace.clone(),
             version: deployment.current_version,
             revision: deployment.revision,
+            project_namespaces,
         })
     }
 

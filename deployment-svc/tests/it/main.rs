@@ -8,6 +8,7 @@ mod lifecycle;
 mod next_phase;
 mod projects;
 mod relay;
+mod snapshots;
 mod type_limits;
 mod validation;
 mod versions;

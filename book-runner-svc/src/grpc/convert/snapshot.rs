@@ -125,6 +125,7 @@ pub fn snapshot_from_proto(
         namespace: snapshot.namespace,
         version: snapshot.version,
         revision: snapshot.revision,
+        project_namespaces: snapshot.project_namespaces,
     })
 }
 
@@ -214,5 +215,32 @@ pub fn snapshot_to_proto(snapshot: &Snapshot) -> pb::DeploymentSnapshot {
         namespace: snapshot.namespace.clone(),
         version: snapshot.version,
         revision: snapshot.revision,
+        project_namespaces: snapshot.project_namespaces.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eyrie_platform::testing::sample_deployment_snapshot;
+
+    use super::*;
+
+    #[test]
+    fn the_project_s_namespaces_survive_both_ways() {
+        let sent = pb::DeploymentSnapshot {
+            project_namespaces: vec!["acme-db".into(), "acme-live".into()],
+            ..sample_deployment_snapshot("odoo", "c1", &[])
+        };
+        let snapshot = snapshot_from_proto("snapshot", sent.clone()).unwrap();
+        assert_eq!(snapshot.project_namespaces, ["acme-db", "acme-live"]);
+        assert_eq!(
+            snapshot_to_proto(&snapshot).project_namespaces,
+            sent.project_namespaces
+        );
+        // Jobs stored before snapshots had the list read as none.
+        let mut stored = serde_json::to_value(&snapshot).unwrap();
+        stored.as_object_mut().unwrap().remove("project_namespaces");
+        let old: Snapshot = serde_json::from_value(stored).unwrap();
+        assert!(old.project_namespaces.is_empty());
     }
 }

@@ -7,6 +7,7 @@ mod m20261128_000002_create_outbox;
 mod m20261128_000003_create_operations;
 mod m20261205_000001_scope_request_ids;
 mod m20261205_000002_project_boundary;
+mod m20261212_000001_deployments_by_project;
 
 /// Applies deployment-svc's migrations, tracked in a table of its own so that services sharing one
 /// database never see each other's migrations.
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_operations::Migration),
             Box::new(m20261205_000001_scope_request_ids::Migration),
             Box::new(m20261205_000002_project_boundary::Migration),
+            Box::new(m20261212_000001_deployments_by_project::Migration),
         ]
     }
 

@@ -7,7 +7,7 @@ use eyrie_platform::{db::begin_write, status::FieldViolation};
 use eyrie_proto::v1 as pb;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
-    QuerySelect as _,
+    QueryOrder as _, QuerySelect as _,
 };
 
 use super::{
@@ -241,6 +241,26 @@ pub async fn find_deployment(
         .await?
         .map(rows::deployment_from_row)
         .transpose()
+}
+
+/// The namespaces of the deployments of `project` (a resource name) that are not dropped,
+/// except `deployment`'s own, in order: where a job of `deployment` may read.
+pub async fn project_namespaces(
+    conn: &impl ConnectionTrait,
+    project: &str,
+    deployment: &DeploymentName,
+) -> Result<Vec<String>, StoreError> {
+    // One lookup of deployments_project_idx, in the index's order.
+    Ok(deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::Namespace)
+        .filter(deployment::Column::Project.eq(project))
+        .filter(deployment::Column::State.ne(DeploymentState::Dropped.as_str()))
+        .filter(deployment::Column::Name.ne(deployment.to_string()))
+        .order_by_asc(deployment::Column::Namespace)
+        .into_tuple::<String>()
+        .all(conn)
+        .await?)
 }
 
 /// The deployment named `name`, its row locked until `txn` ends (`SELECT … FOR UPDATE` on
