@@ -86,9 +86,10 @@ impl WaitSpec {
         Ok(conditions)
     }
 
-    /// Which pods bear on the verdict for `object`, if any (see [`PodQuery::of`]).
-    pub fn pod_query(&self, object: &Value) -> Option<PodQuery> {
-        PodQuery::of(&self.condition, object)
+    /// Which pods bear on the verdict for `object` of `kind`, if any (see [`PodQuery::of`]).
+    /// The kind is the wait's, not the object's: items of a listing carry none.
+    pub fn pod_query(&self, kind: &str, object: &Value) -> Option<PodQuery> {
+        PodQuery::of(&self.condition, kind, object)
     }
 
     /// Judges the object (`None`: it does not exist) and the current pods of its workload
@@ -194,7 +195,7 @@ impl<'a> Waiter<'a> {
         cluster: &C,
         object: Option<&Value>,
     ) -> Option<Result<(), ClusterError>> {
-        let query = object.and_then(|object| self.spec.pod_query(object));
+        let query = object.and_then(|object| self.spec.pod_query(&self.target.kind, object));
         if query != self.query {
             // Another template or revision: the pods read so far are not its pods.
             self.query = query;

@@ -13,4 +13,5 @@ mod kubernetes;
 mod lease_deadline;
 mod recording;
 mod reports;
+mod waits;
 mod watch;

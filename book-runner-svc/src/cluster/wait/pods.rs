@@ -54,9 +54,9 @@ impl PodQuery {
     /// StatefulSet or Job (anything with `spec.selector`) waited for with `available`, `ready`
     /// or `complete`, once its controller works on the current generation (before that, the
     /// pods are the previous template's).
-    pub(super) fn of(condition: &Condition, object: &Value) -> Option<Self> {
+    pub(super) fn of(condition: &Condition, kind: &str, object: &Value) -> Option<Self> {
         let current = match condition {
-            Condition::Available if object["kind"] == "Deployment" => {
+            Condition::Available if kind == "Deployment" => {
                 Current::NewestReplicaSet(object["metadata"]["uid"].as_str().map(str::to_owned))
             }
             Condition::Ready => match object.pointer("/status/updateRevision") {

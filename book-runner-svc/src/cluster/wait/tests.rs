@@ -590,7 +590,7 @@ fn a_stuck_pod_of_the_current_template_fails_the_wait() {
 #[test]
 fn the_pods_of_a_workload_are_its_current_templates() {
     let wait = spec("available");
-    let query = wait.pod_query(&rolling_out()).unwrap();
+    let query = wait.pod_query("Deployment", &rolling_out()).unwrap();
     assert_eq!(query.namespace, "shop");
     assert_eq!(query.selector.to_query(), "app=web");
     assert!(query.needs_replica_sets());
@@ -622,14 +622,20 @@ fn the_pods_of_a_workload_are_its_current_templates() {
     assert_eq!(all, [pods[1].clone(), pods[0].clone()]);
 
     // Before the controller observes the new spec, the pods are the previous template's.
-    assert_eq!(wait.pod_query(&deployment(3, 1, rolled_out(2, 1))), None);
+    assert_eq!(
+        wait.pod_query("Deployment", &deployment(3, 1, rolled_out(2, 1))),
+        None
+    );
     // Conditions that are not about a workload's pods read none.
-    assert_eq!(spec("exists").pod_query(&rolling_out()), None);
-    assert_eq!(spec("field:status.a=b").pod_query(&rolling_out()), None);
+    assert_eq!(spec("exists").pod_query("Deployment", &rolling_out()), None);
+    assert_eq!(
+        spec("field:status.a=b").pod_query("Deployment", &rolling_out()),
+        None
+    );
     // Nor does a workload without a usable selector: an empty one would match every pod.
     let mut unselective = rolling_out();
     unselective["spec"]["selector"] = json!({});
-    assert_eq!(wait.pod_query(&unselective), None);
+    assert_eq!(wait.pod_query("Deployment", &unselective), None);
 
     // A StatefulSet names its current revision.
     let set = stateful_set(
@@ -637,7 +643,7 @@ fn the_pods_of_a_workload_are_its_current_templates() {
         json!({}),
         json!({"observedGeneration": 2, "updateRevision": "db-5", "readyReplicas": 1}),
     );
-    let query = spec("ready").pod_query(&set).unwrap();
+    let query = spec("ready").pod_query("StatefulSet", &set).unwrap();
     assert!(!query.needs_replica_sets());
     let revision_pod = |name: &str, revision: &str| json!({"metadata": {"name": name, "labels": {"app": "db", "controller-revision-hash": revision}}});
     let pods = vec![revision_pod("db-0", "db-5"), revision_pod("db-1", "db-4")];
@@ -646,7 +652,7 @@ fn the_pods_of_a_workload_are_its_current_templates() {
     // A Job's pods are all current, whatever its generation says.
     let job = json!({"kind": "Job", "metadata": {"name": "init", "namespace": "shop", "generation": 1},
                      "spec": {"selector": {"matchLabels": {"job-name": "init"}}}});
-    let query = spec("complete").pod_query(&job).unwrap();
+    let query = spec("complete").pod_query("Job", &job).unwrap();
     assert_eq!(query.selector.to_query(), "job-name=init");
     let stuck = json!({"metadata": {"name": "init-x"}, "status": {"containerStatuses": [
         {"name": "init", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "no"}}}]}});
