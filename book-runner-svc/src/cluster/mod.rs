@@ -8,6 +8,7 @@ mod condition;
 pub mod confined;
 pub mod directory;
 pub mod kubernetes;
+pub mod simulation;
 mod selector;
 pub mod wait;
 
