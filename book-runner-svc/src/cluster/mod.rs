@@ -1,8 +1,8 @@
 //! Clusters a job's steps act on, behind one trait so that drivers are interchangeable.
 //!
 //! Objects are Kubernetes manifests held as JSON values (YAML is parsed into the same shape).
-//! Drivers: [`directory`] (a folder of YAML files, one per object) and, later, `kubernetes`
-//! (a real API server through the kube crate).
+//! Drivers: [`directory`] (a folder of YAML files, one per object) and [`kubernetes`] (a real
+//! API server through the kube crate); [`wait`] is what their waits share.
 
 mod condition;
 pub mod confined;

@@ -216,3 +216,74 @@ async fn a_kind_the_cluster_does_not_serve_is_named() {
         "NotFound: the cluster does not serve pxc.percona.com/v1 PerconaXtraDBCluster"
     );
 }
+
+/// The query string of `uri`, decoded as a form (`+` is a space).
+fn decoded_query(uri: &http::Uri) -> String {
+    let raw = uri.query().unwrap_or_default().replace('+', " ");
+    let mut decoded = Vec::new();
+    let mut bytes = raw.bytes();
+    while let Some(byte) = bytes.next() {
+        if byte == b'%' {
+            let high = bytes.next().unwrap();
+            let low = bytes.next().unwrap();
+            let hex = [high, low];
+            decoded.push(u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap());
+        } else {
+            decoded.push(byte);
+        }
+    }
+    String::from_utf8(decoded).unwrap()
+}
+
+#[tokio::test]
+async fn list_asks_one_namespace_with_the_label_selector_and_refuses_cluster_kinds() {
+    let (cluster, mut handle) = cluster();
+    let core = json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod",
+         "verbs": ["get", "list", "watch"]},
+        {"name": "nodes", "singularName": "node", "namespaced": false, "kind": "Node",
+         "verbs": ["get", "list", "watch"]}
+    ]});
+    let server = tokio::spawn(async move {
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.uri().path(), "/api/v1");
+        respond(send, 200, core.clone());
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), http::Method::GET);
+        assert_eq!(request.uri().path(), "/api/v1/namespaces/shop/pods");
+        let query = decoded_query(request.uri());
+        assert!(
+            query.contains("labelSelector=app=web,tier in (front,back)"),
+            "{query}"
+        );
+        respond(
+            send,
+            200,
+            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [
+                {"metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web", "tier": "front"}}}
+            ]}),
+        );
+        // The discovery of Node, and nothing after it.
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.uri().path(), "/api/v1");
+        respond(send, 200, core);
+    });
+    let selector = Selector::of_label_selector(&json!({
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["front", "back"]}],
+    }))
+    .unwrap();
+    let pods = cluster.list("shop", "v1", "Pod", &selector).await.unwrap();
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0]["metadata"]["name"], "web-1");
+    // Node is cluster-scoped: lists are of one namespace, so none is sent.
+    let err = cluster
+        .list("shop", "v1", "Node", &selector)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClusterError::InvalidManifest(message) if message.contains("cluster-scoped")),
+        "{err:?}"
+    );
+    server.await.unwrap();
+}
