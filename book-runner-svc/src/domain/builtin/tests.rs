@@ -589,3 +589,32 @@ fn the_generic_deploy_deletes_its_ingress_once_ingress_host_is_cleared() {
     assert_ne!(name, "sample");
     assert!(name.contains('_'), "{name}");
 }
+
+#[test]
+fn pxc_waits_on_the_cluster_state_fail_when_the_operator_reports_an_error() {
+    let mut checked = 0;
+    for name in ["pxc-deploy", "pxc-pause", "pxc-drop"] {
+        for step in render_with(&builtin(name), &[]) {
+            if step.uses != "k8s.wait" || step.arguments["kind"] != "PerconaXtraDBCluster" {
+                continue;
+            }
+            let condition = &step.arguments["condition"];
+            let fail_when = step.arguments.get("fail_when").map(String::as_str);
+            if condition.starts_with("field:status.state=") {
+                assert_eq!(
+                    fail_when,
+                    Some("field:status.state=error"),
+                    "{name} {:?}",
+                    step.step_name
+                );
+                checked += 1;
+            } else {
+                // Waiting for a deleted cluster to go: a state written before the deletion
+                // (a cluster that never was healthy) must not fail the drop.
+                assert_eq!(condition, "gone", "{name}");
+                assert_eq!(fail_when, None, "{name}");
+            }
+        }
+    }
+    assert_eq!(checked, 2);
+}
