@@ -9,6 +9,8 @@
 //! its progress deadline, a failed Job), or a pod of its current template is stuck (see
 //! [`pods`]).
 
+#[cfg(test)]
+mod against_simulation;
 mod pods;
 mod rules;
 #[cfg(test)]
