@@ -1,16 +1,15 @@
-//! Access to the real test API server (see `scripts/kube-apiserver`), and a stand-in for the
-//! controllers and operators that acts through it: it writes `/status` as they would.
+//! Access to the real test API server (see `scripts/kube-apiserver`), and the simulated
+//! controllers and operators acting through it as the real ones do.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use eyrie_book_runner_svc::cluster::simulation::{Change, Faults, KINDS, reconcile_namespace};
 use kube::{
     Api, Client, Config,
-    api::{
-        ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-    },
+    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 /// Path of the admin kubeconfig of the test API server, or `None` (with a message) when it does
@@ -62,19 +61,32 @@ pub fn namespaced(
     )
 }
 
-/// Runs the stand-in controllers on `namespace` until the guard is dropped.
+/// Runs the simulated controllers and operators (`cluster::simulation`) on `namespace` until
+/// the guard is dropped.
 pub fn start_controllers(client: Client, namespace: &str) -> ControllersGuard {
+    start_controllers_with_faults(client, namespace, Faults::default())
+}
+
+/// Runs the simulated controllers on `namespace`, playing `faults`, until the guard is dropped.
+pub fn start_controllers_with_faults(
+    client: Client,
+    namespace: &str,
+    faults: Faults,
+) -> ControllersGuard {
     let stop = CancellationToken::new();
     let token = stop.clone();
     let namespace = namespace.to_owned();
     tokio::spawn(async move {
         while !token.is_cancelled() {
-            reconcile(&client, &namespace).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            reconcile(&client, &namespace, &faults).await;
+            tokio::time::sleep(RECONCILE_INTERVAL).await;
         }
     });
     ControllersGuard(stop)
 }
+
+/// How often the controllers read the namespace again.
+const RECONCILE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Stops the controllers when dropped.
 pub struct ControllersGuard(CancellationToken);
@@ -85,113 +97,78 @@ impl Drop for ControllersGuard {
     }
 }
 
-async fn objects(api: &Api<DynamicObject>) -> Vec<DynamicObject> {
-    api.list(&ListParams::default())
-        .await
-        .map(|list| list.items)
-        .unwrap_or_default()
+fn api_of(client: &Client, namespace: &str, kind: &str) -> Option<Api<DynamicObject>> {
+    let known = KINDS.iter().find(|known| known.kind == kind)?;
+    Some(namespaced(
+        client,
+        namespace,
+        known.api_version,
+        known.kind,
+        known.plural,
+    ))
 }
 
-async fn set_status(api: &Api<DynamicObject>, object: &DynamicObject, status: Value) {
-    let current = object.data.get("status").cloned().unwrap_or(Value::Null);
-    let merged_differs = status
-        .as_object()
-        .is_some_and(|wanted| wanted.iter().any(|(k, v)| current.get(k) != Some(v)));
-    if merged_differs {
-        let name = object.metadata.name.clone().unwrap_or_default();
-        let _ = api
-            .patch_status(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await;
-    }
-}
-
-async fn reconcile(client: &Client, namespace: &str) {
-    for (kind, plural, ready_field) in [
-        ("Deployment", "deployments", "availableReplicas"),
-        ("StatefulSet", "statefulsets", "readyReplicas"),
-    ] {
-        let api = namespaced(client, namespace, "apps/v1", kind, plural);
-        for object in objects(&api).await {
-            let replicas = object.data["spec"]["replicas"].as_i64().unwrap_or(1);
-            let mut status = json!({"replicas": replicas, "readyReplicas": replicas, "observedGeneration": object.metadata.generation});
-            status[ready_field] = json!(replicas);
-            if kind == "Deployment" {
-                status["availableReplicas"] = json!(replicas);
-                status["updatedReplicas"] = json!(replicas);
-            }
-            set_status(&api, &object, status).await;
+/// One pass: reads every kind the simulation knows in `namespace`, and writes what its
+/// controllers change, as they would: `/status` for statuses, updates carrying the resource
+/// version they read (a conflict waits for the next pass), owned objects with owner references
+/// (the API server's garbage collector deletes them with their owner).
+async fn reconcile(client: &Client, namespace: &str, faults: &Faults) {
+    let mut objects = Vec::new();
+    for kind in KINDS {
+        let api = namespaced(client, namespace, kind.api_version, kind.kind, kind.plural);
+        // A kind the server does not serve (no CRD installed) has no objects.
+        let Ok(list) = api.list(&ListParams::default()).await else {
+            continue;
+        };
+        for item in list.items {
+            let mut object = serde_json::to_value(item).unwrap_or_default();
+            // Items of a list carry no apiVersion and kind.
+            object["apiVersion"] = json!(kind.api_version);
+            object["kind"] = json!(kind.kind);
+            objects.push(object);
         }
     }
-    let jobs = namespaced(client, namespace, "batch/v1", "Job", "jobs");
-    for object in objects(&jobs).await {
-        set_status(
-            &jobs,
-            &object,
-            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
-        )
-        .await;
-    }
-    let clusters = namespaced(
-        client,
-        namespace,
-        "pxc.percona.com/v1",
-        "PerconaXtraDBCluster",
-        "perconaxtradbclusters",
-    );
-    for object in objects(&clusters).await {
-        let state = if object.data["spec"]["pause"] == true {
-            "paused"
-        } else {
-            "ready"
+    for change in reconcile_namespace(&objects, faults, SystemTime::now()) {
+        let target = change.target();
+        let Some(api) = api_of(client, namespace, &target.kind) else {
+            continue;
         };
-        set_status(&clusters, &object, json!({"state": state})).await;
-    }
-    let postgres = namespaced(
-        client,
-        namespace,
-        "postgres-operator.crunchydata.com/v1beta1",
-        "PostgresCluster",
-        "postgresclusters",
-    );
-    for object in objects(&postgres).await {
-        let name = object.metadata.name.clone().unwrap_or_default();
-        let user = object.data["spec"]["users"][0]["name"]
-            .as_str()
-            .unwrap_or(&name)
-            .to_owned();
-        let secrets = namespaced(client, namespace, "v1", "Secret", "secrets");
-        let secret: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": format!("{name}-pguser-{user}"), "namespace": namespace},
-            "stringData": {"password": "test"},
-        }))
-        .unwrap();
-        let _ = secrets.create(&PostParams::default(), &secret).await;
-        let replicas = if object.data["spec"]["shutdown"] == true {
-            0
-        } else {
-            1
-        };
-        let repo_host = json!({
-            "apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": format!("{name}-repo-host"), "namespace": namespace},
-            "spec": {
-                "replicas": replicas, "serviceName": format!("{name}-repo-host"),
-                "selector": {"matchLabels": {"repo-host": name}},
-                "template": {"metadata": {"labels": {"repo-host": name}}, "spec": {"containers": [{"name": "pgbackrest", "image": "pgbackrest"}]}},
+        // Errors (a conflict, a namespace being deleted) are retried by the next pass.
+        let _ = match &change {
+            Change::Create(object) => match serde_json::from_value::<DynamicObject>(object.clone())
+            {
+                Ok(object) => api.create(&PostParams::default(), &object).await.map(drop),
+                Err(_) => Ok(()),
             },
-        });
-        let statefulsets = namespaced(client, namespace, "apps/v1", "StatefulSet", "statefulsets");
-        let _ = statefulsets
-            .patch(
-                &format!("{name}-repo-host"),
-                &PatchParams::apply("pgo").force(),
-                &Patch::Apply(repo_host),
-            )
-            .await;
+            Change::Update(object) => match serde_json::from_value::<DynamicObject>(object.clone())
+            {
+                Ok(object) => api
+                    .replace(&target.name, &PostParams::default(), &object)
+                    .await
+                    .map(drop),
+                Err(_) => Ok(()),
+            },
+            Change::Status { status, .. } => {
+                let seen = objects.iter().find(|object| {
+                    object["kind"] == target.kind.as_str()
+                        && object["metadata"]["name"] == target.name.as_str()
+                });
+                let Some(mut written) = seen.cloned() else {
+                    continue;
+                };
+                written["status"] = status.clone();
+                match serde_json::from_value::<DynamicObject>(written) {
+                    Ok(object) => api
+                        .replace_status(&target.name, &PostParams::default(), &object)
+                        .await
+                        .map(drop),
+                    Err(_) => Ok(()),
+                }
+            }
+            Change::Delete(_) => api
+                .delete(&target.name, &DeleteParams::default())
+                .await
+                .map(drop),
+        };
     }
 }

@@ -8,12 +8,16 @@ use eyrie_book_runner_svc::{
         confined::Confined,
         kubernetes::{Connection, KubernetesCluster},
     },
-    domain::{confinement::Confinement, manifest::parse_documents},
+    domain::{
+        builtin::builtin_books, confinement::Confinement, manifest::parse_documents,
+        render::render_book, template::Templates,
+    },
+    grpc::convert::snapshot::snapshot_from_proto,
 };
 use eyrie_platform::testing::sample_deployment_snapshot;
 use eyrie_proto::v1::{self as pb, BookPhase, JobStatus, OperationAction};
-use kube::api::{Patch, PatchParams};
-use serde_json::json;
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
 
 use crate::{
     harness::each_runner,
@@ -297,9 +301,11 @@ async fn waits_end_when_status_is_written_and_are_pending_until_then() {
             .patch_status(
                 "web",
                 &PatchParams::default(),
-                &Patch::Merge(
-                    json!({"status": {"replicas": 1, "availableReplicas": 1, "readyReplicas": 1}}),
-                ),
+                // A finished rollout, as `kubectl rollout status` reads it.
+                &Patch::Merge(json!({"status": {
+                    "observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                    "availableReplicas": 1, "readyReplicas": 1,
+                }})),
             )
             .await
             .unwrap();
@@ -337,19 +343,165 @@ async fn an_unreachable_cluster_fails_clearly_instead_of_hanging() {
     );
 }
 
-/// Installs the operators' custom resource definitions once per API server.
-async fn install_crds(cluster: &KubernetesCluster) {
-    let crds = parse_documents(include_str!("../fixtures/operator-crds.yaml")).unwrap();
-    for crd in &crds {
-        cluster.apply(crd, true).await.unwrap();
-        let target = ObjectRef::of_manifest(crd).unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            cluster.wait_for(&target, &Condition::parse("condition:Established").unwrap()),
-        )
-        .await
-        .expect("CRD not established")
-        .unwrap();
+/// The operators' own CRDs (`tests/fixtures/crds/`, unchanged upstream files).
+const UPSTREAM_CRDS: [&str; 2] = [
+    include_str!("../fixtures/crds/pgo-v5.8.9-postgresclusters.yaml"),
+    include_str!("../fixtures/crds/pxc-v1.19.0-perconaxtradbclusters.yaml"),
+];
+
+/// An upstream CRD as the 1.20 test API server accepts it (`tests/fixtures/crds/README.md`):
+/// without `x-kubernetes-validations` (CEL, which 1.20 does not know) and without `default: ""`
+/// (which it refuses), a list-map key that had such a default being required instead.
+fn derived_crd(text: &str) -> Value {
+    let mut crd: Value = serde_saphyr::from_str(text).expect("the CRD fixtures are YAML");
+    fn derive(schema: &mut Value) {
+        match schema {
+            Value::Object(fields) => {
+                fields.remove("x-kubernetes-validations");
+                let keys: Vec<String> = fields
+                    .get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(items) = fields.get_mut("items") {
+                    for key in keys {
+                        if items.pointer(&format!("/properties/{key}/default")) == Some(&json!(""))
+                        {
+                            let required =
+                                items["required"].as_array().cloned().unwrap_or_default();
+                            if !required.contains(&json!(key)) {
+                                let mut required = required;
+                                required.push(json!(key));
+                                items["required"] = json!(required);
+                            }
+                        }
+                    }
+                }
+                if fields.get("default") == Some(&json!("")) {
+                    fields.remove("default");
+                }
+                fields.values_mut().for_each(derive);
+            }
+            Value::Array(items) => items.iter_mut().for_each(derive),
+            _ => {}
+        }
+    }
+    derive(&mut crd["spec"]);
+    if let Some(fields) = crd.as_object_mut() {
+        fields.remove("status");
+    }
+    crd
+}
+
+/// Installs the operators' real CRDs, derived as [`derived_crd`] says, once per test binary:
+/// created (a server-side apply of objects this size would also store their managed fields),
+/// or replaced when the server holds another schema under the same name.
+async fn install_crds(path: &str) {
+    static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    INSTALLED
+        .get_or_init(|| async {
+            let api = kube::Api::<DynamicObject>::all_with(
+                client(path).await,
+                &kube::api::ApiResource::from_gvk_with_plural(
+                    &kube::api::GroupVersionKind::gvk(
+                        "apiextensions.k8s.io",
+                        "v1",
+                        "CustomResourceDefinition",
+                    ),
+                    "customresourcedefinitions",
+                ),
+            );
+            for text in UPSTREAM_CRDS {
+                let crd = derived_crd(text);
+                let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
+                let object: DynamicObject = serde_json::from_value(crd.clone()).unwrap();
+                match api.get_opt(&name).await.unwrap() {
+                    None => {
+                        api.create(&PostParams::default(), &object).await.unwrap();
+                    }
+                    Some(stored) if stored.data["spec"]["versions"] != crd["spec"]["versions"] => {
+                        let mut replacing = object;
+                        replacing.metadata.resource_version = stored.metadata.resource_version;
+                        api.replace(&name, &PostParams::default(), &replacing)
+                            .await
+                            .unwrap();
+                    }
+                    Some(_) => {}
+                }
+                let target = ObjectRef {
+                    api_version: "apiextensions.k8s.io/v1".into(),
+                    kind: "CustomResourceDefinition".into(),
+                    namespace: None,
+                    name,
+                };
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    cluster(path)
+                        .wait_for(&target, &Condition::parse("condition:Established").unwrap()),
+                )
+                .await
+                .expect("CRD not established")
+                .unwrap();
+            }
+        })
+        .await;
+}
+
+#[test]
+fn the_derivation_drops_only_what_the_readme_says() {
+    let text_of = |crd: &Value| serde_json::to_string(crd).unwrap();
+    for (text, rules, defaults) in [(UPSTREAM_CRDS[0], 21, 38), (UPSTREAM_CRDS[1], 5, 69)] {
+        let upstream: Value = serde_saphyr::from_str(text).unwrap();
+        let upstream_text = text_of(&upstream);
+        assert_eq!(
+            upstream_text
+                .matches("\"x-kubernetes-validations\"")
+                .count(),
+            rules
+        );
+        assert_eq!(upstream_text.matches("\"default\":\"\"").count(), defaults);
+        let derived = text_of(&derived_crd(text));
+        assert!(!derived.contains("x-kubernetes-validations"));
+        assert!(!derived.contains("\"default\":\"\""));
+    }
+    // PGO's instances are a list map keyed by name, which had `default: ""`.
+    let pgo = derived_crd(UPSTREAM_CRDS[0]);
+    let instances = &pgo["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["instances"];
+    assert_eq!(instances["x-kubernetes-list-map-keys"], json!(["name"]));
+    assert!(
+        instances["items"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("name"))
+    );
+}
+
+/// Every field of `sent` that `stored` lacks or holds with another value: what the API server
+/// pruned or changed of what a book sent.
+fn pruned(sent: &Value, stored: &Value, path: &str, found: &mut Vec<String>) {
+    match (sent, stored) {
+        (Value::Object(sent), Value::Object(stored)) => {
+            for (key, value) in sent {
+                let at = format!("{path}.{key}");
+                match stored.get(key) {
+                    Some(kept) => pruned(value, kept, &at, found),
+                    None => found.push(format!("{at}: sent {value}, not stored")),
+                }
+            }
+        }
+        (Value::Array(sent), Value::Array(stored)) if sent.len() == stored.len() => {
+            for (index, (value, kept)) in sent.iter().zip(stored).enumerate() {
+                pruned(value, kept, &format!("{path}[{index}]"), found);
+            }
+        }
+        (sent, stored) if sent != stored => {
+            found.push(format!("{path}: sent {sent}, stored {stored}"));
+        }
+        _ => {}
     }
 }
 
@@ -363,11 +515,7 @@ struct Lifecycle<'a> {
 }
 
 impl Lifecycle<'_> {
-    async fn run(&mut self, phase: BookPhase, action: OperationAction) {
-        let phase_name = phase
-            .as_str_name()
-            .trim_start_matches("BOOK_PHASE_")
-            .to_lowercase();
+    fn snapshot(&self) -> pb::DeploymentSnapshot {
         let mut snapshot = sample_deployment_snapshot(self.deployment_type, "", self.parameters);
         snapshot.namespace = self.namespace.clone();
         snapshot.clusters[0].connection = Some(
@@ -377,6 +525,62 @@ impl Lifecycle<'_> {
                 in_cluster: false,
             }),
         );
+        snapshot
+    }
+
+    /// Checks that the server stored every field of every custom resource `phase`'s book
+    /// sent, with the value sent: 1.20 prunes unknown fields of a custom resource silently.
+    async fn check_custom_resources(&self, phase: &str) {
+        let book = builtin_books()
+            .into_iter()
+            .find(|book| book.name == format!("{}-{phase}", self.deployment_type))
+            .unwrap();
+        let snapshot = snapshot_from_proto("snapshot", self.snapshot()).unwrap();
+        let steps = render_book(&Templates::default(), &book, &snapshot, "deploy").unwrap();
+        let kube = client(&self.kubeconfig).await;
+        for sent in steps
+            .iter()
+            .filter_map(|step| step.arguments.get("manifest"))
+            .flat_map(|manifest| parse_documents(manifest).unwrap())
+            .filter(|manifest| {
+                matches!(
+                    manifest["kind"].as_str(),
+                    Some("PostgresCluster" | "PerconaXtraDBCluster")
+                )
+            })
+        {
+            let kind = sent["kind"].as_str().unwrap();
+            let plural = format!("{}s", kind.to_lowercase());
+            let api = namespaced(
+                &kube,
+                &self.namespace,
+                sent["apiVersion"].as_str().unwrap(),
+                kind,
+                &plural,
+            );
+            let stored = serde_json::to_value(
+                api.get(sent["metadata"]["name"].as_str().unwrap())
+                    .await
+                    .unwrap(),
+            )
+            .unwrap();
+            let mut found = Vec::new();
+            pruned(&sent, &stored, kind, &mut found);
+            assert!(
+                found.is_empty(),
+                "{} {phase}: the server did not keep what the book sent:\n{}",
+                self.deployment_type,
+                found.join("\n")
+            );
+        }
+    }
+
+    async fn run(&mut self, phase: BookPhase, action: OperationAction) {
+        let phase_name = phase
+            .as_str_name()
+            .trim_start_matches("BOOK_PHASE_")
+            .to_lowercase();
+        let snapshot = self.snapshot();
         let request = eyrie_proto::internal::v1::StartJobRequest {
             request_id: format!(
                 "{}-{phase_name}-{}",
@@ -409,6 +613,9 @@ impl Lifecycle<'_> {
                 .map(|s| (&s.name, s.status(), &s.message))
                 .collect::<Vec<_>>()
         );
+        if phase == BookPhase::Deploy {
+            self.check_custom_resources(&phase_name).await;
+        }
     }
 }
 
@@ -422,7 +629,7 @@ async fn builtin_lifecycle(
     paused: PausedAt<'_>,
 ) {
     let Some(path) = kubeconfig() else { return };
-    install_crds(&cluster(&path)).await;
+    install_crds(&path).await;
     let namespace = unique(&format!("k-{deployment_type}"));
     // The runner acts as the snapshot's project (`acme`): bound in this namespace as a platform
     // team would, with deploy/'s role and sample.
@@ -446,11 +653,12 @@ async fn builtin_lifecycle(
     lifecycle
         .run(BookPhase::Deploy, OperationAction::Deploy)
         .await;
-    let before = object.get("shop").await.unwrap().metadata.resource_version;
+    // The spec is the same: no new generation (status writes of the controllers are theirs).
+    let before = object.get("shop").await.unwrap().metadata.generation;
     lifecycle
         .run(BookPhase::Deploy, OperationAction::Deploy)
         .await;
-    let after = object.get("shop").await.unwrap().metadata.resource_version;
+    let after = object.get("shop").await.unwrap().metadata.generation;
     assert_eq!(
         before, after,
         "{deployment_type}: a second deploy changed the workload"

@@ -1,22 +1,42 @@
-//! A stand-in for the Kubernetes controllers and operators on a `directory` cluster, acting on
-//! the files the way they act on a real cluster: Deployments and StatefulSets report their
-//! replicas, Jobs complete, PGO creates its user Secret and scales its repository host with
-//! `spec.shutdown`, PXC reports `ready` or `paused`. The built-in books wait for exactly these.
+//! The Kubernetes controllers and operators the built-in books wait for, on a `directory`
+//! cluster: book-runner-svc's simulation of them (`cluster::simulation`), applied to the files.
+//!
+//! A thread runs a pass every [`RECONCILE_INTERVAL`] over every namespace folder: it reads the
+//! objects, asks the simulation what its controllers change, and writes that into the files as
+//! an API server would (a uid and generation for what it creates, a new generation when a spec
+//! changes, status written apart). It also plays the garbage collector, deleting what lost its
+//! owner. A file that changed since the pass read it is left alone (the runner wrote it): the
+//! next pass sees the new content, as a conflict makes a controller retry.
 
 use std::{
+    collections::{BTreeMap, hash_map::RandomState},
+    hash::{BuildHasher as _, Hasher as _},
+    io::Write as _,
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
+pub use eyrie_book_runner_svc::cluster::simulation::Faults;
+use eyrie_book_runner_svc::cluster::{
+    ObjectRef,
+    simulation::{
+        Change, collect_garbage, reconcile_namespace,
+        store::{admit_create, admit_status, admit_update},
+    },
+};
 use serde_json::{Value, json};
 
 /// How often the controllers look at every file again.
 const RECONCILE_INTERVAL: Duration = Duration::from_millis(30);
+
+/// The folder of cluster-scoped objects (see the directory driver).
+const CLUSTER_SCOPED: &str = "_cluster";
 
 /// The controllers running over one cluster folder; they stop when this is dropped.
 pub struct Controllers {
@@ -27,13 +47,19 @@ pub struct Controllers {
 impl Controllers {
     /// Starts reconciling every object under `root` (which may not exist yet).
     pub fn start(root: impl Into<PathBuf>) -> Self {
+        Self::start_with_faults(root, Faults::default())
+    }
+
+    /// Starts reconciling every object under `root`, playing `faults` (images that cannot be
+    /// pulled or crash, Jobs that fail).
+    pub fn start_with_faults(root: impl Into<PathBuf>, faults: Faults) -> Self {
         let root = root.into();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         // A thread of its own: it works the same under any test runtime and blocks none.
         let thread = std::thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
-                reconcile(&root);
+                reconcile(&root, &faults);
                 std::thread::sleep(RECONCILE_INTERVAL);
             }
         });
@@ -53,70 +79,138 @@ impl Drop for Controllers {
     }
 }
 
-/// One pass over every object.
-fn reconcile(root: &Path) {
-    for path in yaml_files(root) {
-        let Some(object) = read(&path) else { continue };
-        let namespace = text(&object["metadata"]["namespace"]);
-        let name = text(&object["metadata"]["name"]);
-        match object["kind"].as_str() {
-            Some("Deployment" | "StatefulSet") => {
-                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-                set_status(&path, &object, workload_status(replicas));
-            }
-            Some("Job") if object["status"].is_null() => {
-                let status =
-                    json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]});
-                set_status(&path, &object, status);
-            }
-            Some("PerconaXtraDBCluster") => {
-                let state = if object["spec"]["pause"] == true {
-                    "paused"
-                } else {
-                    "ready"
-                };
-                set_status(&path, &object, json!({"state": state}));
-            }
-            Some("PostgresCluster") => postgres_operator(root, &object, namespace, name),
-            _ => {}
+/// One pass over every namespace folder.
+fn reconcile(root: &Path, faults: &Faults) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != CLUSTER_SCOPED && !name.starts_with('.') && entry.path().is_dir() {
+            Namespace::read(root, &name).reconcile(faults);
         }
     }
 }
 
-/// What PGO does for a PostgresCluster that the books wait for: the user's Secret, and the
-/// repository host StatefulSet, scaled to zero once the cluster is shut down.
-fn postgres_operator(root: &Path, cluster: &Value, namespace: &str, name: &str) {
-    let user = cluster["spec"]["users"][0]["name"].as_str().unwrap_or(name);
-    let secret_name = format!("{name}-pguser-{user}");
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": secret_name, "namespace": namespace},
-        "data": {"password": "c2VjcmV0"},
-    });
-    ensure(root, namespace, "secret", &secret_name, &secret);
-    let replicas = if cluster["spec"]["shutdown"] == true {
-        0
-    } else {
-        1
-    };
-    let repo_host_name = format!("{name}-repo-host");
-    let repo_host = json!({
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": repo_host_name, "namespace": namespace},
-        "spec": {"replicas": replicas},
-        // What the StatefulSet controller would write next, so that one pass settles it.
-        "status": workload_status(replicas),
-    });
-    ensure(root, namespace, "statefulset", &repo_host_name, &repo_host);
+/// The objects of one namespace folder, as a pass read them.
+struct Namespace<'a> {
+    root: &'a Path,
+    name: &'a str,
+    /// Each object as read, by (kind, name).
+    read: BTreeMap<(String, String), Value>,
 }
 
-/// The status of a Deployment or StatefulSet whose `replicas` are all up.
-fn workload_status(replicas: i64) -> Value {
-    json!({"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas})
+impl<'a> Namespace<'a> {
+    fn read(root: &'a Path, name: &'a str) -> Self {
+        let mut read = BTreeMap::new();
+        for path in yaml_files(&root.join(name)) {
+            let Some(mut object) = read_object(&path) else {
+                continue;
+            };
+            // What an API server gives every object it creates, for those the runner wrote.
+            if object.pointer("/metadata/uid").is_none() && object["metadata"].is_object() {
+                let mut admitted = object.clone();
+                admitted["metadata"]["uid"] = json!(new_uid());
+                if write_if_unchanged(&path, &object, &admitted) {
+                    object = admitted;
+                }
+            }
+            let key = (text(&object, "/kind"), text(&object, "/metadata/name"));
+            read.insert(key, object);
+        }
+        Self { root, name, read }
+    }
+
+    fn reconcile(&self, faults: &Faults) {
+        let objects: Vec<Value> = self.read.values().cloned().collect();
+        let mut changes = reconcile_namespace(&objects, faults, SystemTime::now());
+        changes.extend(collect_garbage(&objects).into_iter().map(Change::Delete));
+        for change in changes {
+            self.apply(&change);
+        }
+    }
+
+    fn path(&self, kind: &str, name: &str) -> PathBuf {
+        self.root
+            .join(self.name)
+            .join(kind.to_ascii_lowercase())
+            .join(format!("{name}.yaml"))
+    }
+
+    fn seen(&self, target: &ObjectRef) -> Option<&Value> {
+        self.read.get(&(target.kind.clone(), target.name.clone()))
+    }
+
+    fn apply(&self, change: &Change) {
+        let target = change.target();
+        let path = self.path(&target.kind, &target.name);
+        match change {
+            Change::Create(object) => {
+                // Nothing is created in a namespace that is gone or being dropped.
+                let namespace = self
+                    .root
+                    .join(CLUSTER_SCOPED)
+                    .join("namespace")
+                    .join(format!("{}.yaml", self.name));
+                let Some(folder) = path.parent() else { return };
+                if !namespace.exists() || path.exists() {
+                    return;
+                }
+                // Not `create_dir_all`: a namespace folder removed meanwhile stays removed.
+                match std::fs::create_dir(folder) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(_) => return,
+                }
+                write(&path, &admit_create(object, &new_uid(), SystemTime::now()));
+            }
+            Change::Update(object) => {
+                if let Some(seen) = self.seen(&target)
+                    && let Some(updated) = admit_update(seen, object)
+                {
+                    write_if_unchanged(&path, seen, &updated);
+                }
+            }
+            Change::Status { status, .. } => {
+                if let Some(seen) = self.seen(&target) {
+                    write_if_unchanged(&path, seen, &admit_status(seen, status));
+                }
+            }
+            Change::Delete(_) => {
+                if let Some(seen) = self.seen(&target)
+                    && read_object(&path).as_ref() == Some(seen)
+                {
+                    let _ = std::fs::remove_file(&path);
+                    // An empty kind folder goes too, as the directory driver tidies up.
+                    if let Some(folder) = path.parent() {
+                        let _ = std::fs::remove_dir(folder);
+                    }
+                }
+            }
+        }
+    }
 }
 
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
+fn text(object: &Value, pointer: &str) -> String {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A random uid in the form an API server gives.
+fn new_uid() -> String {
+    let random = || RandomState::new().build_hasher().finish();
+    let (high, low) = (random(), random());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xfff,
+        low >> 52,
+        low & 0xffff_ffff_ffff
+    )
 }
 
 /// Every `*.yaml` file under `root`, at any depth.
@@ -139,53 +233,40 @@ pub fn yaml_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn read(path: &Path) -> Option<Value> {
+fn read_object(path: &Path) -> Option<Value> {
     serde_saphyr::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// Writes `status` into the object when it differs, unless the file changed meanwhile (the
-/// runner wrote it): the next pass sees the new content.
-fn set_status(path: &Path, object: &Value, status: Value) {
-    if object["status"] == status {
-        return;
-    }
-    let mut updated = object.clone();
-    updated["status"] = status;
-    write_if_unchanged(path, object, &updated);
+/// Writes `object` unless the file changed since it was read as `expected`; whether it wrote.
+fn write_if_unchanged(path: &Path, expected: &Value, object: &Value) -> bool {
+    read_object(path).as_ref() == Some(expected) && write(path, object)
 }
 
-/// Creates or updates an object the operator owns, while its namespace exists.
-fn ensure(root: &Path, namespace: &str, kind: &str, name: &str, object: &Value) {
-    let folder = root.join(namespace);
-    if namespace.is_empty() || !folder.exists() {
-        return;
-    }
-    let path = folder.join(kind).join(format!("{name}.yaml"));
-    match read(&path) {
-        Some(current) if current == *object => {}
-        Some(current) => write_if_unchanged(&path, &current, object),
-        None => {
-            if std::fs::create_dir_all(path.parent().expect("kind folder")).is_ok() {
-                write(&path, object);
-            }
-        }
-    }
-}
-
-fn write_if_unchanged(path: &Path, expected: &Value, object: &Value) {
-    if read(path).as_ref() == Some(expected) {
-        write(path, object);
-    }
-}
-
-/// Replaces the file in one step (readers never see half of it); a folder deleted meanwhile
-/// (the namespace was dropped) makes the write fail, which is what a real cluster would do.
-fn write(path: &Path, object: &Value) {
-    let temporary = path.with_extension(format!("controller.{}.tmp", std::process::id()));
-    let Ok(text) = serde_saphyr::to_string(object) else {
-        return;
+/// Replaces the file in one step (readers never see half of it), readable by its owner only as
+/// the directory driver writes; a folder deleted meanwhile (the namespace was dropped) makes the
+/// write fail, which is what a real cluster would do.
+fn write(path: &Path, object: &Value) -> bool {
+    let Some(file_name) = path.file_name() else {
+        return false;
     };
-    if std::fs::write(&temporary, text).is_ok() && std::fs::rename(&temporary, path).is_err() {
-        let _ = std::fs::remove_file(&temporary);
+    let temporary = path.with_file_name(format!(
+        ".{}.{}.controller.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let Ok(text) = serde_saphyr::to_string(object) else {
+        return false;
+    };
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    if written.is_ok() && std::fs::rename(&temporary, path).is_ok() {
+        return true;
     }
+    let _ = std::fs::remove_file(&temporary);
+    false
 }

@@ -17,7 +17,7 @@ use crate::cluster::ObjectRef;
 const NOT_SPEC: [&str; 2] = ["metadata", "status"];
 
 /// `object` as an API server stores it at creation: a uid, a creation time, generation 1
-/// (pods have none) and, for pods, the `Pending` phase.
+/// (pods have none), and no status but, for pods, the `Pending` phase.
 pub fn admit_create(object: &Value, uid: &str, now: SystemTime) -> Value {
     let mut stored = object.clone();
     let pod = kind(object) == "Pod";
@@ -30,12 +30,11 @@ pub fn admit_create(object: &Value, uid: &str, now: SystemTime) -> Value {
         }
     }
     if let Some(fields) = stored.as_object_mut() {
-        let status = if pod {
-            json!({"phase": "Pending"})
+        if pod {
+            fields.insert("status".to_owned(), json!({"phase": "Pending"}));
         } else {
-            json!({})
-        };
-        fields.insert("status".to_owned(), status);
+            fields.remove("status");
+        }
     }
     stored
 }
