@@ -45,7 +45,8 @@ pub struct Controllers {
 }
 
 impl Controllers {
-    /// Starts reconciling every object under `root` (which may not exist yet).
+    /// Starts reconciling every object under `root` (which may not exist yet): a cluster's
+    /// folder, or a folder holding cluster folders.
     pub fn start(root: impl Into<PathBuf>) -> Self {
         Self::start_with_faults(root, Faults::default())
     }
@@ -79,21 +80,36 @@ impl Drop for Controllers {
     }
 }
 
-/// One pass over every namespace folder.
+/// One pass over every namespace folder of every cluster under `root`: a file
+/// `<cluster>/<namespace>/<kind>/<name>.yaml` at any depth (`root` may be a cluster's folder, or
+/// hold several).
 fn reconcile(root: &Path, faults: &Faults) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name != CLUSTER_SCOPED && !name.starts_with('.') && entry.path().is_dir() {
-            Namespace::read(root, &name).reconcile(faults);
+    let mut namespaces: BTreeMap<(PathBuf, String), Vec<PathBuf>> = BTreeMap::new();
+    for path in yaml_files(root) {
+        let Some(namespace_folder) = path.parent().and_then(Path::parent) else {
+            continue;
+        };
+        let (Some(cluster), Some(namespace)) =
+            (namespace_folder.parent(), namespace_folder.file_name())
+        else {
+            continue;
+        };
+        let namespace = namespace.to_string_lossy().into_owned();
+        if namespace != CLUSTER_SCOPED && !namespace.starts_with('.') {
+            namespaces
+                .entry((cluster.to_path_buf(), namespace))
+                .or_default()
+                .push(path);
         }
+    }
+    for ((cluster, namespace), files) in &namespaces {
+        Namespace::read(cluster, namespace, files).reconcile(faults);
     }
 }
 
 /// The objects of one namespace folder, as a pass read them.
 struct Namespace<'a> {
+    /// The cluster's folder.
     root: &'a Path,
     name: &'a str,
     /// Each object as read, by (kind, name).
@@ -101,17 +117,17 @@ struct Namespace<'a> {
 }
 
 impl<'a> Namespace<'a> {
-    fn read(root: &'a Path, name: &'a str) -> Self {
+    fn read(root: &'a Path, name: &'a str, files: &[PathBuf]) -> Self {
         let mut read = BTreeMap::new();
-        for path in yaml_files(&root.join(name)) {
-            let Some(mut object) = read_object(&path) else {
+        for path in files {
+            let Some(mut object) = read_object(path) else {
                 continue;
             };
             // What an API server gives every object it creates, for those the runner wrote.
             if object.pointer("/metadata/uid").is_none() && object["metadata"].is_object() {
                 let mut admitted = object.clone();
                 admitted["metadata"]["uid"] = json!(new_uid());
-                if write_if_unchanged(&path, &object, &admitted) {
+                if write_if_unchanged(path, &object, &admitted) {
                     object = admitted;
                 }
             }
