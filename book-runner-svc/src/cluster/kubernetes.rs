@@ -46,6 +46,10 @@ pub const FIELD_MANAGER: &str = "eyrie";
 /// watch event.
 const POD_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How many watch errors in a row end a wait, and the pause after each.
+const WATCH_ATTEMPTS: u32 = 3;
+const WATCH_RETRY: Duration = Duration::from_secs(1);
+
 /// How to reach an API server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Connection {
@@ -399,6 +403,7 @@ impl Cluster for KubernetesCluster {
         let mut versions = pin!(kube::runtime::watcher::watch_object(api, &target.name));
         let mut waiter = Waiter::new(target, wait, progress, POD_INTERVAL);
         let mut latest: Option<Value> = None;
+        let mut failed_watches = 0;
         loop {
             let next = if waiter.watching_pods() {
                 tokio::time::timeout(waiter.pod_interval(), versions.next())
@@ -411,13 +416,21 @@ impl Cluster for KubernetesCluster {
                 // No new version: the pods are read again.
                 None => {}
                 Some(Some(Ok(version))) => {
+                    failed_watches = 0;
                     latest = version.as_ref().map(to_value).transpose()?;
                 }
+                // The watcher lists and watches again after an error: an expired watch (410)
+                // during a long wait is routine; one that keeps failing is not.
                 Some(Some(Err(err))) => {
-                    return Err(ClusterError::Unavailable(format!(
-                        "watching {target}: {}",
-                        redacted(&err)
-                    )));
+                    failed_watches += 1;
+                    if failed_watches >= WATCH_ATTEMPTS {
+                        return Err(ClusterError::Unavailable(format!(
+                            "watching {target}: {}",
+                            redacted(&err)
+                        )));
+                    }
+                    tokio::time::sleep(WATCH_RETRY).await;
+                    continue;
                 }
                 Some(None) => {
                     return Err(ClusterError::Unavailable(format!(
