@@ -123,6 +123,9 @@ pub struct StepSpec {
     pub name: String,
     /// Step kind, e.g. `k8s.apply`.
     pub uses: String,
+    /// `if`: a Jinja expression (no `{{ }}`); the step runs only where it is true.
+    #[serde(rename = "if", default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
     /// Arguments: Jinja templates rendered with the deployment's fields.
     #[serde(default, rename = "with", skip_serializing_if = "BTreeMap::is_empty")]
     pub arguments: BTreeMap<String, String>,
@@ -225,6 +228,10 @@ steps:
   - name: Wait
     uses: k8s.wait
     with: {api_version: apps/v1, kind: Deployment, name: web, condition: available}
+  - name: Delete the Ingress
+    uses: k8s.delete
+    if: not deployment.parameters.host
+    with: {api_version: networking.k8s.io/v1, kind: Ingress, name: web}
 "#;
 
     #[test]
@@ -238,6 +245,11 @@ steps:
         assert_eq!(book.steps[0].retries, 2);
         assert_eq!(book.steps[1].effective_timeout(), DEFAULT_STEP_TIMEOUT);
         assert_eq!(book.steps[1].arguments["condition"], "available");
+        assert_eq!(book.steps[1].condition, None);
+        assert_eq!(
+            book.steps[2].condition.as_deref(),
+            Some("not deployment.parameters.host")
+        );
     }
 
     #[test]
@@ -251,6 +263,13 @@ steps:
                 "{format:?}:\n{text}"
             );
         }
+        // Written as `if`, and only by the steps that have one.
+        let yaml = book.to_text(BookFormat::Yaml);
+        assert_eq!(yaml.matches("if: ").count(), 1, "{yaml}");
+        assert!(
+            book.to_text(BookFormat::Json)
+                .contains(r#""if": "not deployment.parameters.host""#)
+        );
     }
 
     #[test]

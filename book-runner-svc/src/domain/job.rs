@@ -67,7 +67,8 @@ pub enum StepStatus {
     Succeeded,
     /// Failed after its retries.
     Failed,
-    /// Not run: an earlier step failed, or the job was cancelled or resumed past it.
+    /// Not run: its `if` was false, an earlier step failed, or the job was cancelled or
+    /// resumed past it.
     Skipped,
 }
 
@@ -217,6 +218,9 @@ pub enum EventKind {
     StepSkipped {
         /// Step index.
         step_index: usize,
+        /// Why, when its `if` is false; empty for a step the job did not reach.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
     },
     /// The job ended; always its last event.
     JobEnded {
@@ -321,5 +325,16 @@ mod tests {
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.contains("\"kind\":\"step_retrying\""), "{json}");
         assert_eq!(serde_json::from_str::<EventKind>(&json).unwrap(), event);
+    }
+
+    #[test]
+    fn skipped_events_stored_before_conditions_read_without_a_reason() {
+        let stored = r#"{"kind":"step_skipped","step_index":1}"#;
+        let event = EventKind::StepSkipped {
+            step_index: 1,
+            reason: String::new(),
+        };
+        assert_eq!(serde_json::from_str::<EventKind>(stored).unwrap(), event);
+        assert_eq!(serde_json::to_string(&event).unwrap(), stored);
     }
 }

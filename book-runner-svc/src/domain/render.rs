@@ -6,7 +6,7 @@ use super::{
     book::{BookSpec, StepSpec},
     manifest::{parse_documents, redact_secrets, to_yaml},
     snapshot::{ClusterFacts, Snapshot},
-    template::{TemplateContext, Templates},
+    template::{TemplateContext, Templates, false_condition},
 };
 
 /// One step's arguments, rendered for one cluster.
@@ -20,8 +20,10 @@ pub struct RenderedStep {
     pub uses: String,
     /// The cluster it runs on.
     pub cluster: String,
-    /// Rendered arguments.
+    /// Rendered arguments; none when the step is skipped.
     pub arguments: BTreeMap<String, String>,
+    /// Its `if` condition is false: it would not run on this cluster.
+    pub skipped: bool,
 }
 
 /// Why a book cannot be rendered for a deployment.
@@ -39,6 +41,16 @@ pub enum RenderError {
         step_name: String,
         /// The argument.
         field: String,
+        /// What failed.
+        description: String,
+    },
+    /// A step's `if` condition failed for this deployment.
+    #[error("step {} ({step_name:?}) if: {description}", step_index + 1)]
+    Condition {
+        /// Index of the step.
+        step_index: usize,
+        /// Its name.
+        step_name: String,
         /// What failed.
         description: String,
     },
@@ -74,6 +86,39 @@ pub fn with_parameters(book: &BookSpec, snapshot: &Snapshot) -> Result<Snapshot,
     Ok(resolved)
 }
 
+/// Why `step` does not run on `cluster` (its `if` is false), or `None` when it runs.
+/// `snapshot` must come from [`with_parameters`].
+pub fn skip_reason(
+    templates: &Templates,
+    (index, step): (usize, &StepSpec),
+    snapshot: &Snapshot,
+    cluster: &ClusterFacts,
+    action: &str,
+) -> Result<Option<String>, RenderError> {
+    let context = TemplateContext::new(snapshot, cluster, action);
+    check_condition(templates, (index, step), &context)
+}
+
+/// Evaluates the `if` of `step` in `context`: the reason it is skipped, if it is.
+fn check_condition(
+    templates: &Templates,
+    (index, step): (usize, &StepSpec),
+    context: &TemplateContext<'_>,
+) -> Result<Option<String>, RenderError> {
+    let Some(expression) = &step.condition else {
+        return Ok(None);
+    };
+    match templates.condition_holds(expression, context) {
+        Ok(true) => Ok(None),
+        Ok(false) => Ok(Some(false_condition(expression))),
+        Err(description) => Err(RenderError::Condition {
+            step_index: index,
+            step_name: step.name.clone(),
+            description,
+        }),
+    }
+}
+
 /// Renders the arguments of `step` for `cluster`. `snapshot` must come from [`with_parameters`].
 pub fn render_step(
     templates: &Templates,
@@ -94,7 +139,8 @@ pub fn render_step(
 }
 
 /// Every step of `book` rendered for every cluster of the deployment, in run order (each step
-/// on each cluster in turn), with secret values redacted: the dry run people read.
+/// on each cluster in turn), with secret values redacted: the dry run people read. A step whose
+/// `if` is false on a cluster is marked skipped there, its arguments left unrendered.
 pub fn render_book(
     templates: &Templates,
     book: &BookSpec,
@@ -127,6 +173,19 @@ pub fn render_preview(
     for (index, step) in book.steps.iter().enumerate() {
         for cluster in &clusters {
             let context = TemplateContext::preview(&snapshot, *cluster, action);
+            let cluster_name = cluster.map(|c| c.name.clone()).unwrap_or_default();
+            // A skipped step's arguments may make sense only when it runs: not rendered.
+            if check_condition(templates, (index, step), &context)?.is_some() {
+                rendered.push(RenderedStep {
+                    step_index: index,
+                    step_name: step.name.clone(),
+                    uses: step.uses.clone(),
+                    cluster: cluster_name,
+                    arguments: BTreeMap::new(),
+                    skipped: true,
+                });
+                continue;
+            }
             let mut arguments = templates
                 .render_arguments(&step.arguments, &context)
                 .map_err(|(field, description)| RenderError::Template {
@@ -142,8 +201,9 @@ pub fn render_preview(
                 step_index: index,
                 step_name: step.name.clone(),
                 uses: step.uses.clone(),
-                cluster: cluster.map(|c| c.name.clone()).unwrap_or_default(),
+                cluster: cluster_name,
                 arguments,
+                skipped: false,
             });
         }
     }
@@ -228,6 +288,71 @@ steps:
         )
         .unwrap();
         assert_eq!(steps[0].arguments["manifest"], "kind: \"pause\"\n");
+    }
+
+    const CONDITIONAL: &str = r#"
+name: web-deploy
+type: none
+parameters:
+  - {name: host, default: ""}
+steps:
+  - name: Delete the Ingress
+    uses: k8s.delete
+    if: not deployment.parameters.host
+    with: {api_version: networking.k8s.io/v1, kind: Ingress, name: "{{ deployment.slug }}"}
+  - name: Check the host
+    uses: http.check
+    if: deployment.parameters.host
+    with: {url: "{{ 'https://' ~ deployment.parameters.host }}"}
+"#;
+
+    #[test]
+    fn a_false_condition_marks_the_step_skipped_without_rendering_it() {
+        let book = BookSpec::parse(BookFormat::Yaml, CONDITIONAL).unwrap();
+        let outcome = |parameters: &[(&str, &str)]| {
+            let snapshot = sample_snapshot(parameters);
+            render_book(&Templates::default(), &book, &snapshot, "deploy")
+                .unwrap()
+                .into_iter()
+                .map(|step| (step.skipped, step.arguments.len()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(outcome(&[]), [(false, 3), (true, 0)]);
+        assert_eq!(
+            outcome(&[("host", "shop.example")]),
+            [(true, 0), (false, 1)]
+        );
+
+        let snapshot = sample_snapshot(&[]);
+        let context = (&snapshot, &snapshot.clusters[0], "deploy");
+        let reason = |index: usize| {
+            skip_reason(
+                &Templates::default(),
+                (index, &book.steps[index]),
+                context.0,
+                context.1,
+                context.2,
+            )
+        };
+        // The snapshot here is the raw one: `host` undefined, so its default not filled in.
+        let resolved = with_parameters(&book, &snapshot).unwrap();
+        assert_eq!(
+            skip_reason(
+                &Templates::default(),
+                (1, &book.steps[1]),
+                &resolved,
+                &resolved.clusters[0],
+                "deploy"
+            ),
+            Ok(Some(r#""deployment.parameters.host" is false"#.to_owned()))
+        );
+        let err = reason(0).unwrap_err();
+        assert_eq!(
+            err.to_string().split(": ").next(),
+            Some(r#"step 1 ("Delete the Ingress") if"#),
+            "{err}"
+        );
+        assert!(err.to_string().contains("undefined"), "{err}");
     }
 
     #[test]

@@ -167,6 +167,11 @@ fn validate_step(
     if step.retries > MAX_RETRIES {
         violation("retries", format!("must be at most {MAX_RETRIES}"));
     }
+    if let Some(expression) = &step.condition
+        && let Err(description) = check_condition(expression, templates, context)
+    {
+        violation("if", description);
+    }
     let Some(kind) = StepKind::parse(&step.uses) else {
         violation(
             "uses",
@@ -214,6 +219,29 @@ fn validate_step(
         violation(&field, description);
     }
     violations
+}
+
+/// Checks an `if` expression as arguments are checked: it parses, uses known names only, and
+/// evaluates for the sample deployment (which has exactly the declared parameters).
+fn check_condition(
+    expression: &str,
+    templates: &Templates,
+    context: &TemplateContext<'_>,
+) -> Result<(), String> {
+    if expression.trim().is_empty() {
+        return Err("is empty; leave `if` out for a step that always runs".to_owned());
+    }
+    match templates.unknown_names_in_condition(expression) {
+        Err(err) => Err(format!("expression does not parse: {err}")),
+        Ok(unknown) if !unknown.is_empty() => Err(format!(
+            "expression uses unknown name(s) {}",
+            unknown.join(", ")
+        )),
+        Ok(_) => templates
+            .condition_holds(expression, context)
+            .map(|_| ())
+            .map_err(|err| format!("expression does not evaluate: {err}")),
+    }
 }
 
 /// Kind-specific checks of rendered (sample) arguments: manifests that parse, conditions that

@@ -19,7 +19,7 @@ use crate::{
         confinement::Confinement,
         hosts::{AllowedHost, allowed_for_project},
         job::{EventKind, Job, JobStatus, StepStatus},
-        render::{RenderError, render_step, with_parameters},
+        render::{RenderError, render_step, skip_reason, with_parameters},
         snapshot::Snapshot,
         step_kind::StepKind,
     },
@@ -39,6 +39,9 @@ pub enum Interruption {
 
 /// The drivers of a deployment's clusters, with the cluster names, in order.
 type ConnectedClusters = Vec<(String, Arc<dyn Cluster>)>;
+
+/// For each cluster of a step, in order: `None` where it runs, or why its `if` skips it there.
+type SkipReasons = Vec<Option<String>>;
 
 /// What every step of one job shares, made once when the job starts.
 struct Prepared {
@@ -183,6 +186,46 @@ impl JobRun<'_> {
                     first_recorded: false,
                 },
             };
+            // Decided before the step starts, from the job's snapshot, which never changes: a
+            // takeover or a retry of the job decides the same way.
+            let skips = match self.skip_reasons(job, (index, step), &prepared).await {
+                Ok(skips) => skips,
+                Err(error) => {
+                    let message = format!("step {} ({}) failed: {error}", index + 1, step.name);
+                    let failed = vec![
+                        step_entry(index, StepStatus::Failed, state.attempts, error.clone()),
+                        Entry::Event(EventKind::StepFailed {
+                            step_index: index,
+                            error,
+                        }),
+                    ];
+                    return self
+                        .end(job, index + 1, JobStatus::Failed, message, failed)
+                        .await;
+                }
+            };
+            if let Some(Some(reason)) = skips.first()
+                && skips.iter().all(Option::is_some)
+            {
+                let mut skipped = vec![
+                    step_entry(
+                        index,
+                        StepStatus::Skipped,
+                        state.attempts,
+                        format!("skipped: {reason}"),
+                    ),
+                    Entry::Event(EventKind::StepSkipped {
+                        step_index: index,
+                        reason: reason.clone(),
+                    }),
+                ];
+                if index == last {
+                    last_success.append(&mut skipped);
+                } else {
+                    self.record(skipped).await?;
+                }
+                continue;
+            }
             let success = (index == last).then_some(&mut last_success);
             let mut pending = Vec::new();
             match self
@@ -190,7 +233,7 @@ impl JobRun<'_> {
                     job,
                     (index, step),
                     attempts,
-                    &prepared,
+                    (&prepared, &skips),
                     &mut pending,
                     success,
                 )
@@ -255,6 +298,7 @@ impl JobRun<'_> {
                 });
                 entries.push(Entry::Event(EventKind::StepSkipped {
                     step_index: step.index,
+                    reason: String::new(),
                 }));
             }
         }
@@ -266,6 +310,34 @@ impl JobRun<'_> {
         self.record(entries).await
     }
 
+    /// Evaluates the `if` of `step` on every cluster, off the async threads like its arguments.
+    async fn skip_reasons(
+        &self,
+        job: &Job,
+        (index, step): (usize, &StepSpec),
+        prepared: &Prepared,
+    ) -> Result<SkipReasons, String> {
+        if step.condition.is_none() {
+            return Ok(vec![None; prepared.clusters.len()]);
+        }
+        let (templates, step, snapshot, action) = (
+            self.engine.templates.clone(),
+            step.clone(),
+            prepared.snapshot.clone(),
+            job.action.clone(),
+        );
+        render_off_thread(move || {
+            snapshot
+                .clusters
+                .iter()
+                .map(|facts| skip_reason(&templates, (index, &step), &snapshot, facts, &action))
+                .collect::<Result<SkipReasons, _>>()
+        })
+        .await
+        .unwrap_or(Err(RenderError::TimedOut(RENDER_TIME_LIMIT)))
+        .map_err(|err| err.to_string())
+    }
+
     /// Runs one step with its retries. Entries that can wait (the attempt's last log lines)
     /// gather in `pending` and are written with the next record; what is left there when the
     /// step ends belongs to whatever the caller writes next. With `success`, a success is not
@@ -275,7 +347,7 @@ impl JobRun<'_> {
         job: &Job,
         (index, step): (usize, &StepSpec),
         attempts: Attempts,
-        prepared: &Prepared,
+        (prepared, skips): (&Prepared, &[Option<String>]),
         pending: &mut Vec<Entry>,
         success: Option<&mut Vec<Entry>>,
     ) -> Result<StepEnd, Interruption> {
@@ -305,7 +377,7 @@ impl JobRun<'_> {
             }
 
             let outcome = self
-                .attempt(job, (index, step), attempt, prepared, pending)
+                .attempt(job, (index, step), attempt, (prepared, skips), pending)
                 .await?;
             let error = match outcome {
                 StepEnd::Succeeded => {
@@ -359,14 +431,15 @@ impl JobRun<'_> {
         }
     }
 
-    /// One attempt of a step on every cluster, bounded by the step's timeout. Log lines are
-    /// written in batches as they come; the lines of the attempt's end are left in `pending`.
+    /// One attempt of a step on every cluster its `if` lets it run on, bounded by the step's
+    /// timeout. Log lines are written in batches as they come; the lines of the attempt's end
+    /// are left in `pending`.
     async fn attempt(
         &self,
         job: &Job,
         (index, step): (usize, &StepSpec),
         attempt: u32,
-        prepared: &Prepared,
+        (prepared, skips): (&Prepared, &[Option<String>]),
         pending: &mut Vec<Entry>,
     ) -> Result<StepEnd, Interruption> {
         let Prepared {
@@ -382,7 +455,22 @@ impl JobRun<'_> {
             )));
         };
         let timeout = step.effective_timeout();
-        for ((cluster_name, cluster), facts) in clusters.iter().zip(&snapshot.clusters) {
+        for (((cluster_name, cluster), facts), skip) in
+            clusters.iter().zip(&snapshot.clusters).zip(skips)
+        {
+            let entry = |line: String| Entry::Log {
+                step_index: index,
+                attempt,
+                line: if clusters.len() > 1 {
+                    format!("[{cluster_name}] {line}")
+                } else {
+                    line
+                },
+            };
+            if let Some(reason) = skip {
+                pending.push(entry(format!("skipped on this cluster: {reason}")));
+                continue;
+            }
             let arguments = {
                 let (templates, step, snapshot, facts, action) = (
                     self.engine.templates.clone(),
@@ -400,15 +488,6 @@ impl JobRun<'_> {
             let arguments = match arguments {
                 Ok(arguments) => arguments,
                 Err(err) => return Ok(StepEnd::Failed(err.to_string())),
-            };
-            let entry = |line: String| Entry::Log {
-                step_index: index,
-                attempt,
-                line: if clusters.len() > 1 {
-                    format!("[{cluster_name}] {line}")
-                } else {
-                    line
-                },
             };
             let (log, mut lines) = mpsc::unbounded_channel();
             // The step owns the log sender, so the channel closes when the step ends.

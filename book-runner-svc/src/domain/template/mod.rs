@@ -5,6 +5,7 @@
 //! Strict means an undefined name or attribute is an error, never an empty string: a typo in a
 //! book must fail its validation, not apply a manifest with a blank image.
 
+mod condition;
 mod shape;
 mod yaml_value;
 
@@ -13,6 +14,7 @@ use std::{borrow::Cow, collections::BTreeMap};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
+pub use self::condition::false_condition;
 use self::shape::NodeKind;
 use super::{
     snapshot::{ClusterFacts, Snapshot},

@@ -170,3 +170,58 @@ fn a_duplicate_step_name_is_named_at_the_second_step() {
     assert_eq!((found[0].0, found[0].1.as_str()), (Some(1), "name"));
     assert!(found[0].2.contains("earlier step"), "{found:?}");
 }
+
+#[test]
+fn a_bad_condition_is_named_as_the_if_of_its_step() {
+    let delete = |name: &str, condition: &str| {
+        format!(
+            "  - name: {name}\n    uses: k8s.delete\n    if: {condition}\n    \
+             with: {{api_version: v1, kind: Service, name: web}}\n"
+        )
+    };
+    assert_eq!(
+        violations(&delete("A", "deployment.parameters.port != '80'")),
+        []
+    );
+    let book = book(
+        &[
+            delete("Unparsed", "\"deployment.slug ==\""),
+            delete("Unknown", "deploymnet.slug"),
+            delete("Empty", "\"\""),
+            delete("Undeclared", "not deployment.parameters.ingress_host"),
+            delete("Braces", "\"{{ deployment.slug }}\""),
+        ]
+        .concat(),
+    );
+    let found = validate(&book, &Templates::default());
+    let located: Vec<_> = found
+        .iter()
+        .map(|v| crate::domain::books::violation_path(v))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "steps[0].if",
+            "steps[1].if",
+            "steps[2].if",
+            "steps[3].if",
+            "steps[4].if"
+        ],
+        "{found:?}"
+    );
+    let described: Vec<_> = found.iter().map(ToString::to_string).collect();
+    assert!(
+        described[0].starts_with(r#"step 1 ("Unparsed") if: expression does not parse"#),
+        "{described:?}"
+    );
+    assert!(
+        described[1].ends_with("expression uses unknown name(s) deploymnet"),
+        "{described:?}"
+    );
+    assert!(described[2].contains("is empty"), "{described:?}");
+    assert!(
+        described[3].contains("does not evaluate") && described[3].contains("undefined"),
+        "an undeclared parameter is undefined, as in templates: {described:?}"
+    );
+    assert!(described[4].contains("does not parse"), "{described:?}");
+}

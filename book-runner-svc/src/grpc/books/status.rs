@@ -61,6 +61,11 @@ fn render_status(err: &RenderError) -> Status {
             &format!("steps[{step_index}].with.{field}"),
             err.to_string(),
         ),
+        RenderError::Condition { step_index, .. } => status::failed_precondition(
+            "TEMPLATE_FAILED",
+            &format!("steps[{step_index}].if"),
+            err.to_string(),
+        ),
         RenderError::NoCluster => {
             status::failed_precondition("NO_CLUSTER", "deployment", err.to_string())
         }

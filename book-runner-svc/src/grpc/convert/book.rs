@@ -68,6 +68,8 @@ pub fn spec_from_proto(book: pb::Book, id: String) -> (BookSpec, Vec<BookViolati
             StepSpec {
                 name: step.name,
                 uses: step.uses,
+                // Empty means "always runs", as leaving `if` out of a text does.
+                condition: Some(step.r#if).filter(|condition| !condition.is_empty()),
                 arguments: step.with.into_iter().collect(),
                 timeout,
                 retries: step.retries,
@@ -118,6 +120,7 @@ pub fn spec_to_proto(spec: &BookSpec, name: String) -> pb::Book {
             .map(|step| pb::Step {
                 name: step.name.clone(),
                 uses: step.uses.clone(),
+                r#if: step.condition.clone().unwrap_or_default(),
                 with: step.arguments.clone().into_iter().collect(),
                 timeout: step.timeout.map(duration_to_proto),
                 retries: step.retries,
@@ -255,6 +258,7 @@ impl From<RenderedStep> for pb::RenderedStep {
             uses: step.uses,
             cluster: step.cluster,
             with: step.arguments.into_iter().collect(),
+            skipped: step.skipped,
         }
     }
 }
@@ -272,10 +276,11 @@ mod tests {
 
     #[test]
     fn books_round_trip_through_the_contract() {
-        let text = "name: web\ntype: none\nparameters:\n  - {name: port, default: \"80\"}\n  - {name: host, required: true}\nsteps:\n  - name: Wait\n    uses: k8s.wait\n    with: {api_version: v1, kind: Pod, name: p, condition: ready}\n    timeout: 90s\n    retries: 2\n";
+        let text = "name: web\ntype: none\nparameters:\n  - {name: port, default: \"80\"}\n  - {name: host, required: true}\nsteps:\n  - name: Wait\n    uses: k8s.wait\n    if: deployment.parameters.host != 'x'\n    with: {api_version: v1, kind: Pod, name: p, condition: ready}\n    timeout: 90s\n    retries: 2\n";
         let spec = BookSpec::parse(BookFormat::Yaml, text).unwrap();
         let proto = spec_to_proto(&spec, "books/web".into());
         assert_eq!(proto.r#type(), pb::DeploymentType::None);
+        assert_eq!(proto.steps[0].r#if, "deployment.parameters.host != 'x'");
         let (back, problems) = spec_from_proto(proto, "web".into());
         assert_eq!((back, problems), (spec, vec![]));
     }
@@ -295,6 +300,10 @@ mod tests {
         };
         let (spec, problems) = spec_from_proto(book, "x".into());
         assert_eq!(spec.steps[0].timeout, None);
+        assert_eq!(
+            spec.steps[0].condition, None,
+            "an empty `if` is no condition"
+        );
         assert_eq!(violation_path(&problems[0]), "steps[0].timeout");
     }
 

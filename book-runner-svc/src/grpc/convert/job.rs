@@ -176,9 +176,12 @@ pub fn event_to_proto(job: &str, stored: &JobEvent) -> pb::JobEvent {
             step_index: index(*step_index),
             error: error.clone(),
         }),
-        EventKind::StepSkipped { step_index } => event::Kind::StepSkipped(event::StepSkipped {
-            step_index: index(*step_index),
-        }),
+        EventKind::StepSkipped { step_index, reason } => {
+            event::Kind::StepSkipped(event::StepSkipped {
+                step_index: index(*step_index),
+                reason: reason.clone(),
+            })
+        }
         EventKind::JobEnded { status, message } => event::Kind::JobEnded(event::JobEnded {
             status: status_to_proto(*status).into(),
             message: message.clone(),

@@ -67,7 +67,8 @@ pub struct Claim {
     pub takeover: bool,
     /// Whether someone asked to cancel it.
     pub cancel_requested: bool,
-    /// The step the claim started, if any: the job's next step, unless it is being cancelled.
+    /// The step the claim started, if any: the job's next step, unless it is being cancelled or
+    /// the step has a condition (the worker starts it if the condition holds).
     pub started_step: Option<StartedStep>,
 }
 
@@ -119,13 +120,22 @@ impl SeaJobStore {
         let expires =
             now + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::seconds(30));
         let mut job = to_job(row, steps)?;
+        // A step with an `if` is left to the worker, which starts it only once its condition
+        // holds: watchers never see a start of a step that is then skipped.
         let started_step = if cancel_requested {
             None
         } else {
-            job.next_step().map(|index| StartedStep {
-                index,
-                attempt: job.steps[index].attempts + 1,
-            })
+            job.next_step()
+                .filter(|index| {
+                    job.book_content
+                        .steps
+                        .get(*index)
+                        .is_none_or(|step| step.condition.is_none())
+                })
+                .map(|index| StartedStep {
+                    index,
+                    attempt: job.steps[index].attempts + 1,
+                })
         };
         let mut kinds = vec![EventKind::JobStarted { takeover }];
         kinds.extend(started_step.map(|step| EventKind::StepStarted {

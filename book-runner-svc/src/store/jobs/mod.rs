@@ -117,8 +117,12 @@ impl SeaJobStore {
         let now = now.trunc_subsecs(6);
         let mut events = vec![EventKind::JobQueued];
         events.extend(
-            (0..new.resume_from.min(new.book_content.steps.len()))
-                .map(|index| EventKind::StepSkipped { step_index: index }),
+            (0..new.resume_from.min(new.book_content.steps.len())).map(|index| {
+                EventKind::StepSkipped {
+                    step_index: index,
+                    reason: String::new(),
+                }
+            }),
         );
         let row = job::Model {
             id: id.to_owned(),
@@ -369,6 +373,7 @@ impl SeaJobStore {
                     .iter()
                     .map(|step| EventKind::StepSkipped {
                         step_index: usize::try_from(step.step_index).unwrap_or(0),
+                        reason: String::new(),
                     })
                     .collect();
                 let message = "cancelled before it started".to_owned();
