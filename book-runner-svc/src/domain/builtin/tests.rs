@@ -5,6 +5,7 @@ use serde_json::Value;
 use super::*;
 use crate::cluster::ObjectRef;
 use crate::domain::{
+    book::StepSpec,
     confinement::{Confinement, KNOWN_CLUSTER_SCOPED, ObjectScope},
     manifest::parse_documents,
     render::{RenderedStep, render_book},
@@ -547,26 +548,32 @@ fn every_builtin_pod_passes_the_restricted_pod_security_standard() {
 #[test]
 fn the_generic_deploy_deletes_its_ingress_once_ingress_host_is_cleared() {
     let book = builtin("none-deploy");
-    let ingress_deletion = |steps: &[RenderedStep]| {
-        let deletions: Vec<&RenderedStep> = steps
+    let deletions: Vec<(usize, &StepSpec)> = book
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| step.uses == "k8s.delete")
+        .collect();
+    let [(delete_index, delete)] = deletions[..] else {
+        panic!("one deletion: {deletions:?}");
+    };
+    assert_eq!(
+        delete.condition.as_deref(),
+        Some("not deployment.parameters.ingress_host")
+    );
+    let applied_last = book
+        .steps
+        .iter()
+        .rposition(|step| step.uses == "k8s.apply")
+        .unwrap();
+    assert!(delete_index > applied_last, "runs after the applies");
+    let deletion = |steps: &[RenderedStep]| {
+        let rendered: Vec<&RenderedStep> = steps
             .iter()
-            .filter(|step| step.uses == "k8s.delete" && step.arguments["kind"] == "Ingress")
+            .filter(|step| step.step_index == delete_index)
             .collect();
-        assert_eq!(deletions.len(), 1);
-        let applied_last = steps
-            .iter()
-            .rposition(|step| step.uses == "k8s.apply")
-            .unwrap();
-        assert!(
-            deletions[0].step_index > applied_last,
-            "runs after the applies"
-        );
-        assert_eq!(
-            deletions[0].arguments["api_version"],
-            "networking.k8s.io/v1"
-        );
-        assert_eq!(deletions[0].arguments["namespace"], "shop-ns");
-        deletions[0].arguments["name"].clone()
+        assert_eq!(rendered.len(), 1);
+        rendered[0].clone()
     };
     let ingresses = |steps: &[RenderedStep]| {
         objects(steps)
@@ -576,18 +583,34 @@ fn the_generic_deploy_deletes_its_ingress_once_ingress_host_is_cleared() {
     };
 
     // Cleared (or never set): no Ingress is applied, and the one of an earlier deploy goes.
-    let steps = render_with(&book, &[("ingress_host", "")]);
-    assert_eq!(ingresses(&steps), 0);
-    assert_eq!(ingress_deletion(&steps), "sample");
+    for parameters in [&[("ingress_host", "")][..], &[]] {
+        let steps = render_with(&book, parameters);
+        assert_eq!(ingresses(&steps), 0);
+        let runs = deletion(&steps);
+        assert!(!runs.skipped, "{parameters:?}");
+        let arguments: Vec<(&str, &str)> = runs
+            .arguments
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            arguments,
+            [
+                ("api_version", "networking.k8s.io/v1"),
+                ("kind", "Ingress"),
+                ("name", "sample"),
+                ("namespace", "shop-ns")
+            ]
+        );
+    }
 
-    // Set: the Ingress is applied, and the deletion names an object no cluster can hold (an
-    // underscore is not allowed in a Kubernetes name), so it finds it absent.
+    // Set: the Ingress is applied, and the deletion does not run.
     let steps = render_with(&book, &[("ingress_host", "app.example.com")]);
     assert_eq!(ingresses(&steps), 1);
     object_named(&steps, "Ingress", "sample");
-    let name = ingress_deletion(&steps);
-    assert_ne!(name, "sample");
-    assert!(name.contains('_'), "{name}");
+    let skipped = deletion(&steps);
+    assert!(skipped.skipped);
+    assert!(skipped.arguments.is_empty(), "{skipped:?}");
 }
 
 #[test]
