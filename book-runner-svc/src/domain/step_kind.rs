@@ -13,6 +13,9 @@ pub enum StepKind {
     Wait,
     /// Create a Secret of generated values if it does not exist.
     Secret,
+    /// Copy keys of a Secret the job may read (e.g. in a sibling deployment's namespace) into
+    /// a Secret of its own namespace.
+    CopySecret,
     /// Run a Kubernetes Job to completion.
     Job,
     /// Poll a URL until it answers.
@@ -46,12 +49,13 @@ const OBJECT: [&str; 3] = ["api_version", "kind", "name"];
 
 impl StepKind {
     /// Every kind.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Apply,
         Self::Patch,
         Self::Delete,
         Self::Wait,
         Self::Secret,
+        Self::CopySecret,
         Self::Job,
         Self::HttpCheck,
     ];
@@ -64,6 +68,7 @@ impl StepKind {
             Self::Delete => "k8s.delete",
             Self::Wait => "k8s.wait",
             Self::Secret => "k8s.secret",
+            Self::CopySecret => "k8s.copy_secret",
             Self::Job => "k8s.job",
             Self::HttpCheck => "http.check",
         }
@@ -82,6 +87,7 @@ impl StepKind {
             Self::Delete => OBJECT.to_vec(),
             Self::Wait => [OBJECT.as_slice(), &["condition"]].concat(),
             Self::Secret => vec!["name", "keys"],
+            Self::CopySecret => vec!["from_namespace", "from_name", "name"],
             Self::HttpCheck => vec!["url"],
         }
     }
@@ -94,6 +100,8 @@ impl StepKind {
             // `fail_when`: conditions (one per line) that end the wait as failed.
             Self::Wait => &["namespace", "fail_when"],
             Self::Secret => &["namespace", "length", "labels"],
+            // `keys`: comma-separated keys to copy (every key when absent).
+            Self::CopySecret => &["namespace", "keys", "labels"],
             Self::Job => &[],
             Self::HttpCheck => &["expect_status"],
         }

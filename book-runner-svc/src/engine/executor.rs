@@ -131,7 +131,8 @@ impl JobRun<'_> {
             .and_then(|snapshot| {
                 let clusters = connect(self.engine.clusters.as_ref(), &snapshot)?;
                 Ok(Prepared {
-                    rule: Confinement::within(&snapshot.namespace, snapshot.boundary.clone()),
+                    rule: Confinement::within(&snapshot.namespace, snapshot.boundary.clone())
+                        .reading(snapshot.project_namespaces.iter().cloned()),
                     allowed_hosts: allowed_for_project(
                         &self.engine.settings.http_check_allow,
                         &snapshot.boundary.hosts,

@@ -8,7 +8,7 @@ use rand::{Rng as _, distr::Alphanumeric};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use self::http_check::http_check;
+use self::{copy_secret::copy_secret, http_check::http_check};
 use crate::{
     cluster::{
         ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, WaitProgress,
@@ -21,6 +21,7 @@ use crate::{
     },
 };
 
+mod copy_secret;
 mod http_check;
 
 /// Where a step writes the lines people see while it runs.
@@ -89,6 +90,7 @@ pub async fn run_step(
             Ok(())
         }
         StepKind::Secret => create_secret(arguments, cluster, &say).await,
+        StepKind::CopySecret => copy_secret(arguments, cluster, &say).await,
         StepKind::Job => run_job(arguments, cluster, &say, &progress).await,
         StepKind::HttpCheck => http_check(arguments, allowed_hosts, &say).await,
     }

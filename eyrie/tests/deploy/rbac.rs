@@ -71,11 +71,14 @@ fn grants_the_books_need() -> BTreeMap<Grant, BTreeSet<String>> {
                     kinds_of_template(&step.arguments["manifest"]),
                     &["get", "create", "patch"],
                 ),
-                // An apply, then polls of the Job.
-                StepKind::Job => (
-                    kinds_of_template(&step.arguments["manifest"]),
-                    &["get", "create", "patch"],
-                ),
+                // An apply, then a wait for `complete`: a watch of the Job and its pods.
+                StepKind::Job => {
+                    workload_reads(&mut needed, "Job", "complete", &at);
+                    (
+                        kinds_of_template(&step.arguments["manifest"]),
+                        &["get", "create", "patch", "list", "watch"],
+                    )
+                }
                 StepKind::Patch => (
                     vec![(argument("api_version"), argument("kind"))],
                     &["patch"],
@@ -84,12 +87,25 @@ fn grants_the_books_need() -> BTreeMap<Grant, BTreeSet<String>> {
                     vec![(argument("api_version"), argument("kind"))],
                     &["delete"],
                 ),
-                // A watch of one object by name: list, then watch.
-                StepKind::Wait => (
-                    vec![(argument("api_version"), argument("kind"))],
-                    &["list", "watch"],
-                ),
+                // A watch of one object by name: list, then watch; and the pods (and, for a
+                // Deployment, the ReplicaSets) of a workload, listed to fail fast when they
+                // are stuck.
+                StepKind::Wait => {
+                    let kind = argument("kind");
+                    let condition = argument("condition");
+                    workload_reads(&mut needed, &kind, &condition, &at);
+                    (
+                        vec![(argument("api_version"), kind)],
+                        &["list", "watch"],
+                    )
+                }
                 StepKind::Secret => (vec![("v1".to_owned(), "Secret".to_owned())], &["create"]),
+                // Reads the source (get), then a server-side apply of the copy (get, patch,
+                // which creates).
+                StepKind::CopySecret => (
+                    vec![("v1".to_owned(), "Secret".to_owned())],
+                    &["get", "create", "patch"],
+                ),
                 StepKind::HttpCheck => (Vec::new(), &[]),
             };
             if matches!(kind, StepKind::Apply | StepKind::Job) {
@@ -110,6 +126,30 @@ fn grants_the_books_need() -> BTreeMap<Grant, BTreeSet<String>> {
         }
     }
     needed
+}
+
+/// What a wait for `condition` on a `kind` lists besides the object: the pods of a workload
+/// (stuck pods fail the wait) and a Deployment's ReplicaSets (which pods are the new ones).
+fn workload_reads(
+    needed: &mut BTreeMap<Grant, BTreeSet<String>>,
+    kind: &str,
+    condition: &str,
+    at: &str,
+) {
+    let mut grant = |group: &str, resource: &str| {
+        needed
+            .entry((group.to_owned(), resource.to_owned(), "list".to_owned()))
+            .or_default()
+            .insert(at.to_owned());
+    };
+    match (kind, condition) {
+        ("Deployment", "available") => {
+            grant("", "pods");
+            grant("apps", "replicasets");
+        }
+        ("StatefulSet", "ready") | ("Job", "complete") => grant("", "pods"),
+        _ => {}
+    }
 }
 
 /// The ClusterRole `name` in `file` (under deploy/kubernetes/).
