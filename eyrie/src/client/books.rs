@@ -235,8 +235,14 @@ fn print_rendered(rendered: &RenderBookResponse) {
         } else {
             format!(" on {}", step.cluster)
         };
+        // A skipped step's arguments are not rendered: there is nothing else to show.
+        let skipped = if step.skipped {
+            ": skipped, its `if` is false"
+        } else {
+            ""
+        };
         outln!(
-            "# step {} {} ({}){on}",
+            "# step {} {} ({}){on}{skipped}",
             step.step_index + 1,
             step.step_name,
             step.uses
@@ -269,7 +275,14 @@ fn details(book: &Book) -> Details {
         .steps
         .iter()
         .enumerate()
-        .map(|(index, step)| format!("{}. {} ({})", index + 1, step.name, step.uses))
+        .map(|(index, step)| {
+            let condition = if step.r#if.is_empty() {
+                String::new()
+            } else {
+                format!(", if {}", step.r#if)
+            };
+            format!("{}. {} ({}{condition})", index + 1, step.name, step.uses)
+        })
         .collect();
     vec![
         ("name", book.name.clone()),

@@ -84,7 +84,7 @@ pub fn text(change: &Change) -> Option<String> {
         Change::StepFailed { step, took, error } => {
             format!("{step}: failed{}: {error}", took_text(*took))
         }
-        Change::StepSkipped { step } => format!("{step}: skipped"),
+        Change::StepSkipped { step, reason } => skipped_line(step, reason),
         Change::Ended {
             status,
             message,
@@ -98,6 +98,15 @@ pub fn text(change: &Change) -> Option<String> {
             line
         }
     })
+}
+
+/// `[3/4] Delete the Ingress: skipped: "not deployment.parameters.ingress_host" is false`.
+pub fn skipped_line(step: &str, reason: &str) -> String {
+    if reason.is_empty() {
+        format!("{step}: skipped")
+    } else {
+        format!("{step}: skipped: {reason}")
+    }
 }
 
 fn took_text(took: Option<std::time::Duration>) -> String {
@@ -141,5 +150,21 @@ mod tests {
             "job failed in 2.0s: step 1 failed"
         );
         assert_eq!(text(&Change::Queued), None);
+    }
+
+    #[test]
+    fn a_skipped_step_says_why_when_its_condition_skipped_it() {
+        let skipped = |reason: &str| {
+            text(&Change::StepSkipped {
+                step: "[3/4] Delete the Ingress".into(),
+                reason: reason.into(),
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            skipped(r#""not deployment.parameters.ingress_host" is false"#),
+            r#"[3/4] Delete the Ingress: skipped: "not deployment.parameters.ingress_host" is false"#
+        );
+        assert_eq!(skipped(""), "[3/4] Delete the Ingress: skipped");
     }
 }

@@ -97,6 +97,8 @@ pub enum Change {
     },
     StepSkipped {
         step: String,
+        /// Why, when its condition is false; empty for a step the job did not reach.
+        reason: String,
     },
     Ended {
         status: JobStatus,
@@ -176,6 +178,7 @@ impl Tracker {
             },
             Kind::StepSkipped(skipped) => Change::StepSkipped {
                 step: self.step(skipped.step_index),
+                reason: skipped.reason.clone(),
             },
             Kind::JobEnded(ended) => Change::Ended {
                 status: ended.status(),

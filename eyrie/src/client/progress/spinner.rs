@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{
     Change, Progress, Tracker,
-    lines::{job_line, operation_line, text},
+    lines::{job_line, operation_line, skipped_line, text},
 };
 use crate::client::output::{human, outln, since};
 
@@ -108,8 +108,9 @@ impl Spinner {
                     took_suffix(took)
                 );
             }
-            Change::StepSkipped { step } => {
-                self.print(&format!("  {}", style(format!("- {step}: skipped")).dim()));
+            Change::StepSkipped { step, reason } => {
+                let line = format!("- {}", skipped_line(&step, &reason));
+                self.print(&format!("  {}", style(line).dim()));
             }
             Change::Ended { status, .. } => {
                 self.clear();
