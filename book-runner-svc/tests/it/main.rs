@@ -3,6 +3,7 @@
 
 mod books;
 mod builtin;
+mod conditions;
 mod crd_schema;
 mod fencing;
 mod harness;

@@ -196,7 +196,7 @@ fn a_bad_condition_is_named_as_the_if_of_its_step() {
     let found = validate(&book, &Templates::default());
     let located: Vec<_> = found
         .iter()
-        .map(|v| crate::domain::books::violation_path(v))
+        .map(crate::domain::books::violation_path)
         .collect();
     assert_eq!(
         located,

@@ -340,6 +340,64 @@ async fn without_cluster_or_action_each_step_renders_once_and_action_is_undefine
     }
 }
 
+#[tokio::test]
+async fn a_step_whose_condition_is_false_is_shown_skipped_and_unrendered() {
+    for database in test_databases() {
+        let backend = describe(&database);
+        let mut running = start(database).await;
+        let mut render_none_deploy = async |host: &str| {
+            let target =
+                Target::Snapshot(snapshot(DeploymentType::None, &[("ingress_host", host)]));
+            let response = render(
+                &mut running,
+                request(
+                    BookRef::Name("books/none-deploy".into()),
+                    target,
+                    OperationAction::Deploy,
+                ),
+            )
+            .await
+            .unwrap();
+            let deletion = response
+                .steps
+                .into_iter()
+                .find(|step| step.uses == "k8s.delete")
+                .unwrap();
+            (deletion.skipped, deletion.with.get("name").cloned())
+        };
+        assert_eq!(
+            render_none_deploy("shop.example").await,
+            (true, None),
+            "{backend}"
+        );
+        let (skipped, name) = render_none_deploy("").await;
+        assert!(!skipped, "{backend}");
+        assert!(name.is_some(), "{backend}");
+
+        // A condition that cannot be evaluated for the target names the step and its `if`.
+        let mut uses_action = web_with_action();
+        uses_action.steps[0].r#if = "action == 'drop'".into();
+        let mut bare = snapshot(DeploymentType::None, &[]);
+        bare.clusters.clear();
+        let status = render(
+            &mut running,
+            request(
+                BookRef::Book(uses_action),
+                Target::Snapshot(bare),
+                OperationAction::Unspecified,
+            ),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{backend}");
+        assert!(
+            status.message().starts_with("step 1 (\"Apply\") if: "),
+            "{backend}: {}",
+            status.message()
+        );
+    }
+}
+
 fn web_with_action() -> pb::Book {
     pb::Book {
         r#type: DeploymentType::None.into(),

@@ -198,6 +198,7 @@ async fn book_level_problems_and_unparsable_texts_are_violations_too() {
             steps: vec![pb::Step {
                 name: "Wait".into(),
                 uses: "k8s.wait".into(),
+                r#if: "deployment.parameters.Port ==".into(),
                 with: [
                     ("api_version", "v1"),
                     ("kind", "Pod"),
@@ -223,7 +224,13 @@ async fn book_level_problems_and_unparsable_texts_are_violations_too() {
             .collect();
         assert_eq!(
             fields,
-            ["name", "type", "parameters[0].name", "steps[0].timeout"],
+            [
+                "name",
+                "type",
+                "parameters[0].name",
+                "steps[0].timeout",
+                "steps[0].if"
+            ],
             "{backend}: {:?}",
             response.violations
         );

@@ -1,0 +1,180 @@
+//! Steps with an `if:` run only where it holds; the others end SKIPPED, say why, and the job
+//! goes on.
+
+use eyrie_proto::v1::{self as pb, JobStatus, StepStatus, job_event::Kind};
+
+use crate::harness::{each_runner, start_request};
+
+const BOOK: &str = r#"
+name: web-conditional
+type: none
+parameters:
+  - {name: ingress_host, default: ""}
+  - {name: replicas, default: "1"}
+steps:
+  - name: Create the namespace
+    uses: k8s.apply
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: Namespace
+        metadata: {name: {{ namespace }}}
+  - name: Apply the routing
+    uses: k8s.apply
+    if: deployment.parameters.ingress_host
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: routing, namespace: {{ namespace }}}
+        data: {host: {{ deployment.parameters.ingress_host }}}
+  - name: Delete the routing
+    uses: k8s.delete
+    if: not deployment.parameters.ingress_host
+    with: {api_version: v1, kind: ConfigMap, name: routing, namespace: "{{ namespace }}"}
+  - name: Scale
+    uses: k8s.apply
+    if: deployment.parameters.replicas | int > 1
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: scale, namespace: {{ namespace }}}
+"#;
+
+/// What watchers saw of each step: `start 0`, `ok 0`, `skip 1: <reason>`, `fail 2: <error>`.
+fn step_events(events: &[pb::JobEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| match event.kind.as_ref()? {
+            Kind::StepStarted(started) => Some(format!("start {}", started.step_index)),
+            Kind::StepSucceeded(done) => Some(format!("ok {}", done.step_index)),
+            Kind::StepSkipped(skipped) => {
+                Some(format!("skip {}: {}", skipped.step_index, skipped.reason))
+            }
+            Kind::StepFailed(failed) => {
+                Some(format!("fail {}: {}", failed.step_index, failed.error))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn statuses(job: &pb::Job) -> Vec<(StepStatus, u32, &str)> {
+    job.steps
+        .iter()
+        .map(|step| (step.status(), step.attempts, step.message.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_step_whose_condition_is_false_is_skipped_with_its_reason_and_the_job_succeeds() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(BOOK).await;
+        let request = start_request(&book, "no-host", "none", &[]);
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let events = runner.watch_all(&job.name, 0).await;
+        let done = runner.finished(&job.name).await;
+
+        let routing = r#""deployment.parameters.ingress_host" is false"#;
+        let scale = r#""deployment.parameters.replicas | int > 1" is false"#;
+        // A skipped step never starts, and the last step may be the skipped one.
+        assert_eq!(
+            step_events(&events),
+            [
+                "start 0".to_owned(),
+                "ok 0".to_owned(),
+                format!("skip 1: {routing}"),
+                "start 2".to_owned(),
+                "ok 2".to_owned(),
+                format!("skip 3: {scale}"),
+            ],
+            "{backend}"
+        );
+        assert_eq!(done.status(), JobStatus::Succeeded, "{backend}");
+        assert_eq!(done.message, "", "{backend}");
+        let skipped_routing = format!("skipped: {routing}");
+        let skipped_scale = format!("skipped: {scale}");
+        assert_eq!(
+            statuses(&done),
+            [
+                (StepStatus::Succeeded, 1, ""),
+                (StepStatus::Skipped, 0, skipped_routing.as_str()),
+                (StepStatus::Succeeded, 1, ""),
+                (StepStatus::Skipped, 0, skipped_scale.as_str()),
+            ],
+            "{backend}"
+        );
+        assert!(done.steps[1].end_time.is_some(), "{backend}");
+        assert!(
+            !runner.cluster.join("acme-shop/configmap").exists(),
+            "{backend}: a skipped apply applied nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_true_condition_runs_the_step_and_the_opposite_one_is_skipped() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(BOOK).await;
+        let request = start_request(
+            &book,
+            "host",
+            "none",
+            &[("ingress_host", "shop.example"), ("replicas", "2")],
+        );
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let events = runner.watch_all(&job.name, 0).await;
+        let done = runner.finished(&job.name).await;
+        assert_eq!(
+            step_events(&events),
+            [
+                "start 0",
+                "ok 0",
+                "start 1",
+                "ok 1",
+                r#"skip 2: "not deployment.parameters.ingress_host" is false"#,
+                "start 3",
+                "ok 3",
+            ],
+            "{backend}"
+        );
+        assert_eq!(done.status(), JobStatus::Succeeded, "{backend}");
+        let routing =
+            std::fs::read_to_string(runner.cluster.join("acme-shop/configmap/routing.yaml"))
+                .unwrap();
+        assert!(routing.contains("shop.example"), "{backend}: {routing}");
+    }
+}
+
+#[tokio::test]
+async fn a_condition_that_fails_for_the_deployment_fails_its_step_without_retry() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(BOOK).await;
+        let request = start_request(&book, "bad-replicas", "none", &[("replicas", "many")]);
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let events = runner.watch_all(&job.name, 0).await;
+        let done = runner.finished(&job.name).await;
+
+        assert_eq!(done.status(), JobStatus::Failed, "{backend}");
+        let step = &done.steps[3];
+        assert_eq!(step.status(), StepStatus::Failed, "{backend}");
+        assert!(
+            step.message.starts_with(r#"step 4 ("Scale") if: "#),
+            "{backend}: {}",
+            step.message
+        );
+        assert_eq!(
+            done.message,
+            format!("step 4 (Scale) failed: {}", step.message),
+            "{backend}"
+        );
+        let seen = step_events(&events);
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some(format!("fail 3: {}", step.message).as_str()),
+            "{backend}: {seen:?}"
+        );
+        assert!(!seen.contains(&"start 3".to_owned()), "{backend}: {seen:?}");
+    }
+}
