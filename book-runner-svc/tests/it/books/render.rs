@@ -7,6 +7,7 @@ use eyrie_proto::v1::{
     render_book_request::BookRef, render_book_request::Target,
 };
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 use super::harness::{Running, WEB_BOOK, create, get, snapshot, start, violated_fields};
 
@@ -395,6 +396,11 @@ async fn a_step_whose_condition_is_false_is_shown_skipped_and_unrendered() {
             "{backend}: {}",
             status.message()
         );
+        let subjects: Vec<String> = status
+            .get_details_precondition_failure()
+            .map(|failure| failure.violations.into_iter().map(|v| v.subject).collect())
+            .unwrap_or_default();
+        assert_eq!(subjects, ["steps[0].if"], "{backend}");
     }
 }
 
