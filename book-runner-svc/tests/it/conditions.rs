@@ -178,3 +178,33 @@ async fn a_condition_that_fails_for_the_deployment_fails_its_step_without_retry(
         assert!(!seen.contains(&"start 3".to_owned()), "{backend}: {seen:?}");
     }
 }
+
+#[tokio::test]
+async fn a_conditional_first_step_is_left_to_the_worker_by_the_claim() {
+    const FIRST_SKIPPED: &str = r#"
+name: first-skipped
+type: none
+steps:
+  - name: Only on drop
+    uses: k8s.delete
+    if: action == 'drop'
+    with: {api_version: v1, kind: Namespace, name: "{{ namespace }}"}
+  - name: Wait for the namespace
+    uses: k8s.wait
+    if: action == 'deploy'
+    with: {api_version: v1, kind: Namespace, name: "{{ namespace }}", condition: gone}
+"#;
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(FIRST_SKIPPED).await;
+        let request = start_request(&book, "first-skipped", "none", &[]);
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let events = runner.watch_all(&job.name, 0).await;
+        assert_eq!(
+            step_events(&events),
+            [r#"skip 0: "action == 'drop'" is false"#, "start 1", "ok 1"],
+            "{backend}"
+        );
+        let done = runner.finished(&job.name).await;
+        assert_eq!(done.status(), JobStatus::Succeeded, "{backend}");
+    }
+}
