@@ -208,3 +208,74 @@ steps:
         assert_eq!(done.status(), JobStatus::Succeeded, "{backend}");
     }
 }
+
+#[tokio::test]
+async fn on_several_clusters_a_step_runs_where_its_condition_holds() {
+    const PER_CLUSTER: &str = r#"
+name: per-cluster
+type: none
+steps:
+  - name: Apply on c1
+    uses: k8s.apply
+    if: cluster.slug == 'c1'
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: only-c1, namespace: {{ namespace }}}
+  - name: Apply on c3
+    uses: k8s.apply
+    if: cluster.slug == 'c3'
+    with:
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: only-c3, namespace: {{ namespace }}}
+"#;
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(PER_CLUSTER).await;
+        let mut request = start_request(&book, "per-cluster", "none", &[]);
+        let snapshot = request.snapshot.as_mut().unwrap();
+        let mut second = snapshot.clusters[0].clone();
+        second.name = "projects/acme/clusters/c2".into();
+        second.slug = "c2".into();
+        second.connection = Some(pb::deployment_snapshot::cluster::Connection::Directory(
+            pb::DirectoryConnection { path: "c2".into() },
+        ));
+        snapshot.clusters.push(second);
+        let job = runner.runner.start_job(request).await.unwrap().into_inner();
+        let events = runner.watch_all(&job.name, 0).await;
+        let done = runner.finished(&job.name).await;
+
+        assert_eq!(
+            step_events(&events),
+            [
+                "start 0",
+                "ok 0",
+                r#"skip 1: "cluster.slug == 'c3'" is false"#
+            ],
+            "{backend}"
+        );
+        assert_eq!(done.status(), JobStatus::Succeeded, "{backend}");
+        let c2 = runner.cluster.with_file_name("c2");
+        assert!(
+            runner
+                .cluster
+                .join("acme-shop/configmap/only-c1.yaml")
+                .exists(),
+            "{backend}"
+        );
+        assert!(!c2.join("acme-shop").exists(), "{backend}");
+        assert_eq!(
+            runner
+                .step_log(&job.name, 0)
+                .await
+                .last()
+                .map(String::as_str),
+            Some(
+                r#"[projects/acme/clusters/c2] skipped on this cluster: "cluster.slug == 'c1'" is false"#
+            ),
+            "{backend}"
+        );
+    }
+}
