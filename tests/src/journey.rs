@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 
-pub use controller::{Controllers, yaml_files};
+pub use controller::{Controllers, Faults, yaml_files};
 
 use crate::auth::with_token;
 

@@ -4,9 +4,9 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use eyrie_proto::v1::{BookPhase, JobStatus, OperationAction};
+use eyrie_proto::v1::{BookPhase, Job, JobStatus, OperationAction};
 
-use eyrie_tests::journey::{Controllers, yaml_files};
+use eyrie_tests::journey::{Controllers, Faults, yaml_files};
 
 use crate::harness::{Runner, each_runner, start_request};
 
@@ -28,6 +28,15 @@ fn written_by_books(root: &Path) -> BTreeMap<String, serde_json::Value> {
             let mut object = object(root, &relative);
             if object.pointer("/metadata/ownerReferences").is_some() {
                 return None;
+            }
+            // A Job's selector is made from its uid, new with every Job the books recreate.
+            for labels in [
+                "/spec/selector/matchLabels",
+                "/spec/template/metadata/labels",
+            ] {
+                if let Some(labels) = object.pointer_mut(labels).and_then(|l| l.as_object_mut()) {
+                    labels.remove("controller-uid");
+                }
             }
             object.as_object_mut().unwrap().remove("status");
             let metadata = object["metadata"].as_object_mut().unwrap();
@@ -72,6 +81,38 @@ async fn run_image(
     parameters: &[(&str, &str)],
     image: Option<&str>,
 ) {
+    let done = finish(
+        runner,
+        deployment_type,
+        phase,
+        action,
+        request_id,
+        parameters,
+        image,
+    )
+    .await;
+    assert_eq!(
+        done.status(),
+        JobStatus::Succeeded,
+        "{deployment_type} {phase:?}: {} (steps: {:?})",
+        done.message,
+        done.steps
+            .iter()
+            .map(|s| (&s.name, s.status(), &s.message))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Runs the book of `deployment_type` for `phase` to its end, whatever it is.
+async fn finish(
+    runner: &mut Runner,
+    deployment_type: &str,
+    phase: BookPhase,
+    action: OperationAction,
+    request_id: &str,
+    parameters: &[(&str, &str)],
+    image: Option<&str>,
+) -> Job {
     let phase_name = phase
         .as_str_name()
         .trim_start_matches("BOOK_PHASE_")
@@ -90,17 +131,7 @@ async fn run_image(
     request.phase = phase.into();
     request.action = action.into();
     let job = runner.runner.start_job(request).await.unwrap().into_inner();
-    let done = runner.finished(&job.name).await;
-    assert_eq!(
-        done.status(),
-        JobStatus::Succeeded,
-        "{deployment_type} {phase_name}: {} (steps: {:?})",
-        done.message,
-        done.steps
-            .iter()
-            .map(|s| (&s.name, s.status(), &s.message))
-            .collect::<Vec<_>>()
-    );
+    runner.finished(&job.name).await
 }
 
 /// Runs the whole lifecycle of `deployment_type`, checking what pause and drop leave.
@@ -290,6 +321,122 @@ async fn a_pxc_redeploy_waits_for_the_new_image_on_every_node() {
         assert!(
             nodes.iter().all(|image| image.ends_with(":8.0.42")),
             "the deploy ended before the rollout: {nodes:?}"
+        );
+    }
+}
+
+/// The failures the simulation plays end the books that meet them, in the cluster's words:
+/// an image the kubelet cannot pull, a Job whose pods fail.
+#[tokio::test]
+async fn faults_fail_the_books_with_the_clusters_reasons() {
+    for (_backend, mut runner) in each_runner().await {
+        let root = runner.cluster.clone();
+        let faults = Faults {
+            unpullable_images: ["registry.example/shop:1.0".to_owned()].into(),
+            failing_jobs: ["shop-odoo-init".to_owned()].into(),
+            ..Faults::default()
+        };
+        let _controllers = Controllers::start_with_faults(root.clone(), faults);
+        // Odoo's initialize comes first: it creates the namespace the other uses. Only the
+        // generic application runs the unpullable image.
+        let odoo_init = finish(
+            &mut runner,
+            "odoo",
+            BookPhase::Initialize,
+            OperationAction::Deploy,
+            "fault-odoo",
+            ODOO_PARAMETERS,
+            Some("odoo:18"),
+        )
+        .await;
+        let none_deploy = finish(
+            &mut runner,
+            "none",
+            BookPhase::Deploy,
+            OperationAction::Deploy,
+            "fault-none",
+            &[],
+            None,
+        )
+        .await;
+        for (done, says) in [
+            (
+                odoo_init,
+                [
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ],
+            ),
+            (
+                none_deploy,
+                [
+                    "ImagePullBackOff",
+                    "Back-off pulling image \"registry.example/shop:1.0\"",
+                ],
+            ),
+        ] {
+            let failed: Vec<String> = done
+                .steps
+                .iter()
+                .filter(|step| step.status() == eyrie_proto::v1::StepStatus::Failed)
+                .map(|step| step.message.clone())
+                .collect();
+            assert_eq!(
+                done.status(),
+                JobStatus::Failed,
+                "{}: {failed:?}",
+                done.name
+            );
+            for said in says {
+                assert!(
+                    failed.iter().any(|message| message.contains(said)),
+                    "{}: {said:?} not in {failed:?}",
+                    done.name
+                );
+            }
+        }
+    }
+}
+
+/// A cluster the PXC operator refuses (an even size) fails the deploy book's wait on the state
+/// `error` the operator writes, with its message.
+#[tokio::test]
+#[ignore = "the executor's lease fence (engine::lease::Fenced) does not forward Cluster::wait, \
+            so a step's fail_when is dropped and this wait does not end"]
+async fn a_pxc_cluster_the_operator_refuses_fails_the_deploy_with_its_reason() {
+    for (_backend, mut runner) in each_runner().await {
+        let _controllers = Controllers::start(runner.cluster.clone());
+        run(
+            &mut runner,
+            "pxc",
+            BookPhase::Initialize,
+            OperationAction::Deploy,
+            "refused-init",
+            &[],
+        )
+        .await;
+        let done = finish(
+            &mut runner,
+            "pxc",
+            BookPhase::Deploy,
+            OperationAction::Deploy,
+            "refused-deploy",
+            &[("size", "4")],
+            Some("percona/percona-xtradb-cluster:8.0.42"),
+        )
+        .await;
+        assert_eq!(done.status(), JobStatus::Failed);
+        let failed: Vec<&str> = done
+            .steps
+            .iter()
+            .map(|step| step.message.as_str())
+            .filter(|message| !message.is_empty())
+            .collect();
+        assert!(
+            failed
+                .iter()
+                .any(|message| message.contains("PXC size must be an odd number")),
+            "{failed:?}"
         );
     }
 }

@@ -27,10 +27,10 @@ use eyrie_book_runner_svc::cluster::{
     ObjectRef,
     simulation::{
         Change, collect_garbage, reconcile_namespace,
-        store::{admit_create, admit_status, admit_update},
+        store::{admit_create, admit_status, admit_update, with_uid},
     },
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// How often the controllers look at every file again.
 const RECONCILE_INTERVAL: Duration = Duration::from_millis(30);
@@ -125,8 +125,7 @@ impl<'a> Namespace<'a> {
             };
             // What an API server gives every object it creates, for those the runner wrote.
             if object.pointer("/metadata/uid").is_none() && object["metadata"].is_object() {
-                let mut admitted = object.clone();
-                admitted["metadata"]["uid"] = json!(new_uid());
+                let admitted = with_uid(&object, &new_uid());
                 if write_if_unchanged(path, &object, &admitted) {
                     object = admitted;
                 }

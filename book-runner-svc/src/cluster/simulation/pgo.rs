@@ -25,15 +25,18 @@
 //! Not simulated: Services, PersistentVolumeClaims, certificates, ConfigMaps, backup Jobs
 //! (the replica-create backup is taken as done one pass after the stanza exists).
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
+mod patroni;
+mod users;
+
 use serde_json::{Map, Value, json};
+
+pub use self::patroni::patroni;
 
 use super::{
     Change, Pass,
     object::{
-        condition, conditions_of, controlled, deleting, find, generated_name, generation,
-        hex_digits, int, kind, label, labels, name, namespace, new_owned, put_count, reference,
-        set_condition, text,
+        condition, conditions_of, controlled, deleting, find, generated_name, generation, int,
+        kind, label, name, new_owned, put_count, reference, set_condition, text,
     },
     statefulset::{REVISION_LABEL, running_and_ready, update_revision},
     status_change,
@@ -567,136 +570,6 @@ impl<'a> Reconciler<'a> {
         host
     }
 
-    /// The user Secrets, made once; users and databases exist in PostgreSQL once it is writable.
-    fn reconcile_users(&mut self, writable: bool) {
-        let specified: Vec<Value> = self
-            .cluster
-            .pointer("/spec/users")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        // Without users, PGO makes one named after the cluster, with a database of that name.
-        let users = if specified.is_empty() {
-            vec![json!({"name": self.name, "databases": [self.name]})]
-        } else {
-            specified
-        };
-        for user in &users {
-            let user_name = text(user, "/name");
-            let secret_name = format!("{}-pguser-{user_name}", self.name);
-            if find(self.pass.objects, "Secret", &secret_name).is_none() {
-                self.changes
-                    .push(Change::Create(self.user_secret(user, &secret_name)));
-            }
-        }
-        if writable {
-            let revision = hex_digits(&super::object::canonical(&json!(users)), 10);
-            self.status["usersRevision"] = json!(revision);
-            self.status["databaseRevision"] = json!(revision);
-            if text(&self.status, "/patroni/systemIdentifier").is_empty() {
-                let digits: String = hex_digits(text(self.cluster, "/metadata/uid"), 19)
-                    .chars()
-                    .map(|digit| {
-                        char::from(
-                            b'0' + u8::try_from(digit.to_digit(16).unwrap_or(0) % 10).unwrap_or(0),
-                        )
-                    })
-                    .collect();
-                self.status["patroni"]["systemIdentifier"] = json!(format!("7{}", &digits[1..]));
-            }
-        }
-    }
-
-    /// `generatePostgresUserSecret`: libpq keywords and URIs for the primary Service (and
-    /// PgBouncer's), with a generated password and its SCRAM verifier.
-    fn user_secret(&self, user: &Value, secret_name: &str) -> Value {
-        let user_name = text(user, "/name");
-        let host = format!("{}-primary.{}.svc", self.name, namespace(self.cluster));
-        let port = int(self.cluster, "/spec/port", 5432).to_string();
-        let seed = format!("{}/{user_name}", text(self.cluster, "/metadata/uid"));
-        let password: String = hex_digits(&seed, 24)
-            .chars()
-            .enumerate()
-            .map(|(index, digit)| {
-                if index % 3 == 0 {
-                    digit.to_ascii_uppercase()
-                } else {
-                    digit
-                }
-            })
-            .collect();
-        let bytes = |seed: &str, length: usize| -> Vec<u8> {
-            hex_digits(seed, length * 2)
-                .as_bytes()
-                .chunks(2)
-                .map(|pair| {
-                    u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("00"), 16).unwrap_or(0)
-                })
-                .collect()
-        };
-        let verifier = format!(
-            "SCRAM-SHA-256$4096:{}${}:{}",
-            STANDARD.encode(bytes(&format!("{seed}/salt"), 16)),
-            STANDARD.encode(bytes(&format!("{seed}/stored"), 32)),
-            STANDARD.encode(bytes(&format!("{seed}/server"), 32)),
-        );
-        let mut data: Vec<(&str, String)> = vec![
-            ("host", host.clone()),
-            ("port", port.clone()),
-            ("user", user_name.to_owned()),
-            ("password", password.clone()),
-            ("verifier", verifier),
-        ];
-        let database = user
-            .pointer("/databases/0")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if let Some(database) = &database {
-            data.push(("dbname", database.clone()));
-            data.push((
-                "uri",
-                format!("postgresql://{user_name}:{password}@{host}:{port}/{database}"),
-            ));
-            data.push((
-                "jdbc-uri",
-                format!("jdbc:postgresql://{host}:{port}/{database}?password={password}&user={user_name}"),
-            ));
-        }
-        if self.cluster.pointer("/spec/proxy/pgBouncer").is_some() {
-            let bouncer_host = format!("{}-pgbouncer.{}.svc", self.name, namespace(self.cluster));
-            let bouncer_port = int(self.cluster, "/spec/proxy/pgBouncer/port", 5432).to_string();
-            data.push(("pgbouncer-host", bouncer_host.clone()));
-            data.push(("pgbouncer-port", bouncer_port.clone()));
-            if let Some(database) = &database {
-                data.push((
-                    "pgbouncer-uri",
-                    format!("postgresql://{user_name}:{password}@{bouncer_host}:{bouncer_port}/{database}"),
-                ));
-                data.push((
-                    "pgbouncer-jdbc-uri",
-                    format!(
-                        "jdbc:postgresql://{bouncer_host}:{bouncer_port}/{database}?password={password}&prepareThreshold=0&user={user_name}"
-                    ),
-                ));
-            }
-        }
-        let mut secret_labels = self.cluster_labels();
-        for (key, value) in [
-            (LABEL_CLUSTER, self.name),
-            (LABEL_PGUSER, user_name),
-            (LABEL_ROLE, "pguser"),
-        ] {
-            secret_labels.insert(key.to_owned(), json!(value));
-        }
-        let mut secret = new_owned("v1", "Secret", secret_name, self.cluster, &secret_labels);
-        secret["data"] = Value::Object(
-            data.into_iter()
-                .map(|(key, value)| (key.to_owned(), json!(STANDARD.encode(value))))
-                .collect(),
-        );
-        secret
-    }
-
     /// PgBouncer's Deployment, and `ProxyAvailable` from its `Available` condition.
     fn reconcile_pgbouncer(&mut self) {
         let Some(bouncer) = self.cluster.pointer("/spec/proxy/pgBouncer") else {
@@ -812,58 +685,6 @@ impl<'a> Reconciler<'a> {
     }
 }
 
-/// Patroni in a PostgreSQL pod: once its database container runs, it labels the pod with its
-/// role, and the status annotation PGO reads. One leader per cluster: the first pod able to lead
-/// (the startup instance's, if the cluster remembers one) takes it when there is none.
-pub fn patroni(pod: &Value, pass: &Pass<'_>) -> Vec<Change> {
-    let cluster_name = label(pod, LABEL_CLUSTER);
-    if label(pod, LABEL_DATA) != "postgres" || cluster_name.is_empty() || deleting(pod) {
-        return Vec::new();
-    }
-    let Some(cluster) = find(pass.objects, KIND, cluster_name) else {
-        return Vec::new();
-    };
-    let runs = |pod: &Value| {
-        pod.pointer("/status/containerStatuses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|c| c["name"] == "database" && c.pointer("/state/running").is_some())
-    };
-    if !runs(pod) {
-        return Vec::new();
-    }
-    let pods = instance_pods(cluster, pass.objects);
-    let startup = text(cluster, "/status/startupInstance");
-    let leader_exists = pods
-        .iter()
-        .any(|other| label(other, LABEL_ROLE) == ROLE_LEADER);
-    let candidate = pods
-        .iter()
-        .filter(|other| runs(other) && !deleting(other))
-        .filter(|other| startup.is_empty() || label(other, LABEL_INSTANCE) == startup)
-        .map(|other| name(other))
-        .min();
-    let role = match label(pod, LABEL_ROLE) {
-        ROLE_LEADER => return Vec::new(),
-        _ if !leader_exists && candidate == Some(name(pod)) => ROLE_LEADER,
-        "" if leader_exists => ROLE_REPLICA,
-        _ => return Vec::new(),
-    };
-    let mut labelled = pod.clone();
-    labelled["metadata"]["labels"][LABEL_ROLE] = json!(role);
-    labelled["metadata"]["labels"][LABEL_PATRONI] = json!(format!("{cluster_name}-ha"));
-    let member = json!({
-        "conn_url": format!("postgres://{}.{cluster_name}-pods:5432/postgres", name(pod)),
-        "api_url": format!("https://{}.{cluster_name}-pods:8008/patroni", name(pod)),
-        "state": "running",
-        "role": role,
-        "version": "4.0.7",
-    });
-    labelled["metadata"]["annotations"]["status"] = json!(member.to_string());
-    vec![Change::Update(labelled)]
-}
-
 /// The instance pods of `cluster`: labelled with it and an instance set.
 fn instance_pods<'a>(cluster: &Value, objects: &'a [Value]) -> Vec<&'a Value> {
     let mut pods: Vec<&Value> = objects
@@ -903,9 +724,4 @@ fn set_images(workload: &mut Value, images: &[(&str, &str)]) {
             }
         }
     }
-}
-
-/// The labels PGO's objects carry, for tests.
-pub fn is_instance_pod(pod: &Value) -> bool {
-    labels(pod).contains_key(LABEL_INSTANCE_SET)
 }

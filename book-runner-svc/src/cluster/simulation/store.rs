@@ -19,10 +19,9 @@ const NOT_SPEC: [&str; 2] = ["metadata", "status"];
 /// `object` as an API server stores it at creation: a uid, a creation time, generation 1
 /// (pods have none), and no status but, for pods, the `Pending` phase.
 pub fn admit_create(object: &Value, uid: &str, now: SystemTime) -> Value {
-    let mut stored = object.clone();
+    let mut stored = with_uid(object, uid);
     let pod = kind(object) == "Pod";
     if let Some(metadata) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.insert("uid".to_owned(), json!(uid));
         metadata.insert("creationTimestamp".to_owned(), json!(timestamp(now)));
         metadata.remove("resourceVersion");
         if !pod {
@@ -35,6 +34,28 @@ pub fn admit_create(object: &Value, uid: &str, now: SystemTime) -> Value {
         } else {
             fields.remove("status");
         }
+    }
+    stored
+}
+
+/// `object` with the `uid` an API server gives it at creation, and what the server derives from
+/// it: a Job's generated selector (`controller-uid`), with the labels it selects on its pod
+/// template (`controller-uid`, `job-name`), unless the Job chose its own (`manualSelector`).
+pub fn with_uid(object: &Value, uid: &str) -> Value {
+    let mut stored = object.clone();
+    if !stored["metadata"].is_object() {
+        return stored;
+    }
+    stored["metadata"]["uid"] = json!(uid);
+    let generates_selector = kind(object) == "Job"
+        && object.pointer("/spec/selector").is_none()
+        && object.pointer("/spec/manualSelector") != Some(&json!(true))
+        && stored["spec"]["template"].is_object();
+    if generates_selector {
+        stored["spec"]["selector"] = json!({"matchLabels": {"controller-uid": uid}});
+        let labels = &mut stored["spec"]["template"]["metadata"]["labels"];
+        labels["controller-uid"] = json!(uid);
+        labels["job-name"] = json!(name(object));
     }
     stored
 }
