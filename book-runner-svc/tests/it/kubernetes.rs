@@ -512,12 +512,18 @@ struct Lifecycle<'a> {
     deployment_type: &'a str,
     namespace: String,
     parameters: &'a [(&'a str, &'a str)],
+    /// The deployment's image, instead of the sample's.
+    image: Option<&'a str>,
 }
 
 impl Lifecycle<'_> {
     fn snapshot(&self) -> pb::DeploymentSnapshot {
         let mut snapshot = sample_deployment_snapshot(self.deployment_type, "", self.parameters);
         snapshot.namespace = self.namespace.clone();
+        if let Some(image) = self.image {
+            let deployment = snapshot.deployment.as_mut().unwrap();
+            deployment.key_fields.as_mut().unwrap().image = image.to_owned();
+        }
         snapshot.clusters[0].connection = Some(
             pb::deployment_snapshot::cluster::Connection::Kubernetes(pb::KubernetesConnection {
                 kubeconfig_path: self.kubeconfig.clone(),
@@ -538,6 +544,7 @@ impl Lifecycle<'_> {
         let snapshot = snapshot_from_proto("snapshot", self.snapshot()).unwrap();
         let steps = render_book(&Templates::default(), &book, &snapshot, "deploy").unwrap();
         let kube = client(&self.kubeconfig).await;
+        let mut checked = 0;
         for sent in steps
             .iter()
             .filter_map(|step| step.arguments.get("manifest"))
@@ -572,7 +579,15 @@ impl Lifecycle<'_> {
                 self.deployment_type,
                 found.join("\n")
             );
+            checked += 1;
         }
+        let operated = matches!(self.deployment_type, "pgo" | "pxc");
+        assert_eq!(
+            checked > 0,
+            operated,
+            "{} {phase}: {checked} custom resources checked",
+            self.deployment_type
+        );
     }
 
     async fn run(&mut self, phase: BookPhase, action: OperationAction) {
@@ -645,6 +660,7 @@ async fn builtin_lifecycle(
         deployment_type,
         namespace: namespace.clone(),
         parameters,
+        image: None,
     };
 
     lifecycle
@@ -758,4 +774,95 @@ async fn none_books_run_unchanged_on_a_real_api_server() {
         ),
     )
     .await;
+}
+
+/// The stale-ready rule on the real API server: a redeploy with a new PXC image waits until the
+/// operator (simulated) reports the new generation ready, which it does once every node was
+/// replaced, one at a time, from the new template.
+#[tokio::test]
+async fn a_pxc_redeploy_with_a_new_image_ends_once_every_node_runs_it() {
+    let Some(path) = kubeconfig() else { return };
+    install_crds(&path).await;
+    let namespace = unique("k-pxc-image");
+    grant_project(&cluster(&path), "acme", &namespace).await;
+    let kube = client(&path).await;
+    let _controllers = start_controllers(kube.clone(), &namespace);
+    let (_, runner) = each_runner().await.into_iter().next().unwrap();
+    let mut lifecycle = Lifecycle {
+        runner,
+        kubeconfig: path,
+        deployment_type: "pxc",
+        namespace: namespace.clone(),
+        parameters: &[],
+        image: Some("percona/percona-xtradb-cluster:8.0.41"),
+    };
+    lifecycle
+        .run(BookPhase::Initialize, OperationAction::Deploy)
+        .await;
+    lifecycle
+        .run(BookPhase::Deploy, OperationAction::Deploy)
+        .await;
+    lifecycle.image = Some("percona/percona-xtradb-cluster:8.0.42");
+    lifecycle
+        .run(BookPhase::Deploy, OperationAction::Deploy)
+        .await;
+
+    let clusters = namespaced(
+        &kube,
+        &namespace,
+        "pxc.percona.com/v1",
+        "PerconaXtraDBCluster",
+        "perconaxtradbclusters",
+    );
+    let stored = serde_json::to_value(clusters.get("shop").await.unwrap()).unwrap();
+    assert_eq!(stored["metadata"]["generation"], 2);
+    assert_eq!(stored["status"]["observedGeneration"], 2);
+    assert_eq!(stored["status"]["state"], "ready");
+    let pods = namespaced(&kube, &namespace, "v1", "Pod", "pods");
+    let nodes: Vec<String> = pods
+        .list(&kube::api::ListParams::default().labels("app.kubernetes.io/component=pxc"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|pod| {
+            pod.data["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(nodes.len(), 3);
+    assert!(
+        nodes.iter().all(|image| image.ends_with(":8.0.42")),
+        "the deploy ended before the rollout: {nodes:?}"
+    );
+    lifecycle.run(BookPhase::Drop, OperationAction::Drop).await;
+}
+
+/// The check of what the server stored sees what 1.20 prunes silently: a field the CRD lacks.
+#[tokio::test]
+async fn a_field_the_crd_lacks_is_pruned_and_the_check_sees_it() {
+    let Some(path) = kubeconfig() else { return };
+    install_crds(&path).await;
+    let cluster = cluster(&path);
+    let k_pruned = unique("k-pruned");
+    namespace(&cluster, &k_pruned).await;
+    let sent = json!({
+        "apiVersion": "pxc.percona.com/v1", "kind": "PerconaXtraDBCluster",
+        "metadata": {"name": "db", "namespace": k_pruned},
+        "spec": {"crVersion": "1.19.0", "pxc": {"size": 3, "sise": 3, "image": "percona/percona-xtradb-cluster:8.0.42"}},
+    });
+    cluster.apply(&sent, false).await.unwrap();
+    let stored = cluster
+        .get(&ObjectRef::of_manifest(&sent).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut found = Vec::new();
+    pruned(&sent, &stored, "PerconaXtraDBCluster", &mut found);
+    assert_eq!(
+        found,
+        ["PerconaXtraDBCluster.spec.pxc.sise: sent 3, not stored"]
+    );
 }
