@@ -1,5 +1,5 @@
-//! Access to the real test API server (see `scripts/kube-apiserver`), and the simulated
-//! controllers and operators acting through it as the real ones do.
+//! Access to the real test API server (see `scripts/kube-apiserver`): the simulated controllers
+//! and operators acting through it as the real ones do, and the operators' real CRDs.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,7 +9,7 @@ use kube::{
     api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// Path of the admin kubeconfig of the test API server, or `None` (with a message) when it does
@@ -170,5 +170,138 @@ async fn reconcile(client: &Client, namespace: &str, faults: &Faults) {
                 .await
                 .map(drop),
         };
+    }
+}
+
+/// The operators' own CRDs (`tests/fixtures/crds/`, unchanged upstream files).
+pub const UPSTREAM_CRDS: [&str; 2] = [
+    include_str!("../fixtures/crds/pgo-v5.8.9-postgresclusters.yaml"),
+    include_str!("../fixtures/crds/pxc-v1.19.0-perconaxtradbclusters.yaml"),
+];
+
+/// An upstream CRD as the 1.20 test API server accepts it (`tests/fixtures/crds/README.md`):
+/// without `x-kubernetes-validations` (CEL, which 1.20 does not know) and without `default: ""`
+/// (which it refuses), a list-map key that had such a default being required instead.
+pub fn derived_crd(text: &str) -> Value {
+    let mut crd: Value = serde_saphyr::from_str(text).expect("the CRD fixtures are YAML");
+    fn derive(schema: &mut Value) {
+        match schema {
+            Value::Object(fields) => {
+                fields.remove("x-kubernetes-validations");
+                let keys: Vec<String> = fields
+                    .get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(items) = fields.get_mut("items") {
+                    for key in keys {
+                        if items.pointer(&format!("/properties/{key}/default")) == Some(&json!(""))
+                        {
+                            let required =
+                                items["required"].as_array().cloned().unwrap_or_default();
+                            if !required.contains(&json!(key)) {
+                                let mut required = required;
+                                required.push(json!(key));
+                                items["required"] = json!(required);
+                            }
+                        }
+                    }
+                }
+                if fields.get("default") == Some(&json!("")) {
+                    fields.remove("default");
+                }
+                fields.values_mut().for_each(derive);
+            }
+            Value::Array(items) => items.iter_mut().for_each(derive),
+            _ => {}
+        }
+    }
+    derive(&mut crd["spec"]);
+    if let Some(fields) = crd.as_object_mut() {
+        fields.remove("status");
+    }
+    crd
+}
+
+/// Installs the operators' real CRDs, derived as [`derived_crd`] says, once per test binary:
+/// created (a server-side apply of objects this size would also store their managed fields),
+/// or replaced when the server holds another schema under the same name.
+pub async fn install_crds(path: &str) {
+    static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    INSTALLED
+        .get_or_init(|| async {
+            let api = kube::Api::<DynamicObject>::all_with(
+                client(path).await,
+                &kube::api::ApiResource::from_gvk_with_plural(
+                    &kube::api::GroupVersionKind::gvk(
+                        "apiextensions.k8s.io",
+                        "v1",
+                        "CustomResourceDefinition",
+                    ),
+                    "customresourcedefinitions",
+                ),
+            );
+            for text in UPSTREAM_CRDS {
+                let crd = derived_crd(text);
+                let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
+                let object: DynamicObject = serde_json::from_value(crd.clone()).unwrap();
+                match api.get_opt(&name).await.unwrap() {
+                    None => {
+                        api.create(&PostParams::default(), &object).await.unwrap();
+                    }
+                    Some(stored) if stored.data["spec"]["versions"] != crd["spec"]["versions"] => {
+                        let mut replacing = object;
+                        replacing.metadata.resource_version = stored.metadata.resource_version;
+                        api.replace(&name, &PostParams::default(), &replacing)
+                            .await
+                            .unwrap();
+                    }
+                    Some(_) => {}
+                }
+                let established = async {
+                    loop {
+                        let crd = api.get(&name).await.unwrap();
+                        let conditions = crd.data["status"]["conditions"].as_array().cloned();
+                        if conditions.into_iter().flatten().any(|condition| {
+                            condition["type"] == "Established" && condition["status"] == "True"
+                        }) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(30), established)
+                    .await
+                    .expect("CRD not established");
+            }
+        })
+        .await;
+}
+
+/// Every field of `sent` that `stored` lacks or holds with another value: what the API server
+/// pruned or changed of what a book sent.
+pub fn pruned(sent: &Value, stored: &Value, path: &str, found: &mut Vec<String>) {
+    match (sent, stored) {
+        (Value::Object(sent), Value::Object(stored)) => {
+            for (key, value) in sent {
+                let at = format!("{path}.{key}");
+                match stored.get(key) {
+                    Some(kept) => pruned(value, kept, &at, found),
+                    None => found.push(format!("{at}: sent {value}, not stored")),
+                }
+            }
+        }
+        (Value::Array(sent), Value::Array(stored)) if sent.len() == stored.len() => {
+            for (index, (value, kept)) in sent.iter().zip(stored).enumerate() {
+                pruned(value, kept, &format!("{path}[{index}]"), found);
+            }
+        }
+        (sent, stored) if sent != stored => {
+            found.push(format!("{path}: sent {sent}, stored {stored}"));
+        }
+        _ => {}
     }
 }

@@ -7,6 +7,7 @@ use eyrie_book_runner_svc::{
         ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef,
         confined::Confined,
         kubernetes::{Connection, KubernetesCluster},
+        simulation::Faults,
     },
     domain::{
         builtin::builtin_books, confinement::Confinement, manifest::parse_documents,
@@ -16,13 +17,16 @@ use eyrie_book_runner_svc::{
 };
 use eyrie_platform::testing::sample_deployment_snapshot;
 use eyrie_proto::v1::{self as pb, BookPhase, JobStatus, OperationAction};
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::{
     harness::each_runner,
     impersonation::grant_project,
-    kube_api::{client, kubeconfig, namespaced, start_controllers},
+    kube_api::{
+        UPSTREAM_CRDS, client, derived_crd, install_crds, kubeconfig, namespaced, pruned,
+        start_controllers, start_controllers_with_faults,
+    },
 };
 
 /// A namespace of its own for each test run: the API server outlives runs locally.
@@ -343,113 +347,6 @@ async fn an_unreachable_cluster_fails_clearly_instead_of_hanging() {
     );
 }
 
-/// The operators' own CRDs (`tests/fixtures/crds/`, unchanged upstream files).
-const UPSTREAM_CRDS: [&str; 2] = [
-    include_str!("../fixtures/crds/pgo-v5.8.9-postgresclusters.yaml"),
-    include_str!("../fixtures/crds/pxc-v1.19.0-perconaxtradbclusters.yaml"),
-];
-
-/// An upstream CRD as the 1.20 test API server accepts it (`tests/fixtures/crds/README.md`):
-/// without `x-kubernetes-validations` (CEL, which 1.20 does not know) and without `default: ""`
-/// (which it refuses), a list-map key that had such a default being required instead.
-fn derived_crd(text: &str) -> Value {
-    let mut crd: Value = serde_saphyr::from_str(text).expect("the CRD fixtures are YAML");
-    fn derive(schema: &mut Value) {
-        match schema {
-            Value::Object(fields) => {
-                fields.remove("x-kubernetes-validations");
-                let keys: Vec<String> = fields
-                    .get("x-kubernetes-list-map-keys")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect();
-                if let Some(items) = fields.get_mut("items") {
-                    for key in keys {
-                        if items.pointer(&format!("/properties/{key}/default")) == Some(&json!(""))
-                        {
-                            let required =
-                                items["required"].as_array().cloned().unwrap_or_default();
-                            if !required.contains(&json!(key)) {
-                                let mut required = required;
-                                required.push(json!(key));
-                                items["required"] = json!(required);
-                            }
-                        }
-                    }
-                }
-                if fields.get("default") == Some(&json!("")) {
-                    fields.remove("default");
-                }
-                fields.values_mut().for_each(derive);
-            }
-            Value::Array(items) => items.iter_mut().for_each(derive),
-            _ => {}
-        }
-    }
-    derive(&mut crd["spec"]);
-    if let Some(fields) = crd.as_object_mut() {
-        fields.remove("status");
-    }
-    crd
-}
-
-/// Installs the operators' real CRDs, derived as [`derived_crd`] says, once per test binary:
-/// created (a server-side apply of objects this size would also store their managed fields),
-/// or replaced when the server holds another schema under the same name.
-async fn install_crds(path: &str) {
-    static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    INSTALLED
-        .get_or_init(|| async {
-            let api = kube::Api::<DynamicObject>::all_with(
-                client(path).await,
-                &kube::api::ApiResource::from_gvk_with_plural(
-                    &kube::api::GroupVersionKind::gvk(
-                        "apiextensions.k8s.io",
-                        "v1",
-                        "CustomResourceDefinition",
-                    ),
-                    "customresourcedefinitions",
-                ),
-            );
-            for text in UPSTREAM_CRDS {
-                let crd = derived_crd(text);
-                let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
-                let object: DynamicObject = serde_json::from_value(crd.clone()).unwrap();
-                match api.get_opt(&name).await.unwrap() {
-                    None => {
-                        api.create(&PostParams::default(), &object).await.unwrap();
-                    }
-                    Some(stored) if stored.data["spec"]["versions"] != crd["spec"]["versions"] => {
-                        let mut replacing = object;
-                        replacing.metadata.resource_version = stored.metadata.resource_version;
-                        api.replace(&name, &PostParams::default(), &replacing)
-                            .await
-                            .unwrap();
-                    }
-                    Some(_) => {}
-                }
-                let target = ObjectRef {
-                    api_version: "apiextensions.k8s.io/v1".into(),
-                    kind: "CustomResourceDefinition".into(),
-                    namespace: None,
-                    name,
-                };
-                tokio::time::timeout(
-                    Duration::from_secs(30),
-                    cluster(path)
-                        .wait_for(&target, &Condition::parse("condition:Established").unwrap()),
-                )
-                .await
-                .expect("CRD not established")
-                .unwrap();
-            }
-        })
-        .await;
-}
-
 #[test]
 fn the_derivation_drops_only_what_the_readme_says() {
     let text_of = |crd: &Value| serde_json::to_string(crd).unwrap();
@@ -478,31 +375,6 @@ fn the_derivation_drops_only_what_the_readme_says() {
             .unwrap()
             .contains(&json!("name"))
     );
-}
-
-/// Every field of `sent` that `stored` lacks or holds with another value: what the API server
-/// pruned or changed of what a book sent.
-fn pruned(sent: &Value, stored: &Value, path: &str, found: &mut Vec<String>) {
-    match (sent, stored) {
-        (Value::Object(sent), Value::Object(stored)) => {
-            for (key, value) in sent {
-                let at = format!("{path}.{key}");
-                match stored.get(key) {
-                    Some(kept) => pruned(value, kept, &at, found),
-                    None => found.push(format!("{at}: sent {value}, not stored")),
-                }
-            }
-        }
-        (Value::Array(sent), Value::Array(stored)) if sent.len() == stored.len() => {
-            for (index, (value, kept)) in sent.iter().zip(stored).enumerate() {
-                pruned(value, kept, &format!("{path}[{index}]"), found);
-            }
-        }
-        (sent, stored) if sent != stored => {
-            found.push(format!("{path}: sent {sent}, stored {stored}"));
-        }
-        _ => {}
-    }
 }
 
 /// One deployment of one type, run through its built-in books on the real API server.
@@ -591,10 +463,27 @@ impl Lifecycle<'_> {
     }
 
     async fn run(&mut self, phase: BookPhase, action: OperationAction) {
-        let phase_name = phase
-            .as_str_name()
-            .trim_start_matches("BOOK_PHASE_")
-            .to_lowercase();
+        let done = self.finish(phase, action).await;
+        let phase_name = phase_name(phase);
+        assert_eq!(
+            done.status(),
+            JobStatus::Succeeded,
+            "{} {phase_name}: {} {:?}",
+            self.deployment_type,
+            done.message,
+            done.steps
+                .iter()
+                .map(|s| (&s.name, s.status(), &s.message))
+                .collect::<Vec<_>>()
+        );
+        if phase == BookPhase::Deploy {
+            self.check_custom_resources(&phase_name).await;
+        }
+    }
+
+    /// Runs the book of `phase` to its end, whatever it is.
+    async fn finish(&mut self, phase: BookPhase, action: OperationAction) -> pb::Job {
+        let phase_name = phase_name(phase);
         let snapshot = self.snapshot();
         let request = eyrie_proto::internal::v1::StartJobRequest {
             request_id: format!(
@@ -616,22 +505,15 @@ impl Lifecycle<'_> {
             .await
             .unwrap()
             .into_inner();
-        let done = self.runner.finished(&job.name).await;
-        assert_eq!(
-            done.status(),
-            JobStatus::Succeeded,
-            "{} {phase_name}: {} {:?}",
-            self.deployment_type,
-            done.message,
-            done.steps
-                .iter()
-                .map(|s| (&s.name, s.status(), &s.message))
-                .collect::<Vec<_>>()
-        );
-        if phase == BookPhase::Deploy {
-            self.check_custom_resources(&phase_name).await;
-        }
+        self.runner.finished(&job.name).await
     }
+}
+
+fn phase_name(phase: BookPhase) -> String {
+    phase
+        .as_str_name()
+        .trim_start_matches("BOOK_PHASE_")
+        .to_lowercase()
 }
 
 /// Where pause shows on the main object: API, kind, plural, JSON pointer and paused value.
@@ -864,5 +746,46 @@ async fn a_field_the_crd_lacks_is_pruned_and_the_check_sees_it() {
     assert_eq!(
         found,
         ["PerconaXtraDBCluster.spec.pxc.sise: sent 3, not stored"]
+    );
+}
+
+/// A pod that cannot pull its image fails the deploy on the real API server, with the kubelet's
+/// reason, read through the project's own rights (pods and ReplicaSets of its namespace).
+#[tokio::test]
+async fn an_image_the_kubelet_cannot_pull_fails_the_deploy_with_its_reason() {
+    let Some(path) = kubeconfig() else { return };
+    let namespace = unique("k-pull");
+    grant_project(&cluster(&path), "acme", &namespace).await;
+    let faults = Faults {
+        unpullable_images: ["registry.example/shop:404".to_owned()].into(),
+        ..Faults::default()
+    };
+    let _controllers = start_controllers_with_faults(client(&path).await, &namespace, faults);
+    let (_, runner) = each_runner().await.into_iter().next().unwrap();
+    let mut lifecycle = Lifecycle {
+        runner,
+        kubeconfig: path,
+        deployment_type: "none",
+        namespace,
+        parameters: &[],
+        image: Some("registry.example/shop:404"),
+    };
+    lifecycle
+        .run(BookPhase::Initialize, OperationAction::Deploy)
+        .await;
+    let done = lifecycle
+        .finish(BookPhase::Deploy, OperationAction::Deploy)
+        .await;
+    assert_eq!(done.status(), JobStatus::Failed);
+    let failure = done
+        .steps
+        .iter()
+        .find(|step| !step.message.is_empty())
+        .map(|step| step.message.clone())
+        .unwrap_or_default();
+    assert!(
+        failure.contains("ImagePullBackOff")
+            && failure.contains("Back-off pulling image \"registry.example/shop:404\""),
+        "{failure}"
     );
 }
