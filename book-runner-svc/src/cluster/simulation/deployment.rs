@@ -16,8 +16,6 @@
 //! (`NewReplicaSetCreated`, `FoundNewReplicaSet`, `ReplicaSetUpdated`,
 //! `NewReplicaSetAvailable`, `ProgressDeadlineExceeded`).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -538,16 +536,4 @@ fn revision(set: &Value) -> i64 {
         .and_then(Value::as_str)
         .and_then(|revision| revision.parse().ok())
         .unwrap_or(0)
-}
-
-/// The pods of each ReplicaSet of `deployment`, by ReplicaSet name (for tests and callers that
-/// show a rollout).
-pub fn pods_by_replica_set<'a>(
-    deployment: &Value,
-    objects: &'a [Value],
-) -> BTreeMap<String, Vec<&'a Value>> {
-    controlled(objects, deployment, "ReplicaSet")
-        .into_iter()
-        .map(|set| (name(set).to_owned(), controlled(objects, set, "Pod")))
-        .collect()
 }

@@ -11,7 +11,6 @@ use super::{
     object::{deleting, kind, name, timestamp},
     reconcile_namespace,
 };
-use crate::cluster::ObjectRef;
 
 /// The parts of an object that are not its spec: changing them makes no new generation.
 const NOT_SPEC: [&str; 2] = ["metadata", "status"];
@@ -285,20 +284,5 @@ impl Store {
         self.objects
             .iter()
             .position(|object| kind(object) == kind_name && name(object) == object_name)
-    }
-}
-
-/// The reference of an object in the store, for tests.
-pub fn object_ref(
-    api_version: &str,
-    kind_name: &str,
-    namespace: &str,
-    object_name: &str,
-) -> ObjectRef {
-    ObjectRef {
-        api_version: api_version.to_owned(),
-        kind: kind_name.to_owned(),
-        namespace: Some(namespace.to_owned()),
-        name: object_name.to_owned(),
     }
 }
