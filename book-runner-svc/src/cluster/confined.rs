@@ -6,8 +6,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{
-    ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, Selector,
-    WaitProgress, WaitSpec,
+    ApplyOutcome, Cluster, ClusterError, DeleteOutcome, ObjectRef, Selector, WaitProgress, WaitSpec,
 };
 use crate::domain::confinement::{Access, Confinement, ObjectScope};
 
@@ -63,15 +62,6 @@ impl Cluster for Confined<'_> {
         self.inner.get(target).await
     }
 
-    async fn wait_for(
-        &self,
-        target: &ObjectRef,
-        condition: &Condition,
-    ) -> Result<(), ClusterError> {
-        self.allow(target, Access::Read).await?;
-        self.inner.wait_for(target, condition).await
-    }
-
     /// Checked like `get`: the pods a driver reads while waiting are in the target's
     /// namespace, which this allows to read.
     async fn wait(
@@ -116,7 +106,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::cluster::directory::DirectoryCluster;
+    use crate::cluster::{Condition, directory::DirectoryCluster};
 
     /// A list reaches exactly the namespaces a get reaches, and writes go no further
     /// than before.

@@ -30,8 +30,8 @@ use serde_json::Value;
 use tokio::{io::AsyncWriteExt as _, sync::Mutex};
 
 use super::{
-    ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, Selector,
-    WaitProgress, WaitSpec, wait::Waiter,
+    ApplyOutcome, Cluster, ClusterError, DeleteOutcome, ObjectRef, Selector, WaitProgress,
+    WaitSpec, wait::Waiter,
 };
 
 /// Folder of cluster-scoped objects; never a valid namespace, because Kubernetes names have no
@@ -257,15 +257,6 @@ impl Cluster for DirectoryCluster {
 
     async fn get(&self, target: &ObjectRef) -> Result<Option<Value>, ClusterError> {
         Self::load(&self.path_of(target)?).await?.into_object()
-    }
-
-    async fn wait_for(
-        &self,
-        target: &ObjectRef,
-        condition: &Condition,
-    ) -> Result<(), ClusterError> {
-        self.wait(target, &WaitSpec::new(condition.clone()), &|_| {})
-            .await
     }
 
     /// Polls the file; a file that does not parse (someone is saving it) is read again rather
@@ -543,6 +534,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::cluster::Condition;
 
     fn deployment(replicas: u64) -> Value {
         json!({

@@ -33,8 +33,8 @@ use tokio::sync::OnceCell;
 pub use self::access::{CredentialPolicy, Identity, PROJECT_USER_PREFIX, PROJECTS_GROUP};
 use self::access::{kubeconfig_error, redacted};
 use super::{
-    ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef, Selector,
-    WaitProgress, WaitSpec, wait::Waiter,
+    ApplyOutcome, Cluster, ClusterError, DeleteOutcome, ObjectRef, Selector, WaitProgress,
+    WaitSpec, wait::Waiter,
 };
 use crate::domain::confinement::ObjectScope;
 
@@ -382,17 +382,9 @@ impl Cluster for KubernetesCluster {
         })
     }
 
-    async fn wait_for(
-        &self,
-        target: &ObjectRef,
-        condition: &Condition,
-    ) -> Result<(), ClusterError> {
-        self.wait(target, &WaitSpec::new(condition.clone()), &|_| {})
-            .await
-    }
-
-    /// Watches the object, judging every version of it; while pods matter, also looks again
-    /// every [`POD_INTERVAL`] without a new version, as the pods are listed, not watched.
+    /// Watches the object, judging every version of it; while pods (or a lingering failure)
+    /// matter, also looks again every [`POD_INTERVAL`] without a new version, as the pods are
+    /// listed, not watched.
     async fn wait(
         &self,
         target: &ObjectRef,
@@ -405,15 +397,15 @@ impl Cluster for KubernetesCluster {
         let mut latest: Option<Value> = None;
         let mut failed_watches = 0;
         loop {
-            let next = if waiter.watching_pods() {
-                tokio::time::timeout(waiter.pod_interval(), versions.next())
+            let next = if waiter.looks_again() {
+                tokio::time::timeout(waiter.look_interval(), versions.next())
                     .await
                     .ok()
             } else {
                 Some(versions.next().await)
             };
             match next {
-                // No new version: the pods are read again.
+                // No new version: the pods are read, and the object judged, again.
                 None => {}
                 Some(Some(Ok(version))) => {
                     failed_watches = 0;

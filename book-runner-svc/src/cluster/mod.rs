@@ -8,8 +8,8 @@ mod condition;
 pub mod confined;
 pub mod directory;
 pub mod kubernetes;
-pub mod simulation;
 mod selector;
+pub mod simulation;
 pub mod wait;
 
 use std::fmt;
@@ -193,55 +193,39 @@ pub trait Cluster: Send + Sync {
     /// The object as stored, or `None`.
     async fn get(&self, target: &ObjectRef) -> Result<Option<Value>, ClusterError>;
 
-    /// Returns once `condition` holds for the object (or its absence), or fails with
-    /// [`ClusterError::WaitFailed`] once it can no longer hold (see [`wait`]). Runs until
-    /// then: the caller bounds it with the step's timeout and cancellation.
-    async fn wait_for(&self, target: &ObjectRef, condition: &Condition)
-    -> Result<(), ClusterError>;
-
-    /// As [`wait_for`](Self::wait_for), also failing when one of `wait.fail_when` holds, and
-    /// telling `progress` what it waits for whenever that changes.
+    /// Returns once `wait.condition` holds for the object (or its absence), or fails with
+    /// [`ClusterError::WaitFailed`] once it can no longer hold: one of `wait.fail_when` holds,
+    /// the controller gave up, or a pod of the current template is stuck (see [`wait`]).
+    /// Tells `progress` what it waits for whenever that changes. Runs until then: the caller
+    /// bounds it with the step's timeout and cancellation.
     ///
-    /// Drivers and wrappers override it. This default, for implementations written before
-    /// it (a wrapper that forwards only `wait_for`), waits for the condition alone: the
-    /// driver's own failures still end it, but `fail_when` is not checked, which is logged,
-    /// and no progress is told.
+    /// Required of every driver and wrapper, so that none in a chain can drop `fail_when`.
     async fn wait(
         &self,
         target: &ObjectRef,
         wait: &WaitSpec,
         progress: &WaitProgress<'_>,
+    ) -> Result<(), ClusterError>;
+
+    /// [`wait`](Self::wait) for `condition` alone, telling no one.
+    async fn wait_for(
+        &self,
+        target: &ObjectRef,
+        condition: &Condition,
     ) -> Result<(), ClusterError> {
-        let _ = progress;
-        if !wait.fail_when.is_empty() {
-            tracing::warn!(
-                object = %target,
-                wait = %wait,
-                "fail_when is not checked: a cluster in the chain does not implement Cluster::wait"
-            );
-        }
-        self.wait_for(target, &wait.condition).await
+        self.wait(target, &WaitSpec::new(condition.clone()), &|_| {})
+            .await
     }
 
     /// The objects of `kind` in `namespace` whose labels match `selector` (how a wait finds a
-    /// workload's pods). The default, for implementations written before it, lists nothing
-    /// and says so.
+    /// workload's pods).
     async fn list(
         &self,
         namespace: &str,
         api_version: &str,
         kind: &str,
         selector: &Selector,
-    ) -> Result<Vec<Value>, ClusterError> {
-        let _ = (api_version, selector);
-        Err(ClusterError::Refused {
-            reason: "NotSupported".to_owned(),
-            message: format!(
-                "this cluster cannot list {kind} objects in {namespace}: it does not \
-                 implement Cluster::list"
-            ),
-        })
-    }
+    ) -> Result<Vec<Value>, ClusterError>;
 
     /// Whether `target`'s kind is namespaced. By default from the list of well-known
     /// cluster-scoped kinds; a driver that can ask its API server does.

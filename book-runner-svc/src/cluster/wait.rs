@@ -40,15 +40,26 @@ pub enum Verdict {
     Failed(String),
 }
 
+/// How long a declared failure must last before it counts when the status does not say it
+/// describes the current generation. Operators write `observedGeneration` only after a
+/// reconcile that succeeded (the Percona XtraDB Cluster operator does), so a spec the operator
+/// refuses leaves its error next to the previous generation for good, and a cluster that was
+/// never ready may show the error of the spec just replaced until its next reconcile, which
+/// operators run every few seconds.
+pub const LINGERING_FAILURE_GRACE: Duration = Duration::from_secs(30);
+
 /// What a `k8s.wait` step waits for: its condition, and the states it declares failures.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WaitSpec {
     /// What ends the wait.
     pub condition: Condition,
-    /// Conditions that end it as failed, judged like `condition`: one about the status counts
-    /// only once the status describes the current generation, so a stale `error` from the
-    /// previous spec does not fail the new one.
+    /// Conditions that end it as failed. One counts at once when the status says it describes
+    /// the current generation (or the object has none), and otherwise only once it has held
+    /// for [`lingering_grace`](Self::lingering_grace) without a break: a stale `error` from
+    /// the previous spec does not fail the new one, and one the operator keeps reporting does.
     pub fail_when: Vec<Condition>,
+    /// See [`LINGERING_FAILURE_GRACE`].
+    pub lingering_grace: Duration,
 }
 
 impl WaitSpec {
@@ -57,7 +68,16 @@ impl WaitSpec {
         Self {
             condition,
             fail_when: Vec::new(),
+            lingering_grace: LINGERING_FAILURE_GRACE,
         }
+    }
+
+    /// The same wait, counting a failure the status does not tie to the current generation
+    /// after `grace` (tests use a short one).
+    #[must_use]
+    pub fn with_lingering_grace(mut self, grace: Duration) -> Self {
+        self.lingering_grace = grace;
+        self
     }
 
     /// The same wait, failing when any of `fail_when` holds.
@@ -110,8 +130,23 @@ impl WaitSpec {
         }
     }
 
-    /// The first declared failure that holds, with the object's own explanation.
+    /// The first declared failure that holds for the current generation, with the object's
+    /// own explanation.
     fn failure(&self, object: Option<&Value>) -> Option<String> {
+        if object.is_some_and(|object| !rules::says_current(object)) {
+            return None;
+        }
+        self.failure_in(object)
+    }
+
+    /// A declared failure that holds if the status is taken as current although it does not
+    /// say so: it counts once it has lasted [`lingering_grace`](Self::lingering_grace).
+    fn lingering_failure(&self, object: Option<&Value>) -> Option<String> {
+        let object = object.filter(|object| !rules::says_current(object))?;
+        self.failure_in(Some(&rules::as_if_current(object)))
+    }
+
+    fn failure_in(&self, object: Option<&Value>) -> Option<String> {
         let failure = self
             .fail_when
             .iter()
@@ -157,6 +192,8 @@ pub(super) struct Waiter<'a> {
     /// The pods cannot be read (e.g. the identity may not list them): stop asking, and judge
     /// the object alone.
     pods_unreadable: bool,
+    /// Since when a declared failure has held on a status that does not say it is current.
+    lingering_since: Option<Instant>,
 }
 
 impl<'a> Waiter<'a> {
@@ -177,17 +214,19 @@ impl<'a> Waiter<'a> {
             pods: Vec::new(),
             pods_read_at: None,
             pods_unreadable: false,
+            lingering_since: None,
         }
     }
 
-    /// Whether the verdict depends on pods, which change while the object does not: then the
-    /// driver looks again every [`pod_interval`](Self::pod_interval) even without a change.
-    pub(super) fn watching_pods(&self) -> bool {
-        self.query.is_some() && !self.pods_unreadable
+    /// Whether the verdict may change while the object does not (its pods change, or a
+    /// lingering failure's grace runs out): then the driver looks again every
+    /// [`look_interval`](Self::look_interval) even without a new version.
+    pub(super) fn looks_again(&self) -> bool {
+        (self.query.is_some() && !self.pods_unreadable) || self.lingering_since.is_some()
     }
 
-    /// How often pods are read while they matter.
-    pub(super) fn pod_interval(&self) -> Duration {
+    /// How often the driver looks again while [`looks_again`](Self::looks_again).
+    pub(super) fn look_interval(&self) -> Duration {
         self.pod_interval
     }
 
@@ -205,7 +244,14 @@ impl<'a> Waiter<'a> {
             self.pods_read_at = None;
         }
         self.read_pods(cluster).await;
-        match self.spec.judge(object, &self.pods) {
+        let verdict = match self.spec.judge(object, &self.pods) {
+            Verdict::Pending(why) => self.lingering(object).unwrap_or(Verdict::Pending(why)),
+            verdict => {
+                self.lingering_since = None;
+                verdict
+            }
+        };
+        match verdict {
             Verdict::Holds => Some(Ok(())),
             Verdict::Failed(reason) => Some(Err(ClusterError::WaitFailed {
                 object: self.target.to_string(),
@@ -219,6 +265,23 @@ impl<'a> Waiter<'a> {
                 None
             }
         }
+    }
+
+    /// A declared failure the status does not tie to the current generation: `Failed` once
+    /// it has held without a break for the grace, else `None` (and the clock starts or stops).
+    fn lingering(&mut self, object: Option<&Value>) -> Option<Verdict> {
+        let Some(failure) = self.spec.lingering_failure(object) else {
+            self.lingering_since = None;
+            return None;
+        };
+        let since = *self.lingering_since.get_or_insert_with(Instant::now);
+        (since.elapsed() >= self.spec.lingering_grace).then(|| {
+            Verdict::Failed(format!(
+                "{failure} (for {}s, although the status does not say it describes the \
+                 current generation)",
+                self.spec.lingering_grace.as_secs()
+            ))
+        })
     }
 
     async fn read_pods<C: Cluster + ?Sized>(&mut self, cluster: &C) {

@@ -16,7 +16,10 @@ use serde_json::Value;
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
-    cluster::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef},
+    cluster::{
+        ApplyOutcome, Cluster, ClusterError, DeleteOutcome, ObjectRef, Selector, WaitProgress,
+        WaitSpec,
+    },
     domain::confinement::ObjectScope,
 };
 
@@ -169,14 +172,29 @@ impl Cluster for Fenced<'_> {
             .await
     }
 
-    async fn wait_for(
+    async fn wait(
         &self,
         target: &ObjectRef,
-        condition: &Condition,
+        wait: &WaitSpec,
+        progress: &WaitProgress<'_>,
     ) -> Result<(), ClusterError> {
         self.guard(
             || format!("wait for {target}"),
-            self.inner.wait_for(target, condition),
+            self.inner.wait(target, wait, progress),
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        namespace: &str,
+        api_version: &str,
+        kind: &str,
+        selector: &Selector,
+    ) -> Result<Vec<Value>, ClusterError> {
+        self.guard(
+            || format!("list of {kind} in {namespace}"),
+            self.inner.list(namespace, api_version, kind, selector),
         )
         .await
     }
@@ -260,9 +278,24 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(None)
         }
-        async fn wait_for(&self, _: &ObjectRef, _: &Condition) -> Result<(), ClusterError> {
+        async fn wait(
+            &self,
+            _: &ObjectRef,
+            _: &WaitSpec,
+            _: &WaitProgress<'_>,
+        ) -> Result<(), ClusterError> {
             self.0.fetch_add(1, Ordering::SeqCst);
             std::future::pending().await
+        }
+        async fn list(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &Selector,
+        ) -> Result<Vec<Value>, ClusterError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
         }
     }
 
@@ -292,7 +325,7 @@ mod tests {
             fenced.delete(&pod()).await.map(|_| ()),
             fenced.get(&pod()).await.map(|_| ()),
             fenced
-                .wait_for(&pod(), &Condition::parse("exists").unwrap())
+                .wait_for(&pod(), &crate::cluster::Condition::Exists)
                 .await,
             fenced.scope_of(&pod()).await.map(|_| ()),
         ];
@@ -323,7 +356,7 @@ mod tests {
         let fenced = Fenced::new(&cluster, &deadline);
         let waited = tokio::time::timeout(
             Duration::from_secs(60),
-            fenced.wait_for(&pod(), &Condition::parse("exists").unwrap()),
+            fenced.wait_for(&pod(), &crate::cluster::Condition::Exists),
         )
         .await
         .expect("the deadline ends the wait");

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eyrie_book_runner_svc::{
-    cluster::{ApplyOutcome, Cluster, ClusterError, Condition, DeleteOutcome, ObjectRef},
+    cluster::{
+        ApplyOutcome, Cluster, ClusterError, DeleteOutcome, ObjectRef, Selector, WaitProgress,
+        WaitSpec,
+    },
     domain::snapshot::{ClusterFacts, NamedFacts},
     engine::ConnectCluster,
 };
@@ -146,13 +149,26 @@ impl Cluster for RecordingCluster {
         Ok(None)
     }
 
-    async fn wait_for(
+    async fn wait(
         &self,
         target: &ObjectRef,
-        condition: &Condition,
+        wait: &WaitSpec,
+        _progress: &WaitProgress<'_>,
     ) -> Result<(), ClusterError> {
         Err(ClusterError::Unavailable(format!(
-            "the recording cluster cannot wait for {target} to be {condition}"
+            "the recording cluster cannot wait for {target} to be {wait}"
+        )))
+    }
+
+    async fn list(
+        &self,
+        namespace: &str,
+        _api_version: &str,
+        kind: &str,
+        _selector: &Selector,
+    ) -> Result<Vec<Value>, ClusterError> {
+        Err(ClusterError::Unavailable(format!(
+            "the recording cluster cannot list {kind} in {namespace}"
         )))
     }
 }

@@ -268,13 +268,16 @@ pub(super) fn explanation(object: &Value) -> Option<String> {
     {
         return Some(quote(message));
     }
-    let listed: Vec<&str> = object
-        .pointer("/status/messages")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !listed.is_empty() {
-        return Some(quote(&listed.join("; ")));
+    // The Percona XtraDB Cluster operator writes `status.message` as a list of strings.
+    for pointer in ["/status/message", "/status/messages"] {
+        let listed: Vec<&str> = object
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !listed.is_empty() {
+            return Some(quote(&listed.join("; ")));
+        }
     }
     let conditions: Vec<String> = object
         .pointer("/status/conditions")
@@ -310,6 +313,34 @@ pub(super) fn stale(object: &Value) -> Option<Verdict> {
     let generation = generation(object)?;
     let observed = observed_generation(object)?;
     (observed < generation).then(|| awaiting_generation(generation))
+}
+
+/// Whether the status says it describes the current generation, or the object has none to
+/// compare (written by hand to a folder). Declared failures count at once only then.
+pub(super) fn says_current(object: &Value) -> bool {
+    match (generation(object), observed_generation(object)) {
+        (None, _) => true,
+        (Some(generation), Some(observed)) => observed >= generation,
+        (Some(_), None) => false,
+    }
+}
+
+/// `object` with its status (and its conditions) taken as describing the current generation.
+pub(super) fn as_if_current(object: &Value) -> Value {
+    let mut current = object.clone();
+    let generation = generation(object);
+    if let (Some(generation), Some(status)) = (
+        generation,
+        current.get_mut("status").and_then(Value::as_object_mut),
+    ) {
+        status.insert("observedGeneration".to_owned(), Value::from(generation));
+        if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+            for condition in conditions.iter_mut().filter_map(Value::as_object_mut) {
+                condition.remove("observedGeneration");
+            }
+        }
+    }
+    current
 }
 
 fn awaiting_generation(generation: i64) -> Verdict {

@@ -425,30 +425,41 @@ fn fail_when_fails_with_the_objects_own_explanation() {
         failed(&wait.judge(Some(&pxc), &[])),
         "field:status.state=error: pxc: back-off 5m0s restarting; haproxy: not ready"
     );
-    let single = cluster(json!({"state": "error", "message": "bad storage class"}));
+    let single =
+        cluster(json!({"observedGeneration": 2, "state": "error", "message": "bad storage class"}));
     assert_eq!(
         failed(&wait.judge(Some(&single), &[])),
         "field:status.state=error: bad storage class"
     );
-    let conditions = cluster(json!({"state": "error", "conditions": [
-        {"type": "Ready", "status": "False", "reason": "Unhealthy", "message": "0 of 3 up"}]}));
+    let conditions = cluster(
+        json!({"observedGeneration": 2, "state": "error", "conditions": [
+        {"type": "Ready", "status": "False", "reason": "Unhealthy", "message": "0 of 3 up"}]}),
+    );
     assert_eq!(
         failed(&wait.judge(Some(&conditions), &[])),
         "field:status.state=error: Ready: Unhealthy: 0 of 3 up"
     );
-    let bare = cluster(json!({"state": "error"}));
+    let bare = cluster(json!({"observedGeneration": 2, "state": "error"}));
     assert_eq!(
         failed(&wait.judge(Some(&bare), &[])),
         "field:status.state=error"
     );
     // A matching condition explains itself.
     let condition = cluster(
-        json!({"state": "initializing", "message": "other", "conditions": [
+        json!({"observedGeneration": 2, "state": "initializing", "message": "other", "conditions": [
         {"type": "Failed", "status": "True", "reason": "Quota", "message": "exceeded quota"}]}),
     );
     assert_eq!(
         failed(&wait.judge(Some(&condition), &[])),
         "condition:Failed: Quota: exceeded quota"
+    );
+
+    // The Percona XtraDB Cluster operator's own form: `status.message` is a list.
+    let listed = cluster(json!({"observedGeneration": 2, "state": "error",
+                                "message": ["pxc: size must be odd"]}));
+    assert_eq!(
+        failed(&wait.judge(Some(&listed), &[])),
+        "field:status.state=error: pxc: size must be odd"
     );
 
     // The previous spec's `error`, reported for generation 1, does not fail generation 2.
@@ -463,6 +474,14 @@ fn fail_when_fails_with_the_objects_own_explanation() {
         wait.judge(Some(&stale_condition), &[]),
         Verdict::Pending(_)
     ));
+
+    // A status that does not say which generation it describes does not fail at once: it may
+    // be the replaced spec's (see `a_lingering_failure_counts_after_its_grace`).
+    let unsaid = cluster(json!({"state": "error", "message": "old"}));
+    assert_eq!(
+        pending(&wait.judge(Some(&unsaid), &[])),
+        "status.state is \"error\""
+    );
 
     // gone as a failure: the object was deleted under the wait.
     let job = failing("complete", "gone");
@@ -671,4 +690,55 @@ fn quotes_from_the_cluster_are_one_line_and_bounded() {
         "{quoted}"
     );
     assert_eq!(rules::quote("a\n  b\tc"), "a b c");
+}
+
+/// Operators that write `observedGeneration` only after a reconcile that succeeded (PXC) leave
+/// a refused spec's error next to the previous generation: it fails the wait once it has
+/// lasted the grace without a break, and a break starts the clock again.
+#[tokio::test]
+async fn a_lingering_failure_counts_after_its_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = crate::cluster::directory::DirectoryCluster::new(dir.path());
+    let target = ObjectRef {
+        api_version: "pxc.percona.com/v1".into(),
+        kind: "PerconaXtraDBCluster".into(),
+        namespace: Some("shop".into()),
+        name: "db".into(),
+    };
+    let grace = std::time::Duration::from_millis(300);
+    let wait =
+        failing("field:status.state=ready", "field:status.state=error").with_lingering_grace(grace);
+    let lines = std::sync::Mutex::new(Vec::new());
+    let progress = |line: String| lines.lock().unwrap().push(line);
+    let mut waiter = Waiter::new(&target, &wait, &progress, grace / 4);
+    let at = |observed: i64, state: &str| {
+        json!({"metadata": {"generation": 2}, "status": {"observedGeneration": observed,
+               "state": state, "message": ["pxc: size must be odd"]}})
+    };
+
+    let refused = at(1, "error");
+    assert!(waiter.observe(&cluster, Some(&refused)).await.is_none());
+    assert!(waiter.looks_again(), "the grace runs without a new version");
+    // A break (the operator works on it) starts the clock again.
+    tokio::time::sleep(grace * 2).await;
+    assert!(
+        waiter
+            .observe(&cluster, Some(&at(1, "initializing")))
+            .await
+            .is_none()
+    );
+    assert!(!waiter.looks_again());
+    assert!(waiter.observe(&cluster, Some(&refused)).await.is_none());
+    tokio::time::sleep(grace / 2).await;
+    assert!(waiter.observe(&cluster, Some(&refused)).await.is_none());
+    tokio::time::sleep(grace).await;
+    let ended = waiter.observe(&cluster, Some(&refused)).await;
+    let Some(Err(ClusterError::WaitFailed { reason, .. })) = ended else {
+        panic!("expected a failed wait, got {ended:?}");
+    };
+    assert_eq!(
+        reason,
+        "field:status.state=error: pxc: size must be odd (for 0s, although the status does \
+         not say it describes the current generation)"
+    );
 }
