@@ -399,10 +399,9 @@ async fn faults_fail_the_books_with_the_clusters_reasons() {
 }
 
 /// A cluster the PXC operator refuses (an even size) fails the deploy book's wait on the state
-/// `error` the operator writes, with its message.
+/// `error` the operator writes, with its message. The operator does not write
+/// `observedGeneration` on that path, so the failure counts once it has lasted the grace.
 #[tokio::test]
-#[ignore = "the executor's lease fence (engine::lease::Fenced) does not forward Cluster::wait, \
-            so a step's fail_when is dropped and this wait does not end"]
 async fn a_pxc_cluster_the_operator_refuses_fails_the_deploy_with_its_reason() {
     for (_backend, mut runner) in each_runner().await {
         let _controllers = Controllers::start(runner.cluster.clone());
