@@ -231,9 +231,28 @@ const ODOO_PARAMETERS: &[(&str, &str)] = &[
     ("db_password_secret", "acme-pg-pguser-odoo"),
 ];
 
+/// The database password Secret ODOO_PARAMETERS name, in the deployment's own namespace
+/// (`db_password_secret_namespace` unset), as a platform team or another tool would keep it:
+/// the odoo books copy it into `shop-db-password`.
+fn odoo_password_secret(root: &Path) {
+    let folder = root.join("acme-shop/secret");
+    std::fs::create_dir_all(&folder).unwrap();
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "acme-pg-pguser-odoo", "namespace": "acme-shop", "generation": 1},
+        "data": {"password": "c2VjcmV0", "user": "b2Rvbw=="},
+    });
+    std::fs::write(
+        folder.join("acme-pg-pguser-odoo.yaml"),
+        serde_saphyr::to_string(&secret).unwrap(),
+    )
+    .unwrap();
+}
+
 #[tokio::test]
 async fn odoo_books_run_the_whole_lifecycle() {
     for (_backend, mut runner) in each_runner().await {
+        odoo_password_secret(&runner.cluster);
         lifecycle(&mut runner, "odoo", ODOO_PARAMETERS, |root| {
             object(root, "acme-shop/deployment/shop.yaml")["spec"]["replicas"] == 0
         })
@@ -337,6 +356,7 @@ async fn faults_fail_the_books_with_the_clusters_reasons() {
             ..Faults::default()
         };
         let _controllers = Controllers::start_with_faults(root.clone(), faults);
+        odoo_password_secret(&root);
         // Odoo's initialize comes first: it creates the namespace the other uses. Only the
         // generic application runs the unpullable image.
         let odoo_init = finish(

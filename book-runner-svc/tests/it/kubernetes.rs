@@ -532,6 +532,17 @@ async fn builtin_lifecycle(
     // team would, with deploy/'s role and sample.
     grant_project(&cluster(&path), "acme", &namespace).await;
     let kube = client(&path).await;
+    // The password Secret an odoo deployment names, kept in its own namespace here (the odoo
+    // books copy it into `<slug>-db-password` there).
+    if let Some((_, secret)) = parameters
+        .iter()
+        .find(|(name, _)| *name == "db_password_secret")
+    {
+        let manifest = json!({"apiVersion": "v1", "kind": "Secret",
+                              "metadata": {"name": secret, "namespace": namespace},
+                              "stringData": {"password": "secret"}});
+        cluster(&path).apply(&manifest, true).await.unwrap();
+    }
     let _controllers = start_controllers(kube.clone(), &namespace);
     let (_, runner) = each_runner().await.into_iter().next().unwrap();
     let (api_version, kind, plural, pointer, expected) = paused;
