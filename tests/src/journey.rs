@@ -160,6 +160,32 @@ impl Gateway {
         Ok(self.deployments.create_cluster(request).await?.into_inner())
     }
 
+    /// Creates cluster `id` of `project`, a Kubernetes API server reached through the
+    /// kubeconfig at `kubeconfig` (driver `kubernetes`).
+    pub async fn create_kubernetes_cluster(
+        &mut self,
+        project: &str,
+        id: &str,
+        kubeconfig: &str,
+    ) -> anyhow::Result<pb::Cluster> {
+        let request = self.request(pb::CreateClusterRequest {
+            parent: project.to_owned(),
+            cluster_id: id.to_owned(),
+            cluster: Some(pb::Cluster {
+                display_name: format!("Kubernetes {id}"),
+                connection: Some(pb::cluster::Connection::Kubernetes(
+                    pb::KubernetesConnection {
+                        kubeconfig_path: kubeconfig.to_owned(),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        Ok(self.deployments.create_cluster(request).await?.into_inner())
+    }
+
     /// Creates group `id` of `project` for deployments of `deployment_type`, with the built-in
     /// books of that type.
     pub async fn create_group(
@@ -307,8 +333,8 @@ impl Gateway {
 }
 
 /// What a watched job did, step by step, read from its events: an error unless the events are
-/// the whole life of a job that ran `steps` steps, each started then succeeded, in order, and
-/// ended with SUCCEEDED.
+/// the whole life of a job that ran `steps` steps, each started then succeeded (or skipped by
+/// its `if:`, with the reason), in order, and ended with SUCCEEDED.
 pub fn check_succeeded(events: &[pb::JobEvent], steps: usize) -> anyhow::Result<()> {
     use pb::job_event::Kind;
 
@@ -335,6 +361,16 @@ pub fn check_succeeded(events: &[pb::JobEvent], steps: usize) -> anyhow::Result<
                     bail!("step {} succeeded without starting", done.step_index);
                 }
                 running = None;
+                next_step += 1;
+            }
+            Some(Kind::StepSkipped(skipped)) => {
+                if skipped.step_index != next_step || running.is_some() || skipped.reason.is_empty()
+                {
+                    bail!(
+                        "step {} skipped out of order or without a reason",
+                        skipped.step_index
+                    );
+                }
                 next_step += 1;
             }
             Some(Kind::StepFailed(failed)) => {
