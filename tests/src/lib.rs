@@ -7,6 +7,7 @@ pub mod auth;
 mod binaries;
 pub mod cli;
 pub mod journey;
+pub mod kube_api;
 mod process;
 pub mod rpc;
 pub mod scripted_job;

@@ -16,13 +16,9 @@ use eyrie_book_runner_svc::{
     },
     engine::clusters::ClusterProvider,
 };
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-};
-use kube::api::PostParams;
 use serde_json::{Value, json};
 
-use crate::kube_api::{client, kubeconfig};
+use crate::kube_api::{client, grant_project, kubeconfig, may_in};
 
 fn unique(prefix: &str) -> String {
     format!(
@@ -42,61 +38,7 @@ fn as_project(path: &str, slug: &str) -> KubernetesCluster {
     admin(path).impersonating(Identity::project(slug).unwrap())
 }
 
-const PROJECT_ROLE: &str = include_str!("../../../deploy/kubernetes/base/project-role.yaml");
 const RUNNER_ROLE: &str = include_str!("../../../deploy/kubernetes/base/book-runner-rbac.yaml");
-const SAMPLE: &str = include_str!("../../../deploy/kubernetes/samples/project-namespace.yaml");
-
-/// What a platform team does to let project `slug` work in `namespace`: deploy/'s
-/// `eyrie-project` role, and deploy/'s sample for project `acme` and namespace `acme-shop`,
-/// made for this project and namespace. The namespace is created by it, as the sample says.
-pub async fn grant_project(admin: &KubernetesCluster, slug: &str, namespace: &str) {
-    let sample = SAMPLE
-        .replace("acme-shop", namespace)
-        .replace("eyrie:project:acme", &format!("eyrie:project:{slug}"))
-        .replace("eyrie-project-acme", &format!("eyrie-project-{slug}"));
-    let documents = parse_documents(PROJECT_ROLE)
-        .unwrap()
-        .into_iter()
-        .chain(parse_documents(&sample).unwrap());
-    for document in documents {
-        admin.apply(&document, true).await.unwrap();
-    }
-    // The API server's authorizer learns of new bindings from its cache, a moment later.
-    let path = kubeconfig().expect("granting needs the test API server");
-    let user = format!("eyrie:project:{slug}");
-    assert!(
-        allowed_soon(
-            &client(&path).await,
-            &user,
-            "create",
-            ("", "configmaps"),
-            Some(namespace)
-        )
-        .await,
-        "{user} was never allowed to create ConfigMaps in {namespace}"
-    );
-}
-
-/// Whether `user` may do `verb` on `resource` in `namespace`, asked until the API server's
-/// authorizer has seen the bindings just written, or until it is clear that it never will.
-async fn allowed_soon(
-    client: &kube::Client,
-    user: &str,
-    verb: &str,
-    resource: (&str, &str),
-    namespace: Option<&str>,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if may_in(client, user, verb, resource, None, namespace).await {
-            return true;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
 
 fn config_map(namespace: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -262,39 +204,6 @@ async fn may(
     name: Option<&str>,
 ) -> bool {
     may_in(client, user, verb, resource, name, None).await
-}
-
-/// [`may`], in `namespace` when there is one.
-async fn may_in(
-    client: &kube::Client,
-    user: &str,
-    verb: &str,
-    (group, resource): (&str, &str),
-    name: Option<&str>,
-    namespace: Option<&str>,
-) -> bool {
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(user.to_owned()),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(verb.to_owned()),
-                group: Some(group.to_owned()),
-                resource: Some(resource.to_owned()),
-                name: name.map(str::to_owned),
-                namespace: namespace.map(str::to_owned),
-                ..ResourceAttributes::default()
-            }),
-            ..SubjectAccessReviewSpec::default()
-        },
-        ..SubjectAccessReview::default()
-    };
-    kube::Api::<SubjectAccessReview>::all(client.clone())
-        .create(&PostParams::default(), &review)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .allowed
 }
 
 #[tokio::test]

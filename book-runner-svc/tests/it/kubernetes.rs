@@ -22,10 +22,9 @@ use serde_json::{Value, json};
 
 use crate::{
     harness::each_runner,
-    impersonation::grant_project,
     kube_api::{
-        UPSTREAM_CRDS, client, derived_crd, install_crds, kubeconfig, namespaced, pruned,
-        start_controllers, start_controllers_with_faults,
+        UPSTREAM_CRDS, client, derived_crd, grant_project, install_crds, kubeconfig, namespaced,
+        pruned, start_controllers, start_controllers_with_faults,
     },
 };
 
