@@ -5,6 +5,7 @@ mod cli;
 mod gateway;
 mod grpcurl;
 mod journey;
+mod kubernetes_journey;
 mod otlp_trace;
 mod roles_on_every_path;
 mod services;
