@@ -94,10 +94,7 @@ fn grants_the_books_need() -> BTreeMap<Grant, BTreeSet<String>> {
                     let kind = argument("kind");
                     let condition = argument("condition");
                     workload_reads(&mut needed, &kind, &condition, &at);
-                    (
-                        vec![(argument("api_version"), kind)],
-                        &["list", "watch"],
-                    )
+                    (vec![(argument("api_version"), kind)], &["list", "watch"])
                 }
                 StepKind::Secret => (vec![("v1".to_owned(), "Secret".to_owned())], &["create"]),
                 // Reads the source (get), then a server-side apply of the copy (get, patch,

@@ -126,9 +126,6 @@ mod tests {
         let err = selected_data(&secret, &["passwd"]).unwrap_err();
         assert_eq!(err, "has no key \"passwd\"");
         assert!(!err.contains("c2VjcmV0"));
-        assert_eq!(
-            selected_data(&json!({}), &[]).unwrap_err(),
-            "holds no data"
-        );
+        assert_eq!(selected_data(&json!({}), &[]).unwrap_err(), "holds no data");
     }
 }
