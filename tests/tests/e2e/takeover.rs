@@ -72,14 +72,21 @@ async fn a_job_survives_the_sigkill_of_its_runner() {
 
     first.kill().await.unwrap();
 
-    // Play the Deployment controller: the workload becomes available.
+    // Play the Deployment controller: the rollout of the current generation is done, as
+    // `kubectl rollout status` reads it.
     let path = data.path().join("c1/acme-shop/deployment/shop.yaml");
-    let manifest = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        format!("{manifest}status:\n  availableReplicas: 1\n  readyReplicas: 1\n  replicas: 1\n"),
-    )
-    .unwrap();
+    let mut manifest: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let generation = manifest["metadata"]["generation"].as_i64().unwrap();
+    let replicas = manifest["spec"]["replicas"].as_i64().unwrap_or(1);
+    manifest["status"] = serde_json::json!({
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+    });
+    std::fs::write(&path, serde_saphyr::to_string(&manifest).unwrap()).unwrap();
 
     let second = ServiceProcess::start("book-runner-svc", config)
         .await
