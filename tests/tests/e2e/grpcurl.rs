@@ -77,6 +77,7 @@ async fn the_seed_journey_with_grpcurl_and_reflection_only() {
     // The script's own checks passed; a few of its findings, to show it really walked.
     for expected in [
         "books/odoo-initialize (BOOK_PHASE_INITIALIZE)",
+        "the workload reads the database password from its copy",
         "version 2: VERSION_REASON_UPDATE, changed image",
         "has replicas: 0",
         "does not allow Drop",
