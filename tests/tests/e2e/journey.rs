@@ -5,7 +5,10 @@
 //! refused in Production and done in Dev, and read the operation log with its actors.
 //!
 //! The cluster is a folder: the test reads the manifests the books wrote, and [`Controllers`]
-//! answer the books' waits as Kubernetes controllers and operators would.
+//! answer the books' waits as Kubernetes controllers and operators would, creating objects of
+//! their own (Pods, ReplicaSets, StatefulSets, PGO's user Secrets), each owned by what made it.
+//! A book that reads a Secret made outside the deployment (odoo's database password) finds it
+//! written by the test into the folder first, as a database's operator or a person would.
 
 use std::time::Instant;
 
@@ -33,9 +36,13 @@ struct Kind {
     images: [&'static str; 2],
     /// Parameters the books need.
     parameters: &'static [(&'static str, &'static str)],
-    /// Every object in the namespace of deployment `staging` once deployed, as
-    /// `<kind>/<name>`: what its books applied, and what the controllers made of it.
+    /// Every object the books applied in the namespace of deployment `staging` once deployed,
+    /// as `<kind>/<name>`: the objects there without `metadata.ownerReferences`, less the
+    /// database password Secret the test wrote.
     objects: &'static [&'static str],
+    /// Objects the controllers and operators made of them that the books rely on, as
+    /// `<kind>/<name>`: each is there once deployed, owned by the workload.
+    made: &'static [&'static str],
     /// Lowercase kind of the object that runs the deployment (its name is the deployment's slug).
     workload: &'static str,
     /// The image the workload runs.
@@ -61,9 +68,12 @@ const ODOO: Kind = Kind {
         "ingress/staging",
         "job/staging-odoo-init",
         "persistentvolumeclaim/staging-filestore",
+        // The copy of the database password, read by the pods.
+        "secret/staging-db-password",
         "secret/staging-odoo-secrets",
         "service/staging",
     ],
+    made: &[],
     workload: "deployment",
     image_of: |workload| workload["spec"]["template"]["spec"]["containers"][0]["image"].as_str(),
     paused: |workload| workload["spec"]["replicas"] == 0,
@@ -82,10 +92,11 @@ const PGO: Kind = Kind {
         "configmap/staging-init-sql",
         "job/staging-pg-ready",
         "postgrescluster/staging",
-        // Made by PGO (here, the test's stand-in for it).
-        "secret/staging-pguser-app",
-        "statefulset/staging-repo-host",
     ],
+    // Made by PGO (here, the simulation of it): the user Secret an odoo deployment copies its
+    // password from, and the dedicated pgBackRest repository host the book's repo volume asks
+    // for.
+    made: &["secret/staging-pguser-app", "statefulset/staging-repo-host"],
     workload: "postgrescluster",
     image_of: |workload| workload["spec"]["image"].as_str(),
     paused: |workload| workload["spec"]["shutdown"] == true,
@@ -106,6 +117,7 @@ const PXC: Kind = Kind {
         "secret/staging-app-user",
         "secret/staging-secrets",
     ],
+    made: &[],
     workload: "perconaxtradbcluster",
     image_of: |workload| workload["spec"]["pxc"]["image"].as_str(),
     paused: |workload| workload["spec"]["pause"] == true,
@@ -152,6 +164,9 @@ async fn journey(kind: &Kind) {
     let staging_ns = staging.namespace.clone();
     assert_eq!(staging_ns, "acme-staging");
     assert_eq!(staging.state(), pb::DeploymentState::Draft);
+    for deployment in [&staging, &live] {
+        write_db_password_secret(&cluster, kind, &deployment.namespace);
+    }
 
     // Deploy from draft: the initialize job, then the deploy job, each watched to its end.
     let operation = deploy(&mut ci, &staging.name, 2).await;
@@ -161,20 +176,14 @@ async fn journey(kind: &Kind) {
         "initialize created the namespace: {:?}",
         cluster.files_in(&staging_ns)
     );
-    let objects: Vec<String> = kind
-        .objects
-        .iter()
-        .map(|object| format!("{staging_ns}/{object}.yaml"))
-        .collect();
-    assert_eq!(
-        cluster.files_in(&staging_ns),
-        objects,
-        "one file per object"
-    );
+    check_objects(&cluster, kind, &staging_ns);
     let staging_workload = || workload(&cluster, kind, &staging_ns, "staging");
     let first = staging_workload();
     assert_eq!((kind.image_of)(&first), Some(kind.images[0]));
     assert!(!(kind.paused)(&first));
+    if db_password_secret(kind).is_some() {
+        check_db_password_copy(&cluster, &staging_ns, &first);
+    }
     let deployed = ci.deployment(&staging.name).await.unwrap();
     assert_eq!(deployed.state(), pb::DeploymentState::Deploy);
     assert_eq!(deployed.running_job_count, 0);
@@ -197,9 +206,16 @@ async fn journey(kind: &Kind) {
     deploy(&mut ci, &staging.name, 1).await;
     assert!(!(kind.paused)(&staging_workload()));
 
-    // Production refuses Drop, even to an admin, and keeps its objects.
+    // Production refuses Drop, even to an admin, and keeps its objects (those the books applied:
+    // what the controllers made of them may still change, as they run on their own).
     deploy(&mut admin, &live.name, 2).await;
-    let live_files = cluster.files_in(&live.namespace);
+    let live_objects = unowned_objects(&cluster, &live.namespace);
+    assert!(
+        live_objects
+            .iter()
+            .any(|o| o == &format!("{}/live", kind.workload)),
+        "{live_objects:?}"
+    );
     let request = admin.request(pb::DropDeploymentRequest {
         name: live.name.clone(),
         ..Default::default()
@@ -211,7 +227,7 @@ async fn journey(kind: &Kind) {
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert!(refused.message().contains("allow_drop"), "{refused:?}");
-    assert_eq!(cluster.files_in(&live.namespace), live_files);
+    assert_eq!(unowned_objects(&cluster, &live.namespace), live_objects);
     let live_now = admin.deployment(&live.name).await.unwrap();
     assert_eq!(live_now.state(), pb::DeploymentState::Deploy);
 
@@ -224,7 +240,7 @@ async fn journey(kind: &Kind) {
     watch_to_the_end(&mut admin, &drop.into_inner(), &[pb::BookPhase::Drop]).await;
     assert_eq!(cluster.files_in(&staging_ns), Vec::<String>::new());
     assert!(cluster.namespace(&staging_ns).is_none());
-    assert_eq!(cluster.files_in(&live.namespace), live_files);
+    assert_eq!(unowned_objects(&cluster, &live.namespace), live_objects);
     let dropped = admin.deployment(&staging.name).await.unwrap();
     assert_eq!(dropped.state(), pb::DeploymentState::Dropped);
     let request = admin.request(pb::ListDeploymentsRequest {
@@ -496,4 +512,155 @@ fn workload(cluster: &ClusterFolder, kind: &Kind, namespace: &str, slug: &str) -
                 cluster.files_in(namespace)
             )
         })
+}
+
+/// The password the test gives the database user (`odoo-db-S3cret`), in base64 as a Secret's
+/// `data` holds it.
+const DB_PASSWORD_BASE64: &str = "b2Rvby1kYi1TM2NyZXQ=";
+
+/// The Secret holding the database password that `kind`'s books copy from, if they do: the
+/// `db_password_secret` parameter (in the deployment's own namespace, as
+/// `db_password_secret_namespace` is left empty).
+fn db_password_secret(kind: &Kind) -> Option<&'static str> {
+    kind.parameters
+        .iter()
+        .find(|(key, _)| *key == "db_password_secret")
+        .map(|(_, name)| *name)
+}
+
+/// Writes the database password Secret `kind`'s books wait for into `namespace` of the folder,
+/// as a database's operator (or a person with kubectl) would, before the first Deploy.
+fn write_db_password_secret(cluster: &ClusterFolder, kind: &Kind, namespace: &str) {
+    let Some(name) = db_password_secret(kind) else {
+        return;
+    };
+    let folder = cluster.root().join(namespace).join("secret");
+    std::fs::create_dir_all(&folder).unwrap();
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
+         type: Opaque\ndata:\n  password: {}\n",
+        DB_PASSWORD_BASE64
+    );
+    std::fs::write(folder.join(format!("{name}.yaml")), secret).unwrap();
+}
+
+/// The deployment's copy of the database password (`<slug>-db-password`) holds the password
+/// the test wrote, and the workload's containers read `PASSWORD` from it.
+fn check_db_password_copy(cluster: &ClusterFolder, namespace: &str, workload: &Value) {
+    let copy = cluster
+        .object(namespace, "secret", "staging-db-password")
+        .unwrap_or_else(|| {
+            panic!(
+                "no copy of the database password; the namespace holds {:?}",
+                cluster.files_in(namespace)
+            )
+        });
+    assert_eq!(copy["data"]["password"], DB_PASSWORD_BASE64, "{copy}");
+    let containers = workload["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let sources: Vec<&Value> = containers
+        .iter()
+        .filter_map(|container| {
+            container["env"]
+                .as_array()?
+                .iter()
+                .find(|variable| variable["name"] == "PASSWORD")
+        })
+        .map(|variable| &variable["valueFrom"]["secretKeyRef"])
+        .collect();
+    assert!(
+        !sources.is_empty() && sources.len() == containers.len(),
+        "every container reads PASSWORD: {containers:?}"
+    );
+    for source in sources {
+        assert_eq!(
+            source,
+            &serde_json::json!({"name": "staging-db-password", "key": "password"})
+        );
+    }
+}
+
+/// Every object of `namespace` as `<kind>/<name>` (lowercase kind), sorted, with its content.
+fn objects_in(cluster: &ClusterFolder, namespace: &str) -> Vec<(String, Value)> {
+    cluster
+        .files_in(namespace)
+        .iter()
+        .filter_map(|path| {
+            let object = path
+                .strip_prefix(namespace)?
+                .strip_prefix('/')?
+                .strip_suffix(".yaml")?;
+            let (kind, name) = object.split_once('/')?;
+            // A file deleted since it was listed (by the controllers) is left out.
+            let content = cluster.object(namespace, kind, name)?;
+            Some((object.to_owned(), content))
+        })
+        .collect()
+}
+
+/// Whether something else (a controller, an operator) made `object` and owns it.
+fn owned(object: &Value) -> bool {
+    object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|owners| !owners.is_empty())
+}
+
+/// The objects of `namespace` that nothing owns (what books and people wrote), as
+/// `<kind>/<name>`, sorted.
+fn unowned_objects(cluster: &ClusterFolder, namespace: &str) -> Vec<String> {
+    objects_in(cluster, namespace)
+        .into_iter()
+        .filter(|(_, object)| !owned(object))
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// Once deployed, `namespace` holds one file per object the books applied (as `kind.objects`
+/// lists them), besides the database password Secret the test wrote and what the controllers
+/// made; of these, those `kind.made` lists are there, owned by the workload.
+fn check_objects(cluster: &ClusterFolder, kind: &Kind, namespace: &str) {
+    let objects = objects_in(cluster, namespace);
+    let given = db_password_secret(kind).map(|name| format!("secret/{name}"));
+    let applied: Vec<&str> = objects
+        .iter()
+        .filter(|(path, object)| !owned(object) && given.as_ref() != Some(path))
+        .map(|(path, _)| path.as_str())
+        .collect();
+    assert_eq!(
+        applied, kind.objects,
+        "one file per object the books applied"
+    );
+    let workload = format!("{}/staging", kind.workload);
+    let workload_uid = objects
+        .iter()
+        .find(|(path, _)| *path == workload)
+        .map(|(_, object)| object["metadata"]["uid"].clone());
+    for made in kind.made {
+        let (_, object) = objects
+            .iter()
+            .find(|(path, _)| path == made)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {made}; the namespace holds {:?}",
+                    cluster.files_in(namespace)
+                )
+            });
+        let owners = object["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            owners.iter().any(|owner| {
+                owner["kind"]
+                    .as_str()
+                    .is_some_and(|owner_kind| owner_kind.eq_ignore_ascii_case(kind.workload))
+                    && owner["name"] == "staging"
+                    && Some(&owner["uid"]) == workload_uid.as_ref()
+            }),
+            "{made} is owned by {workload}: {owners:?}"
+        );
+    }
 }
