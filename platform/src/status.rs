@@ -95,6 +95,27 @@ pub fn failed_precondition(kind: &str, subject: &str, description: impl Into<Str
     Status::with_error_details(Code::FailedPrecondition, description, details)
 }
 
+/// `FAILED_PRECONDITION` whose cause is several fields of a stored resource: one
+/// `PreconditionFailure` (`kind`, `subject`) plus a `BadRequest` violation per field, so a client
+/// learns every field to fix from one refusal.
+pub fn failed_precondition_fields(
+    kind: &str,
+    subject: &str,
+    description: impl Into<String>,
+    violations: &[FieldViolation],
+) -> Status {
+    let description = description.into();
+    let mut details =
+        ErrorDetails::with_precondition_failure_violation(kind, subject, description.clone());
+    details.set_bad_request(
+        violations
+            .iter()
+            .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(Code::FailedPrecondition, description, details)
+}
+
 /// `INTERNAL`: logs the full error here and tells the client nothing of our internals.
 pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
     tracing::error!(error = %DisplayChain(error), "internal error");
@@ -143,6 +164,31 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["deployment.image", "deployment.branch"]);
+    }
+
+    #[test]
+    fn failed_precondition_fields_carries_the_reason_and_every_field() {
+        let status = failed_precondition_fields(
+            "MISSING_PARAMETER",
+            "projects/acme/groups/web/deployments/shop",
+            "2 parameters missing",
+            &[
+                FieldViolation::new("deployment.parameters.host", "required"),
+                FieldViolation::new("deployment.parameters.db_host", "required"),
+            ],
+        );
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            violated_fields(&status),
+            [
+                "deployment.parameters.host",
+                "deployment.parameters.db_host"
+            ]
+        );
+        let failure = status
+            .get_details_precondition_failure()
+            .expect("PreconditionFailure details");
+        assert_eq!(failure.violations[0].r#type, "MISSING_PARAMETER");
     }
 
     #[test]

@@ -49,6 +49,19 @@ pub enum DeploymentError {
         /// What is wrong, for people.
         message: String,
     },
+    /// The deployment lacks parameters its books require (FAILED_PRECONDITION), each named by
+    /// a violation of `deployment.parameters.<name>`, all at once.
+    #[error(
+        "{deployment} does not set {} required by its books: {}",
+        if .violations.len() == 1 { "a parameter" } else { "parameters" },
+        .violations.iter().map(|v| v.field.trim_start_matches("deployment.parameters.")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingParameters {
+        /// Resource name of the deployment.
+        deployment: String,
+        /// One per missing parameter.
+        violations: Vec<FieldViolation>,
+    },
     /// A peer service could not be reached (UNAVAILABLE); nothing changed.
     #[error("{0} is unavailable")]
     Unavailable(String),

@@ -25,6 +25,15 @@ impl From<DeploymentError> for Status {
                 subject,
                 message,
             } => status::failed_precondition(reason, subject, message.clone()),
+            DeploymentError::MissingParameters {
+                deployment,
+                violations,
+            } => status::failed_precondition_fields(
+                "MISSING_PARAMETER",
+                deployment,
+                err.to_string(),
+                violations,
+            ),
             DeploymentError::Unavailable(_) => Status::unavailable(err.to_string()),
             DeploymentError::Store(store) => status::internal(store),
         }

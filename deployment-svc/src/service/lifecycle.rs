@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use eyrie_platform::{grpc::TracedChannel, names::DeploymentName};
+use eyrie_platform::{grpc::TracedChannel, names::DeploymentName, status::FieldViolation};
 use eyrie_proto::v1::version_service_client::VersionServiceClient;
 use eyrie_proto::{
     internal::v1::{
@@ -177,7 +177,8 @@ impl Lifecycle {
         })
     }
 
-    /// Refuses an action whose books declare a required parameter the deployment lacks.
+    /// Refuses an action whose books declare required parameters the deployment lacks, naming
+    /// every one of them across all the action's phases at once (one GetBook per book).
     async fn check_required_parameters(
         &self,
         runner: &Runner,
@@ -185,8 +186,15 @@ impl Lifecycle {
         phases: &[Phase],
     ) -> Result<(), DeploymentError> {
         let group = self.group_of(deployment).await?;
+        let mut read: Vec<String> = Vec::new();
+        // Missing parameter -> (books requiring it, first description), in the books' order.
+        let mut missing: Vec<(String, Vec<String>, String)> = Vec::new();
         for phase in phases {
             let book_name = group.books.get(*phase).to_owned();
+            if read.contains(&book_name) {
+                continue;
+            }
+            read.push(book_name.clone());
             let book = runner
                 .books
                 .clone()
@@ -206,26 +214,39 @@ impl Lifecycle {
                     _ => unavailable(status),
                 })?
                 .into_inner();
-            for parameter in book.parameters.iter().filter(|p| p.required) {
-                if !deployment
-                    .key_fields
-                    .parameters
-                    .contains_key(&parameter.name)
+            let lacking = book
+                .parameters
+                .into_iter()
+                .filter(|p| p.required && !deployment.key_fields.parameters.contains_key(&p.name));
+            for parameter in lacking {
+                match missing
+                    .iter_mut()
+                    .find(|(name, ..)| *name == parameter.name)
                 {
-                    return Err(DeploymentError::FailedPrecondition {
-                        reason: "MISSING_PARAMETER",
-                        subject: deployment.name.to_string(),
-                        message: format!(
-                            "the {} book {book_name} requires parameter {:?}, which {} does not set (deployment.parameters)",
-                            phase.as_str(),
-                            parameter.name,
-                            deployment.name
-                        ),
-                    });
+                    Some((_, books, _)) => books.push(book_name.clone()),
+                    None => missing.push((
+                        parameter.name,
+                        vec![book_name.clone()],
+                        parameter.description,
+                    )),
                 }
             }
         }
-        Ok(())
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(DeploymentError::MissingParameters {
+            deployment: deployment.name.to_string(),
+            violations: missing
+                .into_iter()
+                .map(|(name, books, description)| {
+                    FieldViolation::new(
+                        format!("deployment.parameters.{name}"),
+                        missing_description(&books, &description),
+                    )
+                })
+                .collect(),
+        })
     }
 
     /// The group of `deployment`, which must exist.
@@ -586,6 +607,16 @@ impl Lifecycle {
         limit: u64,
     ) -> Result<Vec<Operation>, StoreError> {
         operations::list(&self.db, &deployment.to_string(), before, limit).await
+    }
+}
+
+/// `required by books/a and books/b (what it is)`; the description's closing period dropped, as
+/// clients print the text inside a sentence.
+fn missing_description(books: &[String], description: &str) -> String {
+    let by = books.join(" and ");
+    match description.trim().trim_end_matches('.') {
+        "" => format!("required by {by}"),
+        text => format!("required by {by} ({text})"),
     }
 }
 

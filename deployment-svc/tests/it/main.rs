@@ -5,6 +5,7 @@ mod deployments;
 mod groups;
 mod harness;
 mod lifecycle;
+mod missing_parameters;
 mod next_phase;
 mod projects;
 mod relay;
