@@ -72,15 +72,32 @@ fn describe_status(status: &Status) -> String {
     };
     let mut text = format!("{message} ({})", code_name(status.code()));
     if let Some(bad_request) = status.get_details_bad_request() {
+        let deployment = refused_deployment(status);
         for violation in bad_request.field_violations {
             let line = format!("{}: {}", violation.field, violation.description);
             if !message.contains(&line) {
                 text.push_str("\n  ");
                 text.push_str(&line);
+                if let Some(parameter) = violation.field.strip_prefix("deployment.parameters.") {
+                    text.push_str(&format!(
+                        " — set it with: eyrie deployment update {} --param {parameter}=...",
+                        deployment.as_deref().unwrap_or("<name>")
+                    ));
+                }
             }
         }
     }
     text
+}
+
+/// The deployment a refusal for missing parameters names as its subject, if it does.
+fn refused_deployment(status: &Status) -> Option<String> {
+    status
+        .get_details_precondition_failure()?
+        .violations
+        .into_iter()
+        .find(|v| v.r#type == "MISSING_PARAMETER" && v.subject.contains("/deployments/"))
+        .map(|v| v.subject)
 }
 
 /// The code as gRPC spells it, e.g. `NOT_FOUND`: what users find in the API documentation.
@@ -131,5 +148,50 @@ mod tests {
 
         let unavailable = CliError::from(Status::unavailable("book-runner unreachable"));
         assert_eq!(unavailable.exit_code(), ExitCode::from(exit::UNREACHABLE));
+    }
+
+    #[test]
+    fn each_missing_parameter_gets_its_own_line_and_the_command_that_sets_it() {
+        let violations = vec![
+            FieldViolation::new(
+                "deployment.parameters.db_host",
+                "required by books/odoo-initialize and books/odoo-deploy (PostgreSQL host)",
+            ),
+            FieldViolation::new(
+                "deployment.parameters.host",
+                "required by books/odoo-deploy (Public host name of the Ingress)",
+            ),
+        ];
+        let mut details = ErrorDetails::with_precondition_failure_violation(
+            "MISSING_PARAMETER",
+            "projects/acme/groups/web/deployments/erp",
+            "missing",
+        );
+        details.set_bad_request(violations.clone());
+        let status = Status::with_error_details(
+            Code::FailedPrecondition,
+            "projects/acme/groups/web/deployments/erp does not set parameters required by its books: db_host, host",
+            details,
+        );
+        assert_eq!(
+            CliError::from(status).message(),
+            "projects/acme/groups/web/deployments/erp does not set parameters required by its books: db_host, host (FAILED_PRECONDITION)\n\
+             \x20 deployment.parameters.db_host: required by books/odoo-initialize and books/odoo-deploy (PostgreSQL host) \
+             — set it with: eyrie deployment update projects/acme/groups/web/deployments/erp --param db_host=...\n\
+             \x20 deployment.parameters.host: required by books/odoo-deploy (Public host name of the Ingress) \
+             — set it with: eyrie deployment update projects/acme/groups/web/deployments/erp --param host=..."
+        );
+
+        // Without a deployment to name, the hint stays generic.
+        let status = Status::with_error_details(
+            Code::FailedPrecondition,
+            "parameters missing",
+            ErrorDetails::with_bad_request(violations[1..].to_vec()),
+        );
+        assert!(
+            CliError::from(status)
+                .message()
+                .ends_with("— set it with: eyrie deployment update <name> --param host=...")
+        );
     }
 }
