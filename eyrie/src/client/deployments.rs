@@ -1,22 +1,28 @@
 //! `eyrie deployment`: deployments, their fields, lifecycle actions and versions.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::PathBuf};
 
 use clap::{Args, Subcommand};
 use eyrie_proto::v1::{
     CreateDeploymentRequest, Deployment, GetDeploymentRequest, ListDeploymentsRequest, Operation,
-    OperationAction, UpdateDeploymentRequest,
+    OperationAction, UpdateDeploymentRequest, deployment_service_client::DeploymentServiceClient,
 };
 use prost_types::FieldMask;
+use tonic::Code;
 
 use super::{
     Context, all_pages, choices,
+    connection::Authorized,
     error::CliError,
     lifecycle::{self, ActionArgs},
     names,
     output::{Details, Label as _, time},
+    parameters::{self, Edit},
     versions,
 };
+
+/// How many times an update of the parameters is tried when a concurrent change wins the race.
+const PARAMETER_ATTEMPTS: u32 = 3;
 
 /// Deployments: running instances, and the Deploy, Pause and Drop actions.
 #[derive(Debug, Subcommand)]
@@ -110,11 +116,12 @@ pub struct Fields {
     /// Human-readable name (the id when creating without one).
     #[arg(long)]
     display_name: Option<String>,
-    /// Scope, `projects/{project}/scopes/{scope}`.
-    #[arg(long, value_parser = names::scope)]
+    /// Scope, `projects/{project}/scopes/{scope}`, or `{scope}` in the deployment's project.
+    #[arg(long, value_parser = names::scope_or_id)]
     scope: Option<String>,
-    /// A cluster to run on, `projects/{project}/clusters/{cluster}`; repeat for several.
-    #[arg(long = "cluster", value_parser = names::cluster)]
+    /// A cluster to run on, `projects/{project}/clusters/{cluster}`, or `{cluster}` in the
+    /// deployment's project; repeat for several.
+    #[arg(long = "cluster", value_parser = names::cluster_or_id)]
     clusters: Vec<String>,
     /// Source repository URL.
     #[arg(long)]
@@ -128,27 +135,48 @@ pub struct Fields {
     /// Commit (or any ref) the image was built from.
     #[arg(long)]
     commit_ref: Option<String>,
-    /// A parameter the books read, `KEY=VALUE`; repeat for several. In an update, the given
-    /// parameters replace all of them.
-    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parameter)]
-    parameters: Vec<(String, String)>,
+    /// Sets a parameter the books read, `KEY=VALUE`, or removes one, `KEY-`; repeat for several.
+    /// In an update, the parameters not named are kept.
+    #[arg(
+        long = "param",
+        value_name = "KEY=VALUE|KEY-",
+        value_parser = parameters::edit,
+        allow_hyphen_values = true
+    )]
+    parameters: Vec<Edit>,
+    /// A YAML or JSON map of parameters, merged in the same way (`--param` wins over it).
+    #[arg(long, value_name = "FILE")]
+    params_file: Option<PathBuf>,
 }
 
 impl Fields {
-    /// Sets the given fields on `deployment`, returning the field names set.
-    fn apply(self, deployment: &mut Deployment) -> Vec<String> {
+    /// Sets the given fields, parameters aside, on deployment `name`; returns the field names
+    /// set. A bare scope or cluster id is taken in the deployment's project.
+    fn apply(&self, name: &str, deployment: &mut Deployment) -> Vec<String> {
         let mut paths = Vec::new();
+        let scope = self
+            .scope
+            .clone()
+            .map(|scope| names::in_project(name, "scopes", scope));
         let strings = [
             (
-                self.display_name,
+                self.display_name.clone(),
                 &mut deployment.display_name,
                 "display_name",
             ),
-            (self.scope, &mut deployment.scope, "scope"),
-            (self.repository, &mut deployment.repository, "repository"),
-            (self.branch, &mut deployment.branch, "branch"),
-            (self.image, &mut deployment.image, "image"),
-            (self.commit_ref, &mut deployment.commit_ref, "commit_ref"),
+            (scope, &mut deployment.scope, "scope"),
+            (
+                self.repository.clone(),
+                &mut deployment.repository,
+                "repository",
+            ),
+            (self.branch.clone(), &mut deployment.branch, "branch"),
+            (self.image.clone(), &mut deployment.image, "image"),
+            (
+                self.commit_ref.clone(),
+                &mut deployment.commit_ref,
+                "commit_ref",
+            ),
         ];
         for (value, field, path) in strings {
             if let Some(value) = value {
@@ -157,22 +185,84 @@ impl Fields {
             }
         }
         if !self.clusters.is_empty() {
-            deployment.clusters = self.clusters;
+            deployment.clusters = self
+                .clusters
+                .iter()
+                .map(|cluster| names::in_project(name, "clusters", cluster.clone()))
+                .collect();
             paths.push("clusters".to_owned());
-        }
-        if !self.parameters.is_empty() {
-            deployment.parameters = self.parameters.into_iter().collect::<HashMap<_, _>>();
-            paths.push("parameters".to_owned());
         }
         paths
     }
+
+    fn changes_parameters(&self) -> bool {
+        !self.parameters.is_empty() || self.params_file.is_some()
+    }
+
+    fn read_params_file(&self) -> Result<Option<HashMap<String, String>>, CliError> {
+        self.params_file
+            .as_deref()
+            .map(parameters::read_file)
+            .transpose()
+    }
 }
 
-fn parameter(input: &str) -> Result<(String, String), String> {
-    input
-        .split_once('=')
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .ok_or_else(|| "expected KEY=VALUE".to_owned())
+/// Updates deployment `name` with `fields`. Parameters are read, changed and written back with
+/// the etag read (or the one given), so a concurrent change is ABORTED rather than lost; without
+/// an etag of the user's own, the update is then tried again on a fresh read.
+async fn update(
+    client: &mut DeploymentServiceClient<Authorized>,
+    name: String,
+    fields: &Fields,
+    etag: Option<String>,
+) -> Result<Deployment, CliError> {
+    let mut deployment = Deployment {
+        name: name.clone(),
+        etag: etag.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut paths = fields.apply(&name, &mut deployment);
+    let request = |deployment: Deployment, paths: Vec<String>| UpdateDeploymentRequest {
+        deployment: Some(deployment),
+        update_mask: Some(FieldMask { paths }),
+        request_id: String::new(),
+    };
+    if !fields.changes_parameters() {
+        if paths.is_empty() {
+            return Err(CliError::Usage(
+                "nothing to update: give a field option".into(),
+            ));
+        }
+        let response = client.update_deployment(request(deployment, paths)).await?;
+        return Ok(response.into_inner());
+    }
+    let file = fields.read_params_file()?;
+    paths.push("parameters".to_owned());
+    let mut attempt = 1;
+    loop {
+        let current = client
+            .get_deployment(GetDeploymentRequest { name: name.clone() })
+            .await?
+            .into_inner();
+        deployment.etag = etag.clone().unwrap_or(current.etag);
+        deployment.parameters =
+            parameters::merge(current.parameters, file.clone(), &fields.parameters);
+        match client
+            .update_deployment(request(deployment.clone(), paths.clone()))
+            .await
+        {
+            Ok(response) => return Ok(response.into_inner()),
+            // With the user's own etag, a lost race is theirs to see.
+            Err(status)
+                if status.code() == Code::Aborted
+                    && etag.is_none()
+                    && attempt < PARAMETER_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            Err(status) => return Err(status.into()),
+        }
+    }
 }
 
 pub async fn run(command: DeploymentCommand, context: &Context) -> Result<(), CliError> {
@@ -181,7 +271,12 @@ pub async fn run(command: DeploymentCommand, context: &Context) -> Result<(), Cl
         DeploymentCommand::Create { name, fields } => {
             let (parent, id) = names::split_parent(&name);
             let mut deployment = Deployment::default();
-            fields.apply(&mut deployment);
+            fields.apply(&name, &mut deployment);
+            deployment.parameters = parameters::merge(
+                HashMap::new(),
+                fields.read_params_file()?,
+                &fields.parameters,
+            );
             if deployment.display_name.is_empty() {
                 id.clone_into(&mut deployment.display_name);
             }
@@ -246,25 +341,7 @@ pub async fn run(command: DeploymentCommand, context: &Context) -> Result<(), Cl
             context.output.one(&deployment, details);
         }
         DeploymentCommand::Update { name, fields, etag } => {
-            let mut deployment = Deployment {
-                name,
-                etag: etag.unwrap_or_default(),
-                ..Default::default()
-            };
-            let paths = fields.apply(&mut deployment);
-            if paths.is_empty() {
-                return Err(CliError::Usage(
-                    "nothing to update: give a field option".into(),
-                ));
-            }
-            let deployment = client
-                .update_deployment(UpdateDeploymentRequest {
-                    deployment: Some(deployment),
-                    update_mask: Some(FieldMask { paths }),
-                    request_id: String::new(),
-                })
-                .await?
-                .into_inner();
+            let deployment = update(&mut client, name, &fields, etag).await?;
             context.output.one(&deployment, details);
         }
         DeploymentCommand::Deploy {

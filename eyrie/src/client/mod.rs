@@ -14,6 +14,7 @@ mod jobs;
 mod lifecycle;
 mod names;
 mod output;
+mod parameters;
 mod progress;
 mod projects;
 mod versions;

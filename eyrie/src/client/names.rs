@@ -40,6 +40,35 @@ pub fn cluster(input: &str) -> Result<String, String> {
     expect(input, &[CLUSTER])
 }
 
+/// A scope in the project of the resource it is given for: `{scope}`, resolved later with
+/// [`in_project`], or `projects/{project}/scopes/{scope}`.
+pub fn scope_or_id(input: &str) -> Result<String, String> {
+    id_or(input, scope)
+}
+
+/// A cluster in the project of the resource it is given for: `{cluster}`, resolved later with
+/// [`in_project`], or `projects/{project}/clusters/{cluster}`.
+pub fn cluster_or_id(input: &str) -> Result<String, String> {
+    id_or(input, cluster)
+}
+
+fn id_or(input: &str, full: fn(&str) -> Result<String, String>) -> Result<String, String> {
+    if !input.is_empty() && !input.contains('/') {
+        return Ok(input.to_owned());
+    }
+    full(input).map_err(|err| format!("{err}, or just the id within the project"))
+}
+
+/// `value` as a name: a bare id becomes `projects/{project}/{collection}/{id}`, with the project
+/// of `resource` (a name under `projects/{project}/`); a full name is kept.
+pub fn in_project(resource: &str, collection: &str, value: String) -> String {
+    if value.contains('/') {
+        return value;
+    }
+    let project = resource.split('/').nth(1).unwrap_or_default();
+    format!("projects/{project}/{collection}/{value}")
+}
+
 /// A deployment group: `projects/{project}/groups/{group}`.
 pub fn group(input: &str) -> Result<String, String> {
     expect(input, &[GROUP])
@@ -136,6 +165,31 @@ mod tests {
             book("x").unwrap_err(),
             "expected books/{book} or projects/{project}/books/{book}"
         );
+    }
+
+    #[test]
+    fn short_scope_and_cluster_ids_resolve_in_the_resources_project() {
+        let deployment = "projects/acme/groups/web/deployments/shop";
+        let dev = scope_or_id("dev").unwrap();
+        assert_eq!(
+            in_project(deployment, "scopes", dev),
+            "projects/acme/scopes/dev"
+        );
+        let local = cluster_or_id("local").unwrap();
+        assert_eq!(
+            in_project(deployment, "clusters", local),
+            "projects/acme/clusters/local"
+        );
+        let full = scope_or_id("projects/other/scopes/prod").unwrap();
+        assert_eq!(
+            in_project(deployment, "scopes", full),
+            "projects/other/scopes/prod"
+        );
+        assert_eq!(
+            scope_or_id("scopes/dev").unwrap_err(),
+            "expected projects/{project}/scopes/{scope}, or just the id within the project"
+        );
+        assert!(cluster_or_id("").is_err());
     }
 
     #[test]
