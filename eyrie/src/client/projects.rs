@@ -134,10 +134,12 @@ pub struct CreateCluster {
     /// Human-readable name; the id when not given.
     #[arg(long)]
     display_name: Option<String>,
-    /// Driver `directory`: a folder of manifest files on the book-runner's host.
+    /// Driver `directory`: a folder of manifest files on the book-runner's host (a relative path
+    /// is taken from the current directory).
     #[arg(long, value_name = "PATH")]
     directory: Option<String>,
-    /// Driver `kubernetes`: a kubeconfig file on the book-runner's host.
+    /// Driver `kubernetes`: a kubeconfig file on the book-runner's host (a relative path is taken
+    /// from the current directory).
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<String>,
     /// Context of the kubeconfig (its current context when not given).
@@ -291,9 +293,14 @@ pub async fn cluster(command: ClusterCommand, context: &Context) -> Result<(), C
         ClusterCommand::Create(create) => {
             let (parent, id) = names::split_parent(&create.name);
             let connection = match (create.directory, create.kubeconfig) {
-                (Some(path), _) => ClusterConnection::Directory(DirectoryConnection { path }),
+                (Some(path), _) => ClusterConnection::Directory(DirectoryConnection {
+                    path: absolute("--directory", &path)?,
+                }),
                 (None, kubeconfig) => ClusterConnection::Kubernetes(KubernetesConnection {
-                    kubeconfig_path: kubeconfig.unwrap_or_default(),
+                    kubeconfig_path: kubeconfig
+                        .map(|path| absolute("--kubeconfig", &path))
+                        .transpose()?
+                        .unwrap_or_default(),
                     context: create.context.unwrap_or_default(),
                     in_cluster: create.in_cluster,
                 }),
@@ -392,6 +399,17 @@ fn cluster_details(cluster: &Cluster) -> Details {
         ("connection", connection(cluster)),
         ("created", time(cluster.create_time.as_ref())),
     ]
+}
+
+/// `path` made absolute against the current directory, as the server takes only absolute paths;
+/// symbolic links are kept as given.
+fn absolute(flag: &str, path: &str) -> Result<String, CliError> {
+    let resolved = std::path::absolute(path)
+        .map_err(|err| CliError::Usage(format!("{flag} {path}: {err}")))?;
+    resolved
+        .into_os_string()
+        .into_string()
+        .map_err(|_| CliError::Usage(format!("{flag} {path}: the path is not valid UTF-8")))
 }
 
 /// The driver and where it points, e.g. `directory /srv/gitops`.
