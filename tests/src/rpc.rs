@@ -113,3 +113,38 @@ pub async fn service_doc_comment(channel: Channel, symbol: &str) -> anyhow::Resu
     }
     anyhow::bail!("no file served by reflection defines {symbol}")
 }
+
+/// The files reflection v1 serves for `symbol` (its file first, then what that imports).
+pub async fn files_containing_symbol(
+    channel: Channel,
+    symbol: &str,
+) -> anyhow::Result<Vec<prost_types::FileDescriptorProto>> {
+    use v1::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.to_owned())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::once(request))
+        .await?
+        .into_inner();
+    let response = responses
+        .next()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no reflection answer"))??;
+    let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response else {
+        anyhow::bail!("symbol {symbol} not found by reflection");
+    };
+    files
+        .file_descriptor_proto
+        .iter()
+        .map(|encoded| {
+            Ok(prost_types::FileDescriptorProto::decode(
+                encoded.as_slice(),
+            )?)
+        })
+        .collect()
+}

@@ -188,7 +188,10 @@ fn add_reflection(
     let builder = || {
         let mut builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(descriptors)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc's error details (BadRequest, PreconditionFailure, ...), so that generic
+            // clients such as grpcurl can decode the details our refusals carry.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
         // List only what this endpoint really serves, not every service of the descriptors.
         for name in served.iter().copied().chain([HEALTH_SERVICE]) {
             builder = builder.with_service_name(name);

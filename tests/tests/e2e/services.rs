@@ -46,6 +46,19 @@ async fn check_service_serving(binary: &str, served: &[&str], serving: &[&str]) 
         expected,
         "{binary}: reflection v1alpha"
     );
+    // Refusals carry google.rpc details; clients decoding them by reflection (grpcurl) find them.
+    let files = rpc::files_containing_symbol(channel.clone(), "google.rpc.BadRequest")
+        .await
+        .unwrap();
+    assert!(
+        files[0].package() == "google.rpc"
+            && files[0]
+                .message_type
+                .iter()
+                .any(|m| m.name() == "BadRequest"),
+        "{binary}: {:?}",
+        files.iter().map(|f| f.name()).collect::<Vec<_>>()
+    );
     for service in served {
         let doc = rpc::service_doc_comment(channel.clone(), service)
             .await
