@@ -1,6 +1,6 @@
 //! Running the `eyrie` client command against a running suite, as a user or a CI script would.
 
-use std::{process::Stdio, time::Duration};
+use std::{path::Path, process::Stdio, time::Duration};
 
 use tokio::process::Command;
 
@@ -43,8 +43,24 @@ impl EyrieCli {
     /// # Panics
     /// When the command cannot start or runs longer than two minutes.
     pub async fn run(&self, args: &[&str]) -> CliRun {
+        self.run_from(None, args).await
+    }
+
+    /// Runs `eyrie <args>` as [`Self::run`] does, from directory `dir`: what relative paths on
+    /// the command line are taken from.
+    ///
+    /// # Panics
+    /// When the command cannot start or runs longer than two minutes.
+    pub async fn run_in(&self, dir: &Path, args: &[&str]) -> CliRun {
+        self.run_from(Some(dir), args).await
+    }
+
+    async fn run_from(&self, dir: Option<&Path>, args: &[&str]) -> CliRun {
         let mut command = Command::new(binary("eyrie"));
         command.args(args).stdin(Stdio::null()).kill_on_drop(true);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
         // A developer's own EYRIE_* settings must not leak into a test.
         for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("EYRIE_")) {
             command.env_remove(key);

@@ -394,3 +394,176 @@ async fn a_global_admin_sets_the_project_boundary_its_admins_cannot_widen_it() {
         .await;
     assert!(planted.join("configmap/shop-client.yaml").exists());
 }
+
+/// `deployment update DEPLOYMENT` with `args`.
+fn update<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut line = vec!["deployment", "update", DEPLOYMENT];
+    line.extend_from_slice(args);
+    line
+}
+
+/// The deployment's parameters, as `deployment get -o json` shows them.
+async fn parameters_of(cli: &EyrieCli, deployment: &str) -> serde_json::Value {
+    cli.ok(&["deployment", "get", deployment, "-o", "json"])
+        .await
+        .json()["parameters"]
+        .clone()
+}
+
+#[tokio::test]
+async fn param_flags_and_files_change_only_the_parameters_they_name() {
+    let (suite, cli) = start().await;
+    set_up(&cli, &suite.clusters_dir(), QUICK_DEPLOY_BOOK).await;
+    cli.ok(&update(&[
+        "--param", "a=1", "--param", "b=2", "--param", "c=3",
+    ]))
+    .await;
+    // One more parameter keeps the three; a value may hold `=`.
+    cli.ok(&update(&["--param", "host=db?sslmode=require"]))
+        .await;
+    assert_eq!(
+        parameters_of(&cli, DEPLOYMENT).await,
+        serde_json::json!({"a": "1", "b": "2", "c": "3", "host": "db?sslmode=require"})
+    );
+    // `KEY-` removes that key only.
+    cli.ok(&update(&["--param", "b-"])).await;
+    assert_eq!(
+        parameters_of(&cli, DEPLOYMENT).await,
+        serde_json::json!({"a": "1", "c": "3", "host": "db?sslmode=require"})
+    );
+
+    // A YAML file merges the same way, and a flag wins over it; then a JSON file.
+    let files = tempfile::tempdir().unwrap();
+    let yaml = files.path().join("params.yaml");
+    std::fs::write(&yaml, "a: from-yaml\nd: \"4\"\nc: from-yaml\n").unwrap();
+    cli.ok(&update(&[
+        "--params-file",
+        yaml.to_str().unwrap(),
+        "--param",
+        "c=flag",
+    ]))
+    .await;
+    let json = files.path().join("params.json");
+    std::fs::write(&json, r#"{"e": "5", "host": "db.internal"}"#).unwrap();
+    cli.ok(&update(&["--params-file", json.to_str().unwrap()]))
+        .await;
+    assert_eq!(
+        parameters_of(&cli, DEPLOYMENT).await,
+        serde_json::json!({"a": "from-yaml", "c": "flag", "d": "4", "e": "5", "host": "db.internal"})
+    );
+
+    // With a stale etag of the user's own, the change is refused, not merged into newer data.
+    let etag = cli
+        .ok(&["deployment", "get", DEPLOYMENT, "-o", "json"])
+        .await
+        .json()["etag"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli.ok(&update(&["--param", "f=6"])).await;
+    let stale = cli.run(&update(&["--param", "g=7", "--etag", &etag])).await;
+    stale.assert_code(4);
+    assert!(stale.stderr.contains("(ABORTED)"), "{stale}");
+    assert!(parameters_of(&cli, DEPLOYMENT).await.get("g").is_none());
+
+    // An empty key is a usage error naming the flag; so is an unreadable file.
+    let empty = cli.run(&update(&["--param", "=x"])).await;
+    empty.assert_code(2);
+    assert!(empty.stderr.contains("--param"), "{empty}");
+    let missing = cli
+        .run(&update(&["--params-file", "no-such-file.yaml"]))
+        .await;
+    missing.assert_code(2);
+    assert!(missing.stderr.contains("--params-file"), "{missing}");
+
+    // On create, the file is the initial map and the flags win over it.
+    let cart = "projects/acme/groups/web/deployments/cart";
+    cli.ok(&[
+        "deployment",
+        "create",
+        cart,
+        "--scope",
+        "dev",
+        "--cluster",
+        "local",
+        "--image",
+        "nginx:1.27",
+        "--params-file",
+        yaml.to_str().unwrap(),
+        "--param",
+        "a=flag",
+    ])
+    .await;
+    assert_eq!(
+        parameters_of(&cli, cart).await,
+        serde_json::json!({"a": "flag", "c": "from-yaml", "d": "4"})
+    );
+}
+
+#[tokio::test]
+async fn relative_directories_and_short_scope_and_cluster_names_resolve_on_the_client() {
+    let (suite, cli) = start().await;
+    set_up(&cli, &suite.clusters_dir(), QUICK_DEPLOY_BOOK).await;
+
+    // A relative directory is taken from where the command runs, and stored absolute.
+    let work = tempfile::tempdir().unwrap();
+    cli.run_in(
+        work.path(),
+        &[
+            "cluster",
+            "create",
+            "projects/acme/clusters/other",
+            "--directory",
+            "./clusters/other",
+        ],
+    )
+    .await
+    .assert_code(0);
+    let cluster = cli
+        .ok(&[
+            "cluster",
+            "get",
+            "projects/acme/clusters/other",
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    // The command sees its working directory without symbolic links, as the kernel reports it.
+    let expected = std::fs::canonicalize(work.path())
+        .unwrap()
+        .join("clusters/other");
+    assert_eq!(
+        cluster["directory"]["path"],
+        expected.to_str().unwrap(),
+        "{cluster}"
+    );
+
+    // A bare scope or cluster id is taken in the deployment's project; full names still work.
+    cli.ok(&["scope", "create", "projects/acme/scopes/qa"])
+        .await;
+    cli.ok(&[
+        "deployment",
+        "update",
+        DEPLOYMENT,
+        "--scope",
+        "qa",
+        "--cluster",
+        "other",
+        "--cluster",
+        "projects/acme/clusters/local",
+    ])
+    .await;
+    let deployment = cli
+        .ok(&["deployment", "get", DEPLOYMENT, "-o", "json"])
+        .await
+        .json();
+    assert_eq!(deployment["scope"], "projects/acme/scopes/qa");
+    assert_eq!(
+        deployment["clusters"],
+        serde_json::json!([
+            "projects/acme/clusters/other",
+            "projects/acme/clusters/local"
+        ])
+    );
+}
