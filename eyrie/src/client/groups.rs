@@ -2,8 +2,8 @@
 
 use clap::{Args, Subcommand};
 use eyrie_proto::v1::{
-    CreateDeploymentGroupRequest, DeploymentGroup, GetDeploymentGroupRequest,
-    ListDeploymentGroupsRequest, UpdateDeploymentGroupRequest,
+    BookParameter, CreateDeploymentGroupRequest, DeploymentGroup, GetBookRequest,
+    GetDeploymentGroupRequest, ListDeploymentGroupsRequest, UpdateDeploymentGroupRequest,
 };
 use prost_types::FieldMask;
 
@@ -11,7 +11,7 @@ use super::{
     Context, all_pages, choices,
     error::CliError,
     names,
-    output::{Details, Label as _, time},
+    output::{Details, Format, Label as _, outln, print_table, time},
 };
 
 /// Deployment groups: deployments of one type and the books their actions run.
@@ -37,7 +37,8 @@ pub enum GroupCommand {
         #[arg(value_parser = names::project)]
         project: String,
     },
-    /// Shows a group.
+    /// Shows a group and the parameters its books take.
+    #[command(visible_alias = "show")]
     Get {
         /// `projects/{project}/groups/{group}`.
         #[arg(value_parser = names::group)]
@@ -164,6 +165,10 @@ pub async fn run(command: GroupCommand, context: &Context) -> Result<(), CliErro
                 .await?
                 .into_inner();
             context.output.one(&group, details);
+            // JSON stays the group alone, so scripts keep one document.
+            if context.output.format == Format::Text {
+                print_parameters(&group, context).await?;
+            }
         }
         GroupCommand::Update {
             name,
@@ -200,6 +205,91 @@ pub async fn run(command: GroupCommand, context: &Context) -> Result<(), CliErro
     Ok(())
 }
 
+/// One parameter as the group's books declare it, merged over the books.
+#[derive(Debug, Default, PartialEq)]
+struct GroupParameter {
+    name: String,
+    required: bool,
+    default_value: String,
+    books: Vec<String>,
+    description: String,
+}
+
+/// Merges the parameters of `books` (name and parameters, in phase order): a parameter is
+/// required when any book requires it, and takes the first default and description given.
+fn merge_parameters(books: &[(String, Vec<BookParameter>)]) -> Vec<GroupParameter> {
+    let mut merged: Vec<GroupParameter> = Vec::new();
+    for (book, parameters) in books {
+        for parameter in parameters {
+            let index = match merged.iter().position(|p| p.name == parameter.name) {
+                Some(index) => index,
+                None => {
+                    merged.push(GroupParameter {
+                        name: parameter.name.clone(),
+                        ..Default::default()
+                    });
+                    merged.len() - 1
+                }
+            };
+            let entry = &mut merged[index];
+            entry.required |= parameter.required;
+            if entry.default_value.is_empty() {
+                entry.default_value.clone_from(&parameter.default_value);
+            }
+            if entry.description.is_empty() {
+                entry.description.clone_from(&parameter.description);
+            }
+            if !entry.books.contains(book) {
+                entry.books.push(book.clone());
+            }
+        }
+    }
+    merged
+}
+
+/// Prints the parameters the group's four books declare, one row per parameter.
+async fn print_parameters(group: &DeploymentGroup, context: &Context) -> Result<(), CliError> {
+    let mut client = context.connection.books();
+    let mut books: Vec<(String, Vec<BookParameter>)> = Vec::new();
+    let names = [
+        &group.initialize_book,
+        &group.deploy_book,
+        &group.pause_book,
+        &group.drop_book,
+    ];
+    for name in names {
+        // A book used by several phases is asked for once.
+        if name.is_empty() || books.iter().any(|(book, _)| book == name) {
+            continue;
+        }
+        let book = client
+            .get_book(GetBookRequest { name: name.clone() })
+            .await?
+            .into_inner();
+        books.push((name.clone(), book.parameters));
+    }
+    let rows: Vec<_> = merge_parameters(&books)
+        .into_iter()
+        .map(|p| {
+            let value = if p.required {
+                "required".to_owned()
+            } else if p.default_value.is_empty() {
+                "optional".to_owned()
+            } else {
+                format!("default {}", p.default_value)
+            };
+            vec![p.name, value, p.books.join(", "), p.description]
+        })
+        .collect();
+    outln!();
+    if rows.is_empty() {
+        outln!("The group's books take no parameters.");
+    } else {
+        print_table(&["PARAMETER", "VALUE", "BOOKS", "DESCRIPTION"], &rows);
+    }
+    Ok(())
+}
+
 fn details(group: &DeploymentGroup) -> Details {
     vec![
         ("name", group.name.clone()),
@@ -213,4 +303,52 @@ fn details(group: &DeploymentGroup) -> Details {
         ("created", time(group.create_time.as_ref())),
         ("updated", time(group.update_time.as_ref())),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parameter(
+        name: &str,
+        required: bool,
+        default_value: &str,
+        description: &str,
+    ) -> BookParameter {
+        BookParameter {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            required,
+            default_value: default_value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_parameter_of_several_books_is_one_row_naming_them_all() {
+        let books = vec![
+            (
+                "books/a".to_owned(),
+                vec![
+                    parameter("port", false, "5432", ""),
+                    parameter("host", false, "", "Database host"),
+                ],
+            ),
+            (
+                "books/b".to_owned(),
+                vec![
+                    parameter("host", true, "", "Other words"),
+                    parameter("port", false, "1", "Database port"),
+                ],
+            ),
+        ];
+        let merged = merge_parameters(&books);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].name, "port");
+        assert_eq!(merged[0].default_value, "5432");
+        assert_eq!(merged[0].description, "Database port");
+        assert_eq!(merged[0].books, ["books/a", "books/b"]);
+        assert_eq!(merged[1].name, "host");
+        assert!(merged[1].required);
+        assert_eq!(merged[1].description, "Database host");
+    }
 }

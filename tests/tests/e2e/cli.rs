@@ -567,3 +567,54 @@ async fn relative_directories_and_short_scope_and_cluster_names_resolve_on_the_c
         ])
     );
 }
+
+#[tokio::test]
+async fn showing_a_group_lists_the_parameters_its_books_take() {
+    let (_suite, cli) = start().await;
+    cli.ok(&["project", "create", "acme", "--display-name", "Acme"])
+        .await;
+    cli.ok(&[
+        "group",
+        "create",
+        "projects/acme/groups/erp",
+        "--type",
+        "odoo",
+    ])
+    .await;
+
+    let shown = cli.ok(&["group", "show", "projects/acme/groups/erp"]).await;
+    let lines: Vec<&str> = shown.stdout.lines().collect();
+    // The group's own details come first, then the table.
+    let header = line_of(&lines, "PARAMETER", &shown);
+    assert!(line_of(&lines, "deploy book:", &shown) < header, "{shown}");
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}\n{shown}"))
+            .to_owned()
+    };
+    let host = row("host");
+    assert!(
+        host.contains("required") && host.contains("odoo-deploy"),
+        "{shown}"
+    );
+    let db_port = row("db_port");
+    assert!(db_port.contains("default 5432"), "{shown}");
+    // Declared by several books, a parameter is still one row.
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.split_whitespace().next() == Some("db_port"))
+            .count(),
+        1,
+        "{shown}"
+    );
+
+    // JSON stays the group alone.
+    let json = cli
+        .ok(&["group", "get", "projects/acme/groups/erp", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(json["name"], "projects/acme/groups/erp");
+}
