@@ -6,7 +6,8 @@ mod up;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 use eyrie_book_runner_svc::BookRunnerSvc;
 use eyrie_deployment_svc::DeploymentSvc;
 use eyrie_gateway::Gateway;
@@ -36,6 +37,11 @@ enum Command {
         #[arg(long, short, env = "EYRIE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Prints the shell completion script, e.g. `source <(eyrie completion bash)`.
+    Completion {
+        /// The shell the script is for.
+        shell: Shell,
+    },
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -52,6 +58,7 @@ enum ServiceName {
 async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Client(command) => return client::run(command).await,
+        Command::Completion { shell } => return print_completion(shell),
         Command::Up(args) => up::run(args).await,
         Command::Serve { service, config } => {
             let config = config.as_deref();
@@ -69,6 +76,55 @@ async fn main() -> ExitCode {
             // What `fn main() -> anyhow::Result<()>` printed: the error and its causes.
             eprintln!("Error: {error:?}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The completion script of `shell` for this command line.
+fn completion(shell: Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "eyrie", &mut script);
+    script
+}
+
+fn print_completion(shell: Shell) -> ExitCode {
+    use std::io::Write as _;
+    // A reader that stops early (`| head`) is not a failure.
+    match std::io::stdout().lock().write_all(&completion(shell)) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("Error: {error}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bash_script_completes_the_subcommands() {
+        let script = String::from_utf8(completion(Shell::Bash)).unwrap();
+        assert!(script.contains("_eyrie"));
+        for subcommand in [
+            "up",
+            "serve",
+            "deployment",
+            "group",
+            "book",
+            "job",
+            "completion",
+        ] {
+            assert!(script.contains(subcommand), "no {subcommand}");
+        }
+    }
+
+    #[test]
+    fn zsh_and_fish_get_scripts_too() {
+        for shell in [Shell::Zsh, Shell::Fish] {
+            let script = String::from_utf8(completion(shell)).unwrap();
+            assert!(script.contains("deployment"), "{shell}");
         }
     }
 }

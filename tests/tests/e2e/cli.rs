@@ -618,3 +618,19 @@ async fn showing_a_group_lists_the_parameters_its_books_take() {
         .json();
     assert_eq!(json["name"], "projects/acme/groups/erp");
 }
+
+#[tokio::test]
+async fn completion_scripts_need_no_server() {
+    // Nothing listens there: printing a script must not connect.
+    let cli = EyrieCli::new("http://127.0.0.1:9", "unused");
+    let bash = cli.ok(&["completion", "bash"]).await;
+    assert!(
+        bash.stdout.contains("_eyrie") && bash.stdout.contains("deployment"),
+        "{bash}"
+    );
+    for shell in ["zsh", "fish"] {
+        let script = cli.ok(&["completion", shell]).await;
+        assert!(script.stdout.contains("deployment"), "{script}");
+    }
+    cli.run(&["completion", "tcsh"]).await.assert_code(2);
+}
