@@ -76,28 +76,8 @@ pub async fn list_services_v1alpha(channel: Channel) -> anyhow::Result<Vec<Strin
 
 /// The doc comment that reflection v1 serves for service `symbol`, as `grpcurl describe` shows it.
 pub async fn service_doc_comment(channel: Channel, symbol: &str) -> anyhow::Result<String> {
-    use v1::{
-        server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
-    let request = v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::FileContainingSymbol(symbol.to_owned())),
-    };
-    let mut responses = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::once(request))
-        .await?
-        .into_inner();
-    let response = responses
-        .next()
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no reflection answer"))??;
-    let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response else {
-        anyhow::bail!("symbol {symbol} not found by reflection");
-    };
     let service_name = symbol.rsplit('.').next().unwrap_or(symbol);
-    for encoded in files.file_descriptor_proto {
-        let file = prost_types::FileDescriptorProto::decode(encoded.as_slice())?;
+    for file in files_containing_symbol(channel, symbol).await? {
         let Some(index) = file.service.iter().position(|s| s.name() == service_name) else {
             continue;
         };
