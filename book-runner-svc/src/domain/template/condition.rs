@@ -1,7 +1,7 @@
 //! Step conditions (`if:`): Jinja expressions evaluated like the step's arguments, with the
 //! same names, strictness and fuel.
 
-use super::{CONTEXT_NAMES, TemplateContext, Templates, describe};
+use super::{TemplateContext, Templates, describe, outside_context};
 
 impl Templates {
     /// Tells whether `expression` is true (Jinja's truthiness) in `context`. An undefined value
@@ -31,13 +31,7 @@ impl Templates {
             .env
             .compile_expression(expression)
             .map_err(|err| describe(&err, expression))?;
-        let mut unknown: Vec<String> = compiled
-            .undeclared_variables(false)
-            .into_iter()
-            .filter(|name| !CONTEXT_NAMES.contains(&name.as_str()))
-            .collect();
-        unknown.sort();
-        Ok(unknown)
+        Ok(outside_context(compiled.undeclared_variables(false)))
     }
 }
 

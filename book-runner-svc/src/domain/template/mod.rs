@@ -239,13 +239,7 @@ impl Templates {
             .env
             .template_from_str(source)
             .map_err(|err| describe(&err, source))?;
-        let mut unknown: Vec<String> = template
-            .undeclared_variables(false)
-            .into_iter()
-            .filter(|name| !CONTEXT_NAMES.contains(&name.as_str()))
-            .collect();
-        unknown.sort();
-        Ok(unknown)
+        Ok(outside_context(template.undeclared_variables(false)))
     }
 
     /// Renders every argument of a step.
@@ -321,6 +315,16 @@ fn describe(err: &minijinja::Error, source: &str) -> String {
         text = format!("{text} at line {number}: `{line}`");
     }
     text
+}
+
+/// The names of `names` that the context does not define, sorted: what validation refuses.
+fn outside_context(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut unknown: Vec<String> = names
+        .into_iter()
+        .filter(|name| !CONTEXT_NAMES.contains(&name.as_str()))
+        .collect();
+    unknown.sort();
+    unknown
 }
 
 #[cfg(test)]
