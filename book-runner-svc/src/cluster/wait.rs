@@ -16,10 +16,10 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-use std::{
-    fmt,
-    time::{Duration, Instant},
-};
+use std::{fmt, time::Duration};
+
+// Tokio's clock, so that tests can run a wait's intervals and grace on paused time.
+use tokio::time::Instant;
 
 use serde_json::Value;
 

@@ -694,8 +694,9 @@ fn quotes_from_the_cluster_are_one_line_and_bounded() {
 
 /// Operators that write `observedGeneration` only after a reconcile that succeeded (PXC) leave
 /// a refused spec's error next to the previous generation: it fails the wait once it has
-/// lasted the grace without a break, and a break starts the clock again.
-#[tokio::test]
+/// lasted the grace without a break, and a break starts the clock again. On paused time: the
+/// clock moves only by the test's own sleeps, however loaded the machine.
+#[tokio::test(start_paused = true)]
 async fn a_lingering_failure_counts_after_its_grace() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = crate::cluster::directory::DirectoryCluster::new(dir.path());
