@@ -187,20 +187,30 @@ pub async fn seed(client: &mut DeploymentServiceClient<Channel>) {
         ("web", pb::DeploymentType::Odoo),
         ("apps", pb::DeploymentType::None),
     ] {
-        client
-            .create_deployment_group(as_admin(pb::CreateDeploymentGroupRequest {
-                parent: PROJECT.into(),
-                deployment_group_id: id.into(),
-                deployment_group: Some(pb::DeploymentGroup {
-                    display_name: id.into(),
-                    r#type: deployment_type.into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            }))
-            .await
-            .unwrap();
+        create_group(client, PROJECT, id, deployment_type).await;
     }
+}
+
+/// Creates group `group` of `deployment_type` in `project` (`projects/{p}`), as an admin.
+pub async fn create_group(
+    client: &mut DeploymentServiceClient<Channel>,
+    project: &str,
+    group: &str,
+    deployment_type: pb::DeploymentType,
+) {
+    client
+        .create_deployment_group(as_admin(pb::CreateDeploymentGroupRequest {
+            parent: project.to_owned(),
+            deployment_group_id: group.into(),
+            deployment_group: Some(pb::DeploymentGroup {
+                display_name: group.into(),
+                r#type: deployment_type.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
 }
 
 /// A valid odoo deployment on cluster `eu` in scope `dev`.

@@ -25,7 +25,7 @@ use futures::future::join_all;
 use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
 
-use crate::harness::{ACTOR, as_admin};
+use crate::harness::{ACTOR, as_admin, create_group};
 
 /// deployment-svc wired to a real book-runner-svc whose directory cluster is `root/c1`.
 pub(crate) struct Suite {
@@ -164,19 +164,7 @@ pub(crate) async fn create(client: &mut DeploymentServiceClient<Channel>, root: 
         }))
         .await
         .unwrap();
-    client
-        .create_deployment_group(as_admin(pb::CreateDeploymentGroupRequest {
-            parent: "projects/acme".into(),
-            deployment_group_id: "apps".into(),
-            deployment_group: Some(pb::DeploymentGroup {
-                display_name: "Apps".into(),
-                r#type: pb::DeploymentType::None.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    create_group(client, "projects/acme", "apps", pb::DeploymentType::None).await;
     for (slug, scope) in [("shop", "dev"), ("api", "production")] {
         client
             .create_deployment(as_admin(pb::CreateDeploymentRequest {

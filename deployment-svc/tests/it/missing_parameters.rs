@@ -6,7 +6,7 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use crate::{
-    harness::{as_admin, violated_fields},
+    harness::{as_admin, create_group, violated_fields},
     lifecycle::{create, state, suites},
 };
 
@@ -17,19 +17,7 @@ async fn a_deploy_without_its_required_parameters_names_them_all_and_changes_not
     for (backend, mut suite) in suites().await {
         let client = &mut suite.client;
         create(client, suite.root.path()).await;
-        client
-            .create_deployment_group(as_admin(pb::CreateDeploymentGroupRequest {
-                parent: "projects/acme".into(),
-                deployment_group_id: "web".into(),
-                deployment_group: Some(pb::DeploymentGroup {
-                    display_name: "Web".into(),
-                    r#type: pb::DeploymentType::Odoo.into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
+        create_group(client, "projects/acme", "web", pb::DeploymentType::Odoo).await;
         client
             .create_deployment(as_admin(pb::CreateDeploymentRequest {
                 parent: "projects/acme/groups/web".into(),

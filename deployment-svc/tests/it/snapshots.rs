@@ -11,7 +11,7 @@ use eyrie_tests::journey::Controllers;
 use tonic::transport::Channel;
 
 use crate::{
-    harness::as_admin,
+    harness::{as_admin, create_group},
     lifecycle::{SHOP, create, ended, start_deploy, suites},
 };
 
@@ -32,28 +32,6 @@ async fn create_in(
                 scope: format!("projects/{project}/scopes/dev"),
                 clusters: vec![format!("projects/{project}/clusters/c1")],
                 image: image.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-}
-
-/// Creates group `group` of `deployment_type` in `project`.
-async fn create_group(
-    client: &mut DeploymentServiceClient<Channel>,
-    project: &str,
-    group: &str,
-    deployment_type: pb::DeploymentType,
-) {
-    client
-        .create_deployment_group(as_admin(pb::CreateDeploymentGroupRequest {
-            parent: format!("projects/{project}"),
-            deployment_group_id: group.into(),
-            deployment_group: Some(pb::DeploymentGroup {
-                display_name: group.into(),
-                r#type: deployment_type.into(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -105,7 +83,7 @@ async fn other_project(client: &mut DeploymentServiceClient<Channel>, root: &std
         }))
         .await
         .unwrap();
-    create_group(client, "other", "apps", pb::DeploymentType::None).await;
+    create_group(client, "projects/other", "apps", pb::DeploymentType::None).await;
     create_in(client, "other", "apps", "shop", "nginx:1.27").await;
 }
 
@@ -127,7 +105,13 @@ async fn a_job_s_snapshot_lists_the_namespaces_of_its_project_s_other_live_deplo
         let client = &mut suite.client;
         // acme: shop and api in group apps, db in a pgo group, old dropped below.
         create(client, suite.root.path()).await;
-        create_group(client, "acme", "databases", pb::DeploymentType::Pgo).await;
+        create_group(
+            client,
+            "projects/acme",
+            "databases",
+            pb::DeploymentType::Pgo,
+        )
+        .await;
         create_in(client, "acme", "databases", "db", "").await;
         create_in(client, "acme", "apps", "old", "nginx:1.27").await;
         other_project(client, suite.root.path()).await;

@@ -6,8 +6,8 @@ use eyrie_proto::v1 as pb;
 use tonic::Code;
 
 use crate::harness::{
-    APPS, DEV, EU, PROJECT, WEB, as_admin, assert_refused, create, create_request, each_service,
-    odoo, outbox, seed,
+    APPS, DEV, EU, PROJECT, WEB, as_admin, assert_refused, create, create_group, create_request,
+    each_service, odoo, outbox, seed,
 };
 
 const DATABASES: &str = "projects/acme/groups/databases";
@@ -38,19 +38,7 @@ async fn ids_fit_the_limits_of_their_type_and_refusals_create_nothing() {
             ("databases", pb::DeploymentType::Pgo),
             ("mysql", pb::DeploymentType::Pxc),
         ] {
-            client
-                .create_deployment_group(as_admin(pb::CreateDeploymentGroupRequest {
-                    parent: PROJECT.into(),
-                    deployment_group_id: id.into(),
-                    deployment_group: Some(pb::DeploymentGroup {
-                        display_name: id.into(),
-                        r#type: deployment_type.into(),
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                }))
-                .await
-                .unwrap();
+            create_group(client, PROJECT, id, deployment_type).await;
         }
         let none = pb::Deployment {
             image: "nginx:1.27".into(),
