@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
                 connection: Some(pb::cluster::Connection::Directory(
                     pb::DirectoryConnection {
                         path: "/tmp/bench".into(),
+                        simulated: false,
                     },
                 )),
                 ..Default::default()

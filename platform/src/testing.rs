@@ -227,6 +227,7 @@ pub fn sample_deployment_snapshot(
             connection: Some(snap::cluster::Connection::Directory(
                 pb::DirectoryConnection {
                     path: cluster_path.into(),
+                    simulated: false,
                 },
             )),
         }],

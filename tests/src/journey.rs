@@ -151,6 +151,7 @@ impl Gateway {
                 connection: Some(pb::cluster::Connection::Directory(
                     pb::DirectoryConnection {
                         path: root.display().to_string(),
+                        simulated: false,
                     },
                 )),
                 ..Default::default()

@@ -132,6 +132,9 @@ pub enum ClusterConnection {
     Directory {
         /// The folder.
         path: String,
+        /// The runner plays the Kubernetes controllers on the folder's files.
+        #[serde(default)]
+        simulated: bool,
     },
 }
 
@@ -189,6 +192,7 @@ pub fn sample_snapshot(parameters: &[(&str, &str)]) -> Snapshot {
             display_name: "Sample".to_owned(),
             connection: ClusterConnection::Directory {
                 path: "sample".to_owned(),
+                simulated: false,
             },
         }],
         namespace: "sample-ns".to_owned(),

@@ -49,7 +49,7 @@ impl ClusterProvider {
     ) -> Result<Arc<dyn Cluster>, String> {
         let refused = |reason: String| format!("cluster {}: {reason}", cluster.name);
         match &cluster.connection {
-            ClusterConnection::Directory { path } => {
+            ClusterConnection::Directory { path, .. } => {
                 let folder = directory_in_root(&self.directory_root, path).map_err(refused)?;
                 Ok(Arc::new(DirectoryCluster::new(folder)))
             }

@@ -240,7 +240,10 @@ steps:
         second.name = "projects/acme/clusters/c2".into();
         second.slug = "c2".into();
         second.connection = Some(pb::deployment_snapshot::cluster::Connection::Directory(
-            pb::DirectoryConnection { path: "c2".into() },
+            pb::DirectoryConnection {
+                path: "c2".into(),
+                simulated: false,
+            },
         ));
         snapshot.clusters.push(second);
         let job = runner.runner.start_job(request).await.unwrap().into_inner();

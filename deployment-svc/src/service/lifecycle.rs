@@ -486,8 +486,11 @@ impl Lifecycle {
                             context,
                             in_cluster,
                         }),
-                        ClusterConnection::Directory { path } => {
-                            snap::cluster::Connection::Directory(pb::DirectoryConnection { path })
+                        ClusterConnection::Directory { path, simulated } => {
+                            snap::cluster::Connection::Directory(pb::DirectoryConnection {
+                                path,
+                                simulated,
+                            })
                         }
                     }),
                 })

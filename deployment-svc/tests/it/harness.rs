@@ -157,6 +157,7 @@ pub async fn seed(client: &mut DeploymentServiceClient<Channel>) {
             "eu",
             pb::cluster::Connection::Directory(pb::DirectoryConnection {
                 path: "/var/lib/eyrie/eu".into(),
+                simulated: false,
             }),
         ),
         (

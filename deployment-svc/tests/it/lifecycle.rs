@@ -156,6 +156,7 @@ pub(crate) async fn create(client: &mut DeploymentServiceClient<Channel>, root: 
                 connection: Some(pb::cluster::Connection::Directory(
                     pb::DirectoryConnection {
                         path: root.join("c1").display().to_string(),
+                        simulated: false,
                     },
                 )),
                 ..Default::default()

@@ -75,6 +75,7 @@ async fn other_project(client: &mut DeploymentServiceClient<Channel>, root: &std
                 connection: Some(pb::cluster::Connection::Directory(
                     pb::DirectoryConnection {
                         path: root.join("c1").display().to_string(),
+                        simulated: false,
                     },
                 )),
                 ..Default::default()

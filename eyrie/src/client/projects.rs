@@ -138,6 +138,11 @@ pub struct CreateCluster {
     /// is taken from the current directory).
     #[arg(long, value_name = "PATH")]
     directory: Option<String>,
+    /// With `--directory`: the book-runner plays the Kubernetes controllers on the folder
+    /// (Deployments roll out, Jobs complete, operators reach ready), so books finish without a
+    /// real cluster. Nothing runs for real; listings say "simulated".
+    #[arg(long, requires = "directory")]
+    simulated: bool,
     /// Driver `kubernetes`: a kubeconfig file on the book-runner's host (a relative path is taken
     /// from the current directory).
     #[arg(long, value_name = "PATH")]
@@ -295,6 +300,7 @@ pub async fn cluster(command: ClusterCommand, context: &Context) -> Result<(), C
             let connection = match (create.directory, create.kubeconfig) {
                 (Some(path), _) => ClusterConnection::Directory(DirectoryConnection {
                     path: absolute("--directory", &path)?,
+                    simulated: create.simulated,
                 }),
                 (None, kubeconfig) => ClusterConnection::Kubernetes(KubernetesConnection {
                     kubeconfig_path: kubeconfig
@@ -415,6 +421,9 @@ fn absolute(flag: &str, path: &str) -> Result<String, CliError> {
 /// The driver and where it points, e.g. `directory /srv/gitops`.
 fn connection(cluster: &Cluster) -> String {
     match &cluster.connection {
+        Some(ClusterConnection::Directory(directory)) if directory.simulated => {
+            format!("directory {} (simulated)", directory.path)
+        }
         Some(ClusterConnection::Directory(directory)) => format!("directory {}", directory.path),
         Some(ClusterConnection::Kubernetes(kubernetes)) if kubernetes.in_cluster => {
             "kubernetes (in cluster)".to_owned()

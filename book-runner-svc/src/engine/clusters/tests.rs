@@ -126,6 +126,7 @@ fn a_job_cannot_connect_outside_the_root_or_with_credentials_the_runner_does_not
 
     facts.connection = ClusterConnection::Directory {
         path: "/etc".into(),
+        simulated: false,
     };
     let err = error_of(provider.connect(&facts, &snapshot.project));
     assert!(

@@ -56,6 +56,7 @@ pub fn snapshot_from_proto(
         let connection = match cluster.connection {
             Some(snap::cluster::Connection::Directory(directory)) => ClusterConnection::Directory {
                 path: directory.path,
+                simulated: directory.simulated,
             },
             Some(snap::cluster::Connection::Kubernetes(kubernetes)) => {
                 ClusterConnection::Kubernetes {
@@ -195,9 +196,10 @@ pub fn snapshot_to_proto(snapshot: &Snapshot) -> pb::DeploymentSnapshot {
                 slug: cluster.slug.clone(),
                 display_name: cluster.display_name.clone(),
                 connection: Some(match &cluster.connection {
-                    ClusterConnection::Directory { path } => {
+                    ClusterConnection::Directory { path, simulated } => {
                         snap::cluster::Connection::Directory(pb::DirectoryConnection {
                             path: path.clone(),
+                            simulated: *simulated,
                         })
                     }
                     ClusterConnection::Kubernetes {

@@ -208,6 +208,8 @@ pub enum ClusterConnection {
     Directory {
         /// Absolute path of the folder on the runner's host.
         path: String,
+        /// The runner plays the Kubernetes controllers on the folder's files.
+        simulated: bool,
     },
 }
 

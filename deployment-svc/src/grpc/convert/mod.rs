@@ -164,8 +164,11 @@ pub fn connection_to_proto(connection: &ClusterConnection) -> pb::cluster::Conne
             context: context.clone(),
             in_cluster: *in_cluster,
         }),
-        ClusterConnection::Directory { path } => {
-            pb::cluster::Connection::Directory(pb::DirectoryConnection { path: path.clone() })
+        ClusterConnection::Directory { path, simulated } => {
+            pb::cluster::Connection::Directory(pb::DirectoryConnection {
+                path: path.clone(),
+                simulated: *simulated,
+            })
         }
     }
 }

@@ -192,6 +192,7 @@ fn connection(
             ));
             ClusterConnection::Directory {
                 path: directory.path,
+                simulated: directory.simulated,
             }
         }
         None => {
@@ -201,6 +202,7 @@ fn connection(
             )));
             ClusterConnection::Directory {
                 path: String::new(),
+                simulated: false,
             }
         }
     }

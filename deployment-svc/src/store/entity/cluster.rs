@@ -16,6 +16,8 @@ pub struct Model {
     pub kube_context: String,
     pub in_cluster: bool,
     pub directory_path: String,
+    /// With driver `directory`: the runner plays the controllers on its files.
+    pub simulated: bool,
     pub create_time: ChronoDateTimeUtc,
 }
 

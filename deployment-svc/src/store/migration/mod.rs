@@ -8,6 +8,7 @@ mod m20261128_000003_create_operations;
 mod m20261205_000001_scope_request_ids;
 mod m20261205_000002_project_boundary;
 mod m20261212_000001_deployments_by_project;
+mod m20261213_000001_simulated_clusters;
 
 /// Applies deployment-svc's migrations, tracked in a table of its own so that services sharing one
 /// database never see each other's migrations.
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_scope_request_ids::Migration),
             Box::new(m20261205_000002_project_boundary::Migration),
             Box::new(m20261212_000001_deployments_by_project::Migration),
+            Box::new(m20261213_000001_simulated_clusters::Migration),
         ]
     }
 

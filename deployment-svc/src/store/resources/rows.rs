@@ -75,21 +75,27 @@ pub(super) fn scope_from_row(row: scope::Model) -> Result<Scope, StoreError> {
 }
 
 pub(super) fn cluster_row(cluster: &Cluster) -> cluster::ActiveModel {
-    let (kubeconfig_path, context, in_cluster, directory_path) = match &cluster.connection {
-        ClusterConnection::Kubernetes {
-            kubeconfig_path,
-            context,
-            in_cluster,
-        } => (
-            kubeconfig_path.clone(),
-            context.clone(),
-            *in_cluster,
-            String::new(),
-        ),
-        ClusterConnection::Directory { path } => {
-            (String::new(), String::new(), false, path.clone())
-        }
-    };
+    let (kubeconfig_path, context, in_cluster, directory_path, simulated) =
+        match &cluster.connection {
+            ClusterConnection::Kubernetes {
+                kubeconfig_path,
+                context,
+                in_cluster,
+            } => (
+                kubeconfig_path.clone(),
+                context.clone(),
+                *in_cluster,
+                String::new(),
+                false,
+            ),
+            ClusterConnection::Directory { path, simulated } => (
+                String::new(),
+                String::new(),
+                false,
+                path.clone(),
+                *simulated,
+            ),
+        };
     cluster::ActiveModel {
         name: Set(cluster.name.to_string()),
         project: Set(cluster.name.parent().to_string()),
@@ -100,6 +106,7 @@ pub(super) fn cluster_row(cluster: &Cluster) -> cluster::ActiveModel {
         kube_context: Set(context),
         in_cluster: Set(in_cluster),
         directory_path: Set(directory_path),
+        simulated: Set(simulated),
         create_time: Set(cluster.create_time),
     }
 }
@@ -113,6 +120,7 @@ pub(super) fn cluster_from_row(row: cluster::Model) -> Result<Cluster, StoreErro
         },
         "directory" => ClusterConnection::Directory {
             path: row.directory_path,
+            simulated: row.simulated,
         },
         _ => return Err(corrupt("cluster", &row.name, "driver")),
     };
