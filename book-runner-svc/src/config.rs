@@ -51,6 +51,10 @@ pub struct RunnerSettings {
     /// absolute inside it); a path that leads outside it (elsewhere, `..`, a symbolic link) is
     /// refused when a job connects. Created if missing.
     pub directory_root: PathBuf,
+    /// How often the controllers of a simulated `directory` cluster take a step (each moves
+    /// every object one small step: a pod scheduled, started, ready).
+    #[serde(with = "humantime_serde")]
+    pub simulated_pass_interval: Duration,
     /// Which credentials a `kubernetes` cluster's connection may use beyond a kubeconfig's
     /// inline ones (exec plugins, token files, the runner's own service account): none unless
     /// allowed here.
@@ -69,6 +73,7 @@ impl Default for RunnerSettings {
             cancel_check_interval: Duration::from_millis(500),
             heartbeat_interval: Duration::from_secs(15),
             directory_root: PathBuf::from("."),
+            simulated_pass_interval: crate::cluster::simulated::DEFAULT_PASS_INTERVAL,
             kubernetes: CredentialPolicy::default(),
             http_check_allow: Vec::new(),
         }

@@ -22,6 +22,7 @@
 use std::{
     io,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -31,7 +32,7 @@ use tokio::{io::AsyncWriteExt as _, sync::Mutex};
 
 use super::{
     ApplyOutcome, Cluster, ClusterError, DeleteOutcome, ObjectRef, Selector, WaitProgress,
-    WaitSpec, wait::Waiter,
+    WaitSpec, simulated::Controllers, wait::Waiter,
 };
 
 /// Folder of cluster-scoped objects; never a valid namespace, because Kubernetes names have no
@@ -64,6 +65,9 @@ const OBJECT_FILE_MODE: u32 = 0o600;
 pub struct DirectoryCluster {
     root: PathBuf,
     writes: Mutex<()>,
+    /// On a simulated cluster, this driver's share of the controllers playing on the folder:
+    /// they run as long as a driver holds them.
+    _controllers: Option<Arc<Controllers>>,
 }
 
 /// What a file holds, keeping an unreadable file apart from I/O errors: a waiter retries the
@@ -93,6 +97,16 @@ impl DirectoryCluster {
         Self {
             root: root.into(),
             writes: Mutex::new(()),
+            _controllers: None,
+        }
+    }
+
+    /// A driver of the simulated cluster at `root`, keeping `controllers` (those of `root`)
+    /// running while it lives.
+    pub fn simulated(root: impl Into<PathBuf>, controllers: Arc<Controllers>) -> Self {
+        Self {
+            _controllers: Some(controllers),
+            ..Self::new(root)
         }
     }
 

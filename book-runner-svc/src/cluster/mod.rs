@@ -9,6 +9,7 @@ pub mod confined;
 pub mod directory;
 pub mod kubernetes;
 mod selector;
+pub mod simulated;
 pub mod simulation;
 pub mod wait;
 

@@ -146,6 +146,17 @@ impl ClusterConnection {
             Self::Directory { .. } => "directory",
         }
     }
+
+    /// Whether the runner plays the cluster's controllers itself (nothing runs for real).
+    pub fn is_simulated(&self) -> bool {
+        matches!(
+            self,
+            Self::Directory {
+                simulated: true,
+                ..
+            }
+        )
+    }
 }
 
 /// A snapshot with plausible values, for validating books without a real deployment and for

@@ -16,6 +16,7 @@ use crate::{
         Cluster,
         directory::DirectoryCluster,
         kubernetes::{Connection, CredentialPolicy, Identity, KubernetesClusters},
+        simulated::Simulations,
     },
     config::RunnerSettings,
     domain::snapshot::{ClusterConnection, ClusterFacts, NamedFacts},
@@ -26,6 +27,7 @@ use crate::{
 #[derive(Clone)]
 pub struct ClusterProvider {
     directory_root: PathBuf,
+    simulations: Arc<Simulations>,
     policy: CredentialPolicy,
     kubernetes: Arc<KubernetesClusters>,
 }
@@ -36,6 +38,7 @@ impl ClusterProvider {
     pub fn new(settings: &RunnerSettings) -> Self {
         Self {
             directory_root: settings.directory_root.clone(),
+            simulations: Arc::new(Simulations::new(settings.simulated_pass_interval)),
             policy: settings.kubernetes,
             kubernetes: Arc::new(KubernetesClusters::new(settings.kubernetes)),
         }
@@ -49,9 +52,14 @@ impl ClusterProvider {
     ) -> Result<Arc<dyn Cluster>, String> {
         let refused = |reason: String| format!("cluster {}: {reason}", cluster.name);
         match &cluster.connection {
-            ClusterConnection::Directory { path, .. } => {
+            ClusterConnection::Directory { path, simulated } => {
                 let folder = directory_in_root(&self.directory_root, path).map_err(refused)?;
-                Ok(Arc::new(DirectoryCluster::new(folder)))
+                Ok(Arc::new(if *simulated {
+                    let controllers = self.simulations.controllers_of(&folder);
+                    DirectoryCluster::simulated(folder, controllers)
+                } else {
+                    DirectoryCluster::new(folder)
+                }))
             }
             ClusterConnection::Kubernetes {
                 in_cluster: true, ..

@@ -20,7 +20,7 @@ use crate::{
         hosts::{AllowedHost, allowed_for_project},
         job::{EventKind, Job, JobStatus, StepStatus},
         render::{RenderError, render_step, skip_reason, with_parameters},
-        snapshot::Snapshot,
+        snapshot::{ClusterFacts, Snapshot},
         step_kind::StepKind,
     },
     service::off_thread::{RENDER_TIME_LIMIT, render_off_thread},
@@ -459,14 +459,19 @@ impl JobRun<'_> {
         for (((cluster_name, cluster), facts), skip) in
             clusters.iter().zip(&snapshot.clusters).zip(skips)
         {
+            let marker = line_marker(cluster_name, clusters.len() > 1, facts);
             let entry = |line: String| Entry::Log {
                 step_index: index,
                 attempt,
-                line: if clusters.len() > 1 {
-                    format!("[{cluster_name}] {line}")
+                line: format!("{marker}{line}"),
+            };
+            // What a simulated cluster causes says so, in the step's error as in its log.
+            let failed = |error: String| {
+                StepEnd::Failed(if facts.connection.is_simulated() {
+                    format!("{marker}{error}")
                 } else {
-                    line
-                },
+                    error
+                })
             };
             if let Some(reason) = skip {
                 pending.push(entry(format!("skipped on this cluster: {reason}")));
@@ -488,7 +493,7 @@ impl JobRun<'_> {
             };
             let arguments = match arguments {
                 Ok(arguments) => arguments,
-                Err(err) => return Ok(StepEnd::Failed(err.to_string())),
+                Err(err) => return Ok(failed(err.to_string())),
             };
             let (log, mut lines) = mpsc::unbounded_channel();
             // The step owns the log sender, so the channel closes when the step ends.
@@ -538,12 +543,12 @@ impl JobRun<'_> {
                     return Ok(StepEnd::Interrupted(Interruption::LostLease));
                 }
                 Some(Err(_elapsed)) => {
-                    return Ok(StepEnd::Failed(format!(
+                    return Ok(failed(format!(
                         "timed out after {}",
                         humantime::format_duration(timeout)
                     )));
                 }
-                Some(Ok(Err(error))) => return Ok(StepEnd::Failed(error)),
+                Some(Ok(Err(error))) => return Ok(failed(error)),
                 Some(Ok(Ok(()))) => {}
             }
         }
@@ -566,6 +571,18 @@ fn step_entry(index: usize, status: StepStatus, attempts: u32, message: String) 
         started_at: None,
         ended_at: Some(Utc::now()),
         message,
+    }
+}
+
+/// What starts each log line of a step on a cluster: the cluster's name on a deployment with
+/// several, and `simulated` on a simulated cluster, so that no one takes its lines for a real
+/// cluster's.
+fn line_marker(cluster_name: &str, several: bool, facts: &ClusterFacts) -> String {
+    match (several, facts.connection.is_simulated()) {
+        (true, true) => format!("[{cluster_name}, simulated] "),
+        (true, false) => format!("[{cluster_name}] "),
+        (false, true) => "[simulated] ".to_owned(),
+        (false, false) => String::new(),
     }
 }
 

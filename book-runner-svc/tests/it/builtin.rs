@@ -4,11 +4,16 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use eyrie_proto::v1::{BookPhase, Job, JobStatus, OperationAction};
+use eyrie_proto::v1::{
+    BookPhase, DirectoryConnection, Job, JobStatus, OperationAction,
+    deployment_snapshot::cluster::Connection,
+};
 
 use eyrie_tests::journey::{Controllers, Faults, yaml_files};
 
-use crate::harness::{Runner, each_runner, start_request};
+use eyrie_platform::DatabaseSettings;
+
+use crate::harness::{Runner, each_runner, start, start_request};
 
 /// Paths of every file of the cluster.
 fn files(root: &Path) -> Vec<String> {
@@ -130,8 +135,35 @@ async fn finish(
     }
     request.phase = phase.into();
     request.action = action.into();
+    if runner.simulated {
+        let cluster = &mut request.snapshot.as_mut().unwrap().clusters[0];
+        cluster.connection = Some(Connection::Directory(DirectoryConnection {
+            path: "c1".to_owned(),
+            simulated: true,
+        }));
+    }
     let job = runner.runner.start_job(request).await.unwrap().into_inner();
-    runner.finished(&job.name).await
+    let done = runner.finished(&job.name).await;
+    if runner.simulated {
+        every_line_says_simulated(runner, &done).await;
+    }
+    done
+}
+
+/// Every log line of `job`'s steps, on a simulated cluster, says so.
+async fn every_line_says_simulated(runner: &mut Runner, job: &Job) {
+    let mut lines = Vec::new();
+    for step in &job.steps {
+        lines.extend(runner.step_log(&job.name, step.index).await);
+    }
+    assert!(!lines.is_empty(), "{}: no log lines", job.book);
+    for line in lines {
+        assert!(
+            line.starts_with("[simulated] "),
+            "{}: a line does not say it is simulated: {line:?}",
+            job.book
+        );
+    }
 }
 
 /// Runs the whole lifecycle of `deployment_type`, checking what pause and drop leave.
@@ -142,7 +174,8 @@ async fn lifecycle(
     paused: impl Fn(&Path) -> bool,
 ) {
     let root = runner.cluster.clone();
-    let _controllers = Controllers::start(root.clone());
+    // On a simulated cluster the runner plays the controllers itself.
+    let _controllers = (!runner.simulated).then(|| Controllers::start(root.clone()));
     let id = |step: &str| format!("{deployment_type}-{step}");
 
     run(
@@ -224,6 +257,25 @@ async fn lifecycle(
     assert!(left.is_empty(), "{deployment_type}: drop left {left:?}");
 }
 
+/// A runner on every database with the tests' controllers on its folder, and one (on SQLite)
+/// whose cluster is simulated: the runner plays the same controllers itself.
+async fn runners_on_both_kinds_of_cluster() -> Vec<Runner> {
+    let mut runners: Vec<Runner> = each_runner()
+        .await
+        .into_iter()
+        .map(|(_backend, runner)| runner)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = DatabaseSettings::with_url(format!(
+        "sqlite://{}/runner.sqlite?mode=rwc",
+        dir.path().display()
+    ));
+    let mut simulated = start(sqlite, dir).await;
+    simulated.simulated = true;
+    runners.push(simulated);
+    runners
+}
+
 const ODOO_PARAMETERS: &[(&str, &str)] = &[
     ("host", "shop.acme.example"),
     ("db_host", "acme-pg-primary.acme-db.svc"),
@@ -251,7 +303,7 @@ fn odoo_password_secret(root: &Path) {
 
 #[tokio::test]
 async fn odoo_books_run_the_whole_lifecycle() {
-    for (_backend, mut runner) in each_runner().await {
+    for mut runner in runners_on_both_kinds_of_cluster().await {
         odoo_password_secret(&runner.cluster);
         lifecycle(&mut runner, "odoo", ODOO_PARAMETERS, |root| {
             object(root, "acme-shop/deployment/shop.yaml")["spec"]["replicas"] == 0
@@ -262,7 +314,7 @@ async fn odoo_books_run_the_whole_lifecycle() {
 
 #[tokio::test]
 async fn pgo_books_run_the_whole_lifecycle() {
-    for (_backend, mut runner) in each_runner().await {
+    for mut runner in runners_on_both_kinds_of_cluster().await {
         lifecycle(&mut runner, "pgo", &[], |root| {
             object(root, "acme-shop/postgrescluster/shop.yaml")["spec"]["shutdown"] == true
         })
@@ -272,7 +324,7 @@ async fn pgo_books_run_the_whole_lifecycle() {
 
 #[tokio::test]
 async fn pxc_books_run_the_whole_lifecycle() {
-    for (_backend, mut runner) in each_runner().await {
+    for mut runner in runners_on_both_kinds_of_cluster().await {
         lifecycle(&mut runner, "pxc", &[], |root| {
             object(root, "acme-shop/perconaxtradbcluster/shop.yaml")["spec"]["pause"] == true
         })
@@ -282,7 +334,7 @@ async fn pxc_books_run_the_whole_lifecycle() {
 
 #[tokio::test]
 async fn none_books_run_the_whole_lifecycle() {
-    for (_backend, mut runner) in each_runner().await {
+    for mut runner in runners_on_both_kinds_of_cluster().await {
         lifecycle(&mut runner, "none", &[], |root| {
             object(root, "acme-shop/deployment/shop.yaml")["spec"]["replicas"] == 0
         })

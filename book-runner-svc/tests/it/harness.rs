@@ -37,6 +37,9 @@ pub struct Runner {
     pub books: SeaBookStore,
     /// Root of the `directory` cluster `c1`.
     pub cluster: PathBuf,
+    /// Whether jobs started by the tests' helpers name `c1` as a simulated cluster, on which the
+    /// runner plays the controllers itself.
+    pub simulated: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -52,6 +55,7 @@ pub async fn start(database: DatabaseSettings, dir: tempfile::TempDir) -> Runner
             cancel_check_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_millis(500),
             directory_root: dir.path().to_path_buf(),
+            simulated_pass_interval: Duration::from_millis(30),
             ..RunnerSettings::default()
         },
         ..Settings::default()
@@ -67,6 +71,7 @@ pub async fn start(database: DatabaseSettings, dir: tempfile::TempDir) -> Runner
         jobs: JobServiceClient::new(channel),
         books: SeaBookStore::new(db),
         cluster: dir.path().join("c1"),
+        simulated: false,
         _dir: dir,
     }
 }

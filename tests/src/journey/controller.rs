@@ -1,47 +1,18 @@
-//! The Kubernetes controllers and operators the built-in books wait for, on a `directory`
-//! cluster: book-runner-svc's simulation of them (`cluster::simulation`), applied to the files.
-//!
-//! A thread runs a pass every [`RECONCILE_INTERVAL`] over every namespace folder: it reads the
-//! objects, asks the simulation what its controllers change, and writes that into the files as
-//! an API server would (a uid and generation for what it creates, a new generation when a spec
-//! changes, status written apart). It also plays the garbage collector, deleting what lost its
-//! owner. A file that changed since the pass read it is left alone (the runner wrote it): the
-//! next pass sees the new content, as a conflict makes a controller retry.
+//! The controllers of a `directory` cluster for tests: the runner's own simulated controllers
+//! (`cluster::simulated`), started on a folder the test chooses and stepping fast, so that a
+//! built-in book with every wait answered takes about a second.
 
-use std::{
-    collections::{BTreeMap, hash_map::RandomState},
-    hash::{BuildHasher as _, Hasher as _},
-    io::Write as _,
-    os::unix::fs::OpenOptionsExt as _,
-    path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread::JoinHandle,
-    time::{Duration, SystemTime},
-};
+use std::{path::PathBuf, time::Duration};
 
-pub use eyrie_book_runner_svc::cluster::simulation::Faults;
-use eyrie_book_runner_svc::cluster::{
-    ObjectRef,
-    simulation::{
-        Change, collect_garbage, reconcile_namespace,
-        store::{admit_create, admit_status, admit_update, with_uid},
-    },
-};
-use serde_json::Value;
+pub use eyrie_book_runner_svc::cluster::{simulated::controllers::yaml_files, simulation::Faults};
 
 /// How often the controllers look at every file again.
 const RECONCILE_INTERVAL: Duration = Duration::from_millis(30);
 
-/// The folder of cluster-scoped objects (see the directory driver).
-const CLUSTER_SCOPED: &str = "_cluster";
-
-/// The controllers running over one cluster folder; they stop when this is dropped.
+/// The controllers running over one folder; they stop when this is dropped.
+#[derive(Debug)]
 pub struct Controllers {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _running: eyrie_book_runner_svc::cluster::simulated::Controllers,
 }
 
 impl Controllers {
@@ -54,234 +25,12 @@ impl Controllers {
     /// Starts reconciling every object under `root`, playing `faults` (images that cannot be
     /// pulled or crash, Jobs that fail).
     pub fn start_with_faults(root: impl Into<PathBuf>, faults: Faults) -> Self {
-        let root = root.into();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        // A thread of its own: it works the same under any test runtime and blocks none.
-        let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                reconcile(&root, &faults);
-                std::thread::sleep(RECONCILE_INTERVAL);
-            }
-        });
         Self {
-            stop,
-            thread: Some(thread),
+            _running: eyrie_book_runner_svc::cluster::simulated::Controllers::start(
+                root,
+                RECONCILE_INTERVAL,
+                faults,
+            ),
         }
     }
-}
-
-impl Drop for Controllers {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// One pass over every namespace folder of every cluster under `root`: a file
-/// `<cluster>/<namespace>/<kind>/<name>.yaml` at any depth (`root` may be a cluster's folder, or
-/// hold several).
-fn reconcile(root: &Path, faults: &Faults) {
-    let mut namespaces: BTreeMap<(PathBuf, String), Vec<PathBuf>> = BTreeMap::new();
-    for path in yaml_files(root) {
-        let Some(namespace_folder) = path.parent().and_then(Path::parent) else {
-            continue;
-        };
-        let (Some(cluster), Some(namespace)) =
-            (namespace_folder.parent(), namespace_folder.file_name())
-        else {
-            continue;
-        };
-        let namespace = namespace.to_string_lossy().into_owned();
-        if namespace != CLUSTER_SCOPED && !namespace.starts_with('.') {
-            namespaces
-                .entry((cluster.to_path_buf(), namespace))
-                .or_default()
-                .push(path);
-        }
-    }
-    for ((cluster, namespace), files) in &namespaces {
-        Namespace::read(cluster, namespace, files).reconcile(faults);
-    }
-}
-
-/// The objects of one namespace folder, as a pass read them.
-struct Namespace<'a> {
-    /// The cluster's folder.
-    root: &'a Path,
-    name: &'a str,
-    /// Each object as read, by (kind, name).
-    read: BTreeMap<(String, String), Value>,
-}
-
-impl<'a> Namespace<'a> {
-    fn read(root: &'a Path, name: &'a str, files: &[PathBuf]) -> Self {
-        let mut read = BTreeMap::new();
-        for path in files {
-            let Some(mut object) = read_object(path) else {
-                continue;
-            };
-            // What an API server gives every object it creates, for those the runner wrote.
-            if object.pointer("/metadata/uid").is_none() && object["metadata"].is_object() {
-                let admitted = with_uid(&object, &new_uid());
-                if write_if_unchanged(path, &object, &admitted) {
-                    object = admitted;
-                }
-            }
-            let key = (text(&object, "/kind"), text(&object, "/metadata/name"));
-            read.insert(key, object);
-        }
-        Self { root, name, read }
-    }
-
-    fn reconcile(&self, faults: &Faults) {
-        let objects: Vec<Value> = self.read.values().cloned().collect();
-        let mut changes = reconcile_namespace(&objects, faults, SystemTime::now());
-        changes.extend(collect_garbage(&objects).into_iter().map(Change::Delete));
-        for change in changes {
-            self.apply(&change);
-        }
-    }
-
-    fn path(&self, kind: &str, name: &str) -> PathBuf {
-        self.root
-            .join(self.name)
-            .join(kind.to_ascii_lowercase())
-            .join(format!("{name}.yaml"))
-    }
-
-    fn seen(&self, target: &ObjectRef) -> Option<&Value> {
-        self.read.get(&(target.kind.clone(), target.name.clone()))
-    }
-
-    fn apply(&self, change: &Change) {
-        let target = change.target();
-        let path = self.path(&target.kind, &target.name);
-        match change {
-            Change::Create(object) => {
-                // Nothing is created in a namespace that is gone or being dropped.
-                let namespace = self
-                    .root
-                    .join(CLUSTER_SCOPED)
-                    .join("namespace")
-                    .join(format!("{}.yaml", self.name));
-                let Some(folder) = path.parent() else { return };
-                if !namespace.exists() || path.exists() {
-                    return;
-                }
-                // Not `create_dir_all`: a namespace folder removed meanwhile stays removed.
-                match std::fs::create_dir(folder) {
-                    Ok(()) => {}
-                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(_) => return,
-                }
-                write(&path, &admit_create(object, &new_uid(), SystemTime::now()));
-            }
-            Change::Update(object) => {
-                if let Some(seen) = self.seen(&target)
-                    && let Some(updated) = admit_update(seen, object)
-                {
-                    write_if_unchanged(&path, seen, &updated);
-                }
-            }
-            Change::Status { status, .. } => {
-                if let Some(seen) = self.seen(&target) {
-                    write_if_unchanged(&path, seen, &admit_status(seen, status));
-                }
-            }
-            Change::Delete(_) => {
-                if let Some(seen) = self.seen(&target)
-                    && read_object(&path).as_ref() == Some(seen)
-                {
-                    let _ = std::fs::remove_file(&path);
-                    // An empty kind folder goes too, as the directory driver tidies up.
-                    if let Some(folder) = path.parent() {
-                        let _ = std::fs::remove_dir(folder);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn text(object: &Value, pointer: &str) -> String {
-    object
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// A random uid in the form an API server gives.
-fn new_uid() -> String {
-    let random = || RandomState::new().build_hasher().finish();
-    let (high, low) = (random(), random());
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xffff,
-        high & 0xfff,
-        low >> 52,
-        low & 0xffff_ffff_ffff
-    )
-}
-
-/// Every `*.yaml` file under `root`, at any depth.
-pub fn yaml_files(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files
-}
-
-fn read_object(path: &Path) -> Option<Value> {
-    serde_saphyr::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-/// Writes `object` unless the file changed since it was read as `expected`; whether it wrote.
-fn write_if_unchanged(path: &Path, expected: &Value, object: &Value) -> bool {
-    read_object(path).as_ref() == Some(expected) && write(path, object)
-}
-
-/// Replaces the file in one step (readers never see half of it), readable by its owner only as
-/// the directory driver writes; a folder deleted meanwhile (the namespace was dropped) makes the
-/// write fail, which is what a real cluster would do.
-fn write(path: &Path, object: &Value) -> bool {
-    let Some(file_name) = path.file_name() else {
-        return false;
-    };
-    let temporary = path.with_file_name(format!(
-        ".{}.{}.controller.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let Ok(text) = serde_saphyr::to_string(object) else {
-        return false;
-    };
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(text.as_bytes()));
-    if written.is_ok() && std::fs::rename(&temporary, path).is_ok() {
-        return true;
-    }
-    let _ = std::fs::remove_file(&temporary);
-    false
 }

@@ -1,0 +1,85 @@
+//! Simulated clusters: `directory` clusters on whose files the runner plays the Kubernetes
+//! controllers the built-in books wait for, so that books finish without a real cluster (for a
+//! first run, and for tests). Nothing runs for real.
+//!
+//! The controllers of a folder run while at least one job uses it: every job's driver holds a
+//! share of them, and the last one to end stops them. Two jobs on one cluster share one set, as
+//! they would share a real cluster's controllers.
+
+pub mod controllers;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+pub use self::controllers::Controllers;
+use super::simulation::Faults;
+
+/// How often the simulated controllers of a folder take a step by default: each pass moves each
+/// object one small step (a pod scheduled, its containers started, a replica ready), so a
+/// rollout of one replica takes a few seconds, as on a small real cluster.
+pub const DEFAULT_PASS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The simulated controllers running, one set per folder.
+#[derive(Debug)]
+pub struct Simulations {
+    interval: Duration,
+    running: Mutex<HashMap<PathBuf, Weak<Controllers>>>,
+}
+
+impl Simulations {
+    /// Controllers that take a step every `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A share of the controllers of `folder`, started if none is running.
+    pub fn controllers_of(&self, folder: &Path) -> Arc<Controllers> {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.retain(|_, controllers| controllers.strong_count() > 0);
+        if let Some(controllers) = running.get(folder).and_then(Weak::upgrade) {
+            return controllers;
+        }
+        tracing::info!(
+            simulated = true,
+            folder = %folder.display(),
+            "starting the simulated controllers of a simulated cluster (nothing runs for real)"
+        );
+        let controllers = Arc::new(Controllers::start(folder, self.interval, Faults::default()));
+        running.insert(folder.to_path_buf(), Arc::downgrade(&controllers));
+        controllers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_on_one_folder_share_its_controllers_until_the_last_ends() {
+        let root = tempfile::tempdir().unwrap();
+        let simulations = Simulations::new(Duration::from_millis(10));
+        let first = simulations.controllers_of(root.path());
+        let second = simulations.controllers_of(root.path());
+        assert!(Arc::ptr_eq(&first, &second));
+        let other = simulations.controllers_of(&root.path().join("other"));
+        assert!(!Arc::ptr_eq(&first, &other));
+
+        drop((first, second));
+        let again = simulations.controllers_of(root.path());
+        assert_eq!(
+            Arc::strong_count(&again),
+            1,
+            "a new set once the last ended"
+        );
+    }
+}
