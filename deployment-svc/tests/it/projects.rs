@@ -95,6 +95,60 @@ async fn projects_scopes_and_clusters_are_created_read_and_listed() {
 }
 
 #[tokio::test]
+async fn a_simulated_cluster_stays_marked_simulated() {
+    for mut running in each_service().await {
+        let backend = running.backend;
+        let client = &mut running.client;
+        seed(client).await;
+        let simulated = pb::cluster::Connection::Directory(pb::DirectoryConnection {
+            path: "/var/lib/eyrie/sample".into(),
+            simulated: true,
+        });
+        let created = client
+            .create_cluster(as_admin(pb::CreateClusterRequest {
+                parent: PROJECT.into(),
+                cluster_id: "sample".into(),
+                cluster: Some(pb::Cluster {
+                    display_name: "Sample".into(),
+                    connection: Some(simulated.clone()),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(created.connection, Some(simulated.clone()), "{backend}");
+        let read = client
+            .get_cluster(pb::GetClusterRequest {
+                name: created.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read.connection, Some(simulated), "{backend}");
+        // The other directory cluster is a plain one.
+        let eu = client
+            .get_cluster(pb::GetClusterRequest { name: EU.into() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            matches!(
+                eu.connection,
+                Some(pb::cluster::Connection::Directory(
+                    pb::DirectoryConnection {
+                        simulated: false,
+                        ..
+                    }
+                ))
+            ),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn unknown_names_are_not_found_and_duplicates_already_exist() {
     for mut running in each_service().await {
         let backend = running.backend;
