@@ -1,7 +1,10 @@
 //! `eyrie up`: the embedded default, every service in one process on loopback ports.
 //!
 //! The services still talk to each other over real gRPC through their own ports, exactly as
-//! when they run apart; only the process is shared.
+//! when they run apart; only the process is shared. A fresh data directory also gets a sample
+//! project to try them on ([`sample`]).
+
+mod sample;
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -33,6 +36,10 @@ pub struct UpArgs {
     /// Port of the gateway, the one address clients use (0: any free port).
     #[arg(long, env = "EYRIE_GATEWAY_PORT", default_value_t = 50051)]
     port: u16,
+    /// Do not create the sample project (scopes, a simulated cluster, a group per type) that a
+    /// fresh data directory gets otherwise.
+    #[arg(long, env = "EYRIE_NO_SAMPLE")]
+    no_sample: bool,
 }
 
 /// What `eyrie up` reads from `EYRIE_*` variables (telemetry only: the rest is fixed).
@@ -45,6 +52,9 @@ struct UpSettings {
 /// The file in the data directory that keeps the admin token.
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 
+/// The services, each with its own SQLite file `<data>/<service>.sqlite`.
+const DATABASES: [&str; 4] = ["deployment", "book-runner", "version", "gateway"];
+
 /// Runs every service until Ctrl-C or SIGTERM; the first one to fail stops the others.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let settings: UpSettings = config::load(None, None)?;
@@ -56,6 +66,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
     let data_dir = std::path::absolute(&args.data_dir)?;
+    // Decided before any service creates its database: no database yet means a fresh start.
+    let databases = DATABASES.map(|service| database_file(&data_dir, service));
+    let sample_pending = sample::plan(&data_dir, &databases, args.no_sample)?;
+    let clusters_root = data_dir.join("clusters");
 
     let loopback = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deployment = bind(loopback(0)).await?;
@@ -122,7 +136,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             database: sqlite(&data_dir, "book-runner"),
             runner: eyrie_book_runner_svc::config::RunnerSettings {
                 // Every `directory` cluster lives in `<data>/clusters`; relative paths start there.
-                directory_root: data_dir.join("clusters"),
+                directory_root: clusters_root.clone(),
                 // Everything runs on this machine: `http.check` may reach its loopback (never
                 // its link-local or other addresses).
                 http_check_allow: ["127.0.0.0/8", "::1"]
@@ -158,10 +172,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         gateway_address,
     ];
     wait_until_serving(&addresses, &mut services).await?;
+    let sample_cluster = clusters_root.join(sample::PROJECT);
+    let sample_made = match sample_pending {
+        Some(pending) => {
+            make_sample(gateway_address, &admin_token, &sample_cluster, &pending).await
+        }
+        None => false,
+    };
     println!("Eyrie is up.");
     println!("  gateway:     http://{gateway_address}");
     println!("  admin token: {admin_token}");
     println!("  data:        {}", data_dir.display());
+    if sample_made {
+        print!(
+            "{}",
+            sample::next_steps(gateway_address, &admin_token_file, &sample_cluster)
+        );
+    }
     println!("Press Ctrl-C to stop.");
 
     let signal_stop = stop.clone();
@@ -211,10 +238,37 @@ fn spawn<S: Service>(
     Ok(())
 }
 
+/// Makes the sample project; a failure is only reported, as the services run without it, and
+/// the pending file stays so that the next start tries again. Returns whether it was made.
+async fn make_sample(
+    gateway: SocketAddr,
+    admin_token: &str,
+    cluster_dir: &Path,
+    pending: &Path,
+) -> bool {
+    let made = sample::create(gateway, admin_token, cluster_dir)
+        .await
+        .and_then(|()| sample::remove_pending(pending));
+    match made {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "the sample project is incomplete; the next start completes it"
+            );
+            false
+        }
+    }
+}
+
 /// Each service gets its own SQLite file, as each gets its own database in production.
 fn sqlite(data_dir: &Path, service: &str) -> DatabaseSettings {
-    let path = data_dir.join(format!("{service}.sqlite"));
+    let path = database_file(data_dir, service);
     DatabaseSettings::with_url(format!("sqlite://{}?mode=rwc", path.display()))
+}
+
+fn database_file(data_dir: &Path, service: &str) -> PathBuf {
+    data_dir.join(format!("{service}.sqlite"))
 }
 
 /// Waits until every service answers health `SERVING`, or one of them fails.

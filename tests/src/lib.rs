@@ -6,6 +6,7 @@
 pub mod auth;
 mod binaries;
 pub mod cli;
+pub mod eyrie_up;
 pub mod journey;
 pub mod kube_api;
 mod process;
@@ -13,6 +14,7 @@ pub mod rpc;
 pub mod scripted_job;
 mod suite;
 pub mod tls;
+pub mod walkthrough;
 
 pub use binaries::binary;
 pub use process::{ServiceConfig, ServiceProcess, TestDatabase};

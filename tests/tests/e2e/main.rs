@@ -2,6 +2,7 @@
 
 mod authorization;
 mod cli;
+mod first_run;
 mod gateway;
 mod grpcurl;
 mod journey;
