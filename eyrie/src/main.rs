@@ -114,6 +114,7 @@ mod tests {
             "group",
             "book",
             "job",
+            "context",
             "completion",
         ] {
             assert!(script.contains(subcommand), "no {subcommand}");

@@ -34,7 +34,8 @@ pub enum BookCommand {
     },
     /// Shows a book as the text `book apply` takes (`--output json`: the structured book).
     Show {
-        /// `books/{book}` or `projects/{project}/books/{book}`.
+        /// `{book}` or `books/{book}` for a global book; `{project}/{book}` or
+        /// `projects/{project}/books/{book}` for a project's.
         #[arg(value_parser = names::book)]
         name: String,
         /// Text format of the book.
@@ -43,7 +44,8 @@ pub enum BookCommand {
     },
     /// Creates or replaces a book from a YAML (or `.json`) file.
     Apply {
-        /// `books/{book}` or `projects/{project}/books/{book}`.
+        /// `{book}` or `books/{book}` for a global book; `{project}/{book}` or
+        /// `projects/{project}/books/{book}` for a project's.
         #[arg(value_parser = names::book)]
         name: String,
         /// The book file; `-` reads stdin.
@@ -58,9 +60,11 @@ pub enum BookCommand {
     },
     /// Shows what a book would apply for a deployment, without running anything.
     Render {
-        /// `books/{book}` or `projects/{project}/books/{book}`.
+        /// `{book}` or `books/{book}` for a global book; `{project}/{book}` or
+        /// `projects/{project}/books/{book}` for a project's.
         #[arg(value_parser = names::book)]
         name: String,
+        /// `{project}/{group}/{deployment}`, or
         /// `projects/{project}/groups/{group}/deployments/{deployment}`.
         #[arg(long, value_parser = names::deployment)]
         deployment: String,

@@ -29,6 +29,7 @@ const PARAMETER_ATTEMPTS: u32 = 3;
 pub enum DeploymentCommand {
     /// Creates a deployment, in state draft.
     Create {
+        /// `{project}/{group}/{deployment}`, or
         /// `projects/{project}/groups/{group}/deployments/{deployment}`.
         #[arg(value_parser = names::deployment)]
         name: String,
@@ -37,13 +38,14 @@ pub enum DeploymentCommand {
     },
     /// Lists the deployments of a group.
     List {
-        /// `projects/{project}/groups/{group}`.
+        /// `{project}/{group}`, or `projects/{project}/groups/{group}`.
         #[arg(value_parser = names::group)]
         group: String,
         /// Only deployments in this state.
         #[arg(long, value_enum)]
         state: Option<choices::DeploymentState>,
-        /// Only deployments in this scope, `projects/{project}/scopes/{scope}`.
+        /// Only deployments in this scope, `{project}/{scope}` or
+        /// `projects/{project}/scopes/{scope}`.
         #[arg(long, value_parser = names::scope)]
         scope: Option<String>,
         /// Include dropped deployments.
@@ -52,6 +54,7 @@ pub enum DeploymentCommand {
     },
     /// Shows a deployment with its last operation.
     Get {
+        /// `{project}/{group}/{deployment}`, or
         /// `projects/{project}/groups/{group}/deployments/{deployment}`.
         #[arg(value_parser = names::deployment)]
         name: String,
@@ -59,6 +62,7 @@ pub enum DeploymentCommand {
     /// Changes a deployment's fields (only the options given); a key field change records a new
     /// version.
     Update {
+        /// `{project}/{group}/{deployment}`, or
         /// `projects/{project}/groups/{group}/deployments/{deployment}`.
         #[arg(value_parser = names::deployment)]
         name: String,
@@ -88,18 +92,21 @@ pub enum DeploymentCommand {
     },
     /// Lists the operations (actions) of a deployment, newest first.
     Operations {
+        /// `{project}/{group}/{deployment}`, or
         /// `projects/{project}/groups/{group}/deployments/{deployment}`.
         #[arg(value_parser = names::deployment)]
         name: String,
     },
     /// Lists the versions of a deployment, newest first.
     Versions {
+        /// `{project}/{group}/{deployment}`, or
         /// `projects/{project}/groups/{group}/deployments/{deployment}`.
         #[arg(value_parser = names::deployment)]
         name: String,
     },
     /// Shows the key fields that differ between two versions of a deployment.
     Diff {
+        /// `{project}/{group}/{deployment}`, or
         /// `projects/{project}/groups/{group}/deployments/{deployment}`.
         #[arg(value_parser = names::deployment)]
         name: String,
@@ -116,11 +123,12 @@ pub struct Fields {
     /// Human-readable name (the id when creating without one).
     #[arg(long)]
     display_name: Option<String>,
-    /// Scope, `projects/{project}/scopes/{scope}`, or `{scope}` in the deployment's project.
+    /// Scope, `{scope}` in the deployment's project, `{project}/{scope}`, or
+    /// `{project}/{scope}`, or `projects/{project}/scopes/{scope}`.
     #[arg(long, value_parser = names::scope_or_id)]
     scope: Option<String>,
-    /// A cluster to run on, `projects/{project}/clusters/{cluster}`, or `{cluster}` in the
-    /// deployment's project; repeat for several.
+    /// A cluster to run on, `{cluster}` in the deployment's project, `{project}/{cluster}`, or
+    /// `projects/{project}/clusters/{cluster}`; repeat for several.
     #[arg(long = "cluster", value_parser = names::cluster_or_id)]
     clusters: Vec<String>,
     /// Source repository URL.

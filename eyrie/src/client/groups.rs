@@ -19,7 +19,7 @@ use super::{
 pub enum GroupCommand {
     /// Creates a group; books not given are the built-in books of its type.
     Create {
-        /// `projects/{project}/groups/{group}`.
+        /// `{project}/{group}`, or `projects/{project}/groups/{group}`.
         #[arg(value_parser = names::group)]
         name: String,
         /// Type of every deployment in the group.
@@ -40,13 +40,13 @@ pub enum GroupCommand {
     /// Shows a group and the parameters its books take.
     #[command(visible_alias = "show")]
     Get {
-        /// `projects/{project}/groups/{group}`.
+        /// `{project}/{group}`, or `projects/{project}/groups/{group}`.
         #[arg(value_parser = names::group)]
         name: String,
     },
     /// Changes a group's display name or books (only the options given).
     Update {
-        /// `projects/{project}/groups/{group}`.
+        /// `{project}/{group}`, or `projects/{project}/groups/{group}`.
         #[arg(value_parser = names::group)]
         name: String,
         /// New human-readable name.
@@ -60,8 +60,9 @@ pub enum GroupCommand {
     },
 }
 
-/// The book of each phase: `books/{book}` or `projects/{project}/books/{book}`; in an update, an
-/// empty value goes back to the built-in book.
+/// The book of each phase: `{book}` or `books/{book}`, `{project}/{book}` or
+/// `projects/{project}/books/{book}`; in an update, an empty value goes back to the built-in
+/// book.
 #[derive(Debug, Args)]
 pub struct BookRefs {
     /// Book run by the first Deploy from draft.

@@ -21,7 +21,7 @@ use super::{
 pub enum JobCommand {
     /// Lists jobs, newest first: of a deployment, or of every deployment of a group or project.
     List {
-        /// A deployment, group or project name.
+        /// A deployment, group or project: `shop/erp/main`, `shop/erp`, `shop`, or the full name.
         #[arg(value_parser = names::job_parent)]
         parent: String,
         /// Only jobs in this status.
@@ -30,12 +30,14 @@ pub enum JobCommand {
     },
     /// Shows a job and its steps.
     Show {
+        /// `{project}/{group}/{deployment}/{job}`, or
         /// `.../deployments/{deployment}/jobs/{job}`.
         #[arg(value_parser = names::job)]
         name: String,
     },
     /// Prints the log of one step of a job.
     Log {
+        /// `{project}/{group}/{deployment}/{job}`, or
         /// `.../deployments/{deployment}/jobs/{job}`.
         #[arg(value_parser = names::job)]
         name: String,
@@ -45,12 +47,14 @@ pub enum JobCommand {
     },
     /// Cancels a queued or running job.
     Cancel {
+        /// `{project}/{group}/{deployment}/{job}`, or
         /// `.../deployments/{deployment}/jobs/{job}`.
         #[arg(value_parser = names::job)]
         name: String,
     },
     /// Runs a failed or cancelled job's book again, as a new operation.
     Retry {
+        /// `{project}/{group}/{deployment}/{job}`, or
         /// `.../deployments/{deployment}/jobs/{job}`.
         #[arg(value_parser = names::job)]
         name: String,
@@ -66,6 +70,7 @@ pub enum JobCommand {
     },
     /// Follows a job step by step until it ends; exits with 1 when it fails or is cancelled.
     Watch {
+        /// `{project}/{group}/{deployment}/{job}`, or
         /// `.../deployments/{deployment}/jobs/{job}`.
         #[arg(value_parser = names::job)]
         name: String,

@@ -18,6 +18,7 @@ use super::{
 /// What every lifecycle action takes.
 #[derive(Debug, Args)]
 pub struct ActionArgs {
+    /// `{project}/{group}/{deployment}`, or
     /// `projects/{project}/groups/{group}/deployments/{deployment}`.
     #[arg(value_parser = names::deployment)]
     name: String,

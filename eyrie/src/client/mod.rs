@@ -7,6 +7,8 @@
 mod books;
 mod choices;
 mod connection;
+mod context_command;
+mod contexts;
 mod deployments;
 mod error;
 mod groups;
@@ -27,7 +29,7 @@ use eyrie_platform::tls::ClientTlsSettings;
 use tonic::Status;
 
 use self::{
-    connection::Connection,
+    connection::{Connection, Given, Target},
     error::CliError,
     output::{Format, Output},
 };
@@ -35,15 +37,17 @@ use self::{
 /// Where the gateway is, who is calling, and how to print.
 #[derive(Debug, Args)]
 pub struct ClientOptions {
-    /// Address of the Eyrie gateway; `https://...` reaches it over TLS.
-    #[arg(
-        long,
-        global = true,
-        env = "EYRIE_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    server: String,
-    /// API token (default: the admin token a local `eyrie up` keeps in `.eyrie/admin-token`).
+    /// Context of the config file (`eyrie context`) to take the server, token and TLS files
+    /// from (default: its current context). An option or its EYRIE_* variable wins over the
+    /// context's value, which wins over the default.
+    #[arg(long, global = true, env = "EYRIE_CONTEXT", value_name = "NAME")]
+    context: Option<String>,
+    /// Address of the Eyrie gateway; `https://...` reaches it over TLS (default: the context's
+    /// server, else http://127.0.0.1:50051).
+    #[arg(long, global = true, env = "EYRIE_SERVER")]
+    server: Option<String>,
+    /// API token (default: the context's token, else the admin token a local `eyrie up` keeps in
+    /// `.eyrie/admin-token`).
     #[arg(long, global = true, env = "EYRIE_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// CA certificate (PEM) the gateway's certificate must be signed by (default: the system's
@@ -70,7 +74,7 @@ pub struct Invocation<C: Subcommand> {
     command: C,
 }
 
-/// The client commands, one per kind of resource.
+/// The client commands, one per kind of resource, and the contexts they run in.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Projects: create, list, get.
@@ -94,6 +98,10 @@ pub enum ClientCommand {
     /// Jobs: list, show, log, cancel, retry, watch.
     #[command(visible_alias = "jobs")]
     Job(Invocation<jobs::JobCommand>),
+    /// Named contexts (a server and its credentials) in the config file: list, set, use, delete,
+    /// current.
+    #[command(visible_alias = "contexts", long_about = context_command::ABOUT)]
+    Context(context_command::ContextInvocation),
 }
 
 /// What every command runs with.
@@ -136,16 +144,26 @@ async fn dispatch(command: ClientCommand) -> Result<(), CliError> {
         ClientCommand::Job(Invocation { options, command }) => {
             jobs::run(command, &context(options).await?).await
         }
+        ClientCommand::Context(invocation) => context_command::run(invocation),
     }
 }
 
 async fn context(options: ClientOptions) -> Result<Context, CliError> {
-    let tls = ClientTlsSettings {
-        ca_file: options.ca_file,
-        cert_file: options.cert_file,
-        key_file: options.key_file,
+    let given = Given {
+        context: options.context,
+        server: options.server,
+        token: options.token,
+        tls: ClientTlsSettings {
+            ca_file: options.ca_file,
+            cert_file: options.cert_file,
+            key_file: options.key_file,
+        },
     };
-    let connection = Connection::open(&options.server, options.token.as_deref(), &tls).await?;
+    let config = match contexts::path_from(|name| std::env::var_os(name)) {
+        Some(path) => Some(contexts::load(&path)?),
+        None => None,
+    };
+    let connection = Target::resolve(given, config.as_ref())?.connect().await?;
     Ok(Context {
         connection,
         output: Output {

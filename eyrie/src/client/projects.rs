@@ -80,7 +80,7 @@ impl From<BoundaryArgs> for ProjectBoundary {
 pub enum ScopeCommand {
     /// Creates a scope.
     Create {
-        /// `projects/{project}/scopes/{scope}`.
+        /// `{project}/{scope}`, or `projects/{project}/scopes/{scope}`.
         #[arg(value_parser = names::scope)]
         name: String,
         /// Human-readable name; the id when not given.
@@ -98,7 +98,7 @@ pub enum ScopeCommand {
     },
     /// Shows a scope.
     Get {
-        /// `projects/{project}/scopes/{scope}`.
+        /// `{project}/{scope}`, or `projects/{project}/scopes/{scope}`.
         #[arg(value_parser = names::scope)]
         name: String,
     },
@@ -118,7 +118,7 @@ pub enum ClusterCommand {
     },
     /// Shows a cluster.
     Get {
-        /// `projects/{project}/clusters/{cluster}`.
+        /// `{project}/{cluster}`, or `projects/{project}/clusters/{cluster}`.
         #[arg(value_parser = names::cluster)]
         name: String,
     },
@@ -128,7 +128,7 @@ pub enum ClusterCommand {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("driver").required(true).args(["directory", "kubeconfig", "in_cluster"])))]
 pub struct CreateCluster {
-    /// `projects/{project}/clusters/{cluster}`.
+    /// `{project}/{cluster}`, or `projects/{project}/clusters/{cluster}`.
     #[arg(value_parser = names::cluster)]
     name: String,
     /// Human-readable name; the id when not given.
