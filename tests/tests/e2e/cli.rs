@@ -634,3 +634,98 @@ async fn completion_scripts_need_no_server() {
     }
     cli.run(&["completion", "tcsh"]).await.assert_code(2);
 }
+
+/// A simulated cluster: the built-in books of a `none` group run to their end with no one
+/// playing the controllers but the runner, and nothing a user reads passes it for a real one.
+#[tokio::test]
+async fn a_simulated_cluster_finishes_the_built_in_books_and_says_it_is_simulated() {
+    let (suite, cli) = start().await;
+    cli.ok(&["project", "create", "acme"]).await;
+    cli.ok(&[
+        "scope",
+        "create",
+        "projects/acme/scopes/dev",
+        "--allow-drop",
+    ])
+    .await;
+    let folder = suite.clusters_dir().join("sim");
+    cli.ok(&[
+        "cluster",
+        "create",
+        "projects/acme/clusters/sim",
+        "--directory",
+        folder.to_str().unwrap(),
+        "--simulated",
+    ])
+    .await;
+    let listed = cli.ok(&["cluster", "list", "projects/acme"]).await;
+    assert!(
+        listed
+            .stdout
+            .contains(&format!("directory {} (simulated)", folder.display())),
+        "{listed}"
+    );
+    cli.ok(&[
+        "group",
+        "create",
+        "projects/acme/groups/apps",
+        "--type",
+        "none",
+    ])
+    .await;
+    let deployment = "projects/acme/groups/apps/deployments/web";
+    cli.ok(&[
+        "deployment",
+        "create",
+        deployment,
+        "--scope",
+        "dev",
+        "--cluster",
+        "sim",
+        "--image",
+        "nginx:1.27",
+    ])
+    .await;
+
+    cli.ok(&["deployment", "deploy", deployment, "--watch"])
+        .await;
+    let state = cli
+        .ok(&["deployment", "get", deployment, "-o", "json"])
+        .await
+        .json();
+    assert_eq!(state["state"], "DEPLOYMENT_STATE_DEPLOY", "{state}");
+    // The simulated controllers made the pods the Deployment asked for.
+    let pods: Vec<_> = std::fs::read_dir(folder.join("acme-web/pod"))
+        .unwrap()
+        .collect();
+    assert!(!pods.is_empty(), "no pod in {}", folder.display());
+
+    let jobs = cli
+        .ok(&["job", "list", deployment, "-o", "json"])
+        .await
+        .json();
+    let job = jobs
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|job| job["phase"] == "BOOK_PHASE_DEPLOY"))
+        .unwrap_or_else(|| panic!("no deploy job in {jobs}"));
+    let wait_step = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|step| step["uses"] == "k8s.wait")
+        .expect("the deploy book waits");
+    let log = cli
+        .ok(&[
+            "job",
+            "log",
+            job["name"].as_str().unwrap(),
+            &wait_step.to_string(),
+        ])
+        .await;
+    let lines: Vec<&str> = log.stdout.lines().filter(|line| !line.is_empty()).collect();
+    assert!(!lines.is_empty(), "{log}");
+    assert!(
+        lines.iter().all(|line| line.contains("[simulated] ")),
+        "{log}"
+    );
+}
