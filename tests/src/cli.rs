@@ -68,6 +68,8 @@ impl EyrieCli {
         command
             .env("EYRIE_SERVER", &self.server)
             .env("EYRIE_TOKEN", &self.token)
+            // Nor a developer's own contexts file.
+            .env("EYRIE_CLIENT_CONFIG", "/nonexistent/eyrie-contexts.toml")
             .env("NO_COLOR", "1");
         let output = tokio::time::timeout(COMMAND_TIMEOUT, command.output())
             .await
