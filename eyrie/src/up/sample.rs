@@ -211,10 +211,8 @@ pub fn next_steps(gateway: SocketAddr, token_file: &Path, cluster_dir: &Path) ->
             token_file.display()
         ));
     }
-    let hello = format!("projects/{PROJECT}/groups/web/deployments/hello");
-    text.push_str(&format!(
-        "  eyrie group show projects/{PROJECT}/groups/web\n"
-    ));
+    let hello = format!("{PROJECT}/web/hello");
+    text.push_str(&format!("  eyrie group show {PROJECT}/web\n"));
     text.push_str(&format!(
         "  eyrie deployment create {hello} --scope dev --cluster {CLUSTER} --image nginx:1.27\n"
     ));
