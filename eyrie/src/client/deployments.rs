@@ -124,7 +124,7 @@ pub struct Fields {
     #[arg(long)]
     display_name: Option<String>,
     /// Scope, `{scope}` in the deployment's project, `{project}/{scope}`, or
-    /// `{project}/{scope}`, or `projects/{project}/scopes/{scope}`.
+    /// `projects/{project}/scopes/{scope}`.
     #[arg(long, value_parser = names::scope_or_id)]
     scope: Option<String>,
     /// A cluster to run on, `{cluster}` in the deployment's project, `{project}/{cluster}`, or
@@ -419,3 +419,6 @@ fn details(deployment: &Deployment) -> Details {
         ("updated", time(deployment.update_time.as_ref())),
     ]
 }
+
+#[cfg(test)]
+mod tests;
