@@ -27,6 +27,36 @@ pub struct Settings {
     pub watch: WatchSettings,
     /// Browser access.
     pub grpc_web: GrpcWebSettings,
+    /// The web console under `/_eyrie/`.
+    pub console: ConsoleSettings,
+}
+
+/// The web console: pages under `/_eyrie/` on the API's own port, signed in with a token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// Serve the console.
+    pub enabled: bool,
+    /// A console session unused for this long ends.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// A console session ends this long after sign-in, used or not.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Sessions kept at most by this replica (signed in or about to be); beyond it the least
+    /// recently used ones not signed in go first.
+    pub max_sessions: usize,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_idle_timeout: Duration::from_secs(60 * 60),
+            session_lifetime: Duration::from_secs(12 * 60 * 60),
+            max_sessions: 10_000,
+        }
+    }
 }
 
 /// gRPC-Web, so that a browser page can call the API and watch jobs.

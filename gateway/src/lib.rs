@@ -6,6 +6,7 @@ pub mod auth;
 mod backend_health;
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 mod forward;
 mod group_feeds;
 mod grpc;
@@ -195,6 +196,19 @@ pub async fn run(
         endpoint = endpoint.grpc_web(GrpcWeb {
             allowed_origins: settings.grpc_web.allowed_origins.clone(),
         });
+    }
+    if settings.console.enabled {
+        // The console calls the services above in process, as the signed-in token's holder.
+        let console = console::Console::new(
+            endpoint.in_process(),
+            console::SessionLimits {
+                idle_timeout: settings.console.session_idle_timeout,
+                lifetime: settings.console.session_lifetime,
+                max_sessions: settings.console.max_sessions,
+            },
+            settings.server.tls.is_enabled(),
+        );
+        endpoint = endpoint.http_routes(console::PREFIX, console::router(console));
     }
     backend_health::watch(
         vec![

@@ -4,4 +4,4 @@ mod client;
 mod server;
 
 pub use client::{CONNECT_TIMEOUT, TracedChannel, parse_addresses, traced_channel};
-pub use server::{Endpoint, GrpcWeb, Reflection};
+pub use server::{Endpoint, GrpcWeb, InProcess, Reflection};

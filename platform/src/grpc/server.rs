@@ -1,14 +1,23 @@
 //! One way to serve gRPC: our services plus health and reflection, behind the same middleware.
 
-use std::{convert::Infallible, future::Future};
+use std::{
+    convert::Infallible,
+    future::Future,
+    task::{Context, Poll},
+};
 
 use anyhow::Context as _;
+use axum::body::HttpBody;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tonic::{
-    body::Body, server::NamedService, service::RoutesBuilder, transport::server::TcpIncoming,
+    body::Body,
+    server::NamedService,
+    service::{Routes, RoutesBuilder},
+    transport::server::TcpIncoming,
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
-use tower::{Service, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt as _, limit::GlobalConcurrencyLimitLayer};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -33,14 +42,59 @@ pub struct GrpcWeb {
     pub allowed_origins: Vec<String>,
 }
 
-/// A gRPC endpoint being assembled: the services it serves, health and reflection.
+/// A gRPC endpoint being assembled: the services it serves, health and reflection, and plain
+/// HTTP routes beside them.
 pub struct Endpoint {
     routes: RoutesBuilder,
     served: Vec<&'static str>,
     reflection: Reflection,
     health: HealthReporter,
     grpc_web: Option<GrpcWeb>,
+    http: Option<HttpRoutes>,
     internal_credential: Option<secrecy::SecretString>,
+}
+
+/// Plain HTTP routes (web pages) served on a gRPC endpoint's port, under one path prefix.
+#[derive(Clone)]
+struct HttpRoutes {
+    prefix: &'static str,
+    router: axum::Router,
+}
+
+impl HttpRoutes {
+    /// Whether `path` is the prefix itself or below it (`/_eyrie`, `/_eyrie/...`, not
+    /// `/_eyrie2`).
+    fn claims(&self, path: &str) -> bool {
+        path.strip_prefix(self.prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+/// The gRPC services of an [`Endpoint`], called in process: a cloneable transport for tonic's
+/// generated clients (`DeploymentServiceClient::new(in_process)`).
+///
+/// A call goes through each service exactly as one from the network would (the services'
+/// own wrappers, such as authentication, included), without a socket; the endpoint's
+/// connection-level middleware (request ids, spans, the concurrency limit) is the caller's:
+/// the HTTP request being served when a page calls the API.
+#[derive(Clone, Debug)]
+pub struct InProcess {
+    routes: Routes,
+}
+
+impl Service<http::Request<Body>> for InProcess {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The routes are always ready; each call runs on its own clone.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        Box::pin(self.routes.clone().oneshot(request))
+    }
 }
 
 impl Endpoint {
@@ -55,7 +109,26 @@ impl Endpoint {
             reflection,
             health,
             grpc_web: None,
+            http: None,
             internal_credential: None,
+        }
+    }
+
+    /// Also serves `router`'s plain HTTP routes, for requests whose path is `prefix` (such as
+    /// `/_eyrie`) or below it, over HTTP/1.1 as well as HTTP/2. They pass the endpoint's
+    /// request-id, span and concurrency layers but neither gRPC-Web's translation nor its
+    /// CORS policy; every other path is gRPC's. `router` should not set a fallback of its
+    /// own outside `prefix`: it never sees other paths.
+    pub fn http_routes(mut self, prefix: &'static str, router: axum::Router) -> Self {
+        self.http = Some(HttpRoutes { prefix, router });
+        self
+    }
+
+    /// The services added so far, for calls made in process (see [`InProcess`]). Reflection,
+    /// added when serving starts, is not among them.
+    pub fn in_process(&self) -> InProcess {
+        InProcess {
+            routes: self.routes.clone().routes().prepare(),
         }
     }
 
@@ -108,11 +181,11 @@ impl Endpoint {
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let web = self.grpc_web;
+        let http = self.http;
+        // Browsers speak gRPC-Web, and read pages, over HTTP/1.1.
+        let http1 = web.is_some() || http.is_some();
         // Read before anything is served, so that a wrong file stops the service at start.
-        let tls = settings
-            .tls
-            .server_config(web.is_some())
-            .context("server.tls")?;
+        let tls = settings.tls.server_config(http1).context("server.tls")?;
         let health = self.health;
         let mut routes = self.routes;
         add_reflection(&mut routes, self.reflection, &self.served)?;
@@ -138,8 +211,7 @@ impl Endpoint {
             .max_concurrent_streams(settings.max_concurrent_streams)
             .http2_keepalive_interval(Some(settings.keepalive_interval))
             .http2_keepalive_timeout(Some(settings.keepalive_timeout))
-            // Browsers speak gRPC-Web over HTTP/1.1.
-            .accept_http1(web.is_some())
+            .accept_http1(http1)
             .layer(
                 ServiceBuilder::new()
                     // Outermost: every call gets an `x-request-id` (the caller's, or a new one)...
@@ -153,6 +225,9 @@ impl Endpoint {
                     .option_layer(internal)
                     // Bounds the work of the whole process; waiting calls still obey their timeout.
                     .layer(GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
+                    // Sends the paths of the plain HTTP routes to them, past the gRPC-Web
+                    // translation (which refuses any other HTTP/1.1 request).
+                    .layer(HttpOrGrpcLayer { http })
                     // Answers browsers' CORS preflights, then turns gRPC-Web into gRPC.
                     .option_layer(web.as_ref().and_then(cors))
                     .option_layer(web.as_ref().map(|_| tonic_web::GrpcWebLayer::new()))
@@ -173,6 +248,63 @@ impl Endpoint {
             }
         }
         .context("gRPC server failed")
+    }
+}
+
+/// Puts [`HttpOrGrpc`] in front of the gRPC stack.
+#[derive(Clone)]
+struct HttpOrGrpcLayer {
+    http: Option<HttpRoutes>,
+}
+
+impl<S> Layer<S> for HttpOrGrpcLayer {
+    type Service = HttpOrGrpc<S>;
+
+    fn layer(&self, grpc: S) -> Self::Service {
+        HttpOrGrpc {
+            http: self.http.clone(),
+            grpc,
+        }
+    }
+}
+
+/// Serves the HTTP routes' paths with them, every other path with the gRPC stack.
+#[derive(Clone)]
+struct HttpOrGrpc<S> {
+    http: Option<HttpRoutes>,
+    grpc: S,
+}
+
+impl<S, B> Service<http::Request<B>> for HttpOrGrpc<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Each call runs on a clone made ready in `call` (the routes are always ready).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match &self.http {
+            Some(http) if http.claims(request.uri().path()) => {
+                let router = http.router.clone();
+                Box::pin(async move {
+                    let response = router.oneshot(request).await?;
+                    Ok(response.map(Body::new))
+                })
+            }
+            _ => Box::pin(self.grpc.clone().oneshot(request)),
+        }
     }
 }
 

@@ -1,0 +1,109 @@
+//! Pages that are not the one asked for: the sign-in redirect, not found, forbidden, and the
+//! API's other refusals, each with its HTTP status.
+
+use askama::Template;
+use axum::response::{IntoResponse, Redirect, Response};
+use tonic::{Code, Status};
+
+use super::{render, view::Chrome};
+
+/// Why a page is not shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// Nobody is signed in (or the session's token no longer works): to the sign-in form,
+    /// coming back to `next` afterwards.
+    SignIn {
+        /// The console path to return to after signing in.
+        next: Option<String>,
+        /// The session's token was refused: the session ends.
+        token_refused: bool,
+    },
+    /// 400: the request itself is wrong (the message says how).
+    BadRequest(String),
+    /// 403: the caller may not see or do this; or a form came without its CSRF token.
+    Forbidden(String),
+    /// 404: no such page or resource (or one hidden from the caller).
+    NotFound(String),
+    /// 429: the token is over its rate limit.
+    TooManyRequests(String),
+    /// 503: a service behind the gateway does not answer.
+    Unavailable,
+    /// 500: something went wrong on our side; details are logged, not shown.
+    Internal,
+}
+
+/// Response extension: the request's session must end (its token was refused).
+#[derive(Debug, Clone, Copy)]
+pub struct EndSession;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    message: String,
+}
+
+impl From<Status> for PageError {
+    fn from(status: Status) -> Self {
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::Unauthenticated => Self::SignIn {
+                next: None,
+                token_refused: true,
+            },
+            Code::PermissionDenied => Self::Forbidden(message),
+            Code::NotFound => Self::NotFound(message),
+            Code::InvalidArgument | Code::OutOfRange => Self::BadRequest(message),
+            Code::ResourceExhausted => Self::TooManyRequests(message),
+            Code::Unavailable | Code::DeadlineExceeded => {
+                tracing::warn!(code = ?status.code(), %message, "console: a service did not answer");
+                Self::Unavailable
+            }
+            code => {
+                tracing::error!(?code, %message, "console: API call failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            Self::SignIn {
+                next,
+                token_refused,
+            } => {
+                let mut response =
+                    Redirect::to(&super::pages::sign_in::url(next.as_deref())).into_response();
+                if token_refused {
+                    response.extensions_mut().insert(EndSession);
+                }
+                return response;
+            }
+            Self::BadRequest(message) => (http::StatusCode::BAD_REQUEST, "Bad request", message),
+            Self::Forbidden(message) => (http::StatusCode::FORBIDDEN, "Forbidden", message),
+            Self::NotFound(message) => (http::StatusCode::NOT_FOUND, "Not found", message),
+            Self::TooManyRequests(message) => (
+                http::StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                message,
+            ),
+            Self::Unavailable => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "A service behind the gateway does not answer; try again in a moment.".to_owned(),
+            ),
+            Self::Internal => (
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The gateway's log says what.".to_owned(),
+            ),
+        };
+        let page = ErrorPage {
+            chrome: Chrome::anonymous(title),
+            message,
+        };
+        (status, render(&page)).into_response()
+    }
+}

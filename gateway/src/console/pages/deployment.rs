@@ -1,0 +1,284 @@
+//! `/_eyrie/p/<project>/dg/<group>/d/<deployment>`: a deployment's fields, operations, jobs and
+//! versions, and the diff of two versions (`?from=&to=`, a GET form).
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query},
+    response::Response,
+};
+use eyrie_proto::v1 as pb;
+use serde::Deserialize;
+use tonic::Code;
+
+use super::{ClusterView, OperationView, Places, ScopeView, href, id};
+use crate::console::{PageError, SignedIn, render, view};
+
+/// Operations and jobs shown (the latest).
+const RECENT: i32 = 50;
+/// Versions offered to compare.
+const VERSIONS: i32 = 1000;
+
+#[derive(Template)]
+#[template(path = "deployment.html")]
+struct DeploymentPage {
+    chrome: view::Chrome,
+    d: pb::Deployment,
+    kind: &'static str,
+    state: view::Badge,
+    running_jobs_text: String,
+    scope: ScopeView,
+    clusters: Vec<ClusterView>,
+    parameters: Vec<(String, String)>,
+    created: (String, String),
+    updated: (String, String),
+    operations: Vec<OperationView>,
+    jobs: Vec<JobView>,
+    versions: Vec<VersionView>,
+    diff_from: i64,
+    diff_to: i64,
+    diff: Option<Vec<ChangeView>>,
+    diff_error: Option<String>,
+}
+
+struct JobView {
+    id: String,
+    phase: &'static str,
+    status: view::Badge,
+    book: String,
+    time: String,
+    datetime: String,
+    message: String,
+}
+
+struct VersionView {
+    number: i64,
+    reason: String,
+    changed: String,
+    actor: String,
+    time: String,
+    datetime: String,
+}
+
+struct ChangeView {
+    field: String,
+    kind: &'static str,
+    old_value: String,
+    new_value: String,
+}
+
+/// The versions to compare, as the GET form sends them.
+#[derive(Debug, Default, Deserialize)]
+pub struct DiffQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// `GET /_eyrie/p/{project}/dg/{group}/d/{deployment}`.
+pub async fn page(
+    signed_in: SignedIn,
+    Path((project, group, deployment)): Path<(String, String, String)>,
+    Query(diff_query): Query<DiffQuery>,
+) -> Result<Response, PageError> {
+    let project_name = format!("projects/{}", id(&project)?);
+    let group_name = format!("{project_name}/groups/{}", id(&group)?);
+    let name = format!("{group_name}/deployments/{}", id(&deployment)?);
+    let api = signed_in.api();
+    let (mut c1, mut c2, mut c3, mut c4) = (
+        api.deployments(),
+        api.deployments(),
+        api.deployments(),
+        api.deployments(),
+    );
+    let mut jobs_client = api.jobs();
+    let mut versions_client = api.versions();
+    let (project_found, group_found, found, operations, jobs, versions, places) = tokio::try_join!(
+        async {
+            c1.get_project(pb::GetProjectRequest {
+                name: project_name.clone(),
+            })
+            .await
+            .map_err(PageError::from)
+        },
+        async {
+            c2.get_deployment_group(pb::GetDeploymentGroupRequest {
+                name: group_name.clone(),
+            })
+            .await
+            .map_err(PageError::from)
+        },
+        async {
+            c3.get_deployment(pb::GetDeploymentRequest { name: name.clone() })
+                .await
+                .map_err(PageError::from)
+        },
+        async {
+            c4.list_operations(pb::ListOperationsRequest {
+                parent: name.clone(),
+                page_size: RECENT,
+                ..Default::default()
+            })
+            .await
+            .map_err(PageError::from)
+        },
+        async {
+            jobs_client
+                .list_jobs(pb::ListJobsRequest {
+                    parent: name.clone(),
+                    page_size: RECENT,
+                    ..Default::default()
+                })
+                .await
+                .map_err(PageError::from)
+        },
+        async {
+            match versions_client
+                .list_versions(pb::ListVersionsRequest {
+                    parent: name.clone(),
+                    page_size: VERSIONS,
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(listed) => Ok(listed.into_inner().versions),
+                // A deployment whose first version is not recorded yet has none.
+                Err(status) if status.code() == Code::NotFound => Ok(Vec::new()),
+                Err(status) => Err(PageError::from(status)),
+            }
+        },
+        Places::of(&signed_in, &project_name),
+    )?;
+    let d = found.into_inner();
+    let group_found = group_found.into_inner();
+
+    let latest = versions.first().map_or(0, |v| v.number);
+    let (diff_from, diff_to, diff, diff_error) =
+        compare(signed_in.api(), &name, &diff_query, latest).await?;
+
+    let mut parameters: Vec<(String, String)> = d
+        .parameters
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    parameters.sort();
+    let page = DeploymentPage {
+        chrome: signed_in
+            .chrome(d.display_name.clone())
+            .crumb("Projects", "/_eyrie/")
+            .crumb(
+                project_found.into_inner().display_name,
+                href(&project, None, None),
+            )
+            .crumb(group_found.display_name, href(&project, Some(&group), None)),
+        kind: view::deployment_type(d.r#type),
+        state: view::deployment_state(d.state),
+        running_jobs_text: view::running_jobs(d.running_job_count),
+        scope: places.scope(&d.scope),
+        clusters: places.clusters(&d.clusters),
+        parameters,
+        created: (
+            view::time(d.create_time.as_ref()),
+            view::datetime(d.create_time.as_ref()),
+        ),
+        updated: (
+            view::time(d.update_time.as_ref()),
+            view::datetime(d.update_time.as_ref()),
+        ),
+        operations: operations
+            .into_inner()
+            .operations
+            .iter()
+            .map(OperationView::from)
+            .collect(),
+        jobs: jobs.into_inner().jobs.iter().map(job_view).collect(),
+        versions: versions.iter().map(version_view).collect(),
+        diff_from,
+        diff_to,
+        diff,
+        diff_error,
+        d,
+    };
+    Ok(render(&page))
+}
+
+type Comparison = (i64, i64, Option<Vec<ChangeView>>, Option<String>);
+
+/// The diff the query asks for: the versions compared (by default the latest and the one
+/// before), the changes, or why they cannot be compared.
+async fn compare(
+    api: &crate::console::api::Api,
+    deployment: &str,
+    query: &DiffQuery,
+    latest: i64,
+) -> Result<Comparison, PageError> {
+    let default_to = latest;
+    let default_from = (latest - 1).max(1);
+    let (Some(from), Some(to)) = (&query.from, &query.to) else {
+        return Ok((default_from, default_to, None, None));
+    };
+    let (Ok(from), Ok(to)) = (from.trim().parse::<i64>(), to.trim().parse::<i64>()) else {
+        return Ok((
+            default_from,
+            default_to,
+            None,
+            Some("Versions are numbers: choose two in the lists.".to_owned()),
+        ));
+    };
+    let diffed = api
+        .versions()
+        .diff_versions(pb::DiffVersionsRequest {
+            from: format!("{deployment}/versions/{from}"),
+            to: format!("{deployment}/versions/{to}"),
+        })
+        .await;
+    match diffed {
+        Ok(diffed) => {
+            let changes = diffed
+                .into_inner()
+                .changes
+                .into_iter()
+                .map(|change| ChangeView {
+                    kind: view::change_kind(change.kind),
+                    field: change.field,
+                    old_value: change.old_value,
+                    new_value: change.new_value,
+                })
+                .collect();
+            Ok((from, to, Some(changes), None))
+        }
+        Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => Ok((
+            from,
+            to,
+            None,
+            Some(format!(
+                "Versions {from} and {to} cannot be compared: {}",
+                status.message()
+            )),
+        )),
+        Err(status) => Err(status.into()),
+    }
+}
+
+fn job_view(job: &pb::Job) -> JobView {
+    JobView {
+        id: view::id_of(&job.name).to_owned(),
+        phase: view::phase(job.phase),
+        status: view::job_status(job.status),
+        book: job.book.clone(),
+        time: view::time(job.create_time.as_ref()),
+        datetime: view::datetime(job.create_time.as_ref()),
+        message: job.message.clone(),
+    }
+}
+
+fn version_view(version: &pb::DeploymentVersion) -> VersionView {
+    VersionView {
+        number: version.number,
+        reason: view::version_reason(version.reason, version.rollback_to_version),
+        changed: version.changed_fields.join(", "),
+        actor: version.actor.clone(),
+        time: view::time(version.create_time.as_ref()),
+        datetime: view::datetime(version.create_time.as_ref()),
+    }
+}

@@ -1,0 +1,124 @@
+//! `/_eyrie/p/<project>/dg/<group>`: one card per deployment of a group.
+//!
+//! Each card is `<li id="deployment-{slug}">`, the element live updates replace.
+
+use askama::Template;
+use axum::{extract::Path, response::Response};
+use eyrie_proto::v1 as pb;
+
+use super::{ClusterView, OperationView, PAGE_SIZE, Places, ScopeView, href, id};
+use crate::console::{PageError, SignedIn, render, view};
+
+#[derive(Template)]
+#[template(path = "group.html")]
+struct GroupPage {
+    chrome: view::Chrome,
+    group_slug: String,
+    kind: &'static str,
+    cards: Vec<DeploymentCard>,
+    more: bool,
+}
+
+/// What the card of one deployment shows.
+pub struct DeploymentCard {
+    /// The deployment's id.
+    pub slug: String,
+    /// Its name.
+    pub display_name: String,
+    /// Its detail page.
+    pub href: String,
+    /// Its lifecycle state.
+    pub state: view::Badge,
+    /// Its scope.
+    pub scope: ScopeView,
+    /// Its clusters, in order.
+    pub clusters: Vec<ClusterView>,
+    /// Its image.
+    pub image: String,
+    /// Its branch.
+    pub branch: String,
+    /// Its last operation, if any.
+    pub last_operation: Option<OperationView>,
+    /// How many of its jobs are queued or running.
+    pub running_jobs: i32,
+    /// The same, in words.
+    pub running_jobs_text: String,
+}
+
+impl DeploymentCard {
+    /// The card of `deployment` in project `project`, group `group`.
+    pub fn new(project: &str, group: &str, deployment: &pb::Deployment, places: &Places) -> Self {
+        Self {
+            slug: deployment.slug.clone(),
+            display_name: deployment.display_name.clone(),
+            href: href(project, Some(group), Some(&deployment.slug)),
+            state: view::deployment_state(deployment.state),
+            scope: places.scope(&deployment.scope),
+            clusters: places.clusters(&deployment.clusters),
+            image: deployment.image.clone(),
+            branch: deployment.branch.clone(),
+            last_operation: deployment.last_operation.as_ref().map(OperationView::from),
+            running_jobs: deployment.running_job_count,
+            running_jobs_text: view::running_jobs(deployment.running_job_count),
+        }
+    }
+}
+
+/// `GET /_eyrie/p/{project}/dg/{group}`.
+pub async fn page(
+    signed_in: SignedIn,
+    Path((project, group)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let project_name = format!("projects/{}", id(&project)?);
+    let group_name = format!("{project_name}/groups/{}", id(&group)?);
+    let mut projects = signed_in.api().deployments();
+    let mut groups = signed_in.api().deployments();
+    let mut deployments = signed_in.api().deployments();
+    let (project_found, group_found, listed, places) = tokio::try_join!(
+        async {
+            projects
+                .get_project(pb::GetProjectRequest {
+                    name: project_name.clone(),
+                })
+                .await
+                .map_err(PageError::from)
+        },
+        async {
+            groups
+                .get_deployment_group(pb::GetDeploymentGroupRequest {
+                    name: group_name.clone(),
+                })
+                .await
+                .map_err(PageError::from)
+        },
+        async {
+            deployments
+                .list_deployments(pb::ListDeploymentsRequest {
+                    parent: group_name.clone(),
+                    page_size: PAGE_SIZE,
+                    ..Default::default()
+                })
+                .await
+                .map_err(PageError::from)
+        },
+        Places::of(&signed_in, &project_name),
+    )?;
+    let project_found = project_found.into_inner();
+    let group_found = group_found.into_inner();
+    let listed = listed.into_inner();
+    let cards = listed
+        .deployments
+        .iter()
+        .map(|deployment| DeploymentCard::new(&project, &group, deployment, &places))
+        .collect();
+    Ok(render(&GroupPage {
+        chrome: signed_in
+            .chrome(group_found.display_name.clone())
+            .crumb("Projects", "/_eyrie/")
+            .crumb(project_found.display_name, href(&project, None, None)),
+        group_slug: group_found.slug,
+        kind: view::deployment_type(group_found.r#type),
+        cards,
+        more: !listed.next_page_token.is_empty(),
+    }))
+}

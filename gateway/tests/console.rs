@@ -1,0 +1,494 @@
+//! The web console (#18), driven as a browser would: plain HTTP/1.1 requests to the gateway's
+//! API port, the session cookie carried by hand, against the whole suite.
+
+use bytes::Bytes;
+use eyrie_proto::v1 as pb;
+use eyrie_tests::{Suite, journey::Gateway};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const SHOP: &str = "projects/acme/groups/web/deployments/shop";
+const HOSTILE: &str = "<script>alert(1)</script> & Co";
+
+/// One answer: status, headers, body.
+struct Page {
+    status: http::StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(http::header::LOCATION)
+            .map_or("", |value| value.to_str().unwrap())
+    }
+
+    fn set_cookie(&self) -> Option<&str> {
+        self.headers
+            .get(http::header::SET_COOKIE)
+            .map(|value| value.to_str().unwrap())
+    }
+
+    /// The value of the first form's hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let start = self
+            .body
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body))
+            + r#"name="csrf" value=""#.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    /// Checks the headers every console response carries.
+    fn assert_secure_headers(&self) {
+        assert_eq!(self.headers["content-security-policy"], CSP);
+        assert_eq!(self.headers["x-content-type-options"], "nosniff");
+        assert_eq!(self.headers["referrer-policy"], "same-origin");
+    }
+}
+
+/// A browser of one person: a plain HTTP/1.1 client and its session cookie.
+struct Browser {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(suite: &Suite) -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: suite.gateway.url(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, request: http::request::Builder, body: String) -> Page {
+        let mut request = request.version(http::Version::HTTP_11);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", format!("eyrie_session={cookie}"));
+        }
+        let response = self
+            .client
+            .request(request.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let page = Page {
+            status,
+            headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        };
+        if let Some(set) = page.set_cookie() {
+            let value = set
+                .strip_prefix("eyrie_session=")
+                .and_then(|rest| rest.split(';').next())
+                .unwrap();
+            self.cookie = (!value.is_empty()).then(|| value.to_owned());
+        }
+        page
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = http::Request::get(format!("{}{path}", self.base));
+        self.send(request, String::new()).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+        let mut request = http::Request::post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send(request, body).await
+    }
+
+    /// Signs in with `token` through the form; the answer to the form's post.
+    async fn sign_in(&mut self, token: &str) -> Page {
+        let form = self.get("/_eyrie/sign-in").await;
+        assert_eq!(form.status, http::StatusCode::OK, "{}", form.body);
+        let csrf = form.csrf();
+        let origin = self.base.clone();
+        self.post(
+            "/_eyrie/sign-in",
+            &[("csrf", &csrf), ("token", token), ("next", "/_eyrie/")],
+            Some(&origin),
+        )
+        .await
+    }
+}
+
+/// The suite with project `acme` (display name [`HOSTILE`]): scope `dev`, the directory
+/// cluster `local`, a simulated one, group `web` and its deployment `shop` at version 2 (a new
+/// image).
+async fn seeded() -> (Suite, Gateway) {
+    let suite = Suite::start().await.unwrap();
+    let mut api = Gateway::new(suite.gateway_channel().await.unwrap(), &suite.admin_token);
+    api.create_shop("acme", HOSTILE, &suite.clusters_dir())
+        .await
+        .unwrap();
+    let cluster = api.request(pb::CreateClusterRequest {
+        parent: "projects/acme".into(),
+        cluster_id: "sim".into(),
+        cluster: Some(pb::Cluster {
+            display_name: "Try-out".into(),
+            connection: Some(pb::cluster::Connection::Directory(
+                pb::DirectoryConnection {
+                    path: suite.clusters_dir().join("sim").display().to_string(),
+                    simulated: true,
+                },
+            )),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    api.deployments.create_cluster(cluster).await.unwrap();
+    let shop = api.deployment(SHOP).await.unwrap();
+    let update = api.request(pb::UpdateDeploymentRequest {
+        deployment: Some(pb::Deployment {
+            name: SHOP.into(),
+            image: "nginx:1.28".into(),
+            clusters: vec![
+                "projects/acme/clusters/local".into(),
+                "projects/acme/clusters/sim".into(),
+            ],
+            etag: shop.etag,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["image".into(), "clusters".into()],
+        }),
+        ..Default::default()
+    });
+    api.deployments.update_deployment(update).await.unwrap();
+    // Versions are recorded asynchronously: wait (bounded) for the second.
+    for _ in 0..200 {
+        let listed = api
+            .versions
+            .list_versions(api.request(pb::ListVersionsRequest {
+                parent: SHOP.into(),
+                ..Default::default()
+            }))
+            .await;
+        if listed.is_ok_and(|listed| listed.into_inner().versions.len() == 2) {
+            return (suite, api);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("version 2 of {SHOP} was not recorded");
+}
+
+#[tokio::test]
+async fn signing_in_needs_a_known_token_and_sets_a_strict_http_only_cookie() {
+    let suite = Suite::start().await.unwrap();
+    let mut browser = Browser::new(&suite);
+
+    let home = browser.get("/_eyrie/p/acme").await;
+    assert_eq!(home.status, http::StatusCode::SEE_OTHER);
+    assert_eq!(home.location(), "/_eyrie/sign-in?next=%2F_eyrie%2Fp%2Facme");
+    home.assert_secure_headers();
+
+    let refused = browser.sign_in("eyr_not-a-token").await;
+    assert_eq!(refused.status, http::StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.body.contains("unknown or revoked"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        !refused.body.contains("eyr_not-a-token"),
+        "the token is shown back"
+    );
+    let anonymous = browser.cookie.clone().expect("a session before sign-in");
+
+    let accepted = browser.sign_in(&suite.admin_token).await;
+    assert_eq!(
+        accepted.status,
+        http::StatusCode::SEE_OTHER,
+        "{}",
+        accepted.body
+    );
+    assert_eq!(accepted.location(), "/_eyrie/");
+    let cookie = accepted.set_cookie().expect("a session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/_eyrie"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plaintext gateway: {cookie}");
+    assert_ne!(
+        browser.cookie.as_deref(),
+        Some(anonymous.as_str()),
+        "signing in starts a session under a new id"
+    );
+    let home = browser.get("/_eyrie/").await;
+    assert_eq!(home.status, http::StatusCode::OK, "{}", home.body);
+    assert!(home.body.contains("Sign out"), "{}", home.body);
+    assert!(
+        !home.body.contains(&suite.admin_token),
+        "the token is shown"
+    );
+    assert_eq!(home.headers["cache-control"], "no-store");
+    home.assert_secure_headers();
+
+    // A session id the server never gave is nobody's.
+    browser.cookie = Some("forged".into());
+    assert_eq!(
+        browser.get("/_eyrie/").await.status,
+        http::StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn the_read_pages_show_the_project_group_and_deployment_escaped() {
+    let (suite, _api) = seeded().await;
+    let mut browser = Browser::new(&suite);
+    browser.sign_in(&suite.admin_token).await;
+
+    let home = browser.get("/_eyrie/").await;
+    assert_eq!(home.status, http::StatusCode::OK);
+    assert!(
+        home.body.contains(r#"href="/_eyrie/p/acme""#),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62; &#38; Co")
+            || home
+                .body
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co"),
+        "{}",
+        home.body
+    );
+    assert!(!home.body.contains("<script>alert"), "{}", home.body);
+
+    let project = browser.get("/_eyrie/p/acme").await;
+    assert_eq!(project.status, http::StatusCode::OK, "{}", project.body);
+    project.assert_secure_headers();
+    assert!(!project.body.contains("<script>alert"), "{}", project.body);
+    for text in [
+        r#"href="/_eyrie/p/acme/dg/web""#,
+        "Dev",
+        "allowed",
+        "Folder local",
+        "Try-out",
+        "directory",
+        "simulated",
+    ] {
+        assert!(project.body.contains(text), "{text}: {}", project.body);
+    }
+
+    let group = browser.get("/_eyrie/p/acme/dg/web").await;
+    assert_eq!(group.status, http::StatusCode::OK, "{}", group.body);
+    group.assert_secure_headers();
+    for text in [
+        r#"id="deployment-shop""#,
+        r#"href="/_eyrie/p/acme/dg/web/d/shop""#,
+        "Shop",
+        "draft",
+        "nginx:1.28",
+        "Try-out",
+        "simulated",
+        "none yet",
+    ] {
+        assert!(group.body.contains(text), "{text}: {}", group.body);
+    }
+
+    let detail = browser.get("/_eyrie/p/acme/dg/web/d/shop").await;
+    assert_eq!(detail.status, http::StatusCode::OK, "{}", detail.body);
+    detail.assert_secure_headers();
+    for text in ["acme-shop", "nginx:1.28", "Versions", "created", "updated"] {
+        assert!(detail.body.contains(text), "{text}: {}", detail.body);
+    }
+    let diff = browser
+        .get("/_eyrie/p/acme/dg/web/d/shop?from=1&to=2")
+        .await;
+    assert_eq!(diff.status, http::StatusCode::OK, "{}", diff.body);
+    for text in [
+        "Version 1 → version 2",
+        "<code>image</code>",
+        "nginx:1.27",
+        "nginx:1.28",
+        "<code>clusters</code>",
+    ] {
+        assert!(diff.body.contains(text), "{text}: {}", diff.body);
+    }
+    let unknown_version = browser
+        .get("/_eyrie/p/acme/dg/web/d/shop?from=1&to=9")
+        .await;
+    assert_eq!(unknown_version.status, http::StatusCode::OK);
+    assert!(
+        unknown_version.body.contains("cannot be compared"),
+        "{}",
+        unknown_version.body
+    );
+
+    for missing in [
+        "/_eyrie/p/acme/dg/web/d/nothing",
+        "/_eyrie/p/acme/dg/nothing",
+        "/_eyrie/p/Not%2FA%2FSlug",
+        "/_eyrie/no-such-page",
+    ] {
+        let page = browser.get(missing).await;
+        assert_eq!(
+            page.status,
+            http::StatusCode::NOT_FOUND,
+            "{missing}: {}",
+            page.body
+        );
+        page.assert_secure_headers();
+    }
+
+    // The stylesheet and htmx: from the binary, cacheable for good under a versioned path.
+    let css_path = {
+        let start = detail.body.find("/_eyrie/static/").unwrap();
+        let end = detail.body[start..].find('"').unwrap() + start;
+        detail.body[start..end].to_owned()
+    };
+    let css = browser.get(&css_path).await;
+    assert_eq!(css.status, http::StatusCode::OK);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(
+        css.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert!(detail.body.contains("htmx.min.js") && detail.body.contains("htmx-ext-sse.min.js"));
+}
+
+#[tokio::test]
+async fn a_viewer_reads_its_project_only_and_a_revoked_token_signs_out() {
+    let (suite, mut api) = seeded().await;
+    api.create_project("other", "Other").await.unwrap();
+    let viewer = api
+        .create_token("viewer", "projects/acme", pb::Role::Viewer)
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&suite);
+    assert_eq!(
+        browser.sign_in(&viewer).await.status,
+        http::StatusCode::SEE_OTHER
+    );
+
+    let home = browser.get("/_eyrie/").await;
+    assert!(
+        home.body.contains(r#"href="/_eyrie/p/acme""#),
+        "{}",
+        home.body
+    );
+    assert!(
+        !home.body.contains(r#"href="/_eyrie/p/other""#),
+        "{}",
+        home.body
+    );
+    for path in ["/_eyrie/p/acme/dg/web", "/_eyrie/p/acme/dg/web/d/shop"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, http::StatusCode::OK, "{path}: {}", page.body);
+    }
+    let other = browser.get("/_eyrie/p/other").await;
+    assert_eq!(other.status, http::StatusCode::FORBIDDEN, "{}", other.body);
+    other.assert_secure_headers();
+
+    let revoke = api.request(pb::RevokeTokenRequest {
+        name: "tokens/viewer".into(),
+        ..Default::default()
+    });
+    api.access.revoke_token(revoke).await.unwrap();
+    // The gateway may trust a token it checked for `auth.cache_ttl` more: poll (bounded).
+    for _ in 0..100 {
+        let page = browser.get("/_eyrie/p/acme").await;
+        if page.status == http::StatusCode::SEE_OTHER {
+            assert!(
+                page.location().starts_with("/_eyrie/sign-in"),
+                "{}",
+                page.location()
+            );
+            assert!(
+                page.set_cookie().is_some_and(|c| c.contains("Max-Age=0")),
+                "the session cookie is cleared"
+            );
+            return;
+        }
+        assert_eq!(page.status, http::StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the revoked token's session still reads pages");
+}
+
+#[tokio::test]
+async fn sign_out_needs_the_csrf_token_and_a_same_origin_post_then_ends_the_session() {
+    let suite = Suite::start().await.unwrap();
+    let mut browser = Browser::new(&suite);
+    browser.sign_in(&suite.admin_token).await;
+    let home = browser.get("/_eyrie/").await;
+    let csrf = home.csrf();
+    let origin = browser.base.clone();
+
+    let forged = browser.post("/_eyrie/sign-out", &[], None).await;
+    assert_eq!(
+        forged.status,
+        http::StatusCode::FORBIDDEN,
+        "{}",
+        forged.body
+    );
+    forged.assert_secure_headers();
+    let wrong = browser
+        .post(
+            "/_eyrie/sign-out",
+            &[("csrf", "not-the-token")],
+            Some(&origin),
+        )
+        .await;
+    assert_eq!(wrong.status, http::StatusCode::FORBIDDEN);
+    let cross_site = browser
+        .post(
+            "/_eyrie/sign-out",
+            &[("csrf", &csrf)],
+            Some("https://evil.example.com"),
+        )
+        .await;
+    assert_eq!(cross_site.status, http::StatusCode::FORBIDDEN);
+    assert_eq!(
+        browser.get("/_eyrie/").await.status,
+        http::StatusCode::OK,
+        "refused posts leave the session alone"
+    );
+
+    let session = browser.cookie.clone();
+    let signed_out = browser
+        .post("/_eyrie/sign-out", &[("csrf", &csrf)], Some(&origin))
+        .await;
+    assert_eq!(signed_out.status, http::StatusCode::SEE_OTHER);
+    assert_eq!(signed_out.location(), "/_eyrie/sign-in");
+    assert!(signed_out.set_cookie().unwrap().contains("Max-Age=0"));
+    // Even a browser that kept the cookie is signed out: the session is gone on the server.
+    browser.cookie = session;
+    let after = browser.get("/_eyrie/").await;
+    assert_eq!(after.status, http::StatusCode::SEE_OTHER);
+
+    // Sign-in's own form is protected too.
+    browser.cookie = None;
+    let forged_sign_in = browser
+        .post("/_eyrie/sign-in", &[("token", &suite.admin_token)], None)
+        .await;
+    assert_eq!(forged_sign_in.status, http::StatusCode::FORBIDDEN);
+    assert!(
+        browser.get("/_eyrie/").await.status == http::StatusCode::SEE_OTHER,
+        "a sign-in without the form's token starts no session"
+    );
+}
