@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod binaries;
+pub mod browser;
 pub mod cli;
 pub mod eyrie_up;
 pub mod journey;

@@ -1,6 +1,7 @@
 //! End-to-end tests: Eyrie's real binaries as separate processes on loopback ports.
 
 mod authorization;
+mod browser_smoke;
 mod cli;
 mod first_run;
 mod gateway;
