@@ -24,6 +24,9 @@ pub enum PageError {
     Forbidden(String),
     /// 404: no such page or resource (or one hidden from the caller).
     NotFound(String),
+    /// 409: the resource's state does not allow it (another operation runs, a stale etag, an
+    /// id taken).
+    Conflict(String),
     /// 429: the token is over its rate limit.
     TooManyRequests(String),
     /// 503: a service behind the gateway does not answer.
@@ -54,6 +57,9 @@ impl From<Status> for PageError {
             Code::PermissionDenied => Self::Forbidden(message),
             Code::NotFound => Self::NotFound(message),
             Code::InvalidArgument | Code::OutOfRange => Self::BadRequest(message),
+            Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists => {
+                Self::Conflict(message)
+            }
             Code::ResourceExhausted => Self::TooManyRequests(message),
             Code::Unavailable | Code::DeadlineExceeded => {
                 tracing::warn!(code = ?status.code(), %message, "console: a service did not answer");
@@ -84,6 +90,7 @@ impl IntoResponse for PageError {
             Self::BadRequest(message) => (http::StatusCode::BAD_REQUEST, "Bad request", message),
             Self::Forbidden(message) => (http::StatusCode::FORBIDDEN, "Forbidden", message),
             Self::NotFound(message) => (http::StatusCode::NOT_FOUND, "Not found", message),
+            Self::Conflict(message) => (http::StatusCode::CONFLICT, "Not possible now", message),
             Self::TooManyRequests(message) => (
                 http::StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests",

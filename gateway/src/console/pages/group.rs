@@ -19,6 +19,14 @@ struct GroupPage {
     more: bool,
 }
 
+/// One deployment's card alone (`<li id="deployment-{slug}">`), as live updates send it.
+#[derive(Template)]
+#[template(path = "deployment_card.html")]
+pub struct CardFragment {
+    /// The card.
+    pub card: DeploymentCard,
+}
+
 /// What the card of one deployment shows.
 pub struct DeploymentCard {
     /// The deployment's id.
@@ -121,4 +129,66 @@ pub async fn page(
         cards,
         more: !listed.next_page_token.is_empty(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use askama::Template as _;
+
+    use super::*;
+
+    #[test]
+    fn a_card_renders_alone_escaped_with_its_state_in_words() {
+        let places = Places {
+            scopes: vec![pb::Scope {
+                name: "projects/acme/scopes/dev".into(),
+                slug: "dev".into(),
+                display_name: "Dev".into(),
+                allow_drop: true,
+                ..Default::default()
+            }],
+            clusters: vec![pb::Cluster {
+                name: "projects/acme/clusters/sim".into(),
+                slug: "sim".into(),
+                display_name: "Try-out".into(),
+                connection: Some(pb::cluster::Connection::Directory(
+                    pb::DirectoryConnection {
+                        path: "/srv/sim".into(),
+                        simulated: true,
+                    },
+                )),
+                ..Default::default()
+            }],
+        };
+        let deployment = pb::Deployment {
+            slug: "shop".into(),
+            display_name: "<b>Shop</b>".into(),
+            scope: "projects/acme/scopes/dev".into(),
+            clusters: vec!["projects/acme/clusters/sim".into()],
+            image: "nginx:1.27".into(),
+            state: pb::DeploymentState::Deploy.into(),
+            running_job_count: 2,
+            ..Default::default()
+        };
+        let html = CardFragment {
+            card: DeploymentCard::new("acme", "web", &deployment, &places),
+        }
+        .render()
+        .unwrap();
+        assert!(
+            html.starts_with(r#"<li class="card deployment" id="deployment-shop">"#),
+            "{html}"
+        );
+        assert!(!html.contains("<b>"), "{html}");
+        for text in [
+            "deployed",
+            "2 running jobs",
+            "Try-out",
+            "simulated",
+            "Dev",
+            "none yet",
+        ] {
+            assert!(html.contains(text), "{text}: {html}");
+        }
+    }
 }

@@ -91,7 +91,7 @@ pub struct Places {
 
 impl Places {
     /// The scopes and clusters of `project` (a resource name).
-    async fn of(signed_in: &SignedIn, project: &str) -> Result<Self, PageError> {
+    pub async fn of(signed_in: &SignedIn, project: &str) -> Result<Self, PageError> {
         let mut scopes_client = signed_in.api().deployments();
         let mut clusters_client = signed_in.api().deployments();
         let (scopes, clusters) = tokio::try_join!(
@@ -113,7 +113,7 @@ impl Places {
     }
 
     /// Scope `name`; a scope missing from the list is shown by its id, drop not allowed.
-    fn scope(&self, name: &str) -> ScopeView {
+    pub fn scope(&self, name: &str) -> ScopeView {
         self.scopes
             .iter()
             .find(|scope| scope.name == name)
@@ -128,7 +128,7 @@ impl Places {
     }
 
     /// Clusters `names`, in their order.
-    fn clusters(&self, names: &[String]) -> Vec<ClusterView> {
+    pub fn clusters(&self, names: &[String]) -> Vec<ClusterView> {
         names
             .iter()
             .map(|name| {
