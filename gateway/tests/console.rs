@@ -346,6 +346,7 @@ async fn the_read_pages_show_the_project_group_and_deployment_escaped() {
             page.body
         );
         page.assert_secure_headers();
+        assert!(page.body.contains("Sign out"), "the signed-in header stays");
     }
 
     // The stylesheet and htmx: from the binary, cacheable for good under a versioned path.
@@ -403,6 +404,7 @@ async fn a_viewer_reads_its_project_only_and_a_revoked_token_signs_out() {
     let other = browser.get("/_eyrie/p/other").await;
     assert_eq!(other.status, http::StatusCode::FORBIDDEN, "{}", other.body);
     other.assert_secure_headers();
+    assert!(other.body.contains("Signed in as"), "{}", other.body);
 
     let revoke = api.request(pb::RevokeTokenRequest {
         name: "tokens/viewer".into(),

@@ -39,11 +39,39 @@ pub enum PageError {
 #[derive(Debug, Clone, Copy)]
 pub struct EndSession;
 
+/// Response extension: this response is an error page, shown with the signed-in person's
+/// header when there is one (see [`ErrorPage::for_session`]).
+#[derive(Debug, Clone)]
+pub struct Shown {
+    title: &'static str,
+    message: String,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
     chrome: Chrome,
     message: String,
+}
+
+/// The error page `shown` again, for a signed-in person (`who`, whose forms carry `csrf`):
+/// with their header and sign-out form.
+pub fn for_session(
+    shown: &Shown,
+    who: std::sync::Arc<eyrie_proto::v1::Token>,
+    csrf: String,
+) -> Option<String> {
+    let chrome = Chrome {
+        who: Some(who),
+        csrf,
+        ..Chrome::anonymous(shown.title)
+    };
+    ErrorPage {
+        chrome,
+        message: shown.message.clone(),
+    }
+    .render()
+    .ok()
 }
 
 impl From<Status> for PageError {
@@ -111,6 +139,11 @@ impl IntoResponse for PageError {
             chrome: Chrome::anonymous(title),
             message,
         };
-        (status, render(&page)).into_response()
+        let mut response = (status, render(&page)).into_response();
+        response.extensions_mut().insert(Shown {
+            title,
+            message: page.message,
+        });
+        response
     }
 }

@@ -136,6 +136,16 @@ async fn secure_responses(
         if let Ok(clear) = HeaderValue::from_str(&session::clear_cookie(console.secure_cookies())) {
             response.headers_mut().append(header::SET_COOKIE, clear);
         }
+    } else if let Some(shown) = response.extensions().get::<error::Shown>() {
+        // An error page keeps the signed-in person's header (and sign-out form).
+        let signed_in = session_id
+            .as_deref()
+            .and_then(|id| console.sessions().get(id))
+            .and_then(|session| Some((session.who?, session.csrf)));
+        if let Some(html) = signed_in.and_then(|(who, csrf)| error::for_session(shown, who, csrf)) {
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+            *response.body_mut() = axum::body::Body::from(html);
+        }
     }
     let headers = response.headers_mut();
     headers.insert(
