@@ -494,3 +494,74 @@ async fn sign_out_needs_the_csrf_token_and_a_same_origin_post_then_ends_the_sess
         "a sign-in without the form's token starts no session"
     );
 }
+
+/// In a real browser (skipped where there is none, never in CI): signing in through the form,
+/// every read page at a phone's and a desktop's width without a serious axe violation, the
+/// Content-Security-Policy letting the console's own scripts (htmx) run.
+#[tokio::test]
+async fn a_browser_signs_in_and_reads_every_page_accessibly() {
+    use eyrie_tests::browser::{self, DESKTOP, PHONE};
+
+    let Some(chromium) = browser::start_or_skip("console_read_pages").await else {
+        return;
+    };
+    let (suite, _api) = seeded().await;
+    let base = suite.gateway.url();
+
+    chromium
+        .goto(&format!("{base}/_eyrie/p/acme/dg/web"))
+        .await
+        .unwrap();
+    chromium.find_by_label("API token").await.unwrap();
+    chromium.assert_no_serious_violations().await;
+    chromium
+        .fill("API token", &suite.admin_token)
+        .await
+        .unwrap();
+    chromium.click_by_role("button", "Sign in").await.unwrap();
+    // Back to the page asked for.
+    chromium.wait_for_text("Last operation").await;
+    assert!(
+        chromium
+            .url()
+            .await
+            .unwrap()
+            .ends_with("/_eyrie/p/acme/dg/web")
+    );
+    let htmx = chromium
+        .client()
+        .execute("return typeof window.htmx;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(htmx, "object", "htmx runs under the CSP");
+
+    for (path, text) in [
+        ("/_eyrie/", "Projects"),
+        ("/_eyrie/p/acme", "Deployment groups"),
+        ("/_eyrie/p/acme/dg/web", "Last operation"),
+        (
+            "/_eyrie/p/acme/dg/web/d/shop?from=1&to=2",
+            "Version 1 → version 2",
+        ),
+        ("/_eyrie/p/acme/dg/web/d/nothing", "Not found"),
+    ] {
+        chromium.goto(&format!("{base}{path}")).await.unwrap();
+        chromium.wait_for_text(text).await;
+        for viewport in [PHONE, DESKTOP] {
+            chromium.set_viewport(viewport).await.unwrap();
+            chromium.assert_no_serious_violations().await;
+        }
+        let name = path.trim_matches('/').replace(['/', '?', '&', '='], "_");
+        chromium.screenshots(&name).await.unwrap();
+    }
+
+    chromium.goto(&format!("{base}/_eyrie/")).await.unwrap();
+    chromium.click_by_role("button", "Sign out").await.unwrap();
+    chromium.find_by_label("API token").await.unwrap();
+    chromium
+        .goto(&format!("{base}/_eyrie/p/acme"))
+        .await
+        .unwrap();
+    chromium.find_by_label("API token").await.unwrap();
+    chromium.close().await.unwrap();
+}
