@@ -33,6 +33,13 @@ impl SignedIn {
         &self.who
     }
 
+    /// The role the signed-in token holds on project `project` (`projects/{slug}`), a global
+    /// admin counting as `admin`; `None` without one. For showing or disabling actions only:
+    /// the API decides, on every call.
+    pub fn role_on(&self, project: &str) -> Option<pb::Role> {
+        role_on(&self.who, project)
+    }
+
     /// The session's CSRF token: every form's hidden `csrf` field.
     pub fn csrf(&self) -> &str {
         &self.csrf
@@ -81,6 +88,17 @@ impl FromRequestParts<Console> for SignedIn {
             csrf: session.csrf,
         })
     }
+}
+
+fn role_on(who: &pb::Token, project: &str) -> Option<pb::Role> {
+    if who.global_admin {
+        return Some(pb::Role::Admin);
+    }
+    who.role_bindings
+        .iter()
+        .find(|binding| binding.project == project)
+        .map(pb::RoleBinding::role)
+        .filter(|role| *role != pb::Role::Unspecified)
 }
 
 /// Largest form a page posts, in bytes.
@@ -145,5 +163,28 @@ impl<T: DeserializeOwned + Send> FromRequest<Console> for Posted<T> {
         }
         let form = parse_form(&bytes)?;
         Ok(Self { signed_in, form })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_is_read_from_the_bindings_and_global_admins_are_admins() {
+        let viewer = pb::Token {
+            role_bindings: vec![pb::RoleBinding {
+                project: "projects/acme".into(),
+                role: pb::Role::Viewer.into(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(role_on(&viewer, "projects/acme"), Some(pb::Role::Viewer));
+        assert_eq!(role_on(&viewer, "projects/other"), None);
+        let admin = pb::Token {
+            global_admin: true,
+            ..Default::default()
+        };
+        assert_eq!(role_on(&admin, "projects/any"), Some(pb::Role::Admin));
     }
 }
