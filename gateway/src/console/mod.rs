@@ -105,6 +105,22 @@ pub fn router(console: Console) -> Router {
             "/_eyrie/p/{project}/dg/{group}/d/{deployment}",
             get(pages::deployment::page),
         )
+        .route(
+            "/_eyrie/p/{project}/dg/{group}/new",
+            get(pages::new_deployment::form).post(pages::new_deployment::submit),
+        )
+        .route(
+            "/_eyrie/p/{project}/dg/{group}/d/{deployment}/deploy",
+            post(pages::actions::deploy),
+        )
+        .route(
+            "/_eyrie/p/{project}/dg/{group}/d/{deployment}/pause",
+            post(pages::actions::pause),
+        )
+        .route(
+            "/_eyrie/p/{project}/dg/{group}/d/{deployment}/drop",
+            get(pages::actions::confirm_drop).post(pages::actions::drop),
+        )
         .route("/_eyrie/static/{version}/{file}", get(assets::serve))
         .fallback(|| async { PageError::NotFound("There is no such page.".to_owned()) })
         .layer(axum::middleware::from_fn_with_state(

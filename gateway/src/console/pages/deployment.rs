@@ -4,13 +4,17 @@
 use askama::Template;
 use axum::{
     extract::{Path, Query},
-    response::Response,
+    response::{IntoResponse as _, Response},
 };
 use eyrie_proto::v1 as pb;
 use serde::Deserialize;
 use tonic::Code;
 
-use super::{ClusterView, OperationView, Places, ScopeView, href, id};
+use super::{
+    ClusterView, OperationView, Places, ScopeView,
+    actions::{ActionsView, Refused},
+    href, id,
+};
 use crate::console::{PageError, SignedIn, render, view};
 
 /// Operations and jobs shown (the latest).
@@ -38,6 +42,8 @@ struct DeploymentPage {
     diff_to: i64,
     diff: Option<Vec<ChangeView>>,
     diff_error: Option<String>,
+    actions: Option<ActionsView>,
+    refused: Option<Refused>,
 }
 
 struct JobView {
@@ -81,9 +87,26 @@ pub async fn page(
     Path((project, group, deployment)): Path<(String, String, String)>,
     Query(diff_query): Query<DiffQuery>,
 ) -> Result<Response, PageError> {
-    let project_name = format!("projects/{}", id(&project)?);
-    let group_name = format!("{project_name}/groups/{}", id(&group)?);
-    let name = format!("{group_name}/deployments/{}", id(&deployment)?);
+    show(
+        signed_in,
+        [&project, &group, &deployment],
+        &diff_query,
+        None,
+    )
+    .await
+}
+
+/// The page of the deployment of `ids` (project, group, deployment); with the API's refusal of
+/// an action on it, under the refusal's status.
+pub async fn show(
+    signed_in: SignedIn,
+    [project, group, deployment]: [&String; 3],
+    diff_query: &DiffQuery,
+    refused: Option<Refused>,
+) -> Result<Response, PageError> {
+    let project_name = format!("projects/{}", id(project)?);
+    let group_name = format!("{project_name}/groups/{}", id(group)?);
+    let name = format!("{group_name}/deployments/{}", id(deployment)?);
     let api = signed_in.api();
     let (mut c1, mut c2, mut c3, mut c4) = (
         api.deployments(),
@@ -154,7 +177,7 @@ pub async fn page(
 
     let latest = versions.first().map_or(0, |v| v.number);
     let (diff_from, diff_to, diff, diff_error) =
-        compare(signed_in.api(), &name, &diff_query, latest).await?;
+        compare(signed_in.api(), &name, diff_query, latest).await?;
 
     let mut parameters: Vec<(String, String)> = d
         .parameters
@@ -162,19 +185,24 @@ pub async fn page(
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     parameters.sort();
+    let scope = places.scope(&d.scope);
+    let status = refused
+        .as_ref()
+        .map_or(http::StatusCode::OK, |refused| refused.status);
     let page = DeploymentPage {
         chrome: signed_in
             .chrome(d.display_name.clone())
             .crumb("Projects", "/_eyrie/")
             .crumb(
                 project_found.into_inner().display_name,
-                href(&project, None, None),
+                href(project, None, None),
             )
-            .crumb(group_found.display_name, href(&project, Some(&group), None)),
+            .crumb(group_found.display_name, href(project, Some(group), None)),
         kind: view::deployment_type(d.r#type),
         state: view::deployment_state(d.state),
         running_jobs_text: view::running_jobs(d.running_job_count),
-        scope: places.scope(&d.scope),
+        actions: ActionsView::new(&signed_in, project, group, &d, &scope),
+        scope,
         clusters: places.clusters(&d.clusters),
         parameters,
         created: (
@@ -197,9 +225,10 @@ pub async fn page(
         diff_to,
         diff,
         diff_error,
+        refused,
         d,
     };
-    Ok(render(&page))
+    Ok((status, render(&page)).into_response())
 }
 
 type Comparison = (i64, i64, Option<Vec<ChangeView>>, Option<String>);

@@ -1,7 +1,9 @@
 //! One module per page; what several pages show alike is here.
 
+pub mod actions;
 pub mod deployment;
 pub mod group;
+pub mod new_deployment;
 pub mod project;
 pub mod projects;
 pub mod sign_in;
