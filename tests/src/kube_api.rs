@@ -261,18 +261,27 @@ pub async fn install_crds(path: &str) {
                 let crd = derived_crd(text);
                 let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
                 let object: DynamicObject = serde_json::from_value(crd.clone()).unwrap();
-                match api.get_opt(&name).await.unwrap() {
-                    None => {
-                        api.create(&PostParams::default(), &object).await.unwrap();
+                // nextest runs each test in a process of its own, so several may install at
+                // once: a create or replace that another one won is read again.
+                for attempt in 1.. {
+                    let written = match api.get_opt(&name).await.unwrap() {
+                        None => api.create(&PostParams::default(), &object).await.map(drop),
+                        Some(stored)
+                            if stored.data["spec"]["versions"] != crd["spec"]["versions"] =>
+                        {
+                            let mut replacing = object.clone();
+                            replacing.metadata.resource_version = stored.metadata.resource_version;
+                            api.replace(&name, &PostParams::default(), &replacing)
+                                .await
+                                .map(drop)
+                        }
+                        Some(_) => Ok(()),
+                    };
+                    match written {
+                        Ok(()) => break,
+                        Err(kube::Error::Api(status)) if status.code == 409 && attempt < 10 => {}
+                        Err(error) => panic!("installing CRD {name}: {error}"),
                     }
-                    Some(stored) if stored.data["spec"]["versions"] != crd["spec"]["versions"] => {
-                        let mut replacing = object;
-                        replacing.metadata.resource_version = stored.metadata.resource_version;
-                        api.replace(&name, &PostParams::default(), &replacing)
-                            .await
-                            .unwrap();
-                    }
-                    Some(_) => {}
                 }
                 let established = async {
                     loop {
