@@ -240,6 +240,8 @@ async fn the_form_offers_scopes_clusters_and_the_books_parameters_required_first
     let (suite, _api) = seeded().await;
     let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
 
+    let group = admin.get("/_eyrie/p/acme/dg/erp").await;
+    group.assert_contains(&[r#"<a href="/_eyrie/p/acme/dg/erp/new">New deployment</a>"#]);
     let form = admin.get("/_eyrie/p/acme/dg/erp/new").await;
     assert_eq!(form.status, http::StatusCode::OK, "{}", form.body);
     form.assert_contains(&[
@@ -617,6 +619,12 @@ async fn a_viewer_sees_no_action_and_its_posts_are_refused_a_deployer_may_not_dr
         r#"<button type="submit" id="drop-button" aria-describedby="drop-why" disabled>Drop…</button>"#,
         "Drop needs the admin role on this project.",
     ]);
+    // Creating deployments needs admin: no link, no form.
+    let group = browser.get("/_eyrie/p/acme/dg/web").await;
+    group.assert_lacks(&["/_eyrie/p/acme/dg/web/new"]);
+    let form = browser.get("/_eyrie/p/acme/dg/web/new").await;
+    assert_eq!(form.status, http::StatusCode::FORBIDDEN, "{}", form.body);
+    assert!(form.body.contains("admin role"), "{}", form.body);
     let csrf = detail.csrf();
     let drop = browser
         .post(

@@ -17,6 +17,8 @@ struct GroupPage {
     kind: &'static str,
     cards: Vec<DeploymentCard>,
     more: bool,
+    /// The New deployment form, for those who may create deployments (admins).
+    new_deployment_href: Option<String>,
 }
 
 /// One deployment's card alone (`<li id="deployment-{slug}">`), as live updates send it.
@@ -128,6 +130,8 @@ pub async fn page(
         kind: view::deployment_type(group_found.r#type),
         cards,
         more: !listed.next_page_token.is_empty(),
+        new_deployment_href: super::actions::at_least(&signed_in, &project_name, pb::Role::Admin)
+            .then(|| format!("{}/new", href(&project, Some(&group), None))),
     }))
 }
 
