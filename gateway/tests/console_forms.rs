@@ -821,3 +821,67 @@ async fn the_drop_confirmation_names_the_deployment_and_needs_its_id_typed() {
     assert_eq!(listed[0].action(), pb::OperationAction::Drop);
     assert_eq!(listed[0].request_id, request_id);
 }
+
+#[tokio::test]
+async fn a_busy_deployment_offers_no_action_and_a_deploy_meanwhile_shows_the_api_refusal() {
+    let (suite, mut api) = seeded().await;
+    // A real folder cluster, where nothing plays the Kubernetes controllers: the deploy book
+    // waits (minutes) for a rollout that never comes, so the operation keeps running.
+    let folder = suite.clusters_dir().join("folder");
+    api.create_directory_cluster("projects/acme", "folder", &folder)
+        .await
+        .unwrap();
+    let update = api.request(pb::UpdateDeploymentRequest {
+        deployment: Some(pb::Deployment {
+            name: SHOP.into(),
+            clusters: vec!["projects/acme/clusters/folder".into()],
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["clusters".into()],
+        }),
+        ..Default::default()
+    });
+    api.deployments.update_deployment(update).await.unwrap();
+    let deploy = api.request(pb::DeployDeploymentRequest {
+        name: SHOP.into(),
+        ..Default::default()
+    });
+    let operation = api
+        .deployments
+        .deploy_deployment(deploy)
+        .await
+        .unwrap()
+        .into_inner();
+    // Initialized, deploying: the deploy book's job has started.
+    let running = api.operation_with_job(&operation.name, 1).await.unwrap();
+    assert_eq!(
+        running.status(),
+        pb::OperationStatus::Running,
+        "{running:?}"
+    );
+    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let detail = admin.get(SHOP_PAGE).await;
+    detail.assert_contains(&[
+        r#"<button type="submit" id="deploy-button" aria-describedby="deploy-why" disabled>Deploy</button>"#,
+        r#"<button type="submit" id="drop-button" aria-describedby="drop-why" disabled>Drop…</button>"#,
+        "Not possible now: Another operation is running on this deployment; wait for it to end.",
+    ]);
+
+    let csrf = detail.csrf();
+    let request_id = detail.field_after(&format!(r#"action="{SHOP_PAGE}/deploy""#), "request_id");
+    let refused = admin
+        .post(
+            &format!("{SHOP_PAGE}/deploy"),
+            &[("csrf", &csrf), ("request_id", &request_id)],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        http::StatusCode::CONFLICT,
+        "{}",
+        refused.body
+    );
+    refused.assert_contains(&["Deploy was refused:", "is busy", r#"id="actions-heading""#]);
+    assert_eq!(operations(&mut api, SHOP).await.len(), 1);
+}
