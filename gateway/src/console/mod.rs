@@ -21,6 +21,7 @@ mod assets;
 mod csrf;
 mod error;
 mod extract;
+mod live;
 mod pages;
 mod session;
 mod view;
@@ -104,6 +105,18 @@ pub fn router(console: Console) -> Router {
         .route(
             "/_eyrie/p/{project}/dg/{group}/d/{deployment}",
             get(pages::deployment::page),
+        )
+        .route(
+            "/_eyrie/p/{project}/dg/{group}/events",
+            get(live::group::events),
+        )
+        .route(
+            "/_eyrie/p/{project}/dg/{group}/d/{deployment}/jobs/{job}",
+            get(pages::job::page),
+        )
+        .route(
+            "/_eyrie/p/{project}/dg/{group}/d/{deployment}/jobs/{job}/events",
+            get(live::job::events),
         )
         .route(
             "/_eyrie/p/{project}/dg/{group}/new",

@@ -19,6 +19,8 @@ struct GroupPage {
     more: bool,
     /// The New deployment form, for those who may create deployments (admins).
     new_deployment_href: Option<String>,
+    /// The live stream of the cards (see `console::live::group`).
+    events_url: String,
 }
 
 /// One deployment's card alone (`<li id="deployment-{slug}">`), as live updates send it.
@@ -53,6 +55,8 @@ pub struct DeploymentCard {
     pub running_jobs: i32,
     /// The same, in words.
     pub running_jobs_text: String,
+    /// The running job's page, when jobs run and it is known.
+    pub running_job_href: Option<String>,
 }
 
 impl DeploymentCard {
@@ -70,6 +74,10 @@ impl DeploymentCard {
             last_operation: deployment.last_operation.as_ref().map(OperationView::from),
             running_jobs: deployment.running_job_count,
             running_jobs_text: view::running_jobs(deployment.running_job_count),
+            running_job_href: (deployment.running_job_count > 0)
+                .then(|| deployment.last_operation.as_ref()?.jobs.last())
+                .flatten()
+                .and_then(|job| super::job::job_href(job)),
         }
     }
 }
@@ -116,11 +124,19 @@ pub async fn page(
     let project_found = project_found.into_inner();
     let group_found = group_found.into_inner();
     let listed = listed.into_inner();
-    let cards = listed
-        .deployments
-        .iter()
-        .map(|deployment| DeploymentCard::new(&project, &group, deployment, &places))
-        .collect();
+    let mut cards = Vec::with_capacity(listed.deployments.len());
+    for deployment in &listed.deployments {
+        let mut card = DeploymentCard::new(&project, &group, deployment, &places);
+        if card.running_jobs > 0 && card.running_job_href.is_none() {
+            let running = super::job::running_job(signed_in.api(), deployment).await;
+            card.running_job_href = running.as_deref().and_then(super::job::job_href);
+        }
+        cards.push(card);
+    }
+    let events_url = crate::console::live::group::events_url(
+        &href(&project, Some(&group), None),
+        &listed.deployments,
+    );
     Ok(render(&GroupPage {
         chrome: signed_in
             .chrome(group_found.display_name.clone())
@@ -132,6 +148,7 @@ pub async fn page(
         more: !listed.next_page_token.is_empty(),
         new_deployment_href: super::actions::at_least(&signed_in, &project_name, pb::Role::Admin)
             .then(|| format!("{}/new", href(&project, Some(&group), None))),
+        events_url,
     }))
 }
 
@@ -180,7 +197,9 @@ mod tests {
         .render()
         .unwrap();
         assert!(
-            html.starts_with(r#"<li class="card deployment" id="deployment-shop">"#),
+            html.starts_with(
+                r#"<li class="card deployment" id="deployment-shop" sse-swap="deployment-shop""#
+            ),
             "{html}"
         );
         assert!(!html.contains("<b>"), "{html}");

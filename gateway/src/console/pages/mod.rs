@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod deployment;
 pub mod group;
+pub mod job;
 pub mod new_deployment;
 pub mod project;
 pub mod projects;
