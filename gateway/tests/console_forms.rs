@@ -683,10 +683,14 @@ async fn deploy_runs_once_per_form_and_a_refused_pause_shows_the_api_message() {
             deployed.body
         );
         assert!(
-            deployed.location().starts_with(KEEP_PAGE),
-            "{}",
+            deployed
+                .location()
+                .starts_with(&format!("{KEEP_PAGE}/jobs/")),
+            "to the running job's page: {}",
             deployed.location()
         );
+        let job = admin.get(deployed.location()).await;
+        assert_eq!(job.status, http::StatusCode::OK, "{}", job.body);
     }
     let listed = operations(&mut api, KEEP).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -820,6 +824,12 @@ async fn the_drop_confirmation_names_the_deployment_and_needs_its_id_typed() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].action(), pb::OperationAction::Drop);
     assert_eq!(listed[0].request_id, request_id);
+    let job = listed[0].jobs.first().expect("the drop job");
+    assert_eq!(
+        dropped.location(),
+        format!("{SHOP_PAGE}/jobs/{}", job.rsplit('/').next().unwrap()),
+        "to the drop job's page"
+    );
 }
 
 #[tokio::test]

@@ -459,10 +459,13 @@ async fn run(
     }
 }
 
-/// Where an accepted action goes: the deployment's page (its operations and jobs).
-// TODO(#18): to the running job's page once the console has one (the live-updates part).
-fn after(detail: &str, _operation: &pb::Operation) -> String {
-    detail.to_owned()
+/// Where an accepted action goes: the page of the job it started (the last of its operation's
+/// jobs, e.g. the initialize job of a first Deploy), or the deployment's page without one.
+fn after(detail: &str, operation: &pb::Operation) -> String {
+    match operation.jobs.last() {
+        Some(job) => format!("{detail}/jobs/{}", view::id_of(job)),
+        None => detail.to_owned(),
+    }
 }
 
 /// The refusal of `action` shown on the deployment's page: refusals of state, of a request the
