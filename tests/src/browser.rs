@@ -163,26 +163,49 @@ impl Browser {
         *self.shared.wait_timeout.lock().expect("wait timeout lock") = timeout;
     }
 
+    /// How long waits and lookups may take.
+    fn wait_timeout(&self) -> Duration {
+        *self.shared.wait_timeout.lock().expect("wait timeout lock")
+    }
+
     /// Resizes the window so that the page's viewport is `viewport`.
     pub async fn set_viewport(&self, viewport: Viewport) -> anyhow::Result<()> {
         let Viewport { width, height } = viewport;
-        self.client.set_window_size(width, height).await?;
-        let (inner_width, inner_height) = self.inner_size().await?;
-        if (inner_width, inner_height) != (width, height) {
-            // The outer size includes whatever frame Chromium draws: make up the difference.
-            let outer_width = (width * 2).saturating_sub(inner_width);
-            let outer_height = (height * 2).saturating_sub(inner_height);
+        let deadline = Instant::now() + self.wait_timeout();
+        let (mut outer_width, mut outer_height) = (width, height);
+        loop {
             self.client
                 .set_window_size(outer_width, outer_height)
                 .await?;
-            let inner = self.inner_size().await?;
+            let (inner_width, inner_height) = self.settled_inner_size(deadline).await?;
+            if (inner_width, inner_height) == (width, height) {
+                break;
+            }
             anyhow::ensure!(
-                inner == (width, height),
-                "the viewport is {inner:?} instead of {width}x{height}"
+                Instant::now() < deadline,
+                "the viewport is {inner_width}x{inner_height} instead of {width}x{height}"
             );
+            // The outer size includes whatever frame Chromium draws: make up the difference.
+            outer_width = (outer_width + width).saturating_sub(inner_width);
+            outer_height = (outer_height + height).saturating_sub(inner_height);
         }
         *self.shared.viewport.lock().expect("viewport lock") = viewport;
         Ok(())
+    }
+
+    /// The page's inner size once a resize has reached it: on a loaded machine the renderer
+    /// reports the new size some time after the window changed, so it is read until two reads
+    /// agree (or `deadline` passes).
+    async fn settled_inner_size(&self, deadline: Instant) -> anyhow::Result<(u32, u32)> {
+        let mut last = self.inner_size().await?;
+        loop {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            let now = self.inner_size().await?;
+            if now == last || Instant::now() >= deadline {
+                return Ok(now);
+            }
+            last = now;
+        }
     }
 
     /// The page's `innerWidth` and `innerHeight`.
@@ -381,7 +404,7 @@ impl Browser {
         F: FnMut(Browser) -> Fut,
         Fut: Future<Output = anyhow::Result<Option<T>>>,
     {
-        let timeout = *self.shared.wait_timeout.lock().expect("wait timeout lock");
+        let timeout = self.wait_timeout();
         let deadline = Instant::now() + timeout;
         loop {
             let last_error = match probe(self.clone()).await {
