@@ -760,8 +760,13 @@ mod upstream {
     }
 }
 
-#[tokio::test]
-async fn a_second_tab_opens_no_second_upstream_stream() {
+/// A gateway in process in front of the stand-ins, with its admin token.
+async fn gateway_on_stand_ins() -> (
+    eyrie_platform::testing::TestServer,
+    String,
+    upstream::Upstream,
+    tempfile::TempDir,
+) {
     use eyrie_gateway::{Gateway as GatewayService, Settings};
     use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
 
@@ -780,12 +785,20 @@ async fn a_second_tab_opens_no_second_upstream_stream() {
     settings.backends.book_runner = url;
     settings.auth.bootstrap_token_file = Some(dir.path().join("admin-token"));
     let gateway = TestServer::start::<GatewayService>(settings).await.unwrap();
-    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let token = std::fs::read_to_string(dir.path().join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (gateway, token, upstream, dir)
+}
 
+#[tokio::test]
+async fn a_second_tab_opens_no_second_upstream_stream() {
+    let (gateway, token, upstream, _dir) = gateway_on_stand_ins().await;
     let mut first = Tab::new(gateway.url());
-    first.sign_in(token.trim()).await;
+    first.sign_in(&token).await;
     let mut second = Tab::new(gateway.url());
-    second.sign_in(token.trim()).await;
+    second.sign_in(&token).await;
     let job_events = "/_eyrie/p/acme/dg/web/d/shop/jobs/j1/events";
     let mut streams = Vec::new();
     for tab in [&first, &second] {
@@ -809,21 +822,69 @@ async fn a_second_tab_opens_no_second_upstream_stream() {
     assert_eq!(upstream.group_watches.load(Ordering::SeqCst), 1);
     assert_eq!(upstream.job_watches.load(Ordering::SeqCst), 1);
 
-    // Once every tab left, the shared streams close; a tab opened then starts a new one.
+    // Once every tab left, nothing is left behind: the shared streams close, and a tab opened
+    // then starts new ones.
     drop(streams);
     let reopened = async {
         loop {
-            let (_, stream) = first.events(GROUP_EVENTS, None).await;
-            let mut stream = stream.unwrap();
-            stream.until(&mut Vec::new(), "the card", is_card).await;
-            if upstream.group_watches.load(Ordering::SeqCst) == 2 {
+            let (_, group) = first.events(GROUP_EVENTS, None).await;
+            let mut group = group.unwrap();
+            group.until(&mut Vec::new(), "the card", is_card).await;
+            let (_, job) = first.events(job_events, None).await;
+            let mut job = job.unwrap();
+            job.until(&mut Vec::new(), "the step's row", |frame| {
+                frame.event == "step-0"
+            })
+            .await;
+            if upstream.group_watches.load(Ordering::SeqCst) == 2
+                && upstream.job_watches.load(Ordering::SeqCst) == 2
+            {
                 return;
             }
-            drop(stream);
+            drop((group, job));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
     tokio::time::timeout(LIVE_WAIT, reopened)
         .await
-        .expect("the group's upstream stream closed when its last tab left");
+        .expect("the upstream streams closed when their last tab left");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_open_streams() {
+    let (gateway, token, _upstream, _dir) = gateway_on_stand_ins().await;
+    let mut tab = Tab::new(gateway.url());
+    tab.sign_in(&token).await;
+    let (_, stream) = tab.events(GROUP_EVENTS, None).await;
+    let mut stream = stream.unwrap();
+    stream.until(&mut Vec::new(), "the card", is_card).await;
+
+    // Any page of the session carries its sign-out form (an error page too).
+    let (_, page) = tab.get("/_eyrie/p/acme/dg/web/d/shop/jobs/j1").await;
+    let start = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    let csrf = page[start..start + page[start..].find('"').unwrap()].to_owned();
+    let request = tab
+        .request(http::Method::POST, "/_eyrie/sign-out")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &tab.base);
+    let body = serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap();
+    let signed_out = tab
+        .client
+        .request(request.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), http::StatusCode::SEE_OTHER);
+
+    // At its next heartbeat the stream sees the session gone, says `end` and stops.
+    let mut seen = Vec::new();
+    let end = stream
+        .until(&mut seen, "the end", |frame| frame.event == "end")
+        .await;
+    assert_eq!(end.data, "signed out");
+    let after = tokio::time::timeout(LIVE_WAIT, stream.next())
+        .await
+        .unwrap();
+    assert!(after.is_none(), "{after:?}");
+    let (status, _) = tab.events(GROUP_EVENTS, None).await;
+    assert_eq!(status, http::StatusCode::UNAUTHORIZED);
 }

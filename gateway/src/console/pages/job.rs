@@ -35,7 +35,7 @@ pub struct JobSummary {
     pub id: String,
     /// Its status.
     pub status: view::Badge,
-    /// Queued or running: the spinner shows.
+    /// Queued or running: the page follows it live.
     pub active: bool,
     /// The action of its operation, as a verb.
     pub action: &'static str,
@@ -69,8 +69,6 @@ pub struct StepRow {
     pub uses: String,
     /// Its status.
     pub status: view::Badge,
-    /// Running: the spinner shows.
-    pub running: bool,
     /// Attempts started.
     pub attempts: u32,
     /// How long it ran (so far); empty before it started.
@@ -237,7 +235,6 @@ impl StepRow {
             name: step.name.clone(),
             uses: step.uses.clone(),
             status: step_status(step.status),
-            running: step.status() == pb::StepStatus::Running,
             attempts: step.attempts,
             duration: duration(step.start_time.as_ref(), step.end_time.as_ref(), now),
             message: step.message.clone(),
