@@ -7,6 +7,7 @@ pub mod auth;
 mod binaries;
 pub mod browser;
 pub mod cli;
+pub mod console;
 pub mod eyrie_up;
 pub mod journey;
 pub mod kube_api;

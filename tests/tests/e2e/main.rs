@@ -3,6 +3,7 @@
 mod authorization;
 mod browser_smoke;
 mod cli;
+mod console_browser;
 mod first_run;
 mod gateway;
 mod grpcurl;
