@@ -82,4 +82,21 @@ mod tests {
             "a new set once the last ended"
         );
     }
+
+    /// The last job on a folder stops its controllers at once, not after their wait between
+    /// passes (a job's end would otherwise wait for it).
+    #[test]
+    fn controllers_stop_without_finishing_their_wait() {
+        let root = tempfile::tempdir().unwrap();
+        let controllers =
+            Controllers::start(root.path(), Duration::from_secs(3600), Faults::default());
+        let (stopped, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            controllers.stop();
+            let _ = stopped.send(());
+        });
+        // Bounded far below the hour-long wait between passes.
+        done.recv_timeout(Duration::from_secs(60))
+            .expect("the controllers finished their wait before stopping");
+    }
 }

@@ -12,7 +12,7 @@ const RECONCILE_INTERVAL: Duration = Duration::from_millis(30);
 /// The controllers running over one folder; they stop when this is dropped.
 #[derive(Debug)]
 pub struct Controllers {
-    _running: eyrie_book_runner_svc::cluster::simulated::Controllers,
+    running: Option<eyrie_book_runner_svc::cluster::simulated::Controllers>,
 }
 
 impl Controllers {
@@ -26,11 +26,22 @@ impl Controllers {
     /// pulled or crash, Jobs that fail).
     pub fn start_with_faults(root: impl Into<PathBuf>, faults: Faults) -> Self {
         Self {
-            _running: eyrie_book_runner_svc::cluster::simulated::Controllers::start(
-                root,
-                RECONCILE_INTERVAL,
-                faults,
+            running: Some(
+                eyrie_book_runner_svc::cluster::simulated::Controllers::start(
+                    root,
+                    RECONCILE_INTERVAL,
+                    faults,
+                ),
             ),
+        }
+    }
+}
+
+impl Drop for Controllers {
+    /// Waits for the last pass, so that the test's folder sees no write after this.
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
         }
     }
 }

@@ -14,10 +14,7 @@ use std::{
     io::Write as _,
     os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::mpsc,
     thread::JoinHandle,
     time::{Duration, SystemTime},
 };
@@ -38,7 +35,8 @@ const CLUSTER_SCOPED: &str = "_cluster";
 /// The controllers running over one folder; they stop when this is dropped.
 pub struct Controllers {
     root: PathBuf,
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the thread: it wakes at once instead of finishing its wait.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -48,20 +46,32 @@ impl Controllers {
     /// that cannot be pulled or crash, Jobs that fail).
     pub fn start(root: impl Into<PathBuf>, interval: Duration, faults: Faults) -> Self {
         let root = root.into();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (stopping, folder) = (Arc::clone(&stop), root.clone());
+        let (stop, stopping) = mpsc::channel::<()>();
+        let folder = root.clone();
         // A thread of its own: the passes do blocking file I/O, and it works the same under any
         // runtime (tests start these from synchronous code too).
         let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
+            loop {
                 reconcile(&folder, &faults);
-                std::thread::sleep(interval);
+                // Nothing is ever sent: the sender's drop ends the wait, and the loop.
+                if let Err(mpsc::RecvTimeoutError::Disconnected) = stopping.recv_timeout(interval) {
+                    break;
+                }
             }
         });
         Self {
             root,
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
+        }
+    }
+
+    /// Stops the controllers and waits for their last pass to end (a test removing the folder
+    /// next wants no write after this returns).
+    pub fn stop(mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 
@@ -81,9 +91,15 @@ impl std::fmt::Debug for Controllers {
 
 impl Drop for Controllers {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        drop(self.stop.take());
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        // The thread ends once its pass is done; on an async runtime (the runner, when a job's
+        // driver goes) that pass is waited for off the runtime's threads, never blocking them.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || thread.join())),
+            Err(_) => drop(thread.join()),
         }
     }
 }
