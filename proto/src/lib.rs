@@ -18,6 +18,8 @@ pub mod internal {
     }
 }
 
+pub mod book_parameters;
+
 /// Encoded descriptors of every file (public and internal), for the services' reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/eyrie_all.bin"));
 

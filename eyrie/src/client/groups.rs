@@ -1,9 +1,12 @@
 //! `eyrie group`: deployment groups, their type and the book of each lifecycle phase.
 
 use clap::{Args, Subcommand};
-use eyrie_proto::v1::{
-    BookParameter, CreateDeploymentGroupRequest, DeploymentGroup, GetBookRequest,
-    GetDeploymentGroupRequest, ListDeploymentGroupsRequest, UpdateDeploymentGroupRequest,
+use eyrie_proto::{
+    book_parameters,
+    v1::{
+        BookParameter, CreateDeploymentGroupRequest, DeploymentGroup, GetBookRequest,
+        GetDeploymentGroupRequest, ListDeploymentGroupsRequest, UpdateDeploymentGroupRequest,
+    },
 };
 use prost_types::FieldMask;
 
@@ -206,48 +209,6 @@ pub async fn run(command: GroupCommand, context: &Context) -> Result<(), CliErro
     Ok(())
 }
 
-/// One parameter as the group's books declare it, merged over the books.
-#[derive(Debug, Default, PartialEq)]
-struct GroupParameter {
-    name: String,
-    required: bool,
-    default_value: String,
-    books: Vec<String>,
-    description: String,
-}
-
-/// Merges the parameters of `books` (name and parameters, in phase order): a parameter is
-/// required when any book requires it, and takes the first default and description given.
-fn merge_parameters(books: &[(String, Vec<BookParameter>)]) -> Vec<GroupParameter> {
-    let mut merged: Vec<GroupParameter> = Vec::new();
-    for (book, parameters) in books {
-        for parameter in parameters {
-            let index = match merged.iter().position(|p| p.name == parameter.name) {
-                Some(index) => index,
-                None => {
-                    merged.push(GroupParameter {
-                        name: parameter.name.clone(),
-                        ..Default::default()
-                    });
-                    merged.len() - 1
-                }
-            };
-            let entry = &mut merged[index];
-            entry.required |= parameter.required;
-            if entry.default_value.is_empty() {
-                entry.default_value.clone_from(&parameter.default_value);
-            }
-            if entry.description.is_empty() {
-                entry.description.clone_from(&parameter.description);
-            }
-            if !entry.books.contains(book) {
-                entry.books.push(book.clone());
-            }
-        }
-    }
-    merged
-}
-
 /// Prints the parameters the group's four books declare, one row per parameter.
 async fn print_parameters(group: &DeploymentGroup, context: &Context) -> Result<(), CliError> {
     let mut client = context.connection.books();
@@ -269,7 +230,7 @@ async fn print_parameters(group: &DeploymentGroup, context: &Context) -> Result<
             .into_inner();
         books.push((name.clone(), book.parameters));
     }
-    let rows: Vec<_> = merge_parameters(&books)
+    let rows: Vec<_> = book_parameters::merge(&books)
         .into_iter()
         .map(|p| {
             let value = if p.required {
@@ -304,52 +265,4 @@ fn details(group: &DeploymentGroup) -> Details {
         ("created", time(group.create_time.as_ref())),
         ("updated", time(group.update_time.as_ref())),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parameter(
-        name: &str,
-        required: bool,
-        default_value: &str,
-        description: &str,
-    ) -> BookParameter {
-        BookParameter {
-            name: name.to_owned(),
-            description: description.to_owned(),
-            required,
-            default_value: default_value.to_owned(),
-        }
-    }
-
-    #[test]
-    fn a_parameter_of_several_books_is_one_row_naming_them_all() {
-        let books = vec![
-            (
-                "books/a".to_owned(),
-                vec![
-                    parameter("port", false, "5432", ""),
-                    parameter("host", false, "", "Database host"),
-                ],
-            ),
-            (
-                "books/b".to_owned(),
-                vec![
-                    parameter("host", true, "", "Other words"),
-                    parameter("port", false, "1", "Database port"),
-                ],
-            ),
-        ];
-        let merged = merge_parameters(&books);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].name, "port");
-        assert_eq!(merged[0].default_value, "5432");
-        assert_eq!(merged[0].description, "Database port");
-        assert_eq!(merged[0].books, ["books/a", "books/b"]);
-        assert_eq!(merged[1].name, "host");
-        assert!(merged[1].required);
-        assert_eq!(merged[1].description, "Database host");
-    }
 }

@@ -12,7 +12,10 @@ use axum::{
     extract::Path,
     response::{IntoResponse, Redirect, Response},
 };
-use eyrie_proto::v1 as pb;
+use eyrie_proto::{
+    book_parameters::{self, GroupParameter},
+    v1 as pb,
+};
 use http::StatusCode;
 use tonic::Code;
 use tonic_types::StatusExt as _;
@@ -85,17 +88,6 @@ struct ClusterChoice {
 struct SummaryLine {
     target: Option<String>,
     text: String,
-}
-
-/// One parameter as the group's books declare it, merged over the books: required when any
-/// book requires it, with the first default and description given.
-#[derive(Debug, Default, PartialEq)]
-struct GroupParameter {
-    name: String,
-    required: bool,
-    default_value: String,
-    description: String,
-    books: Vec<String>,
 }
 
 /// What the person typed, kept when the form is shown again.
@@ -252,36 +244,11 @@ async fn group_parameters(
     Ok(merge_parameters(&books))
 }
 
-/// Merges the parameters of `books` (name and parameters, in phase order), as `eyrie group
-/// show` does.
+/// The parameters of `books` (name and parameters, in phase order) merged as `eyrie group
+/// show` merges them, required ones first so that what must be filled in is not lost among the
+/// defaults.
 fn merge_parameters(books: &[(String, Vec<pb::BookParameter>)]) -> Vec<GroupParameter> {
-    let mut merged: Vec<GroupParameter> = Vec::new();
-    for (book, parameters) in books {
-        for parameter in parameters {
-            let index = match merged.iter().position(|p| p.name == parameter.name) {
-                Some(index) => index,
-                None => {
-                    merged.push(GroupParameter {
-                        name: parameter.name.clone(),
-                        ..Default::default()
-                    });
-                    merged.len() - 1
-                }
-            };
-            let entry = &mut merged[index];
-            entry.required |= parameter.required;
-            if entry.default_value.is_empty() {
-                entry.default_value.clone_from(&parameter.default_value);
-            }
-            if entry.description.is_empty() {
-                entry.description.clone_from(&parameter.description);
-            }
-            if !entry.books.contains(book) {
-                entry.books.push(book.clone());
-            }
-        }
-    }
-    // Required ones first, so that what must be filled in is not lost among the defaults.
+    let mut merged = book_parameters::merge(books);
     merged.sort_by_key(|p| !p.required);
     merged
 }
