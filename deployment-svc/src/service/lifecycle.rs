@@ -150,10 +150,10 @@ impl Lifecycle {
             .get_version(pb::GetVersionRequest { name: name.clone() })
             .await
             .map_err(|status| match status.code() {
-                tonic::Code::NotFound => DeploymentError::FailedPrecondition {
-                    reason: "VERSION_NOT_FOUND",
-                    subject: name.clone(),
-                    message: format!("rollback_to_version: version {name} does not exist"),
+                // As the contract says: the version asked for is a resource that is not there.
+                tonic::Code::NotFound => DeploymentError::NotFound {
+                    kind: "version",
+                    name: name.clone(),
                 },
                 _ => DeploymentError::Unavailable(format!("version-svc: {}", status.message())),
             })?

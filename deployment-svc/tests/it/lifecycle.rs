@@ -360,9 +360,10 @@ async fn the_seed_lifecycle_runs_the_books() {
             }))
             .await
             .unwrap_err();
-        assert_eq!(
-            missing.code(),
-            Code::FailedPrecondition,
+        // The contract's NOT_FOUND, naming the version asked for.
+        assert_eq!(missing.code(), Code::NotFound, "{backend}: {missing:?}");
+        assert!(
+            missing.message().contains(&format!("{SHOP}/versions/99")),
             "{backend}: {missing:?}"
         );
         let rollback = client
