@@ -53,7 +53,8 @@ impl<S: VersionStore> Versions<S> {
     }
 
     /// A page of `limit` versions numbered below `before`, newest first. A deployment without any
-    /// version is `DeploymentNotFound`.
+    /// version has an empty page: its first version may still be on its way from deployment-svc,
+    /// and version-svc cannot tell such a deployment from one that does not exist.
     pub async fn list(
         &self,
         deployment: &DeploymentName,
@@ -62,9 +63,6 @@ impl<S: VersionStore> Versions<S> {
     ) -> Result<VersionPage, VersionError> {
         // One extra row tells whether another page follows, without a count query.
         let mut versions = self.store.list(deployment, before, limit + 1).await?;
-        if versions.is_empty() && before.is_none() {
-            return Err(VersionError::DeploymentNotFound(deployment.to_string()));
-        }
         let next_before = if versions.len() as u64 > limit {
             versions.truncate(limit as usize);
             versions.last().map(|last| last.number)

@@ -204,7 +204,6 @@ async fn versions(client: &mut VersionServiceClient<Channel>, deployment: &str) 
             found.reverse();
             found
         }
-        Err(status) if status.code() == tonic::Code::NotFound => Vec::new(),
         Err(status) => panic!("ListVersions({deployment}): {status:?}"),
     }
 }

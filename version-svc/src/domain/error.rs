@@ -8,9 +8,6 @@ pub enum VersionError {
     /// The request is malformed; each violation names its field.
     #[error("invalid request: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldViolation>),
-    /// The deployment has no version at all.
-    #[error("deployment {0:?} has no version")]
-    DeploymentNotFound(String),
     /// No version with that name.
     #[error("version {0:?} not found")]
     VersionNotFound(String),

@@ -9,7 +9,6 @@ impl From<VersionError> for Status {
     fn from(err: VersionError) -> Self {
         match &err {
             VersionError::Invalid(violations) => status::invalid_argument(violations),
-            VersionError::DeploymentNotFound(name) => status::not_found("deployment", name),
             VersionError::VersionNotFound(name) => status::not_found("version", name),
             VersionError::Store(store) => status::internal(store),
         }

@@ -156,19 +156,15 @@ pub async fn show(
                 .map_err(PageError::from)
         },
         async {
-            match versions_client
+            versions_client
                 .list_versions(pb::ListVersionsRequest {
                     parent: name.clone(),
                     page_size: VERSIONS,
                     ..Default::default()
                 })
                 .await
-            {
-                Ok(listed) => Ok(listed.into_inner().versions),
-                // A deployment whose first version is not recorded yet has none.
-                Err(status) if status.code() == Code::NotFound => Ok(Vec::new()),
-                Err(status) => Err(PageError::from(status)),
-            }
+                .map(|listed| listed.into_inner().versions)
+                .map_err(PageError::from)
         },
         Places::of(&signed_in, &project_name),
     )?;
