@@ -68,11 +68,8 @@ impl Controllers {
 
     /// Stops the controllers and waits for their last pass to end (a test removing the folder
     /// next wants no write after this returns).
-    pub fn stop(mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn stop(self) {
+        drop(self);
     }
 
     /// The folder the controllers work on.
@@ -92,14 +89,10 @@ impl std::fmt::Debug for Controllers {
 impl Drop for Controllers {
     fn drop(&mut self) {
         drop(self.stop.take());
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        // The thread ends once its pass is done; on an async runtime (the runner, when a job's
-        // driver goes) that pass is waited for off the runtime's threads, never blocking them.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(move || thread.join())),
-            Err(_) => drop(thread.join()),
+        // Woken at once, the thread ends with the pass in progress, which is waited for: the
+        // next job on the folder must not meet a pass that read the files before it wrote.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
