@@ -1,132 +1,16 @@
 //! The web console (#18), driven as a browser would: plain HTTP/1.1 requests to the gateway's
 //! API port, the session cookie carried by hand, against the whole suite.
 
-use bytes::Bytes;
+#[allow(dead_code)]
+mod console_support;
+
 use eyrie_proto::v1 as pb;
 use eyrie_tests::{Suite, journey::Gateway};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+use console_support::{Browser, Via, create_simulated_cluster};
+
 const SHOP: &str = "projects/acme/groups/web/deployments/shop";
 const HOSTILE: &str = "<script>alert(1)</script> & Co";
-
-/// One answer: status, headers, body.
-struct Page {
-    status: http::StatusCode,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get(http::header::LOCATION)
-            .map_or("", |value| value.to_str().unwrap())
-    }
-
-    fn set_cookie(&self) -> Option<&str> {
-        self.headers
-            .get(http::header::SET_COOKIE)
-            .map(|value| value.to_str().unwrap())
-    }
-
-    /// The value of the first form's hidden `csrf` field.
-    fn csrf(&self) -> String {
-        let start = self
-            .body
-            .find(r#"name="csrf" value=""#)
-            .unwrap_or_else(|| panic!("no csrf field in {}", self.body))
-            + r#"name="csrf" value=""#.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_owned()
-    }
-
-    /// Checks the headers every console response carries.
-    fn assert_secure_headers(&self) {
-        assert_eq!(self.headers["content-security-policy"], CSP);
-        assert_eq!(self.headers["x-content-type-options"], "nosniff");
-        assert_eq!(self.headers["referrer-policy"], "same-origin");
-    }
-}
-
-/// A browser of one person: a plain HTTP/1.1 client and its session cookie.
-struct Browser {
-    client: Client<HttpConnector, Full<Bytes>>,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(suite: &Suite) -> Self {
-        Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            base: suite.gateway.url(),
-            cookie: None,
-        }
-    }
-
-    async fn send(&mut self, request: http::request::Builder, body: String) -> Page {
-        let mut request = request.version(http::Version::HTTP_11);
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", format!("eyrie_session={cookie}"));
-        }
-        let response = self
-            .client
-            .request(request.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let page = Page {
-            status,
-            headers,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        };
-        if let Some(set) = page.set_cookie() {
-            let value = set
-                .strip_prefix("eyrie_session=")
-                .and_then(|rest| rest.split(';').next())
-                .unwrap();
-            self.cookie = (!value.is_empty()).then(|| value.to_owned());
-        }
-        page
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = http::Request::get(format!("{}{path}", self.base));
-        self.send(request, String::new()).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
-        let mut request = http::Request::post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded");
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        self.send(request, body).await
-    }
-
-    /// Signs in with `token` through the form; the answer to the form's post.
-    async fn sign_in(&mut self, token: &str) -> Page {
-        let form = self.get("/_eyrie/sign-in").await;
-        assert_eq!(form.status, http::StatusCode::OK, "{}", form.body);
-        let csrf = form.csrf();
-        let origin = self.base.clone();
-        self.post(
-            "/_eyrie/sign-in",
-            &[("csrf", &csrf), ("token", token), ("next", "/_eyrie/")],
-            Some(&origin),
-        )
-        .await
-    }
-}
 
 /// The suite with project `acme` (display name [`HOSTILE`]): scope `dev`, the directory
 /// cluster `local`, a simulated one, group `web` and its deployment `shop` at version 2 (a new
@@ -137,22 +21,7 @@ async fn seeded() -> (Suite, Gateway) {
     api.create_shop("acme", HOSTILE, &suite.clusters_dir())
         .await
         .unwrap();
-    let cluster = api.request(pb::CreateClusterRequest {
-        parent: "projects/acme".into(),
-        cluster_id: "sim".into(),
-        cluster: Some(pb::Cluster {
-            display_name: "Try-out".into(),
-            connection: Some(pb::cluster::Connection::Directory(
-                pb::DirectoryConnection {
-                    path: suite.clusters_dir().join("sim").display().to_string(),
-                    simulated: true,
-                },
-            )),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    api.deployments.create_cluster(cluster).await.unwrap();
+    create_simulated_cluster(&suite, &mut api).await;
     let shop = api.deployment(SHOP).await.unwrap();
     let update = api.request(pb::UpdateDeploymentRequest {
         deployment: Some(pb::Deployment {
@@ -191,7 +60,7 @@ async fn seeded() -> (Suite, Gateway) {
 #[tokio::test]
 async fn signing_in_needs_a_known_token_and_sets_a_strict_http_only_cookie() {
     let suite = Suite::start().await.unwrap();
-    let mut browser = Browser::new(&suite);
+    let mut browser = Browser::new(suite.gateway.url());
 
     let home = browser.get("/_eyrie/p/acme").await;
     assert_eq!(home.status, http::StatusCode::SEE_OTHER);
@@ -250,7 +119,7 @@ async fn signing_in_needs_a_known_token_and_sets_a_strict_http_only_cookie() {
 #[tokio::test]
 async fn the_read_pages_show_the_project_group_and_deployment_escaped() {
     let (suite, _api) = seeded().await;
-    let mut browser = Browser::new(&suite);
+    let mut browser = Browser::new(suite.gateway.url());
     browser.sign_in(&suite.admin_token).await;
 
     let home = browser.get("/_eyrie/").await;
@@ -380,7 +249,7 @@ async fn a_viewer_reads_its_project_only_and_a_revoked_token_signs_out() {
         .create_token("viewer", "projects/acme", pb::Role::Viewer)
         .await
         .unwrap();
-    let mut browser = Browser::new(&suite);
+    let mut browser = Browser::new(suite.gateway.url());
     assert_eq!(
         browser.sign_in(&viewer).await.status,
         http::StatusCode::SEE_OTHER
@@ -435,13 +304,14 @@ async fn a_viewer_reads_its_project_only_and_a_revoked_token_signs_out() {
 #[tokio::test]
 async fn sign_out_needs_the_csrf_token_and_a_same_origin_post_then_ends_the_session() {
     let suite = Suite::start().await.unwrap();
-    let mut browser = Browser::new(&suite);
+    let mut browser = Browser::new(suite.gateway.url());
     browser.sign_in(&suite.admin_token).await;
     let home = browser.get("/_eyrie/").await;
     let csrf = home.csrf();
-    let origin = browser.base.clone();
 
-    let forged = browser.post("/_eyrie/sign-out", &[], None).await;
+    let forged = browser
+        .post_via("/_eyrie/sign-out", &[], Via::Nowhere)
+        .await;
     assert_eq!(
         forged.status,
         http::StatusCode::FORBIDDEN,
@@ -450,18 +320,14 @@ async fn sign_out_needs_the_csrf_token_and_a_same_origin_post_then_ends_the_sess
     );
     forged.assert_secure_headers();
     let wrong = browser
-        .post(
-            "/_eyrie/sign-out",
-            &[("csrf", "not-the-token")],
-            Some(&origin),
-        )
+        .post("/_eyrie/sign-out", &[("csrf", "not-the-token")])
         .await;
     assert_eq!(wrong.status, http::StatusCode::FORBIDDEN);
     let cross_site = browser
-        .post(
+        .post_via(
             "/_eyrie/sign-out",
             &[("csrf", &csrf)],
-            Some("https://evil.example.com"),
+            Via::Origin("https://evil.example.com"),
         )
         .await;
     assert_eq!(cross_site.status, http::StatusCode::FORBIDDEN);
@@ -472,9 +338,7 @@ async fn sign_out_needs_the_csrf_token_and_a_same_origin_post_then_ends_the_sess
     );
 
     let session = browser.cookie.clone();
-    let signed_out = browser
-        .post("/_eyrie/sign-out", &[("csrf", &csrf)], Some(&origin))
-        .await;
+    let signed_out = browser.post("/_eyrie/sign-out", &[("csrf", &csrf)]).await;
     assert_eq!(signed_out.status, http::StatusCode::SEE_OTHER);
     assert_eq!(signed_out.location(), "/_eyrie/sign-in");
     assert!(signed_out.set_cookie().unwrap().contains("Max-Age=0"));
@@ -486,7 +350,11 @@ async fn sign_out_needs_the_csrf_token_and_a_same_origin_post_then_ends_the_sess
     // Sign-in's own form is protected too.
     browser.cookie = None;
     let forged_sign_in = browser
-        .post("/_eyrie/sign-in", &[("token", &suite.admin_token)], None)
+        .post_via(
+            "/_eyrie/sign-in",
+            &[("token", &suite.admin_token)],
+            Via::Nowhere,
+        )
         .await;
     assert_eq!(forged_sign_in.status, http::StatusCode::FORBIDDEN);
     assert!(

@@ -2,165 +2,18 @@
 //! page, driven over plain HTTP/1.1 as a browser would, against the whole suite; what they did
 //! is checked through the API.
 
-use bytes::Bytes;
+#[allow(dead_code)]
+mod console_support;
+
 use eyrie_proto::v1 as pb;
 use eyrie_tests::{Suite, journey::Gateway};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+
+use console_support::{Browser, Via, create_simulated_cluster};
 
 const SHOP: &str = "projects/acme/groups/web/deployments/shop";
 const KEEP: &str = "projects/acme/groups/web/deployments/keep";
 const SHOP_PAGE: &str = "/_eyrie/p/acme/dg/web/d/shop";
 const KEEP_PAGE: &str = "/_eyrie/p/acme/dg/web/d/keep";
-
-/// One answer: status, headers, body.
-struct Page {
-    status: http::StatusCode,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get(http::header::LOCATION)
-            .map_or("", |value| value.to_str().unwrap())
-    }
-
-    /// The value of the first `name` field after `marker` (e.g. a form's `action="..."`).
-    fn field_after(&self, marker: &str, name: &str) -> String {
-        let start = self
-            .body
-            .find(marker)
-            .unwrap_or_else(|| panic!("no {marker} in {}", self.body));
-        let pattern = format!(r#"name="{name}" value=""#);
-        let value_start = self.body[start..]
-            .find(&pattern)
-            .unwrap_or_else(|| panic!("no {name} after {marker} in {}", self.body))
-            + start
-            + pattern.len();
-        let end = self.body[value_start..].find('"').unwrap() + value_start;
-        self.body[value_start..end].to_owned()
-    }
-
-    /// The session's CSRF token (the sign-out form's, the same in every form).
-    fn csrf(&self) -> String {
-        self.field_after("<body>", "csrf")
-    }
-
-    fn assert_contains(&self, texts: &[&str]) {
-        for text in texts {
-            assert!(self.body.contains(text), "{text}: {}", self.body);
-        }
-    }
-
-    fn assert_lacks(&self, texts: &[&str]) {
-        for text in texts {
-            assert!(!self.body.contains(text), "{text}: {}", self.body);
-        }
-    }
-}
-
-/// Where a POST says it comes from.
-#[derive(Clone, Copy)]
-enum Via<'a> {
-    /// The console's own page (an `Origin` naming the gateway).
-    Console,
-    /// A page of another site, by its `Origin`.
-    Origin(&'a str),
-    /// A browser's `Sec-Fetch-Site` header.
-    FetchSite(&'a str),
-    /// No header saying (not a browser).
-    Nowhere,
-}
-
-/// A browser of one person: a plain HTTP/1.1 client and its session cookie.
-struct Browser {
-    client: Client<HttpConnector, Full<Bytes>>,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(suite: &Suite) -> Self {
-        Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            base: suite.gateway.url(),
-            cookie: None,
-        }
-    }
-
-    async fn send(&mut self, request: http::request::Builder, body: String) -> Page {
-        let mut request = request.version(http::Version::HTTP_11);
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", format!("eyrie_session={cookie}"));
-        }
-        let response = self
-            .client
-            .request(request.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let page = Page {
-            status,
-            headers,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        };
-        if let Some(set) = page.headers.get(http::header::SET_COOKIE) {
-            let value = set
-                .to_str()
-                .unwrap()
-                .strip_prefix("eyrie_session=")
-                .and_then(|rest| rest.split(';').next())
-                .unwrap();
-            self.cookie = (!value.is_empty()).then(|| value.to_owned());
-        }
-        page
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = http::Request::get(format!("{}{path}", self.base));
-        self.send(request, String::new()).await
-    }
-
-    async fn post_via(&mut self, path: &str, fields: &[(&str, &str)], via: Via<'_>) -> Page {
-        let mut request = http::Request::post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded");
-        request = match via {
-            Via::Console => request.header("origin", self.base.clone()),
-            Via::Origin(origin) => request.header("origin", origin),
-            Via::FetchSite(site) => request.header("sec-fetch-site", site),
-            Via::Nowhere => request,
-        };
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        self.send(request, body).await
-    }
-
-    /// A POST from the console's own page.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        self.post_via(path, fields, Via::Console).await
-    }
-
-    /// Signs in with `token` through the form.
-    async fn sign_in(suite: &Suite, token: &str) -> Self {
-        let mut browser = Self::new(suite);
-        let form = browser.get("/_eyrie/sign-in").await;
-        let csrf = form.csrf();
-        let signed_in = browser
-            .post(
-                "/_eyrie/sign-in",
-                &[("csrf", &csrf), ("token", token), ("next", "/_eyrie/")],
-            )
-            .await;
-        assert_eq!(signed_in.status, http::StatusCode::SEE_OTHER);
-        browser
-    }
-}
 
 /// The suite with project `acme`: scopes `dev` (drop allowed) and `prod` (not), the directory
 /// cluster `local` and the simulated `sim`, group `web` (type none) with deployments `shop`
@@ -174,22 +27,7 @@ async fn seeded() -> (Suite, Gateway) {
     api.create_scope("projects/acme", "prod", "Production", false)
         .await
         .unwrap();
-    let cluster = api.request(pb::CreateClusterRequest {
-        parent: "projects/acme".into(),
-        cluster_id: "sim".into(),
-        cluster: Some(pb::Cluster {
-            display_name: "Try-out".into(),
-            connection: Some(pb::cluster::Connection::Directory(
-                pb::DirectoryConnection {
-                    path: suite.clusters_dir().join("sim").display().to_string(),
-                    simulated: true,
-                },
-            )),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    api.deployments.create_cluster(cluster).await.unwrap();
+    create_simulated_cluster(&suite, &mut api).await;
     api.create_group("projects/acme", "erp", pb::DeploymentType::Odoo)
         .await
         .unwrap();
@@ -238,7 +76,7 @@ async fn exists(api: &mut Gateway, name: &str) -> bool {
 #[tokio::test]
 async fn the_form_offers_scopes_clusters_and_the_books_parameters_required_first_with_defaults() {
     let (suite, _api) = seeded().await;
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
 
     let group = admin.get("/_eyrie/p/acme/dg/erp").await;
     group.assert_contains(&[r#"<a href="/_eyrie/p/acme/dg/erp/new">New deployment</a>"#]);
@@ -283,7 +121,7 @@ async fn the_form_offers_scopes_clusters_and_the_books_parameters_required_first
 #[tokio::test]
 async fn a_refused_create_shows_each_field_error_next_to_its_field_and_keeps_what_was_typed() {
     let (suite, mut api) = seeded().await;
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let form = admin.get("/_eyrie/p/acme/dg/web/new").await;
     let csrf = form.csrf();
 
@@ -402,7 +240,7 @@ async fn a_refused_create_shows_each_field_error_next_to_its_field_and_keeps_wha
 #[tokio::test]
 async fn a_good_create_makes_the_deployment_as_typed_and_a_taken_id_is_refused() {
     let (suite, mut api) = seeded().await;
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let form = admin.get("/_eyrie/p/acme/dg/web/new").await;
     let csrf = form.csrf();
     let request_id = form.field_after("<form", "request_id");
@@ -484,7 +322,7 @@ async fn a_good_create_makes_the_deployment_as_typed_and_a_taken_id_is_refused()
 #[tokio::test]
 async fn forged_posts_are_refused_and_change_nothing() {
     let (suite, mut api) = seeded().await;
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let csrf = admin.get("/_eyrie/").await.csrf();
     let create = [
         ("deployment_id", "forged"),
@@ -554,7 +392,7 @@ async fn a_viewer_sees_no_action_and_its_posts_are_refused_a_deployer_may_not_dr
         .await
         .unwrap();
 
-    let mut browser = Browser::sign_in(&suite, &viewer).await;
+    let mut browser = Browser::signed_in(suite.gateway.url(), &viewer).await;
     let detail = browser.get(SHOP_PAGE).await;
     assert_eq!(detail.status, http::StatusCode::OK, "{}", detail.body);
     detail.assert_lacks(&[
@@ -609,7 +447,7 @@ async fn a_viewer_sees_no_action_and_its_posts_are_refused_a_deployer_may_not_dr
     assert!(!exists(&mut api, "projects/acme/groups/web/deployments/viewed").await);
 
     // A deployer: Deploy offered, Pause not from draft, Drop disabled for its role.
-    let mut browser = Browser::sign_in(&suite, &deployer).await;
+    let mut browser = Browser::signed_in(suite.gateway.url(), &deployer).await;
     let detail = browser.get(SHOP_PAGE).await;
     detail.assert_contains(&[
         r#"<h2 id="actions-heading">Actions</h2>"#,
@@ -639,7 +477,7 @@ async fn a_viewer_sees_no_action_and_its_posts_are_refused_a_deployer_may_not_dr
 #[tokio::test]
 async fn deploy_runs_once_per_form_and_a_refused_pause_shows_the_api_message() {
     let (suite, mut api) = seeded().await;
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let detail = admin.get(KEEP_PAGE).await;
     let csrf = detail.csrf();
     let action = format!(r#"action="{KEEP_PAGE}/pause""#);
@@ -713,7 +551,7 @@ async fn deploy_runs_once_per_form_and_a_refused_pause_shows_the_api_message() {
 #[tokio::test]
 async fn drop_is_absent_where_the_scope_forbids_it_and_its_post_is_refused() {
     let (suite, mut api) = seeded().await;
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let detail = admin.get(KEEP_PAGE).await;
     assert_eq!(detail.status, http::StatusCode::OK);
     detail.assert_contains(&[
@@ -761,7 +599,7 @@ async fn drop_is_absent_where_the_scope_forbids_it_and_its_post_is_refused() {
 #[tokio::test]
 async fn the_drop_confirmation_names_the_deployment_and_needs_its_id_typed() {
     let (suite, mut api) = seeded().await;
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let detail = admin.get(SHOP_PAGE).await;
     detail.assert_contains(&[
         &format!(r#"<form method="get" action="{SHOP_PAGE}/drop" class="action">"#),
@@ -870,7 +708,7 @@ async fn a_busy_deployment_offers_no_action_and_a_deploy_meanwhile_shows_the_api
         pb::OperationStatus::Running,
         "{running:?}"
     );
-    let mut admin = Browser::sign_in(&suite, &suite.admin_token).await;
+    let mut admin = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let detail = admin.get(SHOP_PAGE).await;
     detail.assert_contains(&[
         r#"<button type="submit" id="deploy-button" aria-describedby="deploy-why" disabled>Deploy</button>"#,

@@ -12,14 +12,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use eyrie_proto::v1 as pb;
 use eyrie_tests::{Suite, SuiteConfig, journey::Gateway};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use http_body_util::BodyExt as _;
+
+#[allow(dead_code)]
+mod console_support;
+
+use console_support::{Browser, Page, create_simulated_cluster};
 
 const PROJECT: &str = "projects/acme";
 const SHOP: &str = "projects/acme/groups/web/deployments/shop";
@@ -33,113 +33,29 @@ const LIVE_WAIT: Duration = Duration::from_secs(60);
 /// passes leave time to open a job's stream while it runs.
 const SLOW_CONTROLLERS: &str = "simulated_pass_interval = \"500ms\"";
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// One signed-in browser session: its cookie.
-struct Tab {
-    client: HttpClient,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Tab {
-    fn new(base: String) -> Self {
-        Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            base,
-            cookie: None,
-        }
+/// Opens the event stream at `path` in `tab`: its status, and the stream when it is one.
+async fn events(
+    tab: &mut Browser,
+    path: &str,
+    last_event_id: Option<&str>,
+) -> (http::StatusCode, Option<EventStream>) {
+    let mut request = tab
+        .request(http::Method::GET, path)
+        .header("accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
     }
-
-    fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .version(http::Version::HTTP_11);
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", format!("eyrie_session={cookie}"));
-        }
-        request
-    }
-
-    fn keep_cookie(&mut self, headers: &http::HeaderMap) {
-        if let Some(set) = headers.get(http::header::SET_COOKIE) {
-            let value = set
-                .to_str()
-                .unwrap()
-                .strip_prefix("eyrie_session=")
-                .and_then(|rest| rest.split(';').next())
-                .unwrap();
-            self.cookie = (!value.is_empty()).then(|| value.to_owned());
-        }
-    }
-
-    /// GETs `path`: status and body.
-    async fn get(&mut self, path: &str) -> (http::StatusCode, String) {
-        let request = self.request(http::Method::GET, path);
-        let response = self
-            .client
-            .request(request.body(Full::new(Bytes::new())).unwrap())
-            .await
-            .unwrap();
-        self.keep_cookie(response.headers());
-        let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8(body.to_vec()).unwrap())
-    }
-
-    /// Signs in with `token` through the form.
-    async fn sign_in(&mut self, token: &str) {
-        let (_, form) = self.get("/_eyrie/sign-in").await;
-        let start = form.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
-        let csrf = form[start..start + form[start..].find('"').unwrap()].to_owned();
-        let body = serde_urlencoded::to_string([
-            ("csrf", csrf.as_str()),
-            ("token", token),
-            ("next", "/_eyrie/"),
-        ])
-        .unwrap();
-        let request = self
-            .request(http::Method::POST, "/_eyrie/sign-in")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("origin", &self.base);
-        let response = self
-            .client
-            .request(request.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), http::StatusCode::SEE_OTHER);
-        self.keep_cookie(response.headers());
-    }
-
-    /// Opens the event stream at `path`: its status, and the stream when it is one.
-    async fn events(
-        &self,
-        path: &str,
-        last_event_id: Option<&str>,
-    ) -> (http::StatusCode, Option<EventStream>) {
-        let mut request = self
-            .request(http::Method::GET, path)
-            .header("accept", "text/event-stream");
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = self
-            .client
-            .request(request.body(Full::new(Bytes::new())).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let is_stream = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .is_some_and(|value| value == "text/event-stream");
-        let stream = is_stream.then(|| EventStream {
-            body: response.into_body(),
-            buffer: String::new(),
-        });
-        (status, stream)
-    }
+    let response = tab.respond(request, String::new()).await;
+    let status = response.status();
+    let is_stream = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value == "text/event-stream");
+    let stream = is_stream.then(|| EventStream {
+        body: response.into_body(),
+        buffer: String::new(),
+    });
+    (status, stream)
 }
 
 /// One Server-Sent Event, with the wall-clock time it arrived.
@@ -244,22 +160,7 @@ async fn seeded(gateway: &str) -> (Suite, Gateway) {
     let mut api = Gateway::new(suite.gateway_channel().await.unwrap(), &suite.admin_token);
     api.create_project("acme", "Acme").await.unwrap();
     api.create_scope(PROJECT, "dev", "Dev", true).await.unwrap();
-    let cluster = api.request(pb::CreateClusterRequest {
-        parent: PROJECT.into(),
-        cluster_id: "sim".into(),
-        cluster: Some(pb::Cluster {
-            display_name: "Try-out".into(),
-            connection: Some(pb::cluster::Connection::Directory(
-                pb::DirectoryConnection {
-                    path: suite.clusters_dir().join("sim").display().to_string(),
-                    simulated: true,
-                },
-            )),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    api.deployments.create_cluster(cluster).await.unwrap();
+    create_simulated_cluster(&suite, &mut api).await;
     api.create_group(PROJECT, "web", pb::DeploymentType::None)
         .await
         .unwrap();
@@ -298,10 +199,11 @@ fn is_card(frame: &Frame) -> bool {
 #[tokio::test]
 async fn the_group_stream_sends_the_card_with_its_running_jobs_badge_then_without() {
     let (suite, mut api) = seeded("").await;
-    let mut tab = Tab::new(suite.gateway.url());
-    tab.sign_in(&suite.admin_token).await;
+    let mut tab = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
 
-    let (status, page) = tab.get("/_eyrie/p/acme/dg/web").await;
+    let Page {
+        status, body: page, ..
+    } = tab.get("/_eyrie/p/acme/dg/web").await;
     assert_eq!(status, http::StatusCode::OK, "{page}");
     for attribute in [
         r#"hx-ext="sse""#,
@@ -315,7 +217,7 @@ async fn the_group_stream_sends_the_card_with_its_running_jobs_badge_then_withou
     let start = page.find("/_eyrie/p/acme/dg/web/events?known=").unwrap();
     let events_path = &page[start..start + page[start..].find('"').unwrap()];
 
-    let (status, stream) = tab.events(events_path, None).await;
+    let (status, stream) = events(&mut tab, events_path, None).await;
     assert_eq!(status, http::StatusCode::OK);
     let mut stream = stream.expect("an event stream");
     let mut seen = Vec::new();
@@ -360,15 +262,12 @@ async fn the_group_stream_sends_the_card_with_its_running_jobs_badge_then_withou
 #[tokio::test]
 async fn a_new_deployment_is_added_once_and_a_reconnection_resends_every_card() {
     let (suite, mut api) = seeded("").await;
-    let mut tab = Tab::new(suite.gateway.url());
-    tab.sign_in(&suite.admin_token).await;
+    let mut tab = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let shop = api.deployment(SHOP).await.unwrap();
     let shop_created = shop.create_time.unwrap();
     let known = shop_created.seconds * 1_000_000 + i64::from(shop_created.nanos / 1000);
 
-    let (_, stream) = tab
-        .events(&format!("{GROUP_EVENTS}?known={known}"), None)
-        .await;
+    let (_, stream) = events(&mut tab, &format!("{GROUP_EVENTS}?known={known}"), None).await;
     let mut stream = stream.unwrap();
     let mut seen = Vec::new();
     stream.until(&mut seen, "the card", is_card).await;
@@ -401,7 +300,7 @@ async fn a_new_deployment_is_added_once_and_a_reconnection_resends_every_card() 
 
     // A reconnecting EventSource sends the last id back: every card comes again, as a
     // replacement, the ledger's too (the page holds it now).
-    let (_, stream) = tab.events(GROUP_EVENTS, Some(&holds)).await;
+    let (_, stream) = events(&mut tab, GROUP_EVENTS, Some(&holds)).await;
     let mut stream = stream.unwrap();
     let mut again = Vec::new();
     stream
@@ -419,8 +318,7 @@ async fn a_new_deployment_is_added_once_and_a_reconnection_resends_every_card() 
 #[tokio::test]
 async fn the_job_stream_sends_steps_from_running_to_succeeded_and_log_lines_then_ends() {
     let (suite, mut api) = seeded("").await;
-    let mut tab = Tab::new(suite.gateway.url());
-    tab.sign_in(&suite.admin_token).await;
+    let mut tab = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let operation = deploy(&mut api).await;
     // The deploy job (after initialize) waits for its rollout for a few seconds.
     let with_deploy = api.operation_with_job(&operation.name, 1).await.unwrap();
@@ -429,12 +327,18 @@ async fn the_job_stream_sends_steps_from_running_to_succeeded_and_log_lines_then
     let job_page = format!("{SHOP_PAGE}/jobs/{job_id}");
 
     // The deployment's page links each job to its page.
-    let (_, deployment_page) = tab.get(SHOP_PAGE).await;
+    let Page {
+        status: _,
+        body: deployment_page,
+        ..
+    } = tab.get(SHOP_PAGE).await;
     assert!(
         deployment_page.contains(&format!(r#"href="{job_page}""#)),
         "{deployment_page}"
     );
-    let (status, page) = tab.get(&job_page).await;
+    let Page {
+        status, body: page, ..
+    } = tab.get(&job_page).await;
     assert_eq!(status, http::StatusCode::OK, "{page}");
     for text in [
         r#"id="job-status""#,
@@ -446,7 +350,7 @@ async fn the_job_stream_sends_steps_from_running_to_succeeded_and_log_lines_then
     ] {
         assert!(page.contains(text), "{text}: {page}");
     }
-    let (status, stream) = tab.events(&format!("{job_page}/events"), None).await;
+    let (status, stream) = events(&mut tab, &format!("{job_page}/events"), None).await;
     assert_eq!(status, http::StatusCode::OK);
     let mut stream = stream.unwrap();
     let mut frames = Vec::new();
@@ -537,7 +441,11 @@ async fn the_job_stream_sends_steps_from_running_to_succeeded_and_log_lines_then
     }
 
     // An ended job's page does not follow anything.
-    let (_, ended_page) = tab.get(&job_page).await;
+    let Page {
+        status: _,
+        body: ended_page,
+        ..
+    } = tab.get(&job_page).await;
     assert!(!ended_page.contains("sse-connect"), "{ended_page}");
     assert!(ended_page.contains("succeeded"), "{ended_page}");
 }
@@ -554,28 +462,28 @@ async fn a_viewer_watches_and_a_request_without_a_session_is_refused() {
         .await
         .unwrap();
 
-    let anonymous = Tab::new(suite.gateway.url());
-    let (status, stream) = anonymous.events(GROUP_EVENTS, None).await;
+    let mut anonymous = Browser::new(suite.gateway.url());
+    let (status, stream) = events(&mut anonymous, GROUP_EVENTS, None).await;
     assert_eq!(status, http::StatusCode::UNAUTHORIZED);
     assert!(stream.is_none());
-    let (status, _) = anonymous
-        .events(&format!("{SHOP_PAGE}/jobs/0190f5d2/events"), None)
-        .await;
+    let (status, _) = events(
+        &mut anonymous,
+        &format!("{SHOP_PAGE}/jobs/0190f5d2/events"),
+        None,
+    )
+    .await;
     assert_eq!(status, http::StatusCode::UNAUTHORIZED);
 
-    let mut tab = Tab::new(suite.gateway.url());
-    tab.sign_in(&viewer).await;
-    let (status, stream) = tab.events(GROUP_EVENTS, None).await;
+    let mut tab = Browser::signed_in(suite.gateway.url(), &viewer).await;
+    let (status, stream) = events(&mut tab, GROUP_EVENTS, None).await;
     assert_eq!(status, http::StatusCode::OK);
     let mut seen = Vec::new();
     stream.unwrap().until(&mut seen, "the card", is_card).await;
-    let (status, _) = tab.events("/_eyrie/p/other/dg/ops/events", None).await;
+    let (status, _) = events(&mut tab, "/_eyrie/p/other/dg/ops/events", None).await;
     assert_eq!(status, http::StatusCode::FORBIDDEN);
-    let (status, _) = tab.events("/_eyrie/p/acme/dg/nothing/events", None).await;
+    let (status, _) = events(&mut tab, "/_eyrie/p/acme/dg/nothing/events", None).await;
     assert_eq!(status, http::StatusCode::NOT_FOUND);
-    let (status, _) = tab
-        .events(&format!("{SHOP_PAGE}/jobs/0190f5d2/events"), None)
-        .await;
+    let (status, _) = events(&mut tab, &format!("{SHOP_PAGE}/jobs/0190f5d2/events"), None).await;
     assert_eq!(status, http::StatusCode::NOT_FOUND);
 }
 
@@ -596,18 +504,17 @@ async fn the_memory_of_two_hundred_open_group_streams_is_printed() {
     const TABS: usize = 200;
     // One person opening many tabs at once: no rate limit in the way.
     let (suite, _api) = seeded("[limits]\nrequests_per_second = 0.0").await;
-    let mut tab = Tab::new(suite.gateway.url());
-    tab.sign_in(&suite.admin_token).await;
+    let mut tab = Browser::signed_in(suite.gateway.url(), &suite.admin_token).await;
     let pid = suite.gateway.pid();
 
     // One stream open first: the group's shared feed exists, the code paths are warm.
-    let (_, first) = tab.events(GROUP_EVENTS, None).await;
+    let (_, first) = events(&mut tab, GROUP_EVENTS, None).await;
     let mut first = first.unwrap();
     first.until(&mut Vec::new(), "the card", is_card).await;
     let before = rss_kib(pid);
     let mut open = Vec::with_capacity(TABS);
     for _ in 0..TABS {
-        let (status, stream) = tab.events(GROUP_EVENTS, None).await;
+        let (status, stream) = events(&mut tab, GROUP_EVENTS, None).await;
         assert_eq!(status, http::StatusCode::OK);
         let mut stream = stream.unwrap();
         stream.until(&mut Vec::new(), "the card", is_card).await;
@@ -806,19 +713,17 @@ async fn gateway_on_stand_ins() -> (
 #[tokio::test]
 async fn a_second_tab_opens_no_second_upstream_stream() {
     let (gateway, token, upstream, _dir) = gateway_on_stand_ins().await;
-    let mut first = Tab::new(gateway.url());
-    first.sign_in(&token).await;
-    let mut second = Tab::new(gateway.url());
-    second.sign_in(&token).await;
+    let mut first = Browser::signed_in(gateway.url(), &token).await;
+    let mut second = Browser::signed_in(gateway.url(), &token).await;
     let job_events = "/_eyrie/p/acme/dg/web/d/shop/jobs/j1/events";
     let mut streams = Vec::new();
-    for tab in [&first, &second] {
-        let (status, stream) = tab.events(GROUP_EVENTS, None).await;
+    for tab in [&mut first, &mut second] {
+        let (status, stream) = events(tab, GROUP_EVENTS, None).await;
         assert_eq!(status, http::StatusCode::OK);
         let mut stream = stream.unwrap();
         stream.until(&mut Vec::new(), "the card", is_card).await;
         streams.push(stream);
-        let (status, stream) = tab.events(job_events, None).await;
+        let (status, stream) = events(tab, job_events, None).await;
         assert_eq!(status, http::StatusCode::OK);
         let mut stream = stream.unwrap();
         let row = stream
@@ -838,10 +743,10 @@ async fn a_second_tab_opens_no_second_upstream_stream() {
     drop(streams);
     let reopened = async {
         loop {
-            let (_, group) = first.events(GROUP_EVENTS, None).await;
+            let (_, group) = events(&mut first, GROUP_EVENTS, None).await;
             let mut group = group.unwrap();
             group.until(&mut Vec::new(), "the card", is_card).await;
-            let (_, job) = first.events(job_events, None).await;
+            let (_, job) = events(&mut first, job_events, None).await;
             let mut job = job.unwrap();
             job.until(&mut Vec::new(), "the step's row", |frame| {
                 frame.event == "step-0"
@@ -864,27 +769,19 @@ async fn a_second_tab_opens_no_second_upstream_stream() {
 #[tokio::test]
 async fn signing_out_ends_the_open_streams() {
     let (gateway, token, _upstream, _dir) = gateway_on_stand_ins().await;
-    let mut tab = Tab::new(gateway.url());
-    tab.sign_in(&token).await;
-    let (_, stream) = tab.events(GROUP_EVENTS, None).await;
+    let mut tab = Browser::signed_in(gateway.url(), &token).await;
+    let (_, stream) = events(&mut tab, GROUP_EVENTS, None).await;
     let mut stream = stream.unwrap();
     stream.until(&mut Vec::new(), "the card", is_card).await;
 
     // Any page of the session carries its sign-out form (an error page too).
-    let (_, page) = tab.get("/_eyrie/p/acme/dg/web/d/shop/jobs/j1").await;
-    let start = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
-    let csrf = page[start..start + page[start..].find('"').unwrap()].to_owned();
-    let request = tab
-        .request(http::Method::POST, "/_eyrie/sign-out")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &tab.base);
-    let body = serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap();
-    let signed_out = tab
-        .client
-        .request(request.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(signed_out.status(), http::StatusCode::SEE_OTHER);
+    let page = tab.get("/_eyrie/p/acme/dg/web/d/shop/jobs/j1").await;
+    let csrf = page.csrf();
+    // The browser keeps its cookie: only the server's ending of the session may stop it.
+    let session = tab.cookie.clone();
+    let signed_out = tab.post("/_eyrie/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(signed_out.status, http::StatusCode::SEE_OTHER);
+    tab.cookie = session;
 
     // At its next heartbeat the stream sees the session gone, says `end` and stops.
     let mut seen = Vec::new();
@@ -896,6 +793,6 @@ async fn signing_out_ends_the_open_streams() {
         .await
         .unwrap();
     assert!(after.is_none(), "{after:?}");
-    let (status, _) = tab.events(GROUP_EVENTS, None).await;
+    let (status, _) = events(&mut tab, GROUP_EVENTS, None).await;
     assert_eq!(status, http::StatusCode::UNAUTHORIZED);
 }
