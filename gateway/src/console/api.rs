@@ -4,12 +4,14 @@
 
 use eyrie_platform::grpc::InProcess;
 use eyrie_proto::v1::{
-    access_service_client::AccessServiceClient, book_service_client::BookServiceClient,
+    self as pb, access_service_client::AccessServiceClient, book_service_client::BookServiceClient,
     deployment_service_client::DeploymentServiceClient, job_service_client::JobServiceClient,
     version_service_client::VersionServiceClient,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use tonic::{Request, Status, metadata::AsciiMetadataValue, service::Interceptor};
+
+use super::PageError;
 
 /// The transport of every client a page uses: the gateway's own services, in process, each call
 /// carrying the session's token.
@@ -72,5 +74,37 @@ impl Api {
     /// `eyrie.v1.AccessService`.
     pub fn access(&self) -> AccessServiceClient<Authorized> {
         AccessServiceClient::new(self.transport.clone())
+    }
+
+    /// The project `name`; a refusal becomes the page it calls for.
+    pub async fn project(&self, name: &str) -> Result<pb::Project, PageError> {
+        let request = pb::GetProjectRequest {
+            name: name.to_owned(),
+        };
+        Ok(self.deployments().get_project(request).await?.into_inner())
+    }
+
+    /// The deployment group `name`.
+    pub async fn group(&self, name: &str) -> Result<pb::DeploymentGroup, PageError> {
+        let request = pb::GetDeploymentGroupRequest {
+            name: name.to_owned(),
+        };
+        Ok(self
+            .deployments()
+            .get_deployment_group(request)
+            .await?
+            .into_inner())
+    }
+
+    /// The deployment `name`.
+    pub async fn deployment(&self, name: &str) -> Result<pb::Deployment, PageError> {
+        let request = pb::GetDeploymentRequest {
+            name: name.to_owned(),
+        };
+        Ok(self
+            .deployments()
+            .get_deployment(request)
+            .await?
+            .into_inner())
     }
 }

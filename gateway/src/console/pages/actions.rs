@@ -334,33 +334,13 @@ async fn confirm_page(
     let project_name = format!("projects/{}", id(project)?);
     let group_name = format!("{project_name}/groups/{}", id(group)?);
     let name = format!("{group_name}/deployments/{}", id(deployment)?);
-    let mut c1 = signed_in.api().deployments();
-    let mut c2 = signed_in.api().deployments();
-    let mut c3 = signed_in.api().deployments();
-    let (project_found, group_found, found, places) = tokio::try_join!(
-        async {
-            c1.get_project(pb::GetProjectRequest {
-                name: project_name.clone(),
-            })
-            .await
-            .map_err(PageError::from)
-        },
-        async {
-            c2.get_deployment_group(pb::GetDeploymentGroupRequest {
-                name: group_name.clone(),
-            })
-            .await
-            .map_err(PageError::from)
-        },
-        async {
-            c3.get_deployment(pb::GetDeploymentRequest { name: name.clone() })
-                .await
-                .map_err(PageError::from)
-        },
+    let api = signed_in.api();
+    let (project_found, group_found, d, places) = tokio::try_join!(
+        api.project(&project_name),
+        api.group(&group_name),
+        api.deployment(&name),
         Places::of(signed_in, &project_name),
     )?;
-    let d = found.into_inner();
-    let group_found = group_found.into_inner();
     let scope = places.scope(&d.scope);
     if !scope.allow_drop {
         return Err(PageError::Conflict(format!(
@@ -379,10 +359,7 @@ async fn confirm_page(
         chrome: signed_in
             .chrome(format!("Drop {}?", d.display_name))
             .crumb("Projects", "/_eyrie/")
-            .crumb(
-                project_found.into_inner().display_name,
-                href(project, None, None),
-            )
+            .crumb(project_found.display_name, href(project, None, None))
             .crumb(
                 group_found.display_name.clone(),
                 href(project, Some(group), None),

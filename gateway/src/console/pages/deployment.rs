@@ -108,42 +108,22 @@ pub async fn show(
     let group_name = format!("{project_name}/groups/{}", id(group)?);
     let name = format!("{group_name}/deployments/{}", id(deployment)?);
     let api = signed_in.api();
-    let (mut c1, mut c2, mut c3, mut c4) = (
-        api.deployments(),
-        api.deployments(),
-        api.deployments(),
-        api.deployments(),
-    );
+    let mut operations_client = api.deployments();
     let mut jobs_client = api.jobs();
     let mut versions_client = api.versions();
-    let (project_found, group_found, found, operations, jobs, versions, places) = tokio::try_join!(
+    let (project_found, group_found, d, operations, jobs, versions, places) = tokio::try_join!(
+        api.project(&project_name),
+        api.group(&group_name),
+        api.deployment(&name),
         async {
-            c1.get_project(pb::GetProjectRequest {
-                name: project_name.clone(),
-            })
-            .await
-            .map_err(PageError::from)
-        },
-        async {
-            c2.get_deployment_group(pb::GetDeploymentGroupRequest {
-                name: group_name.clone(),
-            })
-            .await
-            .map_err(PageError::from)
-        },
-        async {
-            c3.get_deployment(pb::GetDeploymentRequest { name: name.clone() })
+            operations_client
+                .list_operations(pb::ListOperationsRequest {
+                    parent: name.clone(),
+                    page_size: RECENT,
+                    ..Default::default()
+                })
                 .await
                 .map_err(PageError::from)
-        },
-        async {
-            c4.list_operations(pb::ListOperationsRequest {
-                parent: name.clone(),
-                page_size: RECENT,
-                ..Default::default()
-            })
-            .await
-            .map_err(PageError::from)
         },
         async {
             jobs_client
@@ -168,8 +148,6 @@ pub async fn show(
         },
         Places::of(&signed_in, &project_name),
     )?;
-    let d = found.into_inner();
-    let group_found = group_found.into_inner();
 
     let latest = versions.first().map_or(0, |v| v.number);
     let (diff_from, diff_to, diff, diff_error) =
@@ -189,10 +167,7 @@ pub async fn show(
         chrome: signed_in
             .chrome(d.display_name.clone())
             .crumb("Projects", "/_eyrie/")
-            .crumb(
-                project_found.into_inner().display_name,
-                href(project, None, None),
-            )
+            .crumb(project_found.display_name, href(project, None, None))
             .crumb(group_found.display_name, href(project, Some(group), None)),
         kind: view::deployment_type(d.r#type),
         state: view::deployment_state(d.state),

@@ -89,26 +89,11 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let project_name = format!("projects/{}", id(&project)?);
     let group_name = format!("{project_name}/groups/{}", id(&group)?);
-    let mut projects = signed_in.api().deployments();
-    let mut groups = signed_in.api().deployments();
-    let mut deployments = signed_in.api().deployments();
+    let api = signed_in.api();
+    let mut deployments = api.deployments();
     let (project_found, group_found, listed, places) = tokio::try_join!(
-        async {
-            projects
-                .get_project(pb::GetProjectRequest {
-                    name: project_name.clone(),
-                })
-                .await
-                .map_err(PageError::from)
-        },
-        async {
-            groups
-                .get_deployment_group(pb::GetDeploymentGroupRequest {
-                    name: group_name.clone(),
-                })
-                .await
-                .map_err(PageError::from)
-        },
+        api.project(&project_name),
+        api.group(&group_name),
         async {
             deployments
                 .list_deployments(pb::ListDeploymentsRequest {
@@ -121,8 +106,6 @@ pub async fn page(
         },
         Places::of(&signed_in, &project_name),
     )?;
-    let project_found = project_found.into_inner();
-    let group_found = group_found.into_inner();
     let listed = listed.into_inner();
     let mut cards = Vec::with_capacity(listed.deployments.len());
     for deployment in &listed.deployments {

@@ -181,31 +181,15 @@ impl Context {
     async fn load(signed_in: &SignedIn, project: &str, group: &str) -> Result<Self, PageError> {
         let project_name = format!("projects/{project}");
         let group_name = format!("{project_name}/groups/{group}");
-        let mut projects = signed_in.api().deployments();
-        let mut groups = signed_in.api().deployments();
-        let (project_found, group_found, places) = tokio::try_join!(
-            async {
-                projects
-                    .get_project(pb::GetProjectRequest {
-                        name: project_name.clone(),
-                    })
-                    .await
-                    .map_err(PageError::from)
-            },
-            async {
-                groups
-                    .get_deployment_group(pb::GetDeploymentGroupRequest {
-                        name: group_name.clone(),
-                    })
-                    .await
-                    .map_err(PageError::from)
-            },
+        let api = signed_in.api();
+        let (project_found, group, places) = tokio::try_join!(
+            api.project(&project_name),
+            api.group(&group_name),
             Places::of(signed_in, &project_name),
         )?;
-        let group = group_found.into_inner();
         let parameters = group_parameters(signed_in, &group).await?;
         Ok(Self {
-            project_display_name: project_found.into_inner().display_name,
+            project_display_name: project_found.display_name,
             group,
             places,
             parameters,
