@@ -118,28 +118,7 @@ impl DirectoryCluster {
     /// The file of `target`, refusing kinds, names and namespaces that could reach outside the
     /// root (separators, `.`/`..`, a leading dot, empty) or collide with the `_cluster` folder.
     pub fn path_of(&self, target: &ObjectRef) -> Result<PathBuf, ClusterError> {
-        let kind = safe_segment(target, "kind", &target.kind)?.to_ascii_lowercase();
-        let name = safe_segment(target, "metadata.name", &target.name)?;
-        let scope = match &target.namespace {
-            None => CLUSTER_SCOPED,
-            Some(_) if target.kind == "Namespace" => {
-                return Err(invalid(target, "a Namespace cannot have a namespace"));
-            }
-            Some(namespace) => safe_segment(target, "metadata.namespace", namespace)?,
-        };
-        // Deleting a Namespace removes the folder named after it, which must not be `_cluster`.
-        let reserved = match &target.namespace {
-            Some(_) => scope == CLUSTER_SCOPED,
-            None => target.kind == "Namespace" && name == CLUSTER_SCOPED,
-        };
-        if reserved {
-            return Err(invalid(target, "the namespace name `_cluster` is reserved"));
-        }
-        Ok(self
-            .root
-            .join(scope)
-            .join(kind)
-            .join(format!("{name}.yaml")))
+        object_path(&self.root, target)
     }
 
     /// Reads the file at `path`.
@@ -539,6 +518,30 @@ async fn remove_temp(temp: &Path) {
     if let Err(error) = tokio::fs::remove_file(temp).await {
         tracing::warn!(path = %temp.display(), %error, "could not remove a temporary file");
     }
+}
+
+/// The file of `target` in the cluster folder `root`, refusing kinds, names and namespaces that
+/// could reach outside it (the directory driver's rule, which whoever writes into the folder
+/// keeps: the simulated controllers too).
+pub fn object_path(root: &Path, target: &ObjectRef) -> Result<PathBuf, ClusterError> {
+    let kind = safe_segment(target, "kind", &target.kind)?.to_ascii_lowercase();
+    let name = safe_segment(target, "metadata.name", &target.name)?;
+    let scope = match &target.namespace {
+        None => CLUSTER_SCOPED,
+        Some(_) if target.kind == "Namespace" => {
+            return Err(invalid(target, "a Namespace cannot have a namespace"));
+        }
+        Some(namespace) => safe_segment(target, "metadata.namespace", namespace)?,
+    };
+    // Deleting a Namespace removes the folder named after it, which must not be `_cluster`.
+    let reserved = match &target.namespace {
+        Some(_) => scope == CLUSTER_SCOPED,
+        None => target.kind == "Namespace" && name == CLUSTER_SCOPED,
+    };
+    if reserved {
+        return Err(invalid(target, "the namespace name `_cluster` is reserved"));
+    }
+    Ok(root.join(scope).join(kind).join(format!("{name}.yaml")))
 }
 
 #[cfg(test)]

@@ -83,6 +83,51 @@ mod tests {
         );
     }
 
+    /// A name the controllers make from what a book wrote (a PostgresCluster's user names its
+    /// Secret) cannot lead out of the cluster's folder, even where the folders it climbs
+    /// through exist.
+    #[test]
+    fn names_from_a_book_cannot_lead_the_controllers_out_of_the_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let cluster = root.path().join("c1");
+        let write = |relative: &str, text: &str| {
+            let path = cluster.join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "_cluster/namespace/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n",
+        );
+        write(
+            "ns/postgrescluster/db.yaml",
+            "apiVersion: postgres-operator.crunchydata.com/v1beta1\nkind: PostgresCluster\n\
+             metadata: {name: db, namespace: ns, generation: 1}\n\
+             spec: {users: [{name: 'x/../../../../escape'}]}\n",
+        );
+        // The folder the hostile name climbs through, as if something had made it.
+        std::fs::create_dir_all(cluster.join("ns/secret/db-pguser-x")).unwrap();
+
+        let controllers =
+            Controllers::start(&cluster, Duration::from_millis(10), Faults::default());
+        let reconciled = (0..3000).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            std::fs::read_to_string(cluster.join("ns/postgrescluster/db.yaml"))
+                .is_ok_and(|text| text.contains("observedGeneration"))
+        });
+        controllers.stop();
+
+        assert!(
+            reconciled,
+            "the controllers never reconciled the PostgresCluster"
+        );
+        let outside: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(outside, ["c1"], "written outside the cluster's folder");
+    }
+
     /// The last job on a folder stops its controllers at once, not after their wait between
     /// passes (a job's end would otherwise wait for it).
     #[test]

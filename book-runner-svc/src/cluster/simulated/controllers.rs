@@ -22,7 +22,8 @@ use std::{
 use serde_json::Value;
 
 use crate::cluster::{
-    ObjectRef,
+    ClusterError, ObjectRef,
+    directory::object_path,
     simulation::{
         Change, Faults, collect_garbage, reconcile_namespace,
         store::{admit_create, admit_status, admit_update, with_uid},
@@ -162,11 +163,18 @@ impl<'a> Namespace<'a> {
         }
     }
 
-    fn path(&self, kind: &str, name: &str) -> PathBuf {
-        self.root
-            .join(self.name)
-            .join(kind.to_ascii_lowercase())
-            .join(format!("{name}.yaml"))
+    /// The file of `kind` `name` in this namespace, by the directory driver's rule: a name made
+    /// from what a book wrote (a PostgresCluster's user, say) cannot lead out of the folder.
+    fn path(&self, kind: &str, name: &str) -> Result<PathBuf, ClusterError> {
+        object_path(
+            self.root,
+            &ObjectRef {
+                api_version: String::new(),
+                kind: kind.to_owned(),
+                namespace: Some(self.name.to_owned()),
+                name: name.to_owned(),
+            },
+        )
     }
 
     fn seen(&self, target: &ObjectRef) -> Option<&Value> {
@@ -182,7 +190,16 @@ impl<'a> Namespace<'a> {
             Change::Delete(_) => "deletes",
         };
         tracing::debug!(simulated = true, "simulated controller {verb} {target}");
-        let path = self.path(&target.kind, &target.name);
+        let path = match self.path(&target.kind, &target.name) {
+            Ok(path) => path,
+            Err(error) => {
+                tracing::warn!(
+                    simulated = true,
+                    "simulated controller leaves {target}: {error}"
+                );
+                return;
+            }
+        };
         match change {
             Change::Create(object) => {
                 // Nothing is created in a namespace that is gone or being dropped.
