@@ -1,6 +1,6 @@
 //! The version outbox relay: delivers the version records queued with each deployment change
 //! to version-svc, retrying with backoff until acknowledged, in revision order per deployment
-//! (guarantee 1 of DESIGN.md §3).
+//! (docs/architecture.md, "Version outbox").
 //!
 //! Order: only a deployment's lowest queued revision is ever claimed, and its row is deleted
 //! only after version-svc acknowledged it, so a later revision cannot be sent first. This

@@ -33,7 +33,7 @@ impl OperationStatus {
     }
 }
 
-/// One action on one deployment (the audit log of DESIGN.md §3).
+/// One action on one deployment (the audit log: docs/architecture.md, "deployment-svc").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
     /// `{deployment}/operations/{id}`.

@@ -1,4 +1,4 @@
-//! Guarantee 1 of DESIGN.md: the relay delivers the version outbox to a real version-svc, in
+//! docs/architecture.md, "Version outbox": the relay delivers the outbox to a real version-svc, in
 //! revision order per deployment, and whatever was queued while version-svc was down arrives
 //! once it is back.
 

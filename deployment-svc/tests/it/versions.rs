@@ -1,4 +1,4 @@
-//! Guarantee 1 of DESIGN.md: a create and every key-field update queue exactly one version
+//! docs/architecture.md, "Version outbox": a create and every key-field update queue exactly one
 //! record in the outbox, in the same transaction; other changes queue none.
 
 use eyrie_proto::v1::{self as pb, VersionReason};
