@@ -28,8 +28,11 @@ use std::{
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::{io::AsyncWriteExt as _, sync::Mutex};
+use tokio::io::AsyncWriteExt as _;
 
+mod lock;
+
+pub use self::lock::{FolderLock, LOCK_FILE};
 use super::{
     ApplyOutcome, Cluster, ClusterError, DeleteOutcome, ObjectRef, Selector, WaitProgress,
     WaitSpec, simulated::Controllers, wait::Waiter,
@@ -58,13 +61,12 @@ const OBJECT_FILE_MODE: u32 = 0o600;
 
 /// A cluster stored as YAML files under a root folder (see the module docs for the layout).
 ///
-/// Writes through one instance are serialized, so that an apply and a patch of the same object
-/// never lose each other's changes; edits made to the files from outside are picked up on the
-/// next read.
+/// Writes into one folder are serialized by its [`FolderLock`], across instances and processes,
+/// so that an apply, a patch and a simulated controller never lose each other's changes; edits
+/// made to the files from outside are picked up on the next read.
 #[derive(Debug)]
 pub struct DirectoryCluster {
     root: PathBuf,
-    writes: Mutex<()>,
     /// On a simulated cluster, this driver's share of the controllers playing on the folder:
     /// they run as long as a driver holds them.
     _controllers: Option<Arc<Controllers>>,
@@ -96,7 +98,6 @@ impl DirectoryCluster {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
-            writes: Mutex::new(()),
             _controllers: None,
         }
     }
@@ -151,7 +152,7 @@ impl Cluster for DirectoryCluster {
     async fn apply(&self, manifest: &Value, _force: bool) -> Result<ApplyOutcome, ClusterError> {
         let target = ObjectRef::of_manifest(manifest)?;
         let path = self.path_of(&target)?;
-        let _writing = self.writes.lock().await;
+        let _writing = FolderLock::acquire_async(&self.root).await?;
         let Some(stored) = Self::load(&path).await?.into_object()? else {
             write_atomically(&path, &created(manifest)).await?;
             return Ok(ApplyOutcome::Created);
@@ -168,7 +169,7 @@ impl Cluster for DirectoryCluster {
     async fn create_if_absent(&self, manifest: &Value) -> Result<bool, ClusterError> {
         let target = ObjectRef::of_manifest(manifest)?;
         let path = self.path_of(&target)?;
-        let _writing = self.writes.lock().await;
+        let _writing = FolderLock::acquire_async(&self.root).await?;
         if tokio::fs::try_exists(&path)
             .await
             .map_err(|error| io_error(&path, &error))?
@@ -192,7 +193,7 @@ impl Cluster for DirectoryCluster {
             return Err(invalid(target, "a merge patch must be a mapping"));
         }
         let path = self.path_of(target)?;
-        let _writing = self.writes.lock().await;
+        let _writing = FolderLock::acquire_async(&self.root).await?;
         let Some(stored) = Self::load(&path).await?.into_object()? else {
             return Err(ClusterError::NotFound(target.to_string()));
         };
@@ -219,7 +220,7 @@ impl Cluster for DirectoryCluster {
     /// does; the folder goes first so that a delete interrupted halfway is finished by a retry.
     async fn delete(&self, target: &ObjectRef) -> Result<DeleteOutcome, ClusterError> {
         let path = self.path_of(target)?;
-        let _writing = self.writes.lock().await;
+        let _writing = FolderLock::acquire_async(&self.root).await?;
         if target.kind == "Namespace" {
             // `path_of` accepted the name as a single safe path segment other than `_cluster`.
             let folder = self.root.join(&target.name);
@@ -583,7 +584,7 @@ mod tests {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     folders.push(path);
-                } else {
+                } else if !path.ends_with(LOCK_FILE) {
                     found.push(path.strip_prefix(root).unwrap().display().to_string());
                 }
             }

@@ -7,7 +7,9 @@
 //! would (a uid and generation for what it creates, a new generation when a spec changes, status
 //! written apart). It also plays the garbage collector, deleting what lost its owner. A file
 //! that changed since the pass read it is left alone (the runner wrote it): the next pass sees
-//! the new content, as a conflict makes a controller retry.
+//! the new content, as a conflict makes a controller retry. Each compare and write holds the
+//! folder's [`FolderLock`], as the runner's writes do, so neither lands between the other's
+//! read and write.
 
 use std::{
     collections::BTreeMap,
@@ -23,7 +25,7 @@ use serde_json::Value;
 
 use crate::cluster::{
     ClusterError, ObjectRef,
-    directory::object_path,
+    directory::{FolderLock, object_path},
     simulation::{
         Change, Faults, collect_garbage, reconcile_namespace,
         store::{admit_create, admit_status, admit_update, with_uid},
@@ -144,7 +146,9 @@ impl<'a> Namespace<'a> {
             // What an API server gives every object it creates, for those the runner wrote.
             if object.pointer("/metadata/uid").is_none() && object["metadata"].is_object() {
                 let admitted = with_uid(&object, &new_uid());
-                if write_if_unchanged(path, &object, &admitted) {
+                let written = FolderLock::acquire(root)
+                    .is_ok_and(|_writing| write_if_unchanged(path, &object, &admitted));
+                if written {
                     object = admitted;
                 }
             }
@@ -182,6 +186,9 @@ impl<'a> Namespace<'a> {
     }
 
     fn apply(&self, change: &Change) {
+        let Ok(_writing) = FolderLock::acquire(self.root) else {
+            return;
+        };
         let target = change.target();
         let verb = match change {
             Change::Create(_) => "creates",
@@ -285,6 +292,7 @@ fn read_object(path: &Path) -> Option<Value> {
 }
 
 /// Writes `object` unless the file changed since it was read as `expected`; whether it wrote.
+/// The caller holds the folder's lock, so the file cannot change between the two.
 fn write_if_unchanged(path: &Path, expected: &Value, object: &Value) -> bool {
     read_object(path).as_ref() == Some(expected) && write(path, object)
 }
