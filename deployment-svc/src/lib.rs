@@ -12,6 +12,7 @@ use std::{future::Future, sync::Arc};
 use anyhow::Context as _;
 use eyrie_platform::{
     ServerSettings, TelemetrySettings,
+    changes::Changes,
     grpc::{Endpoint, Reflection, parse_addresses, traced_channel},
 };
 use eyrie_proto::{
@@ -33,6 +34,9 @@ use crate::{
     },
     store::{migration::Migrator, resources::ResourceStore},
 };
+
+/// The channel of deployment change signals (a deployment's resource name each).
+const DEPLOYMENT_CHANGES: &str = "eyrie_deployment_changes";
 
 /// deployment-svc as a service: `eyrie serve`, its own binary, or a part of `eyrie up`.
 pub struct DeploymentSvc;
@@ -69,14 +73,16 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
             }
             None => None,
         };
-        let mut resources = Resources::new(ResourceStore::new(db.clone()));
+        let stop = CancellationToken::new();
+        // Every replica tells the watches of all replicas which deployment it changed.
+        let changes = Changes::start(&db, &settings.database, DEPLOYMENT_CHANGES, stop.clone());
+        let mut resources = Resources::new(ResourceStore::new(db.clone()), changes.clone());
         if let Some(runner) = &runner {
             // Group books must exist in book-runner-svc.
             resources = resources.with_books(Arc::new(grpc::books::RemoteBookCatalog::new(
                 runner.books.clone(),
             )));
         }
-        let stop = CancellationToken::new();
         // Version records wait in the outbox until version-svc takes them; the relay polls it
         // (every 500 ms when idle), so a change is recorded within a second once version-svc is up.
         let relay = match &settings.peers.version {
@@ -88,6 +94,7 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
                     eyrie_proto::internal::v1::version_recorder_client::VersionRecorderClient::new(
                         channel,
                     ),
+                    changes.clone(),
                 );
                 Some(tokio::spawn(relay.run(stop.clone())))
             }
@@ -102,7 +109,7 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
             ),
             None => None,
         };
-        let lifecycle = Arc::new(Lifecycle::new(db, runner, versions));
+        let lifecycle = Arc::new(Lifecycle::new(db, runner, versions, changes));
         let reconciler = tokio::spawn(
             lifecycle
                 .clone()

@@ -13,10 +13,10 @@
 //! Should a lease expire mid-call, the record is merely sent twice, and version-svc answers a
 //! repeated revision with the version it already created.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use eyrie_platform::grpc::TracedChannel;
+use eyrie_platform::{changes::Changes, grpc::TracedChannel};
 use eyrie_proto::internal::v1::version_recorder_client::VersionRecorderClient;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::task::JoinSet;
@@ -45,12 +45,19 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub struct VersionRelay {
     db: DatabaseConnection,
     client: VersionClient,
+    /// Told when a deployment's current version rises.
+    changes: Arc<Changes>,
 }
 
 impl VersionRelay {
-    /// A relay reading the outbox of `db` and calling version-svc through `client`.
-    pub fn new(db: DatabaseConnection, client: VersionClient) -> Self {
-        Self { db, client }
+    /// A relay reading the outbox of `db` and calling version-svc through `client`, telling
+    /// `changes` of each deployment whose version it raised.
+    pub fn new(db: DatabaseConnection, client: VersionClient, changes: Arc<Changes>) -> Self {
+        Self {
+            db,
+            client,
+            changes,
+        }
     }
 
     /// Delivers due records until `shutdown` is cancelled. A delivery cut short by shutdown is
@@ -86,7 +93,12 @@ impl VersionRelay {
         let full = claimed.len() as u64 >= BATCH;
         let mut deliveries = JoinSet::new();
         for record in claimed {
-            deliveries.spawn(deliver(self.db.clone(), self.client.clone(), record));
+            deliveries.spawn(deliver(
+                self.db.clone(),
+                self.client.clone(),
+                self.changes.clone(),
+                record,
+            ));
         }
         let mut delivered = false;
         while let Some(done) = deliveries.join_next().await {
@@ -107,6 +119,7 @@ impl VersionRelay {
 async fn deliver(
     db: DatabaseConnection,
     mut client: VersionClient,
+    changes: Arc<Changes>,
     record: PendingVersion,
 ) -> bool {
     let (deployment, revision) = (&record.deployment, record.revision);
@@ -136,6 +149,7 @@ async fn deliver(
             return match removed {
                 Ok(()) => {
                     tracing::debug!(%deployment, revision, version, "version delivered");
+                    changes.publish(deployment).await;
                     true
                 }
                 Err(err) => {

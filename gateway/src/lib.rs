@@ -11,6 +11,7 @@ mod forward;
 mod group_feeds;
 mod grpc;
 pub mod job_feeds;
+mod operation_feeds;
 pub mod rate_limit;
 mod shared_feeds;
 pub mod store;
@@ -32,6 +33,7 @@ use crate::{
     forward::{Call, Forward, Handling, PublicService},
     group_feeds::GroupFeeds,
     job_feeds::JobFeeds,
+    operation_feeds::OperationFeeds,
     rate_limit::RateLimiter,
     store::{TokenStore, migration::Migrator},
 };
@@ -64,6 +66,7 @@ impl eyrie_platform::standalone::Service for Gateway {
 /// `eyrie.v1.DeploymentService`, on deployment-svc; watchers of a group share one stream.
 struct DeploymentApi {
     feeds: GroupFeeds,
+    operations: OperationFeeds,
 }
 
 impl PublicService for DeploymentApi {
@@ -75,6 +78,7 @@ impl PublicService for DeploymentApi {
                 Handling::Answered(visible_projects::answer(call))
             }
             group_feeds::WATCH_DEPLOYMENTS => Handling::Answered(self.feeds.answer(call)),
+            operation_feeds::WATCH_OPERATION => Handling::Answered(self.operations.answer(call)),
             _ => Handling::Forward(Box::new(call)),
         }
     }
@@ -165,6 +169,7 @@ pub async fn run(
         .add_service(guard.wrap(Forward::new(
             DeploymentApi {
                 feeds: GroupFeeds::new(feed_settings),
+                operations: OperationFeeds::new(feed_settings),
             },
             deployment.clone(),
             rules.clone(),

@@ -1,6 +1,7 @@
 //! What every Eyrie service shares, and nothing more: configuration, telemetry, database
 //! connections, the gRPC server and client plumbing, shutdown, and building error statuses.
 
+pub mod changes;
 pub mod config;
 pub mod db;
 pub mod grpc;

@@ -27,9 +27,6 @@ use crate::auth::with_token;
 /// answered by [`Controllers`] takes about a second).
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How often an operation is read again while waiting for it.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
-
 /// The public API through the gateway, as one caller (one token).
 #[derive(Clone)]
 pub struct Gateway {
@@ -269,7 +266,7 @@ impl Gateway {
         name: &str,
         index: usize,
     ) -> anyhow::Result<pb::Operation> {
-        self.poll_operation(name, |operation| {
+        self.follow_operation(name, |operation| {
             operation.jobs.len() > index || operation.status() != pb::OperationStatus::Running
         })
         .await
@@ -277,25 +274,36 @@ impl Gateway {
 
     /// Waits (bounded) until the operation has ended; returns it.
     pub async fn ended(&mut self, name: &str) -> anyhow::Result<pb::Operation> {
-        self.poll_operation(name, |operation| {
+        self.follow_operation(name, |operation| {
             operation.status() != pb::OperationStatus::Running
         })
         .await
     }
 
-    async fn poll_operation(
+    /// Follows the operation with WatchOperation until a form of it satisfies `done`.
+    async fn follow_operation(
         &mut self,
         name: &str,
         done: impl Fn(&pb::Operation) -> bool,
     ) -> anyhow::Result<pb::Operation> {
+        let request = self.request(pb::WatchOperationRequest {
+            name: name.to_owned(),
+        });
+        let mut stream = self
+            .deployments
+            .watch_operation(request)
+            .await?
+            .into_inner();
         let wait = async {
-            loop {
-                let operation = self.operation(name).await?;
-                if done(&operation) {
+            while let Some(message) = stream.next().await {
+                if let Some(pb::watch_operation_response::Kind::Operation(operation)) =
+                    message?.kind
+                    && done(&operation)
+                {
                     return anyhow::Ok(operation);
                 }
-                tokio::time::sleep(POLL_INTERVAL).await;
             }
+            anyhow::bail!("the stream of operation {name} ended before it got there")
         };
         tokio::time::timeout(JOB_TIMEOUT, wait)
             .await

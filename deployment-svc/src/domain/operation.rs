@@ -33,6 +33,23 @@ impl OperationStatus {
     }
 }
 
+/// Where one phase of an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseProgress {
+    /// An earlier phase still runs.
+    Pending,
+    /// Reached; its job is being started.
+    Starting,
+    /// Its job runs.
+    Running,
+    /// Its job succeeded.
+    Succeeded,
+    /// Its job failed, or it could not start.
+    Failed,
+    /// Never run: an earlier phase failed.
+    Skipped,
+}
+
 /// One action on one deployment (the audit log: docs/architecture.md, "deployment-svc").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
@@ -88,9 +105,125 @@ impl Operation {
         self.jobs.get(self.phase_index).map(String::as_str)
     }
 
+    /// Each phase with its job, once started, and where it is. Phases before the current one
+    /// succeeded, since an operation moves on only then.
+    pub fn progress(&self) -> Vec<(Phase, Option<&str>, PhaseProgress)> {
+        self.phases
+            .iter()
+            .enumerate()
+            .map(|(index, phase)| {
+                let job = self.jobs.get(index).map(String::as_str);
+                let progress = match (index.cmp(&self.phase_index), self.status) {
+                    (std::cmp::Ordering::Less, _) => PhaseProgress::Succeeded,
+                    (std::cmp::Ordering::Equal, OperationStatus::Running) if job.is_some() => {
+                        PhaseProgress::Running
+                    }
+                    (std::cmp::Ordering::Equal, OperationStatus::Running) => {
+                        PhaseProgress::Starting
+                    }
+                    (std::cmp::Ordering::Equal, OperationStatus::Succeeded) => {
+                        PhaseProgress::Succeeded
+                    }
+                    (std::cmp::Ordering::Equal, OperationStatus::Failed) => PhaseProgress::Failed,
+                    (std::cmp::Ordering::Greater, OperationStatus::Running) => {
+                        PhaseProgress::Pending
+                    }
+                    (std::cmp::Ordering::Greater, _) => PhaseProgress::Skipped,
+                };
+                (*phase, job, progress)
+            })
+            .collect()
+    }
+
     /// The idempotency key of the StartJob of the current phase: a retry (by the reconciler,
     /// after a crash) finds the same job.
     pub fn job_request_id(&self) -> String {
         format!("{}/{}", self.name, self.current_phase().as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy_from_draft(status: OperationStatus, phase_index: usize, jobs: &[&str]) -> Operation {
+        Operation {
+            name: "projects/p/groups/g/deployments/d/operations/1".into(),
+            deployment: "projects/p/groups/g/deployments/d".into(),
+            action: Action::Deploy,
+            status,
+            actor: "tokens/admin".into(),
+            request_id: None,
+            phases: vec![Phase::Initialize, Phase::Deploy],
+            phase_index,
+            jobs: jobs.iter().map(|job| (*job).to_owned()).collect(),
+            message: String::new(),
+            rollback_to_version: None,
+            retry_of: None,
+            resume_job: None,
+            create_time: DateTime::UNIX_EPOCH,
+            end_time: None,
+        }
+    }
+
+    fn progress(operation: &Operation) -> Vec<(Option<&str>, PhaseProgress)> {
+        operation
+            .progress()
+            .into_iter()
+            .map(|(_, job, progress)| (job, progress))
+            .collect()
+    }
+
+    #[test]
+    fn each_phase_shows_where_it_is() {
+        use OperationStatus::{Failed, Running, Succeeded};
+        use PhaseProgress as P;
+        type Row<'a> = (
+            OperationStatus,
+            usize,
+            &'a [&'a str],
+            [(Option<&'a str>, PhaseProgress); 2],
+        );
+        let table: [Row; 6] = [
+            (Running, 0, &[], [(None, P::Starting), (None, P::Pending)]),
+            (
+                Running,
+                0,
+                &["i"],
+                [(Some("i"), P::Running), (None, P::Pending)],
+            ),
+            (
+                Running,
+                1,
+                &["i"],
+                [(Some("i"), P::Succeeded), (None, P::Starting)],
+            ),
+            (
+                Running,
+                1,
+                &["i", "d"],
+                [(Some("i"), P::Succeeded), (Some("d"), P::Running)],
+            ),
+            (
+                Succeeded,
+                1,
+                &["i", "d"],
+                [(Some("i"), P::Succeeded), (Some("d"), P::Succeeded)],
+            ),
+            (
+                Failed,
+                0,
+                &["i"],
+                [(Some("i"), P::Failed), (None, P::Skipped)],
+            ),
+        ];
+        for (status, phase_index, jobs, expected) in table {
+            let operation = deploy_from_draft(status, phase_index, jobs);
+            assert_eq!(
+                progress(&operation),
+                expected,
+                "{status:?} at {phase_index} with {jobs:?}"
+            );
+        }
     }
 }

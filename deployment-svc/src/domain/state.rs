@@ -1,5 +1,6 @@
-//! The lifecycle of a deployment (DESIGN.md §2) as a pure function: the current state and an
-//! action in, the books to run and the state to enter out. No IO, no clock.
+//! The lifecycle of a deployment (docs/architecture.md, "Deployment lifecycle") as a pure
+//! function: the current state and an action in, the books to run and the state to enter out.
+//! No IO, no clock.
 
 use std::fmt;
 

@@ -122,7 +122,14 @@ pub async fn get(
     lifecycle: &Lifecycle,
     request: Request<pb::GetOperationRequest>,
 ) -> Result<Response<pb::Operation>, Status> {
-    let name = request.into_inner().name;
+    let name = operation_name(request.into_inner().name)?;
+    Ok(Response::new(operation_to_proto(
+        &lifecycle.operation(&name).await?,
+    )))
+}
+
+/// `name`, if it has the form of an operation's resource name (field `name`).
+pub fn operation_name(name: String) -> Result<String, Status> {
     let valid = name
         .rsplit_once("/operations/")
         .is_some_and(|(parent, id)| {
@@ -134,9 +141,7 @@ pub async fn get(
             "must be projects/{project}/groups/{group}/deployments/{deployment}/operations/{operation}",
         )));
     }
-    Ok(Response::new(operation_to_proto(
-        &lifecycle.operation(&name).await?,
-    )))
+    Ok(name)
 }
 
 /// ReportJobOutcome (from book-runner-svc).

@@ -5,6 +5,7 @@
 pub mod books;
 pub mod convert;
 mod lifecycle;
+mod operation_watch;
 mod resources;
 mod status;
 mod watch;
@@ -228,6 +229,13 @@ impl DeploymentService for DeploymentGrpc {
         request: Request<pb::GetOperationRequest>,
     ) -> Result<Response<pb::Operation>, Status> {
         lifecycle::get(&self.lifecycle, request).await
+    }
+
+    async fn watch_operation(
+        &self,
+        request: Request<pb::WatchOperationRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::WatchOperationResponse>>, Status> {
+        operation_watch::watch(self.lifecycle.clone(), request).await
     }
 
     async fn watch_deployments(

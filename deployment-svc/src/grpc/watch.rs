@@ -1,11 +1,19 @@
 //! WatchDeployments: the current state of every deployment of a group, then each change (state,
-//! last operation, running-job count), with heartbeats while idle.
+//! last operation, running-job count, current version), with heartbeats while idle.
 //!
-//! Each stream re-reads its group every [`POLL`]: changes made by any replica show within it.
-//! The gateway shares one such stream per group between all its watchers.
+//! The group is read whole once; after that a stream reads only the deployment a change signal
+//! names (see `eyrie_platform::changes`: signals reach every replica), so an idle watcher costs
+//! nothing and a busy group costs one read per change. A signal that may have been missed makes
+//! the stream read the whole group again, as does a slow timer, [`RESYNC`]. The gateway shares
+//! one such stream per group between all its watchers.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
+use eyrie_platform::changes::Signal;
 use eyrie_proto::v1::{self as pb, watch_deployments_response::Kind};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,20 +27,33 @@ use crate::{
     domain::{
         DeploymentError,
         names::GroupName,
-        resources::{Deployment, DeploymentQuery, PageRequest},
+        resources::{Deployment, DeploymentQuery, DeploymentState, PageRequest},
     },
     service::{
         lifecycle::{Lifecycle, operation_to_proto},
         resources::Resources,
     },
+    store::resources::find_deployment,
 };
 
-/// How often a watched group is re-read.
-const POLL: Duration = Duration::from_millis(300);
 /// Heartbeat period of an idle stream.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often the whole group is read again regardless of signals: the bound on how late a change
+/// whose signal was lost (its replica died between commit and signal) is sent.
+const RESYNC: Duration = Duration::from_secs(60);
 /// Deployments read per page.
 const PAGE: u64 = 500;
+
+/// What a watcher last sent of a deployment: a change of any of it is sent again.
+type Sent = (i64, i32, i64);
+
+fn sent(deployment: &Deployment) -> Sent {
+    (
+        deployment.revision,
+        deployment.running_job_count,
+        deployment.current_version,
+    )
+}
 
 /// Opens the stream of group `parent`.
 pub async fn watch(
@@ -44,80 +65,152 @@ pub async fn watch(
     let group = GroupName::parse("parent", &request.parent).map_err(invalid)?;
     resources.get_group(&group).await?;
     let (sender, receiver) = mpsc::channel(64);
-    tokio::spawn(async move {
-        // Revision and running-job count seen last, by deployment: a change of either is sent.
-        let mut seen: HashMap<String, (i64, i32)> = HashMap::new();
-        let mut initial = true;
-        let mut idle = Duration::ZERO;
-        loop {
-            let deployments = match read(&resources, &group, request.show_dropped).await {
-                Ok(deployments) => deployments,
-                Err(status) => {
-                    let _ = sender.send(Err(status)).await;
-                    return;
-                }
-            };
-            let mut sent = false;
-            for deployment in deployments {
-                let key = deployment.name.to_string();
-                let version = (deployment.revision, deployment.running_job_count);
-                if seen.get(&key) == Some(&version) {
-                    continue;
-                }
-                seen.insert(key, version);
-                let operation = match &deployment.last_operation {
-                    Some(name) => lifecycle
-                        .operation(name)
-                        .await
-                        .ok()
-                        .map(|op| operation_to_proto(&op)),
-                    None => None,
-                };
-                let message = pb::WatchDeploymentsResponse {
-                    kind: Some(Kind::Deployment(deployment_to_proto(
-                        &deployment,
-                        operation,
-                    ))),
-                };
-                if sender.send(Ok(message)).await.is_err() {
-                    return;
-                }
-                sent = true;
-            }
-            if initial {
-                initial = false;
-                let complete = pb::WatchDeploymentsResponse {
-                    kind: Some(Kind::InitialStateComplete(
-                        pb::watch_deployments_response::InitialStateComplete {},
-                    )),
-                };
-                if sender.send(Ok(complete)).await.is_err() {
-                    return;
-                }
-            }
-            idle = if sent { Duration::ZERO } else { idle + POLL };
-            if idle >= HEARTBEAT {
-                idle = Duration::ZERO;
-                let heartbeat = pb::WatchDeploymentsResponse {
-                    kind: Some(Kind::Heartbeat(pb::Heartbeat {
-                        time: Some(timestamp(chrono::Utc::now())),
-                    })),
-                };
-                if sender.send(Ok(heartbeat)).await.is_err() {
-                    return;
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(POLL) => {}
-                () = sender.closed() => return,
-            }
-        }
-    });
+    let stream = GroupStream {
+        members: format!("{group}/deployments/"),
+        group,
+        show_dropped: request.show_dropped,
+        resources,
+        lifecycle,
+        sender,
+        seen: HashMap::new(),
+    };
+    tokio::spawn(stream.run());
     Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
 }
 
+/// One client's stream of one group.
+struct GroupStream {
+    group: GroupName,
+    /// The prefix of the names of the group's deployments.
+    members: String,
+    show_dropped: bool,
+    resources: Arc<Resources>,
+    lifecycle: Arc<Lifecycle>,
+    sender: mpsc::Sender<Result<pb::WatchDeploymentsResponse, Status>>,
+    /// What was sent of each deployment shown.
+    seen: HashMap<String, Sent>,
+}
+
+/// The client left, or the stream failed and said so.
+struct Closed;
+
+impl GroupStream {
+    async fn run(mut self) {
+        // Subscribed before the first read, so that no change after it is missed.
+        let mut signals = self.resources.changes().subscribe();
+        if self.read_group().await.is_err() {
+            return;
+        }
+        let complete = Kind::InitialStateComplete(Default::default());
+        if self.send(complete).await.is_err() {
+            return;
+        }
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + RESYNC, RESYNC);
+        loop {
+            let result = tokio::select! {
+                signal = signals.next() => match signal {
+                    Some(Signal::Changed(name)) if name.starts_with(&self.members) => {
+                        self.read_one(&name).await
+                    }
+                    Some(Signal::Changed(_)) => Ok(false),
+                    Some(Signal::Resync) => self.read_group().await,
+                    None => return,
+                },
+                _ = resync.tick() => self.read_group().await,
+                _ = heartbeat.tick() => {
+                    let time = Some(timestamp(chrono::Utc::now()));
+                    self.send(Kind::Heartbeat(pb::Heartbeat { time })).await.map(|()| false)
+                }
+                () = self.sender.closed() => return,
+            };
+            match result {
+                Ok(true) => heartbeat.reset(),
+                Ok(false) => {}
+                Err(Closed) => return,
+            }
+        }
+    }
+
+    /// Reads the whole group and sends what changed; true when something was sent.
+    async fn read_group(&mut self) -> Result<bool, Closed> {
+        let deployments = match read(&self.resources, &self.group, self.show_dropped).await {
+            Ok(deployments) => deployments,
+            Err(status) => return Err(self.fail(status).await),
+        };
+        let mut shown = HashSet::with_capacity(deployments.len());
+        let mut sent_any = false;
+        for deployment in deployments {
+            shown.insert(deployment.name.to_string());
+            sent_any |= self.offer(deployment).await?;
+        }
+        // Deployments shown before and no longer listed were dropped: each is sent once more, in
+        // its dropped state.
+        let gone: Vec<String> = self
+            .seen
+            .keys()
+            .filter(|name| !shown.contains(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            sent_any |= self.read_one(&name).await?;
+        }
+        Ok(sent_any)
+    }
+
+    /// Reads deployment `name` of the group and sends it if it changed; true when sent.
+    async fn read_one(&mut self, name: &str) -> Result<bool, Closed> {
+        match find_deployment(self.resources.store().db(), name).await {
+            Ok(Some(deployment)) => self.offer(deployment).await,
+            Ok(None) => Ok(false),
+            Err(err) => Err(self.fail(DeploymentError::from(err).into()).await),
+        }
+    }
+
+    /// Sends `deployment` unless the client has it as it is, or it is dropped and hidden.
+    async fn offer(&mut self, deployment: Deployment) -> Result<bool, Closed> {
+        let name = deployment.name.to_string();
+        let now = sent(&deployment);
+        let hidden = deployment.state == DeploymentState::Dropped && !self.show_dropped;
+        let before = if hidden {
+            // Without show_dropped, a dropped deployment is sent once, if it was shown before.
+            match self.seen.remove(&name) {
+                Some(before) => Some(before),
+                None => return Ok(false),
+            }
+        } else {
+            self.seen.insert(name, now)
+        };
+        if before == Some(now) {
+            return Ok(false);
+        }
+        let operation = match &deployment.last_operation {
+            Some(name) => self
+                .lifecycle
+                .operation(name)
+                .await
+                .ok()
+                .map(|op| operation_to_proto(&op)),
+            None => None,
+        };
+        let kind = Kind::Deployment(deployment_to_proto(&deployment, operation));
+        self.send(kind).await.map(|()| true)
+    }
+
+    async fn send(&self, kind: Kind) -> Result<(), Closed> {
+        let message = pb::WatchDeploymentsResponse { kind: Some(kind) };
+        self.sender.send(Ok(message)).await.map_err(|_| Closed)
+    }
+
+    async fn fail(&self, status: Status) -> Closed {
+        let _ = self.sender.send(Err(status)).await;
+        Closed
+    }
+}
+
 /// Every deployment of `group`, page after page. Read from the store directly: the group was
-/// found when the stream opened and groups are never deleted, so each poll need not look it up
+/// found when the stream opened and groups are never deleted, so each read need not look it up
 /// again as ListDeployments does.
 async fn read(
     resources: &Resources,

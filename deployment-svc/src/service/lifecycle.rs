@@ -5,7 +5,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use eyrie_platform::{grpc::TracedChannel, names::DeploymentName, status::FieldViolation};
+use eyrie_platform::{
+    changes::Changes, grpc::TracedChannel, names::DeploymentName, status::FieldViolation,
+};
 use eyrie_proto::v1::version_service_client::VersionServiceClient;
 use eyrie_proto::{
     internal::v1::{
@@ -22,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     domain::{
         DeploymentError, StoreError,
-        operation::Operation,
+        operation::{Operation, PhaseProgress},
         resources::{ClusterConnection, Deployment, DeploymentGroup, KeyFields, Scope},
         state::{Action, Phase},
     },
@@ -54,6 +56,8 @@ pub struct Lifecycle {
     db: DatabaseConnection,
     runner: Option<Runner>,
     versions: Option<VersionServiceClient<TracedChannel>>,
+    /// Told of every operation and deployment written, for the watches.
+    changes: Arc<Changes>,
 }
 
 fn unavailable(err: tonic::Status) -> DeploymentError {
@@ -61,17 +65,25 @@ fn unavailable(err: tonic::Status) -> DeploymentError {
 }
 
 impl Lifecycle {
-    /// Actions recorded in `db`, run by `runner` (none: actions are refused).
+    /// Actions recorded in `db`, run by `runner` (none: actions are refused), each change told
+    /// to `changes`.
     pub fn new(
         db: DatabaseConnection,
         runner: Option<Runner>,
         versions: Option<VersionServiceClient<TracedChannel>>,
+        changes: Arc<Changes>,
     ) -> Self {
         Self {
             db,
             runner,
             versions,
+            changes,
         }
+    }
+
+    /// The signals of deployment changes, for the watches.
+    pub fn changes(&self) -> &Arc<Changes> {
+        &self.changes
     }
 
     fn runner(&self, deployment: &DeploymentName) -> Result<Runner, DeploymentError> {
@@ -119,6 +131,7 @@ impl Lifecycle {
         )
         .await?;
         if created {
+            self.changes.publish(&operation.deployment).await;
             tracing::info!(operation = %operation.name, action = action.as_str(), actor, "operation started");
             // A transient failure leaves the operation running without a job: the reconciler
             // starts it. Any other ended the operation, which is read again below.
@@ -317,6 +330,7 @@ impl Lifecycle {
         operations::record_job(&self.db, &operation.name, operation.phase_index, &job.name)
             .await
             .map_err(NotStarted::WillRetry)?;
+        self.changes.publish(&operation.deployment).await;
         tracing::info!(operation = %operation.name, job = %job.name, phase = phase.as_str(), "job started");
         Ok(job)
     }
@@ -347,6 +361,7 @@ impl Lifecycle {
         .await;
         match ended {
             Ok(Next::Ended(_)) => {
+                self.changes.publish(&operation.deployment).await;
                 tracing::warn!(operation = %operation.name, %reason, "operation failed: its job cannot start");
                 NotStarted::OperationEnded(reason)
             }
@@ -407,6 +422,9 @@ impl Lifecycle {
             now(),
         )
         .await?;
+        if created {
+            self.changes.publish(&operation.deployment).await;
+        }
         if !created && let Some(job) = operation.current_job() {
             // A retried RetryJob: the job it started first (read it with GetJob for the rest).
             return Ok(pb::Job {
@@ -526,6 +544,9 @@ impl Lifecycle {
             now(),
         )
         .await?;
+        if let Next::StartPhase(operation) | Next::Ended(operation) = &next {
+            self.changes.publish(&operation.deployment).await;
+        }
         match next {
             Next::StartPhase(operation) => {
                 if let Some(runner) = &self.runner
@@ -660,5 +681,25 @@ pub fn operation_to_proto(operation: &Operation) -> pb::Operation {
         create_time: Some(crate::grpc::convert::timestamp(operation.create_time)),
         end_time: operation.end_time.map(crate::grpc::convert::timestamp),
         retry_of: operation.retry_of.clone().unwrap_or_default(),
+        phases: operation
+            .progress()
+            .into_iter()
+            .map(|(phase, job, progress)| pb::OperationPhase {
+                phase: phase_to_proto(phase).into(),
+                job: job.unwrap_or_default().to_owned(),
+                status: phase_progress_to_proto(progress).into(),
+            })
+            .collect(),
+    }
+}
+
+fn phase_progress_to_proto(progress: PhaseProgress) -> pb::OperationPhaseStatus {
+    match progress {
+        PhaseProgress::Pending => pb::OperationPhaseStatus::Pending,
+        PhaseProgress::Starting => pb::OperationPhaseStatus::Starting,
+        PhaseProgress::Running => pb::OperationPhaseStatus::Running,
+        PhaseProgress::Succeeded => pb::OperationPhaseStatus::Succeeded,
+        PhaseProgress::Failed => pb::OperationPhaseStatus::Failed,
+        PhaseProgress::Skipped => pb::OperationPhaseStatus::Skipped,
     }
 }

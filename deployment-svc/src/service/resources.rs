@@ -3,7 +3,7 @@
 
 use std::{fmt, sync::Arc};
 
-use eyrie_platform::status::FieldViolation;
+use eyrie_platform::{changes::Changes, status::FieldViolation};
 
 use crate::{
     domain::{
@@ -38,13 +38,19 @@ pub trait BookCatalog: Send + Sync + fmt::Debug {
 pub struct Resources {
     store: ResourceStore,
     books: Option<Arc<dyn BookCatalog>>,
+    /// Told of every deployment written, for the watches.
+    changes: Arc<Changes>,
 }
 
 impl Resources {
-    /// Serves the resources of `store`. Book references are checked for their form only until
-    /// [`Self::with_books`] names a catalog.
-    pub fn new(store: ResourceStore) -> Self {
-        Self { store, books: None }
+    /// Serves the resources of `store`, telling `changes` of each deployment written. Book
+    /// references are checked for their form only until [`Self::with_books`] names a catalog.
+    pub fn new(store: ResourceStore, changes: Arc<Changes>) -> Self {
+        Self {
+            store,
+            books: None,
+            changes,
+        }
     }
 
     /// Checks that book references exist in `books` and are of the group's type.
@@ -57,6 +63,11 @@ impl Resources {
     /// The store, for the lifecycle's own transactions.
     pub fn store(&self) -> &ResourceStore {
         &self.store
+    }
+
+    /// The signals of deployment changes, for the watches.
+    pub fn changes(&self) -> &Arc<Changes> {
+        &self.changes
     }
 
     /// Creates a project.
@@ -210,7 +221,9 @@ impl Resources {
         new: &NewDeployment,
         meta: &RequestMeta,
     ) -> Result<Deployment, DeploymentError> {
-        retry_unless(false, || self.store.create_deployment(new, meta)).await
+        let created = retry_unless(false, || self.store.create_deployment(new, meta)).await?;
+        self.changes.publish(&created.name.to_string()).await;
+        Ok(created)
     }
 
     /// The deployment `name`, dropped or not.
@@ -244,10 +257,12 @@ impl Resources {
         update: &DeploymentUpdate,
         meta: &RequestMeta,
     ) -> Result<Deployment, DeploymentError> {
-        retry_unless(update.etag.is_some(), || {
+        let updated = retry_unless(update.etag.is_some(), || {
             self.store.update_deployment(update, meta)
         })
-        .await
+        .await?;
+        self.changes.publish(&updated.name.to_string()).await;
+        Ok(updated)
     }
 
     /// Refuses the books of `phases` that the catalog does not know or that are of another type

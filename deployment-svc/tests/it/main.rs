@@ -13,3 +13,4 @@ mod snapshots;
 mod type_limits;
 mod validation;
 mod versions;
+mod watches;

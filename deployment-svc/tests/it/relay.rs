@@ -83,7 +83,7 @@ fn version_settings(database: &DatabaseSettings) -> eyrie_version_svc::Settings 
 fn start_relay(db: DatabaseConnection, url: &str) -> DropGuard {
     let client =
         VersionRecorderClient::new(traced_channel(&[url.to_owned()], &Default::default()).unwrap());
-    let relay = VersionRelay::new(db, client);
+    let relay = VersionRelay::new(db, client, eyrie_platform::changes::Changes::local());
     let shutdown = CancellationToken::new();
     tokio::spawn(relay.run(shutdown.clone()));
     shutdown.drop_guard()

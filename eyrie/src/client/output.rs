@@ -213,6 +213,7 @@ labels!(
     DeploymentState => "DEPLOYMENT_STATE_",
     OperationAction => "OPERATION_ACTION_",
     OperationStatus => "OPERATION_STATUS_",
+    OperationPhaseStatus => "OPERATION_PHASE_STATUS_",
     BookPhase => "BOOK_PHASE_",
     JobStatus => "JOB_STATUS_",
     StepStatus => "STEP_STATUS_",

@@ -2,14 +2,16 @@
 //!
 //! A job is followed through `WatchJob`, which sends the stored history first and then live
 //! events; a dropped stream is resumed from the last sequence seen, so nothing is shown twice or
-//! missed. An operation is followed job after job: a Deploy from draft adds its deploy job only once
-//! the initialize job succeeded, so the operation is read again after each job.
+//! missed. An operation is followed job after job through `WatchOperation`, which sends the
+//! operation again each time it moves: a Deploy from draft adds its deploy job only once the
+//! initialize job succeeded.
 
 use std::time::Duration;
 
 use eyrie_proto::v1::{
     GetJobRequest, GetOperationRequest, Job, Operation, OperationStatus, WatchJobRequest,
-    job_event, watch_job_response,
+    WatchOperationRequest, WatchOperationResponse, job_event, watch_job_response,
+    watch_operation_response,
 };
 use tonic::{Code, Status};
 
@@ -19,7 +21,8 @@ use super::{connection::Connection, error::CliError, progress::Progress};
 const MAX_RESUMES: u32 = 5;
 /// First wait before resuming a broken stream; doubled on each further failure.
 const RESUME_BACKOFF: Duration = Duration::from_millis(200);
-/// How often the operation is read while waiting for its next job.
+/// How often the operation is read while waiting for its next job, from a server without
+/// `WatchOperation`.
 const OPERATION_POLL: Duration = Duration::from_millis(250);
 
 /// Follows `job` from its first event to its last; returns the job as it ended.
@@ -111,17 +114,15 @@ fn resumable(status: &Status) -> bool {
     )
 }
 
-/// Follows every job of `operation` until the operation ends; returns it as it ended.
+/// Follows every job of `operation` until the operation ends; returns it as it ended. The
+/// operation's next job and its end come from `WatchOperation`, as they happen.
 pub async fn follow_operation(
     connection: &Connection,
     mut operation: Operation,
     progress: &mut dyn Progress,
 ) -> Result<Operation, CliError> {
-    let mut deployments = connection.deployments();
-    let get = GetOperationRequest {
-        name: operation.name.clone(),
-    };
     progress.operation(&operation);
+    let mut forms = OperationForms::new(connection, &operation.name);
     let mut followed = 0;
     let mut waiting = false;
     loop {
@@ -132,14 +133,101 @@ pub async fn follow_operation(
         } else if operation.status() != OperationStatus::Running {
             progress.operation(&operation);
             return Ok(operation);
-        } else {
-            if !waiting {
-                progress.waiting("waiting for the operation's next job");
-                waiting = true;
-            }
-            tokio::time::sleep(OPERATION_POLL).await;
+        } else if !waiting {
+            progress.waiting("waiting for the operation's next job");
+            waiting = true;
         }
-        operation = deployments.get_operation(get.clone()).await?.into_inner();
+        // Each form is the whole operation; the ones sent while a job was followed are read in
+        // order until one shows something new.
+        if operation.jobs.len() <= followed && operation.status() == OperationStatus::Running {
+            operation = forms.next().await?;
+        }
+    }
+}
+
+/// The forms of one operation, from its `WatchOperation` stream, reopened where it broke.
+struct OperationForms<'a> {
+    connection: &'a Connection,
+    name: String,
+    stream: Option<tonic::Streaming<WatchOperationResponse>>,
+    /// Breaks in a row without a form.
+    failures: u32,
+    /// The server has no WatchOperation (an older one): the operation is read every
+    /// [`OPERATION_POLL`] instead.
+    polling: bool,
+}
+
+impl<'a> OperationForms<'a> {
+    fn new(connection: &'a Connection, name: &str) -> Self {
+        Self {
+            connection,
+            name: name.to_owned(),
+            stream: None,
+            failures: 0,
+            polling: false,
+        }
+    }
+
+    /// The next form of the operation.
+    async fn next(&mut self) -> Result<Operation, CliError> {
+        loop {
+            if self.polling {
+                tokio::time::sleep(OPERATION_POLL).await;
+                let get = GetOperationRequest {
+                    name: self.name.clone(),
+                };
+                return Ok(self
+                    .connection
+                    .deployments()
+                    .get_operation(get)
+                    .await?
+                    .into_inner());
+            }
+            let broken = match self.read().await {
+                Ok(Some(operation)) => {
+                    self.failures = 0;
+                    return Ok(operation);
+                }
+                Ok(None) => Status::unavailable(format!("the stream of {} ended early", self.name)),
+                Err(status) if status.code() == Code::Unimplemented => {
+                    self.polling = true;
+                    continue;
+                }
+                Err(status) if resumable(&status) => status,
+                Err(status) => return Err(status.into()),
+            };
+            self.stream = None;
+            self.failures += 1;
+            if self.failures > MAX_RESUMES {
+                return Err(broken.into());
+            }
+            tokio::time::sleep(RESUME_BACKOFF * 2u32.pow(self.failures - 1)).await;
+        }
+    }
+
+    /// The next operation on the stream, opened if needed; `None` when it ended.
+    async fn read(&mut self) -> Result<Option<Operation>, Status> {
+        if self.stream.is_none() {
+            let request = WatchOperationRequest {
+                name: self.name.clone(),
+            };
+            let opened = self
+                .connection
+                .deployments()
+                .watch_operation(request)
+                .await?;
+            self.stream = Some(opened.into_inner());
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(None);
+        };
+        while let Some(message) = stream.message().await? {
+            if let Some(watch_operation_response::Kind::Operation(operation)) = message.kind {
+                return Ok(Some(operation));
+            }
+            // heartbeats only say the stream is alive
+        }
+        Ok(None)
     }
 }
 
@@ -199,6 +287,9 @@ mod tests {
     struct Fake {
         watch_requests: Mutex<Vec<(String, u64)>>,
         operation_reads: Mutex<u32>,
+        /// Serves WatchOperation (otherwise UNIMPLEMENTED, as an older server would).
+        streams_operations: bool,
+        operation_watches: Mutex<u32>,
     }
 
     #[tonic::async_trait]
@@ -242,8 +333,54 @@ mod tests {
         }
     }
 
+    fn operation(jobs: &[&str], status: OperationStatus) -> Operation {
+        Operation {
+            name: OPERATION.into(),
+            jobs: jobs.iter().map(|job| (*job).to_owned()).collect(),
+            status: status.into(),
+            ..Default::default()
+        }
+    }
+
+    type OperationStream =
+        Pin<Box<dyn Stream<Item = Result<WatchOperationResponse, Status>> + Send>>;
+
     #[tonic::async_trait]
     impl DeploymentService for Fake {
+        /// The first stream sends the operation with job A and breaks; the next sends it with
+        /// job A, a heartbeat, then with both jobs, ended, and ends.
+        async fn watch_operation(
+            &self,
+            _request: Request<WatchOperationRequest>,
+        ) -> Result<Response<OperationStream>, Status> {
+            if !self.streams_operations {
+                return Err(Status::unimplemented("WatchOperation"));
+            }
+            let first = {
+                let mut watches = self.operation_watches.lock().unwrap();
+                *watches += 1;
+                *watches == 1
+            };
+            let form = |operation| {
+                Ok(WatchOperationResponse {
+                    kind: Some(watch_operation_response::Kind::Operation(operation)),
+                })
+            };
+            let running = form(operation(&[JOB_A], OperationStatus::Running));
+            let messages = if first {
+                vec![running, Err(Status::unavailable("connection reset"))]
+            } else {
+                let heartbeat = Ok(WatchOperationResponse {
+                    kind: Some(watch_operation_response::Kind::Heartbeat(
+                        v1::Heartbeat::default(),
+                    )),
+                });
+                let ended = form(operation(&[JOB_A, JOB_B], OperationStatus::Succeeded));
+                vec![running, heartbeat, ended]
+            };
+            Ok(Response::new(Box::pin(futures::stream::iter(messages))))
+        }
+
         async fn get_operation(
             &self,
             _request: Request<GetOperationRequest>,
@@ -310,8 +447,39 @@ mod tests {
         .unwrap()
     }
 
+    /// What following the operation of job A then job B shows.
+    fn followed_a_then_b() -> Vec<String> {
+        let mut expected = vec!["operation Running".to_owned(), "job a".to_owned()];
+        expected.extend((1..=5).map(|sequence| format!("event a {sequence}")));
+        expected.extend(["waiting".to_owned(), "job b".to_owned()]);
+        expected.extend((1..=5).map(|sequence| format!("event b {sequence}")));
+        expected.push("operation Succeeded".to_owned());
+        expected
+    }
+
+    #[tokio::test]
+    async fn an_operation_is_followed_through_its_stream_which_resumes_when_it_breaks() {
+        let fake = Arc::new(Fake {
+            streams_operations: true,
+            ..Fake::default()
+        });
+        let connection = serve(fake.clone()).await;
+        let mut recorder = Recorder::default();
+
+        let accepted = operation(&[JOB_A], OperationStatus::Running);
+        let ended = follow_operation(&connection, accepted, &mut recorder)
+            .await
+            .unwrap();
+
+        assert_eq!(ended.status(), OperationStatus::Succeeded);
+        assert_eq!(recorder.0, followed_a_then_b());
+        assert_eq!(*fake.operation_watches.lock().unwrap(), 2, "reopened once");
+        assert_eq!(*fake.operation_reads.lock().unwrap(), 0, "never polled");
+    }
+
     #[tokio::test]
     async fn an_operation_is_followed_job_after_job_and_a_broken_stream_resumes_where_it_broke() {
+        // A server without WatchOperation: the operation is read again instead.
         let fake = Arc::new(Fake::default());
         let connection = serve(fake.clone()).await;
         let accepted = Operation {
@@ -327,12 +495,7 @@ mod tests {
             .unwrap();
 
         assert_eq!(ended.status(), OperationStatus::Succeeded);
-        let mut expected = vec!["operation Running".to_owned(), "job a".to_owned()];
-        expected.extend((1..=5).map(|sequence| format!("event a {sequence}")));
-        expected.extend(["waiting".to_owned(), "job b".to_owned()]);
-        expected.extend((1..=5).map(|sequence| format!("event b {sequence}")));
-        expected.push("operation Succeeded".to_owned());
-        assert_eq!(recorder.0, expected);
+        assert_eq!(recorder.0, followed_a_then_b());
         // Job A's stream broke after event 3: it was asked again from there, nothing twice.
         assert_eq!(
             *fake.watch_requests.lock().unwrap(),

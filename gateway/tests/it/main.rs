@@ -4,6 +4,7 @@ mod access;
 mod fixture;
 mod group_watchers;
 mod limits;
+mod operation_watchers;
 mod retries;
 mod scripted_deployments;
 mod tls;

@@ -1,5 +1,5 @@
-//! A stand-in for deployment-svc's WatchDeployments: one group whose deployments the test
-//! changes, and a count of the streams opened on it.
+//! A stand-in for deployment-svc's WatchDeployments and WatchOperation: one group whose
+//! deployments the test changes, one operation it moves on, and a count of the streams opened.
 
 use std::{
     collections::BTreeMap,
@@ -28,7 +28,13 @@ pub struct ScriptedDeployments {
     changes: Arc<Mutex<Vec<pb::Deployment>>>,
     changed: Arc<watch::Sender<usize>>,
     watch_calls: Arc<AtomicUsize>,
+    /// The forms of [`OPERATION`], oldest first.
+    operation: Arc<watch::Sender<Vec<pb::Operation>>>,
+    operation_watch_calls: Arc<AtomicUsize>,
 }
+
+/// The operation the scripted service knows.
+pub const OPERATION: &str = "projects/acme/groups/web/deployments/shop/operations/1";
 
 impl ScriptedDeployments {
     /// Serves it on a free loopback port; returns its URL.
@@ -71,12 +77,63 @@ impl ScriptedDeployments {
     pub fn watch_calls(&self) -> usize {
         self.watch_calls.load(Ordering::SeqCst)
     }
+
+    /// Moves [`OPERATION`] on: its jobs are now `jobs`, its status `status`.
+    pub fn move_operation(&self, jobs: &[&str], status: pb::OperationStatus) {
+        let form = pb::Operation {
+            name: OPERATION.into(),
+            jobs: jobs.iter().map(|job| (*job).to_owned()).collect(),
+            status: status.into(),
+            ..Default::default()
+        };
+        self.operation.send_modify(|forms| forms.push(form));
+    }
+
+    /// WatchOperation calls received.
+    pub fn operation_watch_calls(&self) -> usize {
+        self.operation_watch_calls.load(Ordering::SeqCst)
+    }
 }
+
+type Forms = Pin<Box<dyn Stream<Item = Result<pb::WatchOperationResponse, Status>> + Send>>;
 
 type Updates = Pin<Box<dyn Stream<Item = Result<pb::WatchDeploymentsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl DeploymentService for ScriptedDeployments {
+    /// The operation's latest form, then each new one, ending after the first that ended.
+    async fn watch_operation(
+        &self,
+        request: Request<pb::WatchOperationRequest>,
+    ) -> Result<Response<Forms>, Status> {
+        if request.get_ref().name != OPERATION {
+            return Err(Status::not_found(request.into_inner().name));
+        }
+        self.operation_watch_calls.fetch_add(1, Ordering::SeqCst);
+        let forms = self.operation.subscribe();
+        let sent = forms.borrow().len().saturating_sub(1);
+        let stream = futures::stream::unfold(
+            (sent, forms, false),
+            |(sent, mut forms, ended)| async move {
+                if ended {
+                    return None;
+                }
+                loop {
+                    let next = forms.borrow_and_update().get(sent).cloned();
+                    if let Some(operation) = next {
+                        let ended = operation.status() != pb::OperationStatus::Running;
+                        let message = pb::WatchOperationResponse {
+                            kind: Some(pb::watch_operation_response::Kind::Operation(operation)),
+                        };
+                        return Some((Ok(message), (sent + 1, forms, ended)));
+                    }
+                    forms.changed().await.ok()?;
+                }
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn watch_deployments(
         &self,
         request: Request<pb::WatchDeploymentsRequest>,

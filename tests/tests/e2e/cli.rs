@@ -154,6 +154,13 @@ async fn a_watched_deploy_shows_each_step_and_exits_zero_when_its_books_succeed(
         "job succeeded in ",
     ];
     assert_in_order(&lines, &in_order, &deploy);
+    // The operation names its two phases as soon as it is accepted (WatchOperation follows it).
+    assert!(
+        lines[0].starts_with(&format!("operation {DEPLOYMENT}/operations/"))
+            && lines[0].contains("(phases: initialize ")
+            && lines[0].contains(", deploy pending)"),
+        "{deploy}"
+    );
     let last = lines.last().copied().unwrap_or_default();
     assert!(
         last.starts_with(&format!("operation {DEPLOYMENT}/operations/"))

@@ -1,6 +1,6 @@
 //! Plain lines, one per step change: for pipes and CI logs, where a spinner would be noise.
 
-use eyrie_proto::v1::{Job, JobEvent, JobStatus, Operation};
+use eyrie_proto::v1::{Job, JobEvent, JobStatus, Operation, OperationStatus};
 
 use super::{Change, Progress, Tracker};
 use crate::client::{
@@ -42,6 +42,15 @@ pub fn operation_line(operation: &Operation) -> String {
         operation.name,
         operation_summary(operation)
     );
+    // While it runs, where each book is: a Deploy from draft shows its two at once.
+    if operation.status() == OperationStatus::Running && !operation.phases.is_empty() {
+        let phases: Vec<String> = operation
+            .phases
+            .iter()
+            .map(|phase| format!("{} {}", phase.phase().label(), phase.status().label()))
+            .collect();
+        line.push_str(&format!(" (phases: {})", phases.join(", ")));
+    }
     if !operation.message.is_empty() {
         line.push_str(": ");
         line.push_str(&operation.message);
