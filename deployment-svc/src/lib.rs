@@ -68,7 +68,9 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
                     .context("peers.book_runner")?;
                 Some(Runner {
                     jobs: JobRunnerClient::new(channel.clone()),
-                    books: BookServiceClient::new(channel),
+                    books: Arc::new(grpc::books::RemoteBookCatalog::new(BookServiceClient::new(
+                        channel,
+                    ))),
                 })
             }
             None => None,
@@ -79,9 +81,7 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         let mut resources = Resources::new(ResourceStore::new(db.clone()), changes.clone());
         if let Some(runner) = &runner {
             // Group books must exist in book-runner-svc.
-            resources = resources.with_books(Arc::new(grpc::books::RemoteBookCatalog::new(
-                runner.books.clone(),
-            )));
+            resources = resources.with_books(runner.books.clone());
         }
         // Version records wait in the outbox until version-svc takes them; the relay polls it
         // (every 500 ms when idle), so a change is recorded within a second once version-svc is up.
@@ -115,6 +115,11 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
                 .clone()
                 .run_reconciler(settings.lifecycle.reconcile_interval, stop.clone()),
         );
+        let starter = tokio::spawn(
+            lifecycle
+                .clone()
+                .run_starter(settings.lifecycle.reconcile_interval, stop.clone()),
+        );
 
         let service = grpc::DeploymentGrpc::new(resources, lifecycle);
         eyrie_platform::internal::install(&settings.internal);
@@ -126,6 +131,7 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
             .await;
         stop.cancel();
         let _ = reconciler.await;
+        let _ = starter.await;
         if let Some(relay) = relay {
             let _ = relay.await;
         }

@@ -233,6 +233,8 @@ async fn the_group_stream_sends_the_card_with_its_running_jobs_badge_then_withou
             is_card(frame) && frame.data.contains("1 running job")
         })
         .await;
+    // The badge shows once the job's start is recorded: the operation lists it by then.
+    let operation = api.operation_with_job(&operation.name, 0).await.unwrap();
     let job = &operation.jobs[0];
     let job_id = job.rsplit('/').next().unwrap();
     let link = format!(r#"<a class="badge jobs" href="{SHOP_PAGE}/jobs/"#);

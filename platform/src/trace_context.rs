@@ -44,6 +44,35 @@ pub fn inject_current(headers: &mut HeaderMap) {
     });
 }
 
+/// The current span's trace context as a W3C `traceparent`, to be stored with work that goes on
+/// after the call (an operation's later jobs); `None` outside any trace.
+pub fn current_traceparent() -> Option<String> {
+    let mut headers = HeaderMap::new();
+    inject_current(&mut headers);
+    headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Makes `span` a child of the stored `traceparent` (see [`current_traceparent`]), so that work
+/// done later belongs to the trace of the call that asked for it. A malformed or empty one leaves
+/// the span where it is.
+pub fn continue_trace(span: &Span, traceparent: &str) {
+    let mut headers = HeaderMap::new();
+    let Ok(value) = HeaderValue::try_from(traceparent) else {
+        return;
+    };
+    headers.insert("traceparent", value);
+    let parent = global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(&headers))
+    });
+    if parent.span().span_context().is_valid() {
+        // Only fails when no OpenTelemetry layer is installed; the span is then local only.
+        let _ = span.set_parent(parent);
+    }
+}
+
 /// A client interceptor that carries the caller's trace into every outgoing call.
 pub fn propagate_trace(
     mut request: tonic::Request<()>,

@@ -286,9 +286,14 @@ pub enum BookError {
     /// The book cannot be rendered for this target.
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// deployment-svc failed to answer.
-    #[error("deployment-svc: {}", .0.message())]
-    Upstream(tonic::Status),
+    /// deployment-svc did not give the deployment.
+    #[error("deployment-svc: {message}")]
+    Upstream {
+        /// What kind of failure, passed on to the caller.
+        failure: UpstreamFailure,
+        /// deployment-svc's message.
+        message: String,
+    },
     /// No deployment-svc address is configured, so deployments cannot be read.
     #[error(
         "deployment-svc is not configured, so deployments cannot be read: render for an inline snapshot instead"
@@ -297,6 +302,19 @@ pub enum BookError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How deployment-svc failed to give a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// There is no such deployment.
+    NotFound,
+    /// The request was refused as malformed.
+    Invalid,
+    /// deployment-svc could not be reached or was busy: a later try may work.
+    Unavailable,
+    /// Anything else: a fault on one side or the other.
+    Internal,
 }
 
 fn join<T: fmt::Display>(items: &[T]) -> String {

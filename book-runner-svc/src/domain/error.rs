@@ -10,9 +10,3 @@ pub enum StoreError {
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }
-
-impl From<sea_orm::DbErr> for StoreError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::Database(Box::new(err))
-    }
-}

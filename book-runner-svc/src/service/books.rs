@@ -12,7 +12,7 @@ use crate::{
         book::{BookFormat, BookSpec},
         books::{
             BookError, BookName, BookPage, BookQuery, BookUpdate, NewBook, StoredBook,
-            revision_of_etag,
+            UpstreamFailure, revision_of_etag,
         },
         render::{RenderError, RenderedStep, render_preview},
         snapshot::Snapshot,
@@ -235,14 +235,31 @@ impl Books {
                 deployment: deployment.to_string(),
             })
             .await
-            .map_err(BookError::Upstream)?
+            .map_err(upstream)?
             .into_inner();
         snapshot_from_proto("snapshot", snapshot).map_err(|violations| {
             let described: Vec<String> = violations.iter().map(ToString::to_string).collect();
             tracing::error!(%deployment, problems = %described.join("; "), "deployment-svc sent an incomplete snapshot");
-            BookError::Upstream(tonic::Status::internal(
-                "deployment-svc sent an incomplete deployment snapshot",
-            ))
+            BookError::Upstream {
+                failure: UpstreamFailure::Internal,
+                message: "it sent an incomplete deployment snapshot".to_owned(),
+            }
         })
+    }
+}
+
+/// What deployment-svc's refusal `status` means for the book's caller.
+fn upstream(status: tonic::Status) -> BookError {
+    let failure = match status.code() {
+        tonic::Code::NotFound => UpstreamFailure::NotFound,
+        tonic::Code::InvalidArgument => UpstreamFailure::Invalid,
+        tonic::Code::Unavailable
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::ResourceExhausted => UpstreamFailure::Unavailable,
+        _ => UpstreamFailure::Internal,
+    };
+    BookError::Upstream {
+        failure,
+        message: status.message().to_owned(),
     }
 }

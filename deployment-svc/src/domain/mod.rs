@@ -2,6 +2,7 @@
 //! errors. No transport, no SQL.
 
 pub mod error;
+pub mod lifecycle;
 pub mod names;
 pub mod operation;
 pub mod resources;

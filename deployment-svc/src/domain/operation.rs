@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{Action, Phase};
+use super::{
+    lifecycle::OperationView,
+    state::{Action, Phase},
+};
 
 /// Where an operation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +86,11 @@ pub struct Operation {
     pub create_time: DateTime<Utc>,
     /// When it ended.
     pub end_time: Option<DateTime<Utc>>,
+    /// What happened to it that its lifecycle did not expect (a job it never started ended, a
+    /// second job started for one phase, ...): changed nothing, kept to be seen.
+    pub unexpected_events: Vec<String>,
+    /// The trace of the call that asked for it (W3C `traceparent`), which its jobs continue.
+    pub trace_parent: Option<String>,
 }
 
 impl Operation {
@@ -135,6 +143,16 @@ impl Operation {
             .collect()
     }
 
+    /// What the lifecycle's state machine needs of it.
+    pub fn view(&self) -> OperationView<'_> {
+        OperationView {
+            phases: &self.phases,
+            phase_index: self.phase_index,
+            jobs: &self.jobs,
+            running: self.status == OperationStatus::Running,
+        }
+    }
+
     /// The idempotency key of the StartJob of the current phase: a retry (by the reconciler,
     /// after a crash) finds the same job.
     pub fn job_request_id(&self) -> String {
@@ -163,6 +181,8 @@ mod tests {
             resume_job: None,
             create_time: DateTime::UNIX_EPOCH,
             end_time: None,
+            unexpected_events: Vec::new(),
+            trace_parent: None,
         }
     }
 

@@ -146,6 +146,9 @@ pub enum Refusal {
     /// The scope does not allow dropping.
     #[error("the scope of this deployment does not allow Drop (allow_drop is false)")]
     DropNotAllowed,
+    /// Another operation of the deployment has not ended.
+    #[error("another operation of this deployment has not ended")]
+    Busy,
 }
 
 /// Decides what `action` does to a deployment in `state` whose scope has `allow_drop`.

@@ -1,27 +1,64 @@
-//! The book catalog over book-runner-svc's BookService.
+//! The book catalog over book-runner-svc's BookService, remembering each book it read for a
+//! short while: a Deploy checks its books' required parameters against what deployment-svc
+//! already knows, without a call to the runner before its transaction (issue 19).
+//!
+//! A book changed within [`REMEMBERED`] may be judged by its previous form; the runner checks
+//! the parameters again when it starts the job, and refuses it naming what is missing, which
+//! ends the operation with that reason.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use eyrie_platform::grpc::TracedChannel;
 use eyrie_proto::v1::{GetBookRequest, book_service_client::BookServiceClient};
 use tonic::Code;
 
-use crate::{domain::DeploymentError, service::resources::BookCatalog};
+use crate::{
+    domain::DeploymentError,
+    service::resources::{BookCatalog, CatalogBook, RequiredParameter},
+};
+
+/// How long a book read is trusted.
+const REMEMBERED: Duration = Duration::from_secs(30);
 
 /// Asks book-runner-svc (`peers` configuration) about the books groups name.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RemoteBookCatalog {
     client: BookServiceClient<TracedChannel>,
+    /// Books read, by name, with when. Books that do not exist are not remembered: one may be
+    /// created at any moment.
+    read: Mutex<HashMap<String, (Instant, CatalogBook)>>,
 }
 
 impl RemoteBookCatalog {
     /// Uses `client`.
     pub fn new(client: BookServiceClient<TracedChannel>) -> Self {
-        Self { client }
+        Self {
+            client,
+            read: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remembered(&self, name: &str) -> Option<CatalogBook> {
+        let read = self
+            .read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        read.get(name)
+            .filter(|(when, _)| when.elapsed() < REMEMBERED)
+            .map(|(_, book)| book.clone())
     }
 }
 
 #[async_trait::async_trait]
 impl BookCatalog for RemoteBookCatalog {
-    async fn book_type(&self, name: &str) -> Result<Option<String>, DeploymentError> {
+    async fn book(&self, name: &str) -> Result<Option<CatalogBook>, DeploymentError> {
+        if let Some(book) = self.remembered(name) {
+            return Ok(Some(book));
+        }
         let answer = self
             .client
             .clone()
@@ -29,24 +66,36 @@ impl BookCatalog for RemoteBookCatalog {
                 name: name.to_owned(),
             })
             .await;
-        match answer {
-            Ok(book) => {
-                let book = book.into_inner();
-                let type_name = book.r#type().as_str_name();
-                Ok(Some(
-                    type_name
-                        .strip_prefix("DEPLOYMENT_TYPE_")
-                        .unwrap_or(type_name)
-                        .to_ascii_lowercase(),
-                ))
-            }
+        let book = match answer {
+            Ok(book) => book.into_inner(),
             Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
-                Ok(None)
+                return Ok(None);
             }
             Err(status) => {
                 tracing::warn!(book = name, error = %status, "book-runner-svc did not answer about a book");
-                Err(DeploymentError::Unavailable("book-runner-svc".to_owned()))
+                return Err(DeploymentError::Unavailable("book-runner-svc".to_owned()));
             }
-        }
+        };
+        let type_name = book.r#type().as_str_name();
+        let found = CatalogBook {
+            deployment_type: type_name
+                .strip_prefix("DEPLOYMENT_TYPE_")
+                .unwrap_or(type_name)
+                .to_ascii_lowercase(),
+            required: book
+                .parameters
+                .into_iter()
+                .filter(|parameter| parameter.required)
+                .map(|parameter| RequiredParameter {
+                    name: parameter.name,
+                    description: parameter.description,
+                })
+                .collect(),
+        };
+        self.read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), (Instant::now(), found.clone()));
+        Ok(Some(found))
     }
 }

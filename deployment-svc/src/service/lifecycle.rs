@@ -13,23 +13,22 @@ use eyrie_proto::{
     internal::v1::{
         GetJobOutcomesRequest, JobOutcome, StartJobRequest, job_runner_client::JobRunnerClient,
     },
-    v1::{
-        self as pb, GetBookRequest, book_service_client::BookServiceClient,
-        deployment_snapshot as snap,
-    },
+    v1::{self as pb, deployment_snapshot as snap},
 };
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     domain::{
         DeploymentError, StoreError,
-        operation::{Operation, PhaseProgress},
+        lifecycle::{Decision, Effect, Event, JobEnd, decide},
+        operation::{Operation, OperationStatus, PhaseProgress},
         resources::{ClusterConnection, Deployment, DeploymentGroup, KeyFields, Scope},
         state::{Action, Phase},
     },
     store::{
-        operations::{self, Next},
+        operations::{self, Applied},
         resources::{
             find_clusters, find_deployment, find_group, find_project, find_scope, now,
             project_namespaces,
@@ -37,18 +36,21 @@ use crate::{
     },
 };
 
-use super::phase_start::{NotStarted, is_transient, is_transient_preparation, refusal_reason};
+use super::{
+    phase_start::{NotStarted, is_transient, is_transient_preparation, refusal_reason},
+    resources::BookCatalog,
+};
 
 /// Jobs asked about per GetJobOutcomes call (book-runner-svc takes up to 1000).
 const OUTCOMES_PER_CALL: usize = 500;
 
-/// Clients of book-runner-svc.
+/// book-runner-svc, as the lifecycle uses it.
 #[derive(Clone)]
 pub struct Runner {
     /// Starts jobs and reads their outcomes.
     pub jobs: JobRunnerClient<TracedChannel>,
-    /// Reads the books' declared parameters.
-    pub books: BookServiceClient<TracedChannel>,
+    /// The books' types and required parameters, remembered for a while.
+    pub books: Arc<dyn BookCatalog>,
 }
 
 /// Lifecycle actions of deployments.
@@ -58,6 +60,8 @@ pub struct Lifecycle {
     versions: Option<VersionServiceClient<TracedChannel>>,
     /// Told of every operation and deployment written, for the watches.
     changes: Arc<Changes>,
+    /// Wakes the starter: a phase awaits its job.
+    starter: tokio::sync::Notify,
 }
 
 fn unavailable(err: tonic::Status) -> DeploymentError {
@@ -78,6 +82,7 @@ impl Lifecycle {
             runner,
             versions,
             changes,
+            starter: tokio::sync::Notify::new(),
         }
     }
 
@@ -127,21 +132,52 @@ impl Lifecycle {
             request_id,
             None,
             rollback,
+            eyrie_platform::trace_context::current_traceparent(),
             now(),
         )
         .await?;
         if created {
-            self.changes.publish(&operation.deployment).await;
             tracing::info!(operation = %operation.name, action = action.as_str(), actor, "operation started");
-            // A transient failure leaves the operation running without a job: the reconciler
-            // starts it. Any other ended the operation, which is read again below.
-            if let Err(NotStarted::WillRetry(err)) = self.start_phase(&runner, &operation).await {
-                tracing::warn!(operation = %operation.name, error = %err, "job not started yet; the reconciler will retry");
+            // The effects of the transaction that began the operation, now that it committed:
+            // the starter starts its first job (the phase is `starting` until then, which is
+            // what makes the start survive a crash), and the watches hear of it.
+            self.starter.notify_one();
+            self.changes.publish(&operation.deployment).await;
+        }
+        Ok(operation)
+    }
+
+    /// Starts the jobs of every operation whose current phase has none, each time it is woken
+    /// (an operation began or moved to its next phase) and every `interval` (after a crash, a
+    /// transient refusal, or a phase another replica moved), until `shutdown`.
+    pub async fn run_starter(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            if let Err(err) = self.start_pending().await {
+                tracing::warn!(error = %err, "starting pending jobs failed; will retry");
+            }
+            tokio::select! {
+                () = self.starter.notified() => {}
+                () = tokio::time::sleep(interval) => {}
+                () = shutdown.cancelled() => {}
             }
         }
-        Ok(operations::get(&self.db, &operation.name)
-            .await?
-            .unwrap_or(operation))
+    }
+
+    /// One pass of the starter. StartJob is idempotent per phase, so two replicas starting the
+    /// same phase get the same job, and the second record of it is a repeat.
+    async fn start_pending(&self) -> Result<(), DeploymentError> {
+        let Some(runner) = &self.runner else {
+            return Ok(());
+        };
+        for operation in operations::running(&self.db).await? {
+            if operation.current_job().is_some() {
+                continue;
+            }
+            if let Err(NotStarted::WillRetry(err)) = self.start_phase(runner, &operation).await {
+                tracing::warn!(operation = %operation.name, error = %err, "job not started yet; will retry");
+            }
+        }
+        Ok(())
     }
 
     /// The key fields of version `version` of `deployment`, from version-svc, checked against
@@ -191,7 +227,8 @@ impl Lifecycle {
     }
 
     /// Refuses an action whose books declare required parameters the deployment lacks, naming
-    /// every one of them across all the action's phases at once (one GetBook per book).
+    /// every one of them across all the action's phases at once. The books are those the
+    /// catalog remembers: no call to the runner once it read them.
     async fn check_required_parameters(
         &self,
         runner: &Runner,
@@ -208,29 +245,20 @@ impl Lifecycle {
                 continue;
             }
             read.push(book_name.clone());
-            let book = runner
-                .books
-                .clone()
-                .get_book(GetBookRequest {
-                    name: book_name.clone(),
-                })
-                .await
-                .map_err(|status| match status.code() {
-                    tonic::Code::NotFound => DeploymentError::FailedPrecondition {
-                        reason: "BOOK_NOT_FOUND",
-                        subject: book_name.clone(),
-                        message: format!(
-                            "the {} book {book_name} of the group does not exist",
-                            phase.as_str()
-                        ),
-                    },
-                    _ => unavailable(status),
-                })?
-                .into_inner();
+            let book = runner.books.book(&book_name).await?.ok_or_else(|| {
+                DeploymentError::FailedPrecondition {
+                    reason: "BOOK_NOT_FOUND",
+                    subject: book_name.clone(),
+                    message: format!(
+                        "the {} book {book_name} of the group does not exist",
+                        phase.as_str()
+                    ),
+                }
+            })?;
             let lacking = book
-                .parameters
+                .required
                 .into_iter()
-                .filter(|p| p.required && !deployment.key_fields.parameters.contains_key(&p.name));
+                .filter(|p| !deployment.key_fields.parameters.contains_key(&p.name));
             for parameter in lacking {
                 match missing
                     .iter_mut()
@@ -286,6 +314,26 @@ impl Lifecycle {
         runner: &Runner,
         operation: &Operation,
     ) -> Result<pb::Job, NotStarted> {
+        // The start belongs to the trace of the call that asked for the operation, however
+        // much later it runs.
+        let span = tracing::info_span!(
+            "start job",
+            operation = %operation.name,
+            phase = operation.current_phase().as_str()
+        );
+        if let Some(parent) = &operation.trace_parent {
+            eyrie_platform::trace_context::continue_trace(&span, parent);
+        }
+        self.start_phase_now(runner, operation)
+            .instrument(span)
+            .await
+    }
+
+    async fn start_phase_now(
+        &self,
+        runner: &Runner,
+        operation: &Operation,
+    ) -> Result<pb::Job, NotStarted> {
         let phase = operation.current_phase();
         let (book, snapshot) = match self.job_inputs(operation).await {
             Ok(inputs) => inputs,
@@ -327,11 +375,15 @@ impl Lifecycle {
                 return Err(self.end_unstarted(operation, reason).await);
             }
         };
-        operations::record_job(&self.db, &operation.name, operation.phase_index, &job.name)
+        let started = Event::JobStarted {
+            phase_index: operation.phase_index,
+            job: &job.name,
+        };
+        let applied = operations::apply_event(&self.db, &operation.name, &started, now())
             .await
             .map_err(NotStarted::WillRetry)?;
-        self.changes.publish(&operation.deployment).await;
         tracing::info!(operation = %operation.name, job = %job.name, phase = phase.as_str(), "job started");
+        self.after(&applied).await;
         Ok(job)
     }
 
@@ -351,24 +403,57 @@ impl Lifecycle {
 
     /// Ends `operation` failed with `reason`, because the job of its current phase cannot start.
     async fn end_unstarted(&self, operation: &Operation, reason: String) -> NotStarted {
-        let ended = operations::end_unstarted(
-            &self.db,
-            &operation.name,
-            operation.phase_index,
-            &reason,
-            now(),
-        )
-        .await;
-        match ended {
-            Ok(Next::Ended(_)) => {
-                self.changes.publish(&operation.deployment).await;
-                tracing::warn!(operation = %operation.name, %reason, "operation failed: its job cannot start");
+        let event = Event::JobNotStarted {
+            phase_index: operation.phase_index,
+            reason: &reason,
+        };
+        match operations::apply_event(&self.db, &operation.name, &event, now()).await {
+            Ok(applied) => {
+                if matches!(applied.decision, Decision::Apply(_)) {
+                    tracing::warn!(operation = %operation.name, %reason, "operation failed: its job cannot start");
+                }
+                self.after(&applied).await;
+                // Otherwise another start or an outcome moved the operation on meanwhile.
                 NotStarted::OperationEnded(reason)
             }
-            // Another start or an outcome moved the operation on meanwhile; nothing to end.
-            Ok(_) => NotStarted::OperationEnded(reason),
             // Not recorded: the next try decides again.
             Err(err) => NotStarted::WillRetry(err),
+        }
+    }
+
+    /// What follows an applied event: an unexpected one is logged (it is on the operation), and
+    /// the transition's effects run now that it committed. Starting the next job is left to the
+    /// callers that may do it (a job outcome, the reconciler) through [`Self::start_next`].
+    async fn after(&self, applied: &Applied) {
+        let Some(operation) = &applied.operation else {
+            if let Decision::Unexpected(description) = &applied.decision {
+                tracing::warn!(%description, "unexpected lifecycle event");
+            }
+            return;
+        };
+        match &applied.decision {
+            Decision::Unexpected(description) => {
+                tracing::warn!(operation = %operation.name, %description, "unexpected lifecycle event, recorded on the operation");
+                self.changes.publish(&operation.deployment).await;
+            }
+            Decision::Apply(transition) => {
+                if transition.effects.contains(&Effect::Publish) {
+                    self.changes.publish(&operation.deployment).await;
+                }
+                if operation.status != OperationStatus::Running {
+                    tracing::info!(operation = %operation.name, status = operation.status.as_str(), "operation ended");
+                }
+            }
+            Decision::Repeat | Decision::Later | Decision::Refused(_) => {}
+        }
+    }
+
+    /// Wakes the starter when the applied event's transition starts a job (the next phase).
+    fn start_next(&self, applied: &Applied) {
+        if let Decision::Apply(transition) = &applied.decision
+            && transition.effects.contains(&Effect::StartJob)
+        {
+            self.starter.notify_one();
         }
     }
 
@@ -419,6 +504,7 @@ impl Lifecycle {
             request_id,
             Some(retry),
             None,
+            eyrie_platform::trace_context::current_traceparent(),
             now(),
         )
         .await?;
@@ -522,45 +608,20 @@ impl Lifecycle {
 
     /// Applies a job outcome (from the runner's report or the reconciler). Idempotent.
     pub async fn job_ended(&self, outcome: &JobOutcome) -> Result<(), DeploymentError> {
-        let status = outcome.status();
-        if !matches!(
-            status,
-            pb::JobStatus::Succeeded | pb::JobStatus::Failed | pb::JobStatus::Cancelled
-        ) {
-            return Ok(());
-        }
-        let message = match status {
-            pb::JobStatus::Cancelled if outcome.message.is_empty() => {
-                "the job was cancelled".to_owned()
-            }
-            _ => outcome.message.clone(),
+        let end = match outcome.status() {
+            pb::JobStatus::Succeeded => JobEnd::Succeeded,
+            pb::JobStatus::Failed => JobEnd::Failed(&outcome.message),
+            pb::JobStatus::Cancelled => JobEnd::Cancelled(&outcome.message),
+            // Not an end: the job still runs.
+            _ => return Ok(()),
         };
-        let next = operations::complete_job(
-            &self.db,
-            &outcome.operation,
-            &outcome.job,
-            status == pb::JobStatus::Succeeded,
-            &message,
-            now(),
-        )
-        .await?;
-        if let Next::StartPhase(operation) | Next::Ended(operation) = &next {
-            self.changes.publish(&operation.deployment).await;
-        }
-        match next {
-            Next::StartPhase(operation) => {
-                if let Some(runner) = &self.runner
-                    && let Err(NotStarted::WillRetry(err)) =
-                        self.start_phase(runner, &operation).await
-                {
-                    tracing::warn!(operation = %operation.name, error = %err, "next job not started; the reconciler will retry");
-                }
-            }
-            Next::Ended(operation) => {
-                tracing::info!(operation = %operation.name, status = operation.status.as_str(), "operation ended");
-            }
-            Next::Nothing => {}
-        }
+        let event = Event::JobEnded {
+            job: &outcome.job,
+            end,
+        };
+        let applied = operations::apply_event(&self.db, &outcome.operation, &event, now()).await?;
+        self.after(&applied).await;
+        self.start_next(&applied);
         Ok(())
     }
 
@@ -573,15 +634,33 @@ impl Lifecycle {
         };
         let mut jobs = Vec::new();
         for operation in operations::running(&self.db).await? {
-            match operation.current_job() {
-                None => {
-                    if let Err(NotStarted::WillRetry(err)) =
-                        self.start_phase(runner, &operation).await
-                    {
-                        tracing::warn!(operation = %operation.name, error = %err, "reconciler: next job not started; will retry");
-                    }
+            let Some(deployment) = find_deployment(&self.db, &operation.deployment).await? else {
+                continue;
+            };
+            let decision = decide(deployment.state, Some(&operation.view()), &Event::Reconcile);
+            let effects = match decision {
+                Decision::Apply(transition) => transition.effects,
+                Decision::Unexpected(description) => {
+                    // Recorded on the operation by the same machine, once.
+                    let applied = operations::apply_event(
+                        &self.db,
+                        &operation.name,
+                        &Event::Reconcile,
+                        now(),
+                    )
+                    .await?;
+                    self.after(&applied).await;
+                    tracing::warn!(operation = %operation.name, %description, "reconciler: the operation cannot be moved on");
+                    continue;
                 }
-                Some(job) => jobs.push(job.to_owned()),
+                Decision::Repeat | Decision::Later | Decision::Refused(_) => continue,
+            };
+            for effect in effects {
+                match effect {
+                    Effect::StartJob => self.starter.notify_one(),
+                    Effect::AskOutcome => jobs.extend(operation.current_job().map(str::to_owned)),
+                    Effect::Publish => self.changes.publish(&operation.deployment).await,
+                }
             }
         }
         for batch in jobs.chunks(OUTCOMES_PER_CALL) {
@@ -690,6 +769,7 @@ pub fn operation_to_proto(operation: &Operation) -> pb::Operation {
                 status: phase_progress_to_proto(progress).into(),
             })
             .collect(),
+        unexpected_events: operation.unexpected_events.clone(),
     }
 }
 

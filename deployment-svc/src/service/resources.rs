@@ -25,12 +25,30 @@ use crate::{
 const WRITE_ATTEMPTS: usize = 3;
 
 /// Where books live (book-runner-svc's BookService), asked whether a group's book references
-/// exist and are of the group's type.
+/// exist and are of the group's type, and which parameters an action's books require.
 #[async_trait::async_trait]
 pub trait BookCatalog: Send + Sync + fmt::Debug {
-    /// The type (`odoo`, `pgo`, ...) of the book named `name`; `None` when there is no such book.
-    /// `Unavailable` when the catalog cannot be reached.
-    async fn book_type(&self, name: &str) -> Result<Option<String>, DeploymentError>;
+    /// The book named `name`; `None` when there is no such book. `Unavailable` when the catalog
+    /// cannot be reached.
+    async fn book(&self, name: &str) -> Result<Option<CatalogBook>, DeploymentError>;
+}
+
+/// What deployment-svc needs to know of a book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogBook {
+    /// Its type (`odoo`, `pgo`, ...).
+    pub deployment_type: String,
+    /// The parameters a deployment must have for it to run, in the book's order.
+    pub required: Vec<RequiredParameter>,
+}
+
+/// A parameter a book requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredParameter {
+    /// Its key.
+    pub name: String,
+    /// What it means.
+    pub description: String,
 }
 
 /// Creates, reads, lists and updates the resources.
@@ -281,7 +299,7 @@ impl Resources {
         for phase in phases {
             let book = books.get(*phase);
             let field = format!("deployment_group.{}", book_field(*phase));
-            match catalog.book_type(book).await? {
+            match catalog.book(book).await?.map(|book| book.deployment_type) {
                 None => violations.push(FieldViolation::new(
                     field,
                     format!("book {book} does not exist"),

@@ -16,19 +16,18 @@ use super::{
 };
 use crate::domain::{
     DeploymentError, StoreError,
+    lifecycle::{Decision, Event, OperationChange, decide},
     operation::{Operation, OperationStatus},
-    state::{Action, Phase, Refusal, plan, state_when_started, state_when_succeeded},
+    state::{Action, Phase, Refusal, state_when_started},
 };
 
-/// What to do after a job ended.
+/// What an event did to an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
-    /// Nothing: the outcome was already applied, or belongs to no running phase.
-    Nothing,
-    /// Start the job of the operation's next phase.
-    StartPhase(Operation),
-    /// The operation ended.
-    Ended(Operation),
+pub struct Applied {
+    /// The state machine's answer.
+    pub decision: Decision,
+    /// The operation afterwards; `None` when there is no such operation.
+    pub operation: Option<Operation>,
 }
 
 fn to_domain(row: operation::Model) -> Result<Operation, StoreError> {
@@ -43,6 +42,9 @@ fn to_domain(row: operation::Model) -> Result<Operation, StoreError> {
             .collect::<Result<_, _>>()?,
         phase_index: usize::try_from(row.phase_index).map_err(|_| corrupt("phase index"))?,
         jobs: serde_json::from_str(&row.jobs).map_err(|_| corrupt("jobs"))?,
+        unexpected_events: serde_json::from_str(&row.unexpected_events)
+            .map_err(|_| corrupt("unexpected events"))?,
+        trace_parent: row.trace_parent,
         name: row.name,
         deployment: row.deployment,
         actor: row.actor,
@@ -78,6 +80,10 @@ fn to_row(operation: &Operation) -> operation::ActiveModel {
         resume_job: Set(operation.resume_job.clone()),
         create_time: Set(operation.create_time),
         end_time: Set(operation.end_time),
+        unexpected_events: Set(
+            serde_json::to_string(&operation.unexpected_events).expect("events serialise")
+        ),
+        trace_parent: Set(operation.trace_parent.clone()),
     }
 }
 
@@ -116,6 +122,7 @@ pub async fn start(
     request_id: Option<&str>,
     retry: Option<Retry>,
     rollback: Option<Rollback>,
+    trace_parent: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<(Operation, bool), DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
@@ -148,27 +155,40 @@ pub async fn start(
     if let Some(retry) = &retry {
         retry::refuse_going_back(&txn, &current, retry).await?;
     }
-    let planned = plan(current.state, action, allow_drop)
-        .map_err(|refusal| refused(deployment, &refusal))?
-        .phases;
-    // A retry goes on from the phase that failed (a failed initialize runs deploy after it).
-    let phases = retry.as_ref().map_or(planned, |retry| retry.phases.clone());
     let running = operation::Entity::find()
         .filter(operation::Column::Deployment.eq(deployment))
         .filter(operation::Column::Status.eq(OperationStatus::Running.as_str()))
         .one(&txn)
         .await
-        .map_err(StoreError::from)?;
-    if let Some(running) = running {
-        return Err(DeploymentError::FailedPrecondition {
-            reason: "OPERATION_RUNNING",
-            subject: deployment.to_owned(),
-            message: format!(
-                "{} is busy: operation {} has not ended",
-                deployment, running.name
-            ),
-        });
-    }
+        .map_err(StoreError::from)?
+        .map(to_domain)
+        .transpose()?;
+    let asked = Event::Asked { action, allow_drop };
+    let transition = match decide(
+        current.state,
+        running.as_ref().map(Operation::view).as_ref(),
+        &asked,
+    ) {
+        Decision::Apply(transition) => transition,
+        Decision::Refused(Refusal::Busy) => {
+            return Err(DeploymentError::FailedPrecondition {
+                reason: "OPERATION_RUNNING",
+                subject: deployment.to_owned(),
+                message: format!(
+                    "{} is busy: operation {} has not ended",
+                    deployment,
+                    running.map(|running| running.name).unwrap_or_default()
+                ),
+            });
+        }
+        Decision::Refused(refusal) => return Err(refused(deployment, &refusal)),
+        other => return Err(StoreError::Corrupt(format!("{deployment}: {other:?}")).into()),
+    };
+    let Some(OperationChange::Begin(planned)) = transition.operation else {
+        return Err(StoreError::Corrupt(format!("{deployment}: an action began nothing")).into());
+    };
+    // A retry goes on from the phase that failed (a failed initialize runs deploy after it).
+    let phases = retry.as_ref().map_or(planned, |retry| retry.phases.clone());
 
     let operation = Operation {
         name: format!("{deployment}/operations/{}", uuid::Uuid::now_v7().simple()),
@@ -186,6 +206,8 @@ pub async fn start(
         resume_job: retry.as_ref().and_then(|retry| retry.resume_job.clone()),
         create_time: now,
         end_time: None,
+        unexpected_events: Vec::new(),
+        trace_parent,
     };
     if let Err(err) = operation::Entity::insert(to_row(&operation))
         .exec_without_returning(&txn)
@@ -197,7 +219,10 @@ pub async fn start(
         }
         return Err(StoreError::from(err).into());
     }
-    current.state = state_when_started(operation.current_phase(), current.state);
+    current.state = match &retry {
+        Some(_) => state_when_started(operation.current_phase(), current.state),
+        None => transition.state,
+    };
     current.last_operation = Some(operation.name.clone());
     let restores = rollback
         .as_ref()
@@ -229,132 +254,91 @@ fn refused(deployment: &str, refusal: &Refusal) -> DeploymentError {
         reason: match refusal {
             Refusal::DropNotAllowed => "DROP_NOT_ALLOWED",
             Refusal::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Refusal::Busy => "OPERATION_RUNNING",
         },
         subject: deployment.to_owned(),
         message: format!("{deployment}: {refusal}"),
     }
 }
 
-/// Records `job` as the job of phase `phase_index` of the operation (once; a repeat is ignored), and
-/// the deployment's running-job badge.
-pub async fn record_job(
+/// Applies `event` to operation `name` and its deployment, as the lifecycle's state machine
+/// decides, in one transaction with both rows locked. An event the machine does not expect is
+/// recorded on the operation (once) and changes nothing else. Idempotent: a repeated event is a
+/// [`Decision::Repeat`].
+pub async fn apply_event(
     db: &DatabaseConnection,
     name: &str,
-    phase_index: usize,
-    job: &str,
-) -> Result<(), DeploymentError> {
-    let txn = begin_write(db).await.map_err(StoreError::from)?;
-    let Some(mut operation) = get_for_update(&txn, name).await? else {
-        return Err(DeploymentError::not_found("operation", name));
-    };
-    // Only while the job's phase is current and has no job yet: the same phase may be started
-    // twice (the request and the reconciler), and the job may even have ended and moved the
-    // operation on before the second start records it, which must not make it the next
-    // phase's job too. Nor once the operation ended (the other start found the phase could
-    // not start): an ended operation shows no new job and no running-job badge.
-    if operation.awaits_job(phase_index) {
-        operation.jobs.push(job.to_owned());
-        operation::Entity::update(to_row(&operation))
-            .exec(&txn)
-            .await
-            .map_err(StoreError::from)?;
-        set_running_jobs(&txn, &operation.deployment, 1).await?;
-    }
-    txn.commit().await.map_err(StoreError::from)?;
-    Ok(())
-}
-
-/// Ends operation `name` failed with `message`, because the job of its phase `phase_index`
-/// cannot start. Does nothing once that phase is no longer current or has its job (another
-/// start won) or the operation ended.
-pub async fn end_unstarted(
-    db: &DatabaseConnection,
-    name: &str,
-    phase_index: usize,
-    message: &str,
+    event: &Event<'_>,
     now: DateTime<Utc>,
-) -> Result<Next, DeploymentError> {
+) -> Result<Applied, DeploymentError> {
     let txn = begin_write(db).await.map_err(StoreError::from)?;
     let Some(mut operation) = get_for_update(&txn, name).await? else {
-        return Ok(Next::Nothing);
+        return Ok(Applied {
+            decision: Decision::Unexpected(format!("there is no operation {name}")),
+            operation: None,
+        });
     };
-    if !operation.awaits_job(phase_index) {
-        return Ok(Next::Nothing);
-    }
-    operation.status = OperationStatus::Failed;
-    operation.message = message.to_owned();
-    operation.end_time = Some(now);
-    operation::Entity::update(to_row(&operation))
-        .exec(&txn)
-        .await
-        .map_err(StoreError::from)?;
-    // The previous phase's job left the badge on; no job of this operation runs any more.
-    set_running_jobs(&txn, &operation.deployment, 0).await?;
-    txn.commit().await.map_err(StoreError::from)?;
-    Ok(Next::Ended(operation))
-}
-
-async fn set_running_jobs(
-    txn: &DatabaseTransaction,
-    deployment: &str,
-    count: i32,
-) -> Result<(), DeploymentError> {
-    if let Some(mut current) = find_deployment_for_update(txn, deployment).await? {
-        current.running_job_count = count;
-        save_deployment(txn, &current)
-            .await?
-            .ok_or_else(|| DeploymentError::Conflict(deployment.to_owned()))?;
-    }
-    Ok(())
-}
-
-/// Applies the outcome of `job` (of operation `name`): the next phase, or the end of the
-/// operation and the deployment's new state. Idempotent: a repeated or stale outcome does nothing.
-pub async fn complete_job(
-    db: &DatabaseConnection,
-    name: &str,
-    job: &str,
-    succeeded: bool,
-    message: &str,
-    now: DateTime<Utc>,
-) -> Result<Next, DeploymentError> {
-    let txn = begin_write(db).await.map_err(StoreError::from)?;
-    let Some(mut operation) = get_for_update(&txn, name).await? else {
-        return Ok(Next::Nothing);
-    };
-    if operation.status != OperationStatus::Running || operation.current_job() != Some(job) {
-        return Ok(Next::Nothing);
-    }
     let mut current = find_deployment_for_update(&txn, &operation.deployment)
         .await?
         .ok_or_else(|| DeploymentError::not_found("deployment", &operation.deployment))?;
-    let phase = operation.current_phase();
-    let next = if !succeeded {
-        operation.status = OperationStatus::Failed;
-        operation.message = message.to_owned();
-        operation.end_time = Some(now);
-        current.running_job_count = 0;
-        Next::Ended(operation.clone())
-    } else if operation.phase_index + 1 < operation.phases.len() {
-        operation.phase_index += 1;
-        current.state = state_when_started(operation.current_phase(), state_when_succeeded(phase));
-        Next::StartPhase(operation.clone())
-    } else {
-        operation.status = OperationStatus::Succeeded;
-        operation.end_time = Some(now);
-        current.state = state_when_succeeded(phase);
-        current.running_job_count = 0;
-        Next::Ended(operation.clone())
-    };
-    operation::Entity::update(to_row(&operation))
-        .exec(&txn)
-        .await
-        .map_err(StoreError::from)?;
-    save_deployment(&txn, &current)
-        .await?
-        .ok_or_else(|| DeploymentError::Conflict(current.name.to_string()))?;
+    let decision = decide(current.state, Some(&operation.view()), event);
+    match &decision {
+        Decision::Apply(transition) => {
+            match &transition.operation {
+                Some(OperationChange::RecordJob) => {
+                    if let Event::JobStarted { job, .. } = event {
+                        operation.jobs.push((*job).to_owned());
+                    }
+                }
+                Some(OperationChange::NextPhase) => operation.phase_index += 1,
+                Some(OperationChange::Succeed) => {
+                    operation.status = OperationStatus::Succeeded;
+                    operation.end_time = Some(now);
+                }
+                Some(OperationChange::Fail(message)) => {
+                    operation.status = OperationStatus::Failed;
+                    operation.message.clone_from(message);
+                    operation.end_time = Some(now);
+                }
+                Some(OperationChange::Begin(_)) | None => {}
+            }
+            if transition.operation.is_some() {
+                save(&txn, &operation).await?;
+            }
+            let badge = transition.running_jobs.unwrap_or(current.running_job_count);
+            // The deployment shows its last operation (its jobs, its status): a change of the
+            // operation is a change of the deployment too, with a new revision for the watches.
+            if transition.operation.is_some()
+                || transition.state != current.state
+                || badge != current.running_job_count
+            {
+                current.state = transition.state;
+                current.running_job_count = badge;
+                save_deployment(&txn, &current)
+                    .await?
+                    .ok_or_else(|| DeploymentError::Conflict(current.name.to_string()))?;
+            }
+        }
+        Decision::Unexpected(description) => {
+            if !operation.unexpected_events.contains(description) {
+                operation.unexpected_events.push(description.clone());
+                save(&txn, &operation).await?;
+            }
+        }
+        Decision::Repeat | Decision::Later | Decision::Refused(_) => {}
+    }
     txn.commit().await.map_err(StoreError::from)?;
-    Ok(next)
+    Ok(Applied {
+        decision,
+        operation: Some(operation),
+    })
+}
+
+async fn save(txn: &DatabaseTransaction, operation: &Operation) -> Result<(), StoreError> {
+    operation::Entity::update(to_row(operation))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Operations still running (for the reconciler).

@@ -401,7 +401,17 @@ async fn watch_to_the_end(
     operation: &pb::Operation,
     phases: &[pb::BookPhase],
 ) -> pb::Operation {
-    assert_eq!(operation.jobs.len(), 1, "the first job is listed at once");
+    // The accepted operation announces every phase it runs; their jobs start after it was
+    // recorded, and WatchOperation (which `operation_with_job` follows) shows each.
+    assert_eq!(
+        operation
+            .phases
+            .iter()
+            .map(|p| p.phase())
+            .collect::<Vec<_>>(),
+        phases,
+        "the phases are announced at once"
+    );
     for (index, phase) in phases.iter().enumerate() {
         let current = caller
             .operation_with_job(&operation.name, index)

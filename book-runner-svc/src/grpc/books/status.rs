@@ -4,7 +4,7 @@ use eyrie_platform::status::{self, FieldViolation};
 use tonic::Status;
 
 use crate::domain::{
-    books::{BookError, violation_path},
+    books::{BookError, UpstreamFailure, violation_path},
     render::RenderError,
     validate::BookViolation,
 };
@@ -26,7 +26,15 @@ impl From<BookError> for Status {
             }
             BookError::EtagMismatch { .. } => Status::aborted(err.to_string()),
             BookError::Render(render) => render_status(render),
-            BookError::Upstream(upstream) => upstream.clone(),
+            BookError::Upstream { failure, message } => {
+                let message = format!("deployment-svc: {message}");
+                match failure {
+                    UpstreamFailure::NotFound => Status::not_found(message),
+                    UpstreamFailure::Invalid => Status::invalid_argument(message),
+                    UpstreamFailure::Unavailable => Status::unavailable(message),
+                    UpstreamFailure::Internal => Status::internal(message),
+                }
+            }
             BookError::DeploymentsNotConfigured => status::failed_precondition(
                 "DEPLOYMENT_SVC_NOT_CONFIGURED",
                 "deployment-svc",
@@ -127,7 +135,10 @@ mod tests {
                 Code::FailedPrecondition,
             ),
             (
-                BookError::Upstream(Status::not_found("deployment")),
+                BookError::Upstream {
+                    failure: UpstreamFailure::NotFound,
+                    message: "deployment".into(),
+                },
                 Code::NotFound,
             ),
         ];

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A stored operation; phases and jobs are JSON lists.
+/// A stored operation; phases, jobs and unexpected events are JSON lists.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "operations")]
 pub struct Model {
@@ -22,6 +22,8 @@ pub struct Model {
     pub resume_job: Option<String>,
     pub create_time: ChronoDateTimeUtc,
     pub end_time: Option<ChronoDateTimeUtc>,
+    pub unexpected_events: String,
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -109,6 +109,7 @@ pub(super) async fn deploy(
         request_id,
         None,
         None,
+        None,
         now(),
     )
     .await

@@ -97,6 +97,7 @@ async fn two_deployments_using_the_same_request_id_each_get_their_own_operation(
                 Some("deploy-1"),
                 None,
                 None,
+                None,
                 now(),
             )
             .await
@@ -114,9 +115,9 @@ async fn the_upgrade_keeps_every_request_id_and_operation_and_scopes_them() {
         ConnectionTrait as _, EntityTrait as _, Statement,
         sea_query::{Alias, Query},
     };
-    use sea_orm_migration::MigratorTrait as _;
 
     use crate::store::entity::operation;
+    use sea_orm_migration::MigratorTrait as _;
 
     const SHOP: &str = "projects/acme/groups/web/deployments/shop";
     for settings in test_databases() {
@@ -140,6 +141,42 @@ async fn the_upgrade_keeps_every_request_id_and_operation_and_scopes_them() {
                 .to_owned();
             db.execute(&insert).await.unwrap();
         }
+        // A running operation as the schema of then held it (no column added since).
+        let insert = Query::insert()
+            .into_table(Alias::new("operations"))
+            .columns(
+                [
+                    "name",
+                    "deployment",
+                    "action",
+                    "status",
+                    "actor",
+                    "request_id",
+                    "phases",
+                    "phase_index",
+                    "jobs",
+                    "message",
+                    "create_time",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                format!("{SHOP}/operations/o1").into(),
+                SHOP.into(),
+                "deploy".into(),
+                "running".into(),
+                "tokens/test".into(),
+                "deploy-1".into(),
+                "[\"deploy\"]".into(),
+                0.into(),
+                "[]".into(),
+                "".into(),
+                now().into(),
+            ])
+            .to_owned();
+        db.execute(&insert).await.unwrap();
+
+        Migrator::up(&db, None).await.unwrap();
         let running = |name: &str, deployment: &str, request_id: &str| operation::ActiveModel {
             name: Set(format!("{deployment}/operations/{name}")),
             deployment: Set(deployment.to_owned()),
@@ -156,13 +193,9 @@ async fn the_upgrade_keeps_every_request_id_and_operation_and_scopes_them() {
             resume_job: Set(None),
             create_time: Set(now()),
             end_time: Set(None),
+            unexpected_events: Set("[]".into()),
+            trace_parent: Set(None),
         };
-        operation::Entity::insert(running("o1", SHOP, "deploy-1"))
-            .exec_without_returning(&db)
-            .await
-            .unwrap();
-
-        Migrator::up(&db, None).await.unwrap();
 
         let rows = db
             .query_all_raw(Statement::from_string(

@@ -6,6 +6,7 @@ use super::{databases, deploy, meta, new_deployment, project};
 use crate::{
     domain::{
         DeploymentError,
+        lifecycle::{Event, JobEnd},
         operation::{Operation, OperationStatus},
         state::{Phase, State},
     },
@@ -20,11 +21,21 @@ use crate::{
 async fn run(db: &DatabaseConnection, operation: &Operation, label: &str, fail_at: Option<usize>) {
     for index in 0..operation.phases.len() {
         let job = format!("{}/jobs/{label}-{index}", operation.deployment);
-        operations::record_job(db, &operation.name, index, &job)
+        let started = Event::JobStarted {
+            phase_index: index,
+            job: &job,
+        };
+        operations::apply_event(db, &operation.name, &started, now())
             .await
             .unwrap();
         let failed = fail_at == Some(index);
-        operations::complete_job(db, &operation.name, &job, !failed, "failed", now())
+        let end = if failed {
+            JobEnd::Failed("failed")
+        } else {
+            JobEnd::Succeeded
+        };
+        let ended = Event::JobEnded { job: &job, end };
+        operations::apply_event(db, &operation.name, &ended, now())
             .await
             .unwrap();
         if failed {
@@ -51,6 +62,7 @@ async fn retry(
             phases: failed.phases[failed.phase_index..].to_vec(),
             resume_job: None,
         }),
+        None,
         None,
         now(),
     )

@@ -418,7 +418,7 @@ async fn run(
     let detail = href(project, Some(group), Some(deployment));
     match done {
         Ok(operation) => {
-            let operation = operation.into_inner();
+            let operation = first_job(&signed_in, operation.into_inner()).await;
             Ok(Redirect::to(&after(&detail, &operation)).into_response())
         }
         Err(status) => match refusal(action, &status) {
@@ -433,6 +433,43 @@ async fn run(
             }
             None => Err(status.into()),
         },
+    }
+}
+
+/// How long an accepted action waits for its first job before showing the deployment's page
+/// instead: the job is started just after the action is recorded, within milliseconds when
+/// book-runner-svc answers.
+const FIRST_JOB_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `operation` once it lists its first job (followed with WatchOperation), or as it is when
+/// none comes within [`FIRST_JOB_WAIT`] or it ended without one.
+async fn first_job(signed_in: &SignedIn, operation: pb::Operation) -> pb::Operation {
+    if !operation.jobs.is_empty() {
+        return operation;
+    }
+    let request = pb::WatchOperationRequest {
+        name: operation.name.clone(),
+    };
+    let follow = async {
+        let mut stream = signed_in
+            .api()
+            .deployments()
+            .watch_operation(request)
+            .await
+            .ok()?
+            .into_inner();
+        while let Ok(Some(message)) = stream.message().await {
+            if let Some(pb::watch_operation_response::Kind::Operation(form)) = message.kind
+                && (!form.jobs.is_empty() || form.status() != pb::OperationStatus::Running)
+            {
+                return Some(form);
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(FIRST_JOB_WAIT, follow).await {
+        Ok(Some(form)) => form,
+        _ => operation,
     }
 }
 
