@@ -1,6 +1,9 @@
 //! Connections to a service's own database, SQLite or PostgreSQL, with its migrations applied.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -60,12 +63,21 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     Ok(connection)
 }
 
+/// Write transactions begun by this process, for tests that check how many a request takes.
+static WRITE_TRANSACTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many write transactions ([`begin_write`]) this process has begun.
+pub fn write_transactions_begun() -> u64 {
+    WRITE_TRANSACTIONS.load(Ordering::Relaxed)
+}
+
 /// Begins a transaction that will write.
 ///
 /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a transaction that reads first
 /// and writes later could otherwise fail with "database is locked" when another connection
 /// wrote in between, instead of waiting its turn. PostgreSQL ignores the option.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    WRITE_TRANSACTIONS.fetch_add(1, Ordering::Relaxed);
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()

@@ -1,6 +1,7 @@
 //! deployment-svc integration tests: the service in-process behind real gRPC, on SQLite and
 //! (with `EYRIE_TEST_DATABASE_URL`) PostgreSQL.
 
+mod after_commit;
 mod deployments;
 mod groups;
 mod harness;
