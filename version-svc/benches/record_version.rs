@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
                 seconds: 1_800_000_000,
                 nanos: 0,
             }),
+            number: 0,
         };
         let started = Instant::now();
         recorder.record_version(request).await?;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use eyrie_platform::{names::split_name, status::FieldViolation};
+use eyrie_platform::{names::split_name, violation::FieldViolation};
 
 pub use eyrie_platform::names::DeploymentName;
 

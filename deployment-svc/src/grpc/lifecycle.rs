@@ -2,7 +2,7 @@
 
 use eyrie_platform::{
     names::DeploymentName,
-    paging::{decode_token, encode_token, page_size},
+    paging::{decode_for, encode_for, page_size},
     status::FieldViolation,
 };
 use eyrie_proto::{
@@ -11,7 +11,6 @@ use eyrie_proto::{
     },
     v1 as pb,
 };
-use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
 use super::{actor, status::invalid};
@@ -68,13 +67,6 @@ pub async fn deploy(
     Ok(Response::new(operation_to_proto(&operation)))
 }
 
-/// Where the next page of ListOperations starts.
-#[derive(Debug, Serialize, Deserialize)]
-struct OperationsPosition {
-    parent: String,
-    before: String,
-}
-
 /// ListOperations.
 pub async fn list(
     lifecycle: &Lifecycle,
@@ -83,32 +75,17 @@ pub async fn list(
     let request = request.into_inner();
     let deployment = DeploymentName::parse("parent", &request.parent).map_err(invalid)?;
     let limit = page_size(request.page_size).map_err(invalid)?;
-    let position: Option<OperationsPosition> =
-        decode_token(&request.page_token).map_err(invalid)?;
-    if position
-        .as_ref()
-        .is_some_and(|p| p.parent != request.parent)
-    {
-        return Err(invalid(FieldViolation::new(
-            "page_token",
-            "belongs to the operations of another deployment",
-        )));
-    }
+    // A page token belongs to the operations of one deployment.
+    let before: Option<String> =
+        decode_for(&request.parent, &request.page_token).map_err(invalid)?;
     let mut operations = lifecycle
-        .operations(
-            &deployment,
-            position.as_ref().map(|p| p.before.as_str()),
-            limit + 1,
-        )
+        .operations(&deployment, before.as_deref(), limit + 1)
         .await
         .map_err(DeploymentError::from)?;
     let more = operations.len() as u64 > limit;
     operations.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_page_token = match operations.last() {
-        Some(last) if more => encode_token(&OperationsPosition {
-            parent: request.parent.clone(),
-            before: last.name.clone(),
-        }),
+        Some(last) if more => encode_for(&request.parent, &last.name),
         _ => String::new(),
     };
     Ok(Response::new(pb::ListOperationsResponse {

@@ -5,10 +5,7 @@ use eyrie_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{
-        Violations, deployment_to_proto,
-        requests::{self, ANONYMOUS},
-    },
+    convert::{Violations, deployment_to_proto, requests},
     status::invalid,
 };
 use crate::{
@@ -19,16 +16,7 @@ use crate::{
 /// Result of a handler.
 type Answer<T> = Result<Response<T>, Status>;
 
-/// The caller identity the gateway forwards in `x-eyrie-actor`; `anonymous` without one.
-pub fn actor<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("x-eyrie-actor")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty())
-        .unwrap_or(ANONYMOUS)
-        .to_owned()
-}
+pub use eyrie_platform::caller::actor;
 
 pub(super) async fn create_project(
     resources: &Resources,

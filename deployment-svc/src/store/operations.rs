@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::{
     entity::operation,
-    outbox::enqueue_version,
+    outbox::{enqueue_version, next_version_number},
     resources::{find_deployment_for_update, save_deployment, version_record},
 };
 use crate::domain::{
@@ -230,6 +230,17 @@ pub async fn start(
     if let Some(rollback) = &rollback {
         current.key_fields = rollback.key_fields.clone();
     }
+    // The restored key fields are a new version, numbered in this transaction.
+    let number = if restores {
+        next_version_number(&txn, deployment, current.current_version)
+            .await
+            .map_err(StoreError::from)?
+    } else {
+        0
+    };
+    if number > 0 {
+        current.current_version = number;
+    }
     let saved = save_deployment(&txn, &current)
         .await?
         .ok_or_else(|| DeploymentError::Conflict(deployment.to_owned()))?;
@@ -240,6 +251,7 @@ pub async fn start(
             actor,
             eyrie_proto::v1::VersionReason::Rollback,
             rollback.version,
+            number,
         );
         enqueue_version(&txn, &record)
             .await

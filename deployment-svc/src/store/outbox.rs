@@ -26,6 +26,8 @@ pub struct VersionRecord {
     pub rollback_to_version: i64,
     /// When.
     pub time: DateTime<Utc>,
+    /// The version number given in the change's transaction; 0 leaves it to version-svc.
+    pub number: i64,
 }
 
 impl VersionRecord {
@@ -39,6 +41,7 @@ impl VersionRecord {
             reason: self.reason.into(),
             rollback_to_version: self.rollback_to_version,
             time: Some(eyrie_platform::time::to_timestamp(self.time)),
+            number: self.number,
         }
     }
 }
@@ -55,12 +58,12 @@ pub async fn enqueue_version(
         backend,
         match backend {
             sea_orm::DbBackend::Postgres => {
-                "INSERT INTO version_outbox (deployment, revision, payload, created_at, attempts, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, 0, $4)"
+                "INSERT INTO version_outbox (deployment, revision, payload, created_at, attempts, next_attempt_at, number) \
+                 VALUES ($1, $2, $3, $4, 0, $4, $5)"
             }
             _ => {
-                "INSERT INTO version_outbox (deployment, revision, payload, created_at, attempts, next_attempt_at) \
-                 VALUES (?, ?, ?, ?, 0, ?)"
+                "INSERT INTO version_outbox (deployment, revision, payload, created_at, attempts, next_attempt_at, number) \
+                 VALUES (?, ?, ?, ?, 0, ?, ?)"
             }
         },
         match backend {
@@ -69,6 +72,7 @@ pub async fn enqueue_version(
                 record.revision.into(),
                 payload.into(),
                 record.time.into(),
+                record.number.into(),
             ],
             _ => vec![
                 record.deployment.clone().into(),
@@ -76,11 +80,31 @@ pub async fn enqueue_version(
                 payload.into(),
                 record.time.into(),
                 record.time.into(),
+                record.number.into(),
             ],
         },
     ))
     .await?;
     Ok(())
+}
+
+/// The number the next version of `deployment`, whose latest number is `current`, gets in the
+/// caller's transaction: `current + 1`, or 0 (version-svc numbers it) while a record queued
+/// before deployment-svc numbered versions waits, whose number is not known yet.
+pub async fn next_version_number(
+    txn: &DatabaseTransaction,
+    deployment: &str,
+    current: i64,
+) -> Result<i64, DbErr> {
+    let backend = txn.get_database_backend();
+    let unnumbered = txn
+        .query_one_raw(statement(
+            backend,
+            "SELECT 1 AS waiting FROM version_outbox WHERE deployment = ? AND number = 0 LIMIT 1",
+            vec![deployment.into()],
+        ))
+        .await?;
+    Ok(if unnumbered.is_some() { 0 } else { current + 1 })
 }
 
 /// A queued version record, claimed by the relay for one delivery attempt.

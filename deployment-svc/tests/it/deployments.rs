@@ -23,7 +23,8 @@ async fn a_deployment_starts_in_draft_with_its_fields() {
         assert_eq!(created.state(), pb::DeploymentState::Draft);
         assert_eq!(created.r#type(), pb::DeploymentType::Odoo);
         assert_eq!(created.namespace, "acme-shop");
-        assert_eq!((created.revision, created.current_version), (1, 0));
+        // Version 1 is numbered with the creation: the answer says it.
+        assert_eq!((created.revision, created.current_version), (1, 1));
         assert_eq!(created.etag, "r1");
         assert_eq!(created.last_operation, None);
         assert_eq!(created.running_job_count, 0);

@@ -111,6 +111,8 @@ async fn enqueue(
         reason,
         rollback_to_version: 0,
         time: Utc::now(),
+        // Unnumbered, as queued before deployment-svc numbered versions: version-svc numbers it.
+        number: 0,
     };
     let txn = eyrie_platform::db::begin_write(db).await.unwrap();
     enqueue_version(&txn, &record).await.unwrap();

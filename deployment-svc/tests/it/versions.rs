@@ -21,6 +21,8 @@ async fn creates_and_key_field_updates_queue_one_version_each() {
         let records = outbox(&running.db, SHOP).await;
         assert_eq!(records.len(), 1, "{backend}");
         let first = &records[0];
+        // Numbered in the change's transaction: the answer already says it.
+        assert_eq!((created.current_version, first.number), (1, 1), "{backend}");
         assert_eq!(first.deployment, SHOP);
         assert_eq!(first.revision, 1);
         assert_eq!(first.reason(), VersionReason::Create);
@@ -52,6 +54,7 @@ async fn creates_and_key_field_updates_queue_one_version_each() {
             .unwrap()
             .into_inner();
         assert_eq!(renamed.revision, 2, "{backend}");
+        assert_eq!(renamed.current_version, 1, "{backend}: no new version");
         assert_eq!(outbox(&running.db, SHOP).await.len(), 1, "{backend}");
 
         // A key-field change: revision 3, and exactly one more record carrying it.
@@ -72,9 +75,14 @@ async fn creates_and_key_field_updates_queue_one_version_each() {
             .unwrap()
             .into_inner();
         assert_eq!(moved.revision, 3, "{backend}");
+        assert_eq!(
+            moved.current_version, 2,
+            "{backend}: the answer carries version 2"
+        );
         let records = outbox(&running.db, SHOP).await;
         assert_eq!(records.len(), 2, "{backend}");
         let second = &records[1];
+        assert_eq!(second.number, 2, "{backend}");
         assert_eq!(
             (second.revision, second.reason()),
             (3, VersionReason::Update)
@@ -137,5 +145,46 @@ async fn retries_queue_nothing_more_and_callers_without_identity_are_anonymous()
         let records = outbox(&running.db, SHOP).await;
         assert_eq!(records.len(), 1, "{backend}");
         assert_eq!(records[0].actor, "anonymous", "{backend}");
+    }
+}
+
+/// After an upgrade, a record queued before deployment-svc numbered versions may still wait: its
+/// number is not known yet, so the versions after it are left for version-svc to number too,
+/// rather than guessed.
+#[tokio::test]
+async fn while_an_unnumbered_record_waits_new_versions_are_left_for_version_svc_to_number() {
+    use sea_orm::ConnectionTrait as _;
+    for mut running in each_service().await {
+        let backend = running.backend;
+        seed(&mut running.client).await;
+        create(&mut running.client, WEB, "shop", odoo("Shop")).await;
+        // As the upgrade leaves a record queued by the previous release.
+        running
+            .db
+            .execute_unprepared("UPDATE version_outbox SET number = 0")
+            .await
+            .unwrap();
+
+        let updated = running
+            .client
+            .update_deployment(as_admin(update_request(
+                pb::Deployment {
+                    name: SHOP.into(),
+                    image: "odoo:18.0".into(),
+                    ..Default::default()
+                },
+                &["image"],
+            )))
+            .await
+            .unwrap()
+            .into_inner();
+
+        assert_eq!(updated.current_version, 1, "{backend}: not guessed");
+        let records = outbox(&running.db, SHOP).await;
+        assert_eq!(
+            records.iter().map(|r| r.number).collect::<Vec<_>>(),
+            [1, 0],
+            "{backend}: the payload of the first keeps its number; the second has none"
+        );
     }
 }

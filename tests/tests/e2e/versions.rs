@@ -27,6 +27,8 @@ fn revision(revision: i64, image: &str) -> RecordVersionRequest {
             seconds: 1_800_000_000,
             nanos: 0,
         }),
+        // Numbered by version-svc, as records queued before deployment-svc numbered them.
+        number: 0,
     }
 }
 

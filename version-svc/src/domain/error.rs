@@ -1,6 +1,6 @@
 //! What can go wrong in version-svc.
 
-use eyrie_platform::status::FieldViolation;
+use eyrie_platform::violation::FieldViolation;
 
 /// Errors of version-svc's domain, converted to gRPC statuses at the edge.
 #[derive(Debug, thiserror::Error)]
@@ -23,13 +23,5 @@ impl VersionError {
     }
 }
 
-/// Failures of the storage layer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database refused or failed the operation.
-    #[error("database: {0}")]
-    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A stored row could not be read back into the domain.
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-}
+/// Failures of the storage layer (shared by every service).
+pub use eyrie_platform::store_error::StoreError;

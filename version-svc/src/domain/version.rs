@@ -94,6 +94,8 @@ pub struct NewVersion {
     pub reason: Reason,
     /// When the change was made.
     pub changed_at: DateTime<Utc>,
+    /// The number deployment-svc gave it, if it did.
+    pub number: Option<i64>,
 }
 
 /// What recording a revision did.
@@ -136,6 +138,21 @@ pub fn decide(head: Head, latest: Option<&KeyFields>, new: &NewVersion) -> Decis
     if new.revision <= head.latest_revision {
         return Decision::Stale;
     }
+    // deployment-svc numbered it and judged it a change: recorded as numbered, unless that
+    // number is taken (then it cannot be this revision's, and the latest stands).
+    if let Some(number) = new.number {
+        if number <= head.latest_number {
+            return Decision::Stale;
+        }
+        let changed_fields = match latest {
+            Some(latest) => latest.changed_field_names(&new.key_fields),
+            None => new.key_fields.set_fields(),
+        };
+        return Decision::Create {
+            number,
+            changed_fields,
+        };
+    }
     match latest {
         Some(latest) if *latest == new.key_fields => Decision::Unchanged,
         Some(latest) => Decision::Create {
@@ -164,7 +181,40 @@ mod tests {
             actor: "tokens/admin".into(),
             reason: Reason::Update,
             changed_at: Utc::now(),
+            number: None,
         }
+    }
+
+    #[test]
+    fn a_revision_numbered_by_deployment_svc_keeps_its_number_unless_it_is_taken() {
+        let head = Head {
+            latest_number: 2,
+            latest_revision: 5,
+        };
+        let latest = new_version(5, "odoo:17").key_fields;
+        let numbered = |number| NewVersion {
+            number: Some(number),
+            ..new_version(6, "odoo:18")
+        };
+        assert_eq!(
+            decide(head, Some(&latest), &numbered(3)),
+            Decision::Create {
+                number: 3,
+                changed_fields: vec!["image".into()]
+            }
+        );
+        assert_eq!(decide(head, Some(&latest), &numbered(2)), Decision::Stale);
+        let same = NewVersion {
+            number: Some(3),
+            ..new_version(6, "odoo:17")
+        };
+        assert!(
+            matches!(
+                decide(head, Some(&latest), &same),
+                Decision::Create { number: 3, .. }
+            ),
+            "deployment-svc judged it a version: it is recorded as numbered"
+        );
     }
 
     #[test]

@@ -22,6 +22,12 @@ impl TryFrom<internal::RecordVersionRequest> for NewVersion {
         if request.revision < 1 {
             violations.push(FieldViolation::new("revision", "must be 1 or more"));
         }
+        if request.number < 0 {
+            violations.push(FieldViolation::new(
+                "number",
+                "must be a version number (1 or more), or 0 to let version-svc number it",
+            ));
+        }
         let reason = reason(request.reason(), request.rollback_to_version)
             .map_err(|violation| violations.push(violation))
             .ok();
@@ -47,6 +53,7 @@ impl TryFrom<internal::RecordVersionRequest> for NewVersion {
                     actor: request.actor,
                     reason,
                     changed_at,
+                    number: (request.number > 0).then_some(request.number),
                 })
             }
             _ => Err(VersionError::Invalid(violations)),

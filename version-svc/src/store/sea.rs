@@ -14,12 +14,6 @@ use crate::domain::{
     Decision, Head, KeyFields, NewVersion, Reason, Recorded, StoreError, Version, decide,
 };
 
-impl From<DbErr> for StoreError {
-    fn from(err: DbErr) -> Self {
-        Self::Database(Box::new(err))
-    }
-}
-
 /// Versions in version-svc's own database.
 #[derive(Debug, Clone)]
 pub struct SeaVersionStore {

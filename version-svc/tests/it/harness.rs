@@ -64,6 +64,7 @@ pub fn record_request(deployment: &str, revision: i64, image: &str) -> RecordVer
             seconds: 1_800_000_000 + revision,
             nanos: 0,
         }),
+        number: 0,
     }
 }
 

@@ -260,3 +260,52 @@ async fn a_rollback_records_the_version_it_restored() {
         assert_eq!(version.changed_fields, ["image"], "{backend}");
     }
 }
+
+#[tokio::test]
+async fn a_version_numbered_by_deployment_svc_keeps_its_number_and_a_retry_returns_it() {
+    use eyrie_proto::internal::v1::RecordVersionRequest;
+    let numbered = |revision, image, number| RecordVersionRequest {
+        number,
+        ..record_request(SHOP, revision, image)
+    };
+    for database in test_databases() {
+        let backend = describe(&database);
+        let mut running = start(database).await;
+
+        let first = running
+            .recorder
+            .record_version(numbered(1, "odoo:17.0", 1))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(first.created, "{backend}");
+        let second = running
+            .recorder
+            .record_version(numbered(4, "odoo:17.1", 2))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (second.created, second.version.as_ref().unwrap().number),
+            (true, 2),
+            "{backend}"
+        );
+        // The relay sent it again (its acknowledgement was lost): the same version comes back.
+        let again = running
+            .recorder
+            .record_version(numbered(4, "odoo:17.1", 2))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.version, second.version, "{backend}");
+        assert!(!again.created, "{backend}");
+
+        let negative = running
+            .recorder
+            .record_version(numbered(5, "odoo:17.2", -1))
+            .await
+            .unwrap_err();
+        assert_eq!(negative.code(), Code::InvalidArgument, "{backend}");
+        assert_eq!(violated_fields(&negative), ["number"], "{backend}");
+    }
+}

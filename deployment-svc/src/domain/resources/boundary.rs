@@ -1,7 +1,7 @@
 //! A project's boundary: the namespaces and cluster-scoped kinds its books may touch besides
 //! each deployment's own namespace. Global admins set it; the runner enforces it.
 
-use eyrie_platform::status::FieldViolation;
+use eyrie_platform::violation::FieldViolation;
 
 /// Most patterns of each list.
 pub const MAX_PATTERNS: usize = 50;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use eyrie_platform::{names::MAX_SLUG_LEN, status::FieldViolation};
+use eyrie_platform::{names::MAX_SLUG_LEN, violation::FieldViolation};
 use sha2::{Digest as _, Sha256};
 
 use super::{DeploymentState, DeploymentType, PageRequest, etag_of, type_limits::id_violations};

@@ -1,7 +1,7 @@
 //! Deployment groups: their type, their four books, and field-mask updates.
 
 use chrono::{DateTime, Utc};
-use eyrie_platform::status::FieldViolation;
+use eyrie_platform::violation::FieldViolation;
 
 use super::{DeploymentType, etag_of};
 use crate::domain::names::GroupName;

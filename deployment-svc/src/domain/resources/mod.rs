@@ -7,7 +7,7 @@ mod group;
 mod type_limits;
 
 use chrono::{DateTime, Utc};
-use eyrie_platform::status::FieldViolation;
+use eyrie_platform::violation::FieldViolation;
 
 pub use boundary::Boundary;
 pub use deployment::{

@@ -5,7 +5,7 @@
 //! never changes, and a name that fits nowhere would only fail deep inside a running job (or,
 //! worse, after it: a StatefulSet is accepted and then never gets a pod).
 
-use eyrie_platform::status::FieldViolation;
+use eyrie_platform::violation::FieldViolation;
 
 use super::DeploymentType;
 

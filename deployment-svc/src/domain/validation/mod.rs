@@ -5,7 +5,7 @@ mod git;
 mod image;
 
 pub use eyrie_platform::names::validate_request_id;
-use eyrie_platform::status::FieldViolation;
+use eyrie_platform::violation::FieldViolation;
 
 pub use eyrie_platform::names::validate_slug;
 pub use git::{branch_problem, repository_problem};

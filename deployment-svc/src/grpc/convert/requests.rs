@@ -2,11 +2,10 @@
 
 use eyrie_platform::{
     names::DeploymentName,
-    paging::{decode_token, encode_token, page_size},
+    paging::{decode_for, encode_for, page_size},
     status::FieldViolation,
 };
 use eyrie_proto::v1 as pb;
-use serde::{Deserialize, Serialize};
 
 use super::{Violations, state_from_proto, type_from_proto};
 use crate::domain::{
@@ -23,9 +22,6 @@ use crate::domain::{
         validate_request_id, validate_slug,
     },
 };
-
-/// Identity used when the gateway forwarded none (`x-eyrie-actor`).
-pub const ANONYMOUS: &str = "anonymous";
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T, FieldViolation> {
     value.ok_or_else(|| FieldViolation::new(field, "is required"))
@@ -410,16 +406,8 @@ pub fn update_deployment(
     v.finish((update, meta))
 }
 
-/// Where the next page of a list starts. The parent and filters are bound into the token, so
-/// that a token is refused by a list it does not belong to.
-#[derive(Debug, Serialize, Deserialize)]
-struct Position {
-    parent: String,
-    filter: String,
-    after: String,
-}
-
-/// The page a List request asks for, under `parent` with `filter` (a canonical description).
+/// The page a List request asks for, under `parent` with `filter` (a canonical description):
+/// its token is bound to both, so a token of another list is refused.
 pub fn page_request(
     v: &mut Violations,
     parent: &str,
@@ -428,33 +416,16 @@ pub fn page_request(
     token: &str,
 ) -> PageRequest {
     let limit = v.check(page_size(size)).unwrap_or_default();
-    let position: Option<Position> = v.check(decode_token(token)).flatten();
-    let after = match position {
-        Some(position) if position.parent == parent && position.filter == filter => {
-            Some(position.after)
-        }
-        Some(_) => {
-            v.check::<()>(Err(FieldViolation::new(
-                "page_token",
-                "belongs to another list (other parent or filters)",
-            )));
-            None
-        }
-        None => None,
-    };
+    let after = v
+        .check(decode_for(&format!("{parent}?{filter}"), token))
+        .flatten();
     PageRequest { after, limit }
 }
 
 /// The token of the page after `next_after`, empty on the last page.
 pub fn next_page_token(parent: &str, filter: &str, next_after: Option<String>) -> String {
     next_after
-        .map(|after| {
-            encode_token(&Position {
-                parent: parent.to_owned(),
-                filter: filter.to_owned(),
-                after,
-            })
-        })
+        .map(|after| encode_for(&format!("{parent}?{filter}"), after))
         .unwrap_or_default()
 }
 

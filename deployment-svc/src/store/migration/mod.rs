@@ -10,6 +10,7 @@ mod m20261205_000002_project_boundary;
 mod m20261212_000001_deployments_by_project;
 mod m20261213_000001_simulated_clusters;
 mod m20261215_000001_operation_events_and_trace;
+mod m20261215_000002_numbered_versions;
 
 /// Applies deployment-svc's migrations, tracked in a table of its own so that services sharing one
 /// database never see each other's migrations.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000001_deployments_by_project::Migration),
             Box::new(m20261213_000001_simulated_clusters::Migration),
             Box::new(m20261215_000001_operation_events_and_trace::Migration),
+            Box::new(m20261215_000002_numbered_versions::Migration),
         ]
     }
 

@@ -29,7 +29,7 @@ use crate::{
     },
     store::{
         entity::deployment,
-        outbox::{VersionRecord, enqueue_version},
+        outbox::{VersionRecord, enqueue_version, next_version_number},
     },
 };
 
@@ -58,7 +58,9 @@ impl ResourceStore {
             return Err(DeploymentError::Invalid(violations));
         }
         let namespace = free_namespace(&txn, &new.name).await?;
-        let deployment = Deployment::draft(new, group.deployment_type, namespace, now());
+        let mut deployment = Deployment::draft(new, group.deployment_type, namespace, now());
+        // Version 1, numbered here so that the answer carries it (nothing of a new name waits).
+        deployment.current_version = 1;
         match insert_new(&txn, rows::deployment_row(&deployment)?).await {
             Ok(true) => {}
             Ok(false) => {
@@ -70,7 +72,7 @@ impl ResourceStore {
             Err(err) if is_unique_violation(&err) => return Err(DeploymentError::Conflict(name)),
             Err(err) => return Err(err.into()),
         }
-        let record = version_record(&deployment, &meta.actor, pb::VersionReason::Create, 0);
+        let record = version_record(&deployment, &meta.actor, pb::VersionReason::Create, 0, 1);
         enqueue_version(&txn, &record).await?;
         remember(&txn, Method::CreateDeployment, meta, &name).await?;
         txn.commit().await?;
@@ -136,7 +138,7 @@ impl ResourceStore {
                 actual: current.etag(),
             });
         }
-        let next = update.apply(&current);
+        let mut next = update.apply(&current);
         let violations = update_violations(&txn, update, &next).await?;
         if !violations.is_empty() {
             return Err(DeploymentError::Invalid(violations));
@@ -144,11 +146,22 @@ impl ResourceStore {
         let stored = if next == current {
             current
         } else {
+            // A key-field change is a new version, numbered in this transaction.
+            let version = if next.key_fields == current.key_fields {
+                None
+            } else {
+                let number = next_version_number(&txn, &name, current.current_version).await?;
+                if number > 0 {
+                    next.current_version = number;
+                }
+                Some(number)
+            };
             let stored = save_deployment(&txn, &next)
                 .await?
                 .ok_or_else(|| DeploymentError::Conflict(name.clone()))?;
-            if stored.key_fields != current.key_fields {
-                let record = version_record(&stored, &meta.actor, pb::VersionReason::Update, 0);
+            if let Some(number) = version {
+                let reason = pb::VersionReason::Update;
+                let record = version_record(&stored, &meta.actor, reason, 0, number);
                 enqueue_version(&txn, &record).await?;
             }
             stored
@@ -305,8 +318,10 @@ pub fn version_record(
     actor: &str,
     reason: pb::VersionReason,
     rollback_to_version: i64,
+    number: i64,
 ) -> VersionRecord {
     VersionRecord {
+        number,
         deployment: deployment.name.to_string(),
         revision: deployment.revision,
         key_fields: pb::KeyFields::from(&deployment.key_fields),

@@ -51,12 +51,6 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-impl From<DbErr> for StoreError {
-    fn from(err: DbErr) -> Self {
-        Self::Database(Box::new(err))
-    }
-}
-
 impl From<DbErr> for DeploymentError {
     fn from(err: DbErr) -> Self {
         Self::Store(err.into())
