@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// Header carrying the caller's identity to the services.
-pub const ACTOR_HEADER: &str = "x-eyrie-actor";
+pub use eyrie_platform::caller::ACTOR_HEADER;
 
 /// The authenticated caller, for the gateway's own services (request extension).
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use eyrie_platform::time::to_timestamp as timestamp;
 use eyrie_platform::{
-    paging::{decode_token, encode_token, page_size},
+    paging::{decode_for, encode_for, page_size},
     status::{self, FieldViolation},
 };
 use eyrie_proto::v1::{
@@ -222,8 +222,10 @@ impl AccessService for AccessGrpc {
         self.authorized(LIST_TOKENS, &request)?;
         let request = request.into_inner();
         let limit = page_size(request.page_size).map_err(|v| status::invalid_argument(&[v]))?;
+        // A page token belongs to one list: with or without the revoked tokens.
+        let list = format!("tokens?show_revoked={}", request.show_revoked);
         let after: Option<String> =
-            decode_token(&request.page_token).map_err(|v| status::invalid_argument(&[v]))?;
+            decode_for(&list, &request.page_token).map_err(|v| status::invalid_argument(&[v]))?;
         let mut tokens = self
             .tokens
             .list(after.as_deref(), limit + 1, request.show_revoked)
@@ -232,7 +234,7 @@ impl AccessService for AccessGrpc {
         let more = tokens.len() as u64 > limit;
         tokens.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_page_token = match tokens.last() {
-            Some(last) if more => encode_token(&last.token.id),
+            Some(last) if more => encode_for(&list, &last.token.id),
             _ => String::new(),
         };
         Ok(Response::new(ListTokensResponse {

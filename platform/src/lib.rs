@@ -1,6 +1,7 @@
 //! What every Eyrie service shares, and nothing more: configuration, telemetry, database
 //! connections, the gRPC server and client plumbing, shutdown, and building error statuses.
 
+pub mod caller;
 pub mod changes;
 pub mod config;
 pub mod db;
@@ -12,11 +13,13 @@ pub mod paging;
 pub mod shutdown;
 pub mod standalone;
 pub mod status;
+pub mod store_error;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod time;
 pub mod tls;
 pub mod trace_context;
+pub mod violation;
 
 pub use config::{DatabaseSettings, ServerSettings, TelemetrySettings};

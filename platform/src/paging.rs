@@ -3,7 +3,7 @@
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::status::FieldViolation;
+use crate::violation::FieldViolation;
 
 /// Page size when the request leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
@@ -44,6 +44,43 @@ pub fn decode_token<T: DeserializeOwned>(token: &str) -> Result<Option<T>, Field
         })
 }
 
+/// A position together with the list it belongs to.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Bound<T> {
+    /// What identifies the list: its parent and its filters.
+    list: String,
+    /// Where the next page starts.
+    at: T,
+}
+
+/// Encodes the position where the next page of `list` starts (`list` says what the list is:
+/// its parent and filters), so that [`decode_for`] refuses the token for any other list.
+pub fn encode_for<T: Serialize>(list: &str, position: T) -> String {
+    encode_token(&Bound {
+        list: list.to_owned(),
+        at: position,
+    })
+}
+
+/// Decodes a token made by [`encode_for`] for the same `list`; `None` for an empty token (the
+/// first page). A token of another list (another parent, other filters) is refused: replayed
+/// against it, it would skip or repeat items.
+pub fn decode_for<T: DeserializeOwned>(
+    list: &str,
+    token: &str,
+) -> Result<Option<T>, FieldViolation> {
+    let Some(bound) = decode_token::<Bound<T>>(token)? else {
+        return Ok(None);
+    };
+    if bound.list != list {
+        return Err(FieldViolation::new(
+            "page_token",
+            "belongs to another list (its parent or filters differ)",
+        ));
+    }
+    Ok(Some(bound.at))
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -62,6 +99,27 @@ mod tests {
         assert_eq!(page_size(7).unwrap(), 7);
         assert_eq!(page_size(5000).unwrap(), MAX_PAGE_SIZE);
         assert_eq!(page_size(-1).unwrap_err().field, "page_size");
+    }
+
+    #[test]
+    fn a_token_is_refused_by_every_list_but_its_own() {
+        let token = encode_for("projects/a?state=deploy", 3_i64);
+        assert_eq!(
+            decode_for::<i64>("projects/a?state=deploy", &token).unwrap(),
+            Some(3)
+        );
+        for other in [
+            "projects/b?state=deploy",
+            "projects/a?state=pause",
+            "projects/a",
+        ] {
+            assert_eq!(
+                decode_for::<i64>(other, &token).unwrap_err().field,
+                "page_token",
+                "{other}"
+            );
+        }
+        assert_eq!(decode_for::<i64>("projects/a", "").unwrap(), None);
     }
 
     #[test]

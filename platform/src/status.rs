@@ -9,30 +9,7 @@ use std::fmt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
-/// One field of a request that is wrong, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
-    /// Path of the field in the request, e.g. `deployment.image`.
-    pub field: String,
-    /// What is wrong with it, e.g. `must be a valid OCI image reference`.
-    pub description: String,
-}
-
-impl FieldViolation {
-    /// Describes a wrong `field`.
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldViolation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.description)
-    }
-}
+pub use crate::violation::FieldViolation;
 
 /// `INVALID_ARGUMENT` naming every wrong field in the message and in `BadRequest` details.
 pub fn invalid_argument(violations: &[FieldViolation]) -> Status {

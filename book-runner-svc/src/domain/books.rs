@@ -3,7 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use eyrie_platform::{names::validate_slug, status::FieldViolation};
+use eyrie_platform::{names::validate_slug, violation::FieldViolation};
 
 use super::{
     book::{BookSpec, DeploymentType},

@@ -6,7 +6,7 @@ mod status;
 use std::sync::Arc;
 
 use eyrie_platform::{
-    paging::{decode_token, encode_token, page_size},
+    paging::{decode_for, encode_for, page_size},
     status::FieldViolation,
 };
 use eyrie_proto::v1::{
@@ -15,7 +15,6 @@ use eyrie_proto::v1::{
     ValidateBookRequest, ValidateBookResponse, book_service_server::BookService,
     validate_book_request,
 };
-use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status};
 
 use super::convert::book::{
@@ -44,16 +43,6 @@ impl BookGrpc {
             books: Arc::new(books),
         }
     }
-}
-
-/// Where the next page of ListBooks starts; bound to its query so that a token cannot be
-/// replayed against another list.
-#[derive(Debug, Serialize, Deserialize)]
-struct BooksPosition {
-    parent: String,
-    include_global: bool,
-    r#type: i32,
-    after: String,
 }
 
 fn invalid(violation: FieldViolation) -> Status {
@@ -86,7 +75,6 @@ impl BookService for BookGrpc {
         let request = request.into_inner();
         let project = BookName::parse_parent("parent", &request.parent).map_err(invalid)?;
         let limit = page_size(request.page_size).map_err(invalid)?;
-        let position: Option<BooksPosition> = decode_token(&request.page_token).map_err(invalid)?;
         if eyrie_proto::v1::DeploymentType::try_from(request.r#type).is_err() {
             return Err(invalid(FieldViolation::new(
                 "type",
@@ -94,34 +82,23 @@ impl BookService for BookGrpc {
             )));
         }
         let include_global = request.include_global && project.is_some();
-        if let Some(position) = &position
-            && (position.parent != request.parent
-                || position.include_global != include_global
-                || position.r#type != request.r#type)
-        {
-            return Err(invalid(FieldViolation::new(
-                "page_token",
-                "belongs to another list (parent, type or include_global differ)",
-            )));
-        }
+        // A page token belongs to one list: this parent, type and include_global.
+        let list = format!(
+            "{}?type={}&include_global={include_global}",
+            request.parent, request.r#type
+        );
+        let after_name = decode_for(&list, &request.page_token).map_err(invalid)?;
         let query = BookQuery {
             project,
             include_global,
             deployment_type: deployment_type(request.r#type),
-            after_name: position.map(|position| position.after),
+            after_name,
             limit,
         };
         let page = self.books.list(&query).await?;
         let next_page_token = page
             .next_after
-            .map(|after| {
-                encode_token(&BooksPosition {
-                    parent: request.parent,
-                    include_global,
-                    r#type: request.r#type,
-                    after,
-                })
-            })
+            .map(|after| encode_for(&list, after))
             .unwrap_or_default();
         Ok(Response::new(ListBooksResponse {
             books: page.books.into_iter().map(book_to_proto).collect(),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use eyrie_platform::{
     names::{DeploymentScope, JobName},
-    paging::{decode_token, encode_token, page_size},
+    paging::{decode_for, encode_for, page_size},
     status::{self, FieldViolation},
 };
 use eyrie_proto::{
@@ -15,7 +15,6 @@ use eyrie_proto::{
         WatchJobResponse, job_service_server::JobService,
     },
 };
-use serde::{Deserialize, Serialize};
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
 use super::{
@@ -46,21 +45,6 @@ fn invalid(violation: FieldViolation) -> Status {
     JobError::Invalid(vec![violation]).into()
 }
 
-/// Where the next page of ListJobs starts, bound to its parent.
-#[derive(Debug, Serialize, Deserialize)]
-struct JobsPosition {
-    parent: String,
-    before: String,
-}
-
-/// Where the next page of GetJobStepLog starts.
-#[derive(Debug, Serialize, Deserialize)]
-struct LogPosition {
-    job: String,
-    step: u32,
-    after: u64,
-}
-
 #[tonic::async_trait]
 impl JobService for JobGrpc {
     async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<Job>, Status> {
@@ -76,29 +60,14 @@ impl JobService for JobGrpc {
         let scope = DeploymentScope::parse("parent", &request.parent).map_err(invalid)?;
         let limit = page_size(request.page_size).map_err(invalid)?;
         let status = status_from_proto(request.status());
-        let position: Option<JobsPosition> = decode_token(&request.page_token).map_err(invalid)?;
-        if position
-            .as_ref()
-            .is_some_and(|p| p.parent != request.parent)
-        {
-            return Err(invalid(FieldViolation::new(
-                "page_token",
-                "belongs to the jobs of another parent",
-            )));
-        }
-        let mut jobs = self
-            .jobs
-            .list(&scope, status, position.map(|p| p.before), limit + 1)
-            .await?;
+        // A page token belongs to one list: this parent and this status filter.
+        let list = format!("{}?status={}", request.parent, request.status);
+        let before: Option<String> = decode_for(&list, &request.page_token).map_err(invalid)?;
+        let mut jobs = self.jobs.list(&scope, status, before, limit + 1).await?;
         let next_page_token = if jobs.len() as u64 > limit {
             jobs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             jobs.last()
-                .map(|last| {
-                    encode_token(&JobsPosition {
-                        parent: request.parent.clone(),
-                        before: last.id.clone(),
-                    })
-                })
+                .map(|last| encode_for(&list, &last.id))
                 .unwrap_or_default()
         } else {
             String::new()
@@ -118,12 +87,7 @@ impl JobService for JobGrpc {
     }
 
     async fn retry_job(&self, request: Request<RetryJobRequest>) -> Result<Response<Job>, Status> {
-        let actor = request
-            .metadata()
-            .get("x-eyrie-actor")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let actor = eyrie_platform::caller::actor(&request);
         let request = request.into_inner();
         let name = JobName::parse("name", &request.name).map_err(invalid)?;
         let job = self.jobs.get(&name).await?;
@@ -171,27 +135,16 @@ impl JobService for JobGrpc {
             0 => 500,
             size => page_size(size).map_err(invalid)?.min(5000),
         };
-        let position: Option<LogPosition> = decode_token(&request.page_token).map_err(invalid)?;
-        if position
-            .as_ref()
-            .is_some_and(|p| p.job != request.job || p.step != request.step_index)
-        {
-            return Err(invalid(FieldViolation::new(
-                "page_token",
-                "belongs to another step's log",
-            )));
-        }
+        // A page token belongs to one step's log.
+        let list = format!("{}#step={}", request.job, request.step_index);
+        let after: Option<u64> = decode_for(&list, &request.page_token).map_err(invalid)?;
         let step = usize::try_from(request.step_index).unwrap_or(usize::MAX);
-        let after = position.map_or(0, |p| p.after);
+        let after = after.unwrap_or(0);
         let (mut lines, truncated) = self.jobs.step_log(&name, step, after, limit + 1).await?;
         let more = lines.len() as u64 > limit;
         lines.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_page_token = match lines.last() {
-            Some(last) if more => encode_token(&LogPosition {
-                job: request.job.clone(),
-                step: request.step_index,
-                after: last.number,
-            }),
+            Some(last) if more => encode_for(&list, last.number),
             _ => String::new(),
         };
         Ok(Response::new(GetJobStepLogResponse {

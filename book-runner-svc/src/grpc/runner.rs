@@ -1,19 +1,16 @@
 //! `eyrie.internal.v1.JobRunner`: what deployment-svc calls.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use eyrie_platform::{names::DeploymentName, status::FieldViolation};
 use eyrie_proto::{
     internal::v1::{
-        GetJobOutcomesRequest, GetJobOutcomesResponse, ListRunningJobCountsRequest,
-        ListRunningJobCountsResponse, RunningJobCount, StartJobRequest,
-        WatchRunningJobCountsRequest, WatchRunningJobCountsResponse, job_runner_server::JobRunner,
+        GetJobOutcomesRequest, GetJobOutcomesResponse, StartJobRequest,
+        job_runner_server::JobRunner,
     },
     v1::Job,
 };
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, codegen::BoxStream};
+use tonic::{Request, Response, Status};
 
 use super::convert::{
     job::{action_from_proto, job_to_proto, outcome, phase_from_proto},
@@ -23,8 +20,6 @@ use crate::service::jobs::{JobError, Jobs, StartRequest};
 
 /// Most names one request may carry.
 const MAX_NAMES: usize = 1000;
-/// How often running-job counts are re-read for their watchers.
-const COUNTS_POLL: Duration = Duration::from_millis(500);
 
 /// Serves `eyrie.internal.v1.JobRunner`.
 #[derive(Clone)]
@@ -122,74 +117,5 @@ impl JobRunner for RunnerGrpc {
             outcomes: jobs.iter().map(outcome).collect(),
             unknown_jobs,
         }))
-    }
-
-    async fn list_running_job_counts(
-        &self,
-        request: Request<ListRunningJobCountsRequest>,
-    ) -> Result<Response<ListRunningJobCountsResponse>, Status> {
-        let request = request.into_inner();
-        check_count("deployments", request.deployments.len())?;
-        let counts = self.jobs.running_counts(&request.deployments).await?;
-        Ok(Response::new(ListRunningJobCountsResponse {
-            counts: counts
-                .into_iter()
-                .map(|(deployment, count)| RunningJobCount {
-                    deployment,
-                    count: i32::try_from(count).unwrap_or(i32::MAX),
-                })
-                .collect(),
-        }))
-    }
-
-    async fn watch_running_job_counts(
-        &self,
-        request: Request<WatchRunningJobCountsRequest>,
-    ) -> Result<Response<BoxStream<WatchRunningJobCountsResponse>>, Status> {
-        let prefix = request.into_inner().parent;
-        let (sender, receiver) = mpsc::channel(16);
-        let store = self.jobs.engine().store().clone();
-        tokio::spawn(async move {
-            let mut known: HashMap<String, i64> = HashMap::new();
-            let mut initial = true;
-            loop {
-                let counts = match store.running_counts_under(&prefix).await {
-                    Ok(counts) => counts,
-                    Err(err) => {
-                        let _ = sender
-                            .send(Err(eyrie_platform::status::internal(&err)))
-                            .await;
-                        return;
-                    }
-                };
-                let mut changes: Vec<RunningJobCount> = counts
-                    .iter()
-                    .filter(|(deployment, count)| known.get(*deployment) != Some(count))
-                    .map(|(deployment, count)| RunningJobCount {
-                        deployment: deployment.clone(),
-                        count: i32::try_from(*count).unwrap_or(i32::MAX),
-                    })
-                    .collect();
-                changes.extend(known.keys().filter(|d| !counts.contains_key(*d)).map(
-                    |deployment| RunningJobCount {
-                        deployment: deployment.clone(),
-                        count: 0,
-                    },
-                ));
-                if initial || !changes.is_empty() {
-                    let message = WatchRunningJobCountsResponse {
-                        initial,
-                        counts: changes,
-                    };
-                    if sender.send(Ok(message)).await.is_err() {
-                        return;
-                    }
-                    initial = false;
-                }
-                known = counts;
-                tokio::time::sleep(COUNTS_POLL).await;
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 }

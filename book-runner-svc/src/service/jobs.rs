@@ -1,6 +1,6 @@
 //! Job use cases: starting, reading, cancelling and watching jobs.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use chrono::Utc;
 use eyrie_platform::{
@@ -342,22 +342,5 @@ impl Jobs {
             }
         }
         Ok((known, unknown))
-    }
-
-    /// Queued-or-running job counts of each deployment in `deployments` (0 included).
-    pub async fn running_counts(
-        &self,
-        deployments: &[String],
-    ) -> Result<Vec<(String, i64)>, JobError> {
-        let counts: HashMap<String, i64> = self.engine.store().running_counts(deployments).await?;
-        Ok(deployments
-            .iter()
-            .map(|deployment| {
-                (
-                    deployment.clone(),
-                    counts.get(deployment).copied().unwrap_or(0),
-                )
-            })
-            .collect())
     }
 }

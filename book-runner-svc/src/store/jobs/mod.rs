@@ -14,7 +14,7 @@ use eyrie_platform::db::begin_write;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
-    prelude::Expr, sea_query::IntoCondition,
+    prelude::Expr,
 };
 
 use self::rows::{corrupt, event_row, to_event, to_job};
@@ -424,41 +424,5 @@ impl SeaJobStore {
         }
         txn.commit().await?;
         Ok(self.get(id).await?.map(|job| (job, events)))
-    }
-
-    /// Number of queued or running jobs of each deployment whose name starts with `prefix`.
-    pub async fn running_counts_under(
-        &self,
-        prefix: &str,
-    ) -> Result<HashMap<String, i64>, StoreError> {
-        self.running_counts_of(job::Column::Deployment.starts_with(prefix))
-            .await
-    }
-
-    /// Number of queued or running jobs of each of `deployments` (deployments with none are absent).
-    pub async fn running_counts(
-        &self,
-        deployments: &[String],
-    ) -> Result<HashMap<String, i64>, StoreError> {
-        self.running_counts_of(job::Column::Deployment.is_in(deployments.iter().cloned()))
-            .await
-    }
-
-    /// Number of queued or running jobs of each deployment that `deployments` selects.
-    async fn running_counts_of(
-        &self,
-        deployments: impl IntoCondition,
-    ) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = job::Entity::find()
-            .select_only()
-            .column(job::Column::Deployment)
-            .column_as(job::Column::Id.count(), "count")
-            .filter(deployments)
-            .filter(is_active())
-            .group_by(job::Column::Deployment)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().collect())
     }
 }

@@ -5,9 +5,7 @@
 use std::time::{Duration, Instant};
 
 use eyrie_proto::{
-    internal::v1::{
-        ListRunningJobCountsRequest, StartJobRequest, job_runner_client::JobRunnerClient,
-    },
+    internal::v1::{GetJobOutcomesRequest, StartJobRequest, job_runner_client::JobRunnerClient},
     v1::{self as pb, BookPhase, OperationAction, book_service_client::BookServiceClient},
 };
 use eyrie_tests::{EveryService, Suite, SuiteConfig, TestDatabase, auth::with_token};
@@ -124,20 +122,30 @@ fn cpu_split(suite: &Suite) -> [Duration; 3] {
 async fn jobs_per_second(suite: &Suite, jobs: usize) -> anyhow::Result<f64> {
     let mut runner = JobRunnerClient::new(suite.book_runner.channel().await?);
     let started = Instant::now();
+    let mut names = Vec::with_capacity(jobs);
     for index in 0..jobs {
-        runner.start_job(start_request(index)).await?;
+        names.push(
+            runner
+                .start_job(start_request(index))
+                .await?
+                .into_inner()
+                .name,
+        );
     }
-    loop {
-        let counts = runner
-            .list_running_job_counts(ListRunningJobCountsRequest {
-                deployments: vec![eyrie_platform::testing::SAMPLE_DEPLOYMENT.into()],
-            })
-            .await?
-            .into_inner();
-        if counts.counts.iter().all(|c| c.count == 0) {
-            break;
+    // Done when every job has an end (at most 1000 names per call).
+    for batch in names.chunks(1000) {
+        loop {
+            let outcomes = runner
+                .get_job_outcomes(GetJobOutcomesRequest {
+                    jobs: batch.to_vec(),
+                })
+                .await?
+                .into_inner();
+            if outcomes.outcomes.iter().all(|o| o.end_time.is_some()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(jobs as f64 / started.elapsed().as_secs_f64())
 }
