@@ -82,7 +82,7 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
             SeaJobStore::new(db),
             templates,
             settings.runner.clone(),
-            deployments.clone(),
+            deployments,
         );
         let stop = CancellationToken::new();
         let mut workers = engine.start(stop.clone());
@@ -94,7 +94,6 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
             .add_service(BookServiceServer::new(book_service))
             .add_service(JobServiceServer::new(grpc::jobs::JobGrpc::new(
                 jobs.clone(),
-                deployments,
             )))
             .add_service(JobRunnerServer::new(grpc::runner::RunnerGrpc::new(jobs)))
             .serve(listener, &settings.server, shutdown)

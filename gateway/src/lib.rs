@@ -22,7 +22,9 @@ use std::{future::Future, sync::Arc};
 use anyhow::Context as _;
 use eyrie_platform::{
     ServerSettings, TelemetrySettings,
-    grpc::{Endpoint, GrpcWeb, Reflection, parse_addresses as addresses, traced_channel},
+    grpc::{
+        Endpoint, GrpcWeb, Reflection, TracedChannel, parse_addresses as addresses, traced_channel,
+    },
 };
 use eyrie_proto::v1::access_service_server::AccessServiceServer;
 use tokio::net::TcpListener;
@@ -95,6 +97,8 @@ impl PublicService for BookApi {
 /// is checked against the job's action first.
 struct JobApi {
     feeds: JobFeeds,
+    /// deployment-svc, which decides retries.
+    deployments: TracedChannel,
 }
 
 impl PublicService for JobApi {
@@ -105,7 +109,9 @@ impl PublicService for JobApi {
             job_feeds::WATCH_JOB => Handling::Answered(self.feeds.answer(call)),
             // The role a retry needs depends on the job's action (see `access::retry`); the
             // contract marks such RPCs (`role_of_job_action`).
-            _ if call.rule.job_action.is_some() => Handling::Answered(access::retry::answer(call)),
+            _ if call.rule.job_action.is_some() => {
+                Handling::Answered(access::retry::answer(call, self.deployments.clone()))
+            }
             _ => Handling::Forward(Box::new(call)),
         }
     }
@@ -182,7 +188,10 @@ pub async fn run(
             max,
         )))
         .add_service(guard.wrap(Forward::new(
-            JobApi { feeds },
+            JobApi {
+                feeds,
+                deployments: deployment.clone(),
+            },
             book_runner.clone(),
             rules.clone(),
             max,

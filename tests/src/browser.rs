@@ -300,8 +300,13 @@ impl Browser {
 
     /// Clicks the first element matching CSS selector `css`.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.find(css).await?.click().await?;
-        Ok(())
+        // On a live page the element can be replaced between finding and clicking it (a card
+        // re-rendered by an update): it is found again, until the wait timeout.
+        self.poll(&format!("clicking {css}"), |page| async move {
+            page.find(css).await?.click().await?;
+            Ok(Some(()))
+        })
+        .await
     }
 
     /// Clicks the element of role `role` named `name` (see [`Browser::find_by_role`]).

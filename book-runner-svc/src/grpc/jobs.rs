@@ -5,39 +5,31 @@ use std::sync::Arc;
 use eyrie_platform::{
     names::{DeploymentScope, JobName},
     paging::{decode_for, encode_for, page_size},
-    status::{self, FieldViolation},
+    status::FieldViolation,
 };
-use eyrie_proto::{
-    internal::v1::RetryOperationRequest,
-    v1::{
-        CancelJobRequest, GetJobRequest, GetJobStepLogRequest, GetJobStepLogResponse, Job,
-        ListJobsRequest, ListJobsResponse, RetryJobRequest, StepLogLine, WatchJobRequest,
-        WatchJobResponse, job_service_server::JobService,
-    },
+use eyrie_proto::v1::{
+    CancelJobRequest, GetJobRequest, GetJobStepLogRequest, GetJobStepLogResponse, Job,
+    ListJobsRequest, ListJobsResponse, RetryJobRequest, StepLogLine, WatchJobRequest,
+    WatchJobResponse, job_service_server::JobService,
 };
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
 use super::{
-    convert::job::{job_to_proto, phase_to_proto, status_from_proto, timestamp},
+    convert::job::{job_to_proto, status_from_proto, timestamp},
     watch::{WatchStream, watch},
 };
-use crate::{
-    domain::job::JobStatus,
-    engine::DeploymentClient,
-    service::jobs::{JobError, Jobs},
-};
+use crate::service::jobs::{JobError, Jobs};
 
 /// Serves `eyrie.v1.JobService`.
 #[derive(Clone)]
 pub struct JobGrpc {
     jobs: Arc<Jobs>,
-    deployments: Option<DeploymentClient>,
 }
 
 impl JobGrpc {
-    /// Serves `jobs`; retries go through `deployments` (deployment-svc owns operations).
-    pub fn new(jobs: Arc<Jobs>, deployments: Option<DeploymentClient>) -> Self {
-        Self { jobs, deployments }
+    /// Serves `jobs`.
+    pub fn new(jobs: Arc<Jobs>) -> Self {
+        Self { jobs }
     }
 }
 
@@ -86,43 +78,13 @@ impl JobService for JobGrpc {
         Ok(Response::new(job_to_proto(&self.jobs.cancel(&name).await?)))
     }
 
+    /// Retries are decided by deployment-svc's lifecycle, which knows the job's operation: the
+    /// gateway asks it directly (`DeploymentCallbacks.RetryOperation`), never the runner.
     async fn retry_job(&self, request: Request<RetryJobRequest>) -> Result<Response<Job>, Status> {
-        let actor = eyrie_platform::caller::actor(&request);
-        let request = request.into_inner();
-        let name = JobName::parse("name", &request.name).map_err(invalid)?;
-        let job = self.jobs.get(&name).await?;
-        if !matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
-            return Err(status::failed_precondition(
-                "JOB_NOT_RETRYABLE",
-                &job.name,
-                format!(
-                    "only a failed or cancelled job can be retried; {} is {}",
-                    job.name,
-                    job.status.as_str()
-                ),
-            ));
-        }
-        // deployment-svc owns operations: it records the retry as a new operation (one at a time
-        // per deployment) and starts the job with a fresh snapshot.
-        let Some(mut deployments) = self.deployments.clone() else {
-            return Err(status::failed_precondition(
-                "DEPLOYMENT_SERVICE_NOT_CONFIGURED",
-                &job.name,
-                "retries go through deployment-svc, which this runner is not configured to reach (peers.deployment)",
-            ));
-        };
-        let retried = deployments
-            .retry_operation(RetryOperationRequest {
-                job: job.name.clone(),
-                operation: job.operation.clone(),
-                phase: phase_to_proto(job.phase).into(),
-                book: job.book.clone(),
-                resume_from_failed_step: request.resume_from_failed_step,
-                actor,
-                request_id: request.request_id,
-            })
-            .await?;
-        Ok(retried)
+        let name = JobName::parse("name", &request.into_inner().name).map_err(invalid)?;
+        Err(Status::unimplemented(format!(
+            "RetryJob of {name} is served by the gateway, which asks deployment-svc to retry the job's operation"
+        )))
     }
 
     async fn get_job_step_log(

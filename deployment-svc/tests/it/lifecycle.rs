@@ -33,7 +33,7 @@ pub(crate) struct Suite {
     pub(crate) root: tempfile::TempDir,
     pub(crate) runner: TestServer,
     versions: TestServer,
-    _deployments: TestServer,
+    deployments: TestServer,
 }
 
 fn database(dir: &Path, file: &str, postgres: bool) -> DatabaseSettings {
@@ -102,7 +102,7 @@ async fn suite(postgres: bool, reports: bool) -> Suite {
         root,
         runner,
         versions,
-        _deployments: deployments,
+        deployments,
     }
 }
 
@@ -606,13 +606,10 @@ const FIXED_DEPLOY: &str = "name: shop-deploy\ntype: none\nsteps:\n  - name: App
 
 #[tokio::test]
 async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fix() {
-    use eyrie_proto::v1::{
-        book_service_client::BookServiceClient, job_service_client::JobServiceClient,
-    };
+    use eyrie_proto::v1::book_service_client::BookServiceClient;
     for (backend, mut suite) in suites().await {
         let channel = suite.runner.channel().await.unwrap();
-        let mut books = BookServiceClient::new(channel.clone());
-        let mut jobs = JobServiceClient::new(channel);
+        let mut books = BookServiceClient::new(channel);
         let source = |text: &str| {
             pb::create_book_request::Content::Source(pb::BookSource {
                 format: pb::BookFormat::Yaml.into(),
@@ -703,11 +700,18 @@ async fn a_failed_book_fails_the_operation_and_the_job_can_be_retried_after_a_fi
             })
             .await
             .unwrap();
-        let retried = jobs
-            .retry_job(pb::RetryJobRequest {
-                name: again.jobs[0].clone(),
+        // What the gateway asks for a RetryJob: the lifecycle decides.
+        let mut callbacks =
+            eyrie_proto::internal::v1::deployment_callbacks_client::DeploymentCallbacksClient::new(
+                suite.deployments.channel().await.unwrap(),
+            );
+        let retried = callbacks
+            .retry_operation(as_admin(eyrie_proto::internal::v1::RetryOperationRequest {
+                job: again.jobs[0].clone(),
+                operation: again.name.clone(),
+                actor: ACTOR.into(),
                 ..Default::default()
-            })
+            }))
             .await
             .unwrap()
             .into_inner();

@@ -14,14 +14,26 @@
 //!   creates the job, and a retry runs that operation's action again (deployment-svc retries the
 //!   operation the job belongs to), so the action read here is the one the retry performs,
 //!   however much happens in between. Job names are never reused.
-//! - The message forwarded is the very bytes the job name was read from, so the runner retries
-//!   the job that was checked; both sides decode it with prost.
+//! - The retry is asked of deployment-svc for the very job that was checked (its name and
+//!   operation as the runner gave them), so the lifecycle retries the job whose action was
+//!   judged.
+//!
+//! Deciding a retry is the lifecycle's (deployment-svc knows the operation, whether it failed and
+//! whether it is still the deployment's latest): the gateway asks deployment-svc's internal
+//! `RetryOperation` directly, rather than the runner, which would only pass the question on.
 //! - Roles stay in the gateway: no service is asked to trust a role carried in a header, which a
 //!   caller able to reach a service could forge, and no path around the gateway gains one.
 //! - An action the gateway does not know (a newer contract) needs admin: the check fails closed.
 
-use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
-use tonic::{Request, Status};
+use bytes::Bytes;
+use eyrie_platform::grpc::TracedChannel;
+use eyrie_proto::{
+    internal::v1::{RetryOperationRequest, deployment_callbacks_client::DeploymentCallbacksClient},
+    v1::{self as pb, job_service_client::JobServiceClient},
+};
+use futures::StreamExt as _;
+use prost::Message as _;
+use tonic::{Request, Response, Status};
 
 use super::{
     Grants,
@@ -29,7 +41,7 @@ use super::{
     rules::{DEPLOY_DEPLOYMENT, DROP_DEPLOYMENT, PAUSE_DEPLOYMENT},
     wire,
 };
-use crate::forward::{Answer, Call, forward};
+use crate::forward::{Answer, Call};
 
 /// The lifecycle RPC that a repeat of a job of `action` performs again.
 fn lifecycle_rpc(action: pb::OperationAction) -> Option<&'static str> {
@@ -42,19 +54,44 @@ fn lifecycle_rpc(action: pb::OperationAction) -> Option<&'static str> {
 }
 
 /// Serves a call that passed its rule and repeats a job's action (the rule sets
-/// `role_of_job_action`): checks the role of the job's action, then forwards it.
-pub fn answer(call: Call) -> Answer {
+/// `role_of_job_action`): reads the job, checks the role of its action, then asks
+/// deployment-svc (on `deployments`) to retry it.
+pub fn answer(call: Call, deployments: TracedChannel) -> Answer {
     Box::pin(async move {
+        let job = read_job(&call).await?;
         if !call.grants.is_global_admin() {
-            authorize(&call).await?;
+            authorize(&call, &job)?;
         }
-        forward(call).await
+        let request = pb::RetryJobRequest::decode(call.message.clone())
+            .map_err(|_| Status::invalid_argument("the request is not a RetryJobRequest"))?;
+        let mut retry = Request::new(RetryOperationRequest {
+            job: job.name,
+            operation: job.operation,
+            resume_from_failed_step: request.resume_from_failed_step,
+            actor: call
+                .metadata
+                .get(eyrie_platform::caller::ACTOR_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            request_id: request.request_id,
+        });
+        // The caller's identity and trace context go with it.
+        *retry.metadata_mut() = call.metadata.clone();
+        let started = DeploymentCallbacksClient::new(deployments)
+            .max_decoding_message_size(call.max_message_size)
+            .retry_operation(retry)
+            .await?
+            .into_inner();
+        let message = Bytes::from(started.encode_to_vec());
+        Ok(Response::new(futures::stream::iter([Ok(message)]).boxed()))
     })
 }
 
-async fn authorize(call: &Call) -> Result<(), Status> {
+/// The job the call names, read from the runner with the caller's identity.
+async fn read_job(call: &Call) -> Result<pb::Job, Status> {
     let method = call.rule.method.as_str();
-    let (Some(roles), Some(field)) = (call.rule.job_action, call.rule.resources.first()) else {
+    let Some(field) = call.rule.resources.first() else {
         return Err(Status::internal(format!(
             "{method} is served as a repeat of a job's action, but its rule names no job"
         )));
@@ -67,11 +104,20 @@ async fn authorize(call: &Call) -> Result<(), Status> {
     });
     // The caller's identity and trace context go with it, as with the retry itself.
     *get.metadata_mut() = call.metadata.clone();
-    let job = JobServiceClient::new(call.channel.clone())
+    Ok(JobServiceClient::new(call.channel.clone())
         .max_decoding_message_size(call.max_message_size)
         .get_job(get)
         .await?
-        .into_inner();
+        .into_inner())
+}
+
+fn authorize(call: &Call, job: &pb::Job) -> Result<(), Status> {
+    let method = call.rule.method.as_str();
+    let Some(roles) = call.rule.job_action else {
+        return Err(Status::internal(format!(
+            "{method} is served as a repeat of a job's action, but its rule names no roles"
+        )));
+    };
     require(&call.grants, method, &roles, &job.name, job.action())
 }
 

@@ -1,16 +1,23 @@
 //! RetryJob needs the role of the job's action (issue 15, part 5): a deployer retries deploy and
-//! pause jobs, only an admin retries a drop job, and a refused retry never reaches the runner.
+//! pause jobs, only an admin retries a drop job, and a refused retry never reaches deployment-svc,
+//! whose lifecycle decides the others (the runner is asked only for the job).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use eyrie_proto::v1::{
-    self as pb, OperationAction,
-    access_service_client::AccessServiceClient,
-    job_service_client::JobServiceClient,
-    job_service_server::{JobService, JobServiceServer},
+use eyrie_proto::{
+    internal::v1::{
+        RetryOperationRequest,
+        deployment_callbacks_server::{DeploymentCallbacks, DeploymentCallbacksServer},
+    },
+    v1::{
+        self as pb, OperationAction,
+        access_service_client::AccessServiceClient,
+        job_service_client::JobServiceClient,
+        job_service_server::{JobService, JobServiceServer},
+    },
 };
 use eyrie_tests::auth::with_token;
 use tonic::{Code, Request, Response, Status, transport::Channel};
@@ -23,7 +30,8 @@ fn job(id: &str) -> String {
     format!("{SHOP}/jobs/{id}")
 }
 
-/// A stand-in for book-runner-svc's JobService: jobs of known actions, and the retries asked.
+/// A stand-in for book-runner-svc's JobService (jobs of known actions) and deployment-svc's
+/// callbacks (the retries asked of the lifecycle).
 #[derive(Clone, Default)]
 struct Runner {
     actions: Arc<HashMap<String, OperationAction>>,
@@ -44,12 +52,13 @@ impl Runner {
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(JobServiceServer::new(self.clone()))
+                .add_service(DeploymentCallbacksServer::new(self.clone()))
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
         );
         format!("http://{address}")
     }
 
-    /// The jobs retried so far, each with the actor the gateway named.
+    /// The jobs deployment-svc was asked to retry, each with the actor the gateway named.
     fn retried(&self) -> Vec<(String, String)> {
         self.retried.lock().unwrap().clone()
     }
@@ -62,6 +71,7 @@ impl Runner {
         Ok(pb::Job {
             name: name.to_owned(),
             deployment: SHOP.into(),
+            operation: format!("{SHOP}/operations/of-{}", name.rsplit('/').next().unwrap()),
             action: (*action).into(),
             status: pb::JobStatus::Failed.into(),
             ..Default::default()
@@ -77,22 +87,24 @@ impl JobService for Runner {
     ) -> Result<Response<pb::Job>, Status> {
         self.find(&request.into_inner().name).map(Response::new)
     }
+}
 
-    async fn retry_job(
+#[tonic::async_trait]
+impl DeploymentCallbacks for Runner {
+    async fn retry_operation(
         &self,
-        request: Request<pb::RetryJobRequest>,
+        request: Request<RetryOperationRequest>,
     ) -> Result<Response<pb::Job>, Status> {
-        let actor = request
-            .metadata()
-            .get("x-eyrie-actor")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let retried = self.find(&request.into_inner().name)?;
+        let request = request.into_inner();
+        let retried = self.find(&request.job)?;
+        assert_eq!(
+            request.operation, retried.operation,
+            "the job's own operation"
+        );
         self.retried
             .lock()
             .unwrap()
-            .push((retried.name.clone(), actor));
+            .push((retried.name.clone(), request.actor));
         Ok(Response::new(pb::Job {
             retry_of: retried.name.clone(),
             ..retried
@@ -144,7 +156,11 @@ async fn a_deployer_retries_deploy_and_pause_jobs_but_only_an_admin_retries_a_dr
         ("drop", OperationAction::Drop),
     ]);
     let url = runner.serve().await;
-    let fixture = Fixture::start(|settings| settings.backends.book_runner = url).await;
+    let fixture = Fixture::start(|settings| {
+        settings.backends.book_runner = url.clone();
+        settings.backends.deployment = url;
+    })
+    .await;
     let channel = fixture.channel().await;
     let deployer = token(channel.clone(), &fixture.token, "ci", pb::Role::Deployer).await;
     let admin = token(channel.clone(), &fixture.token, "lead", pb::Role::Admin).await;
@@ -187,7 +203,7 @@ async fn a_deployer_retries_deploy_and_pause_jobs_but_only_an_admin_retries_a_dr
     assert_eq!(
         jobs,
         [job("deploy"), job("pause"), job("drop"), job("drop")],
-        "the refused retries never reached the runner"
+        "the refused retries never reached deployment-svc"
     );
     assert_eq!(retried[0].1, "tokens/ci", "the retry carries its caller");
     assert_eq!(retried[2].1, "tokens/lead");

@@ -24,6 +24,10 @@ pub struct Scale {
     pub event_seconds: u64,
     /// Jobs for B3, pickups for B4.
     pub jobs: usize,
+    /// Deployments in the group B7 watches.
+    pub group_size: usize,
+    /// Seconds B7 measures each side.
+    pub idle_seconds: u64,
 }
 
 const FULL: Scale = Scale {
@@ -31,6 +35,8 @@ const FULL: Scale = Scale {
     watchers: 1000,
     event_seconds: 10,
     jobs: 400,
+    group_size: 5000,
+    idle_seconds: 30,
 };
 
 const QUICK: Scale = Scale {
@@ -38,6 +44,8 @@ const QUICK: Scale = Scale {
     watchers: 20,
     event_seconds: 1,
     jobs: 10,
+    group_size: 20,
+    idle_seconds: 1,
 };
 
 #[tokio::main]
@@ -83,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("B6") {
         table.extend(rows::memory::run(scale).await?);
+    }
+    if wanted("B7") {
+        table.extend(rows::idle_watch::run(scale).await?);
     }
     let markdown = report::markdown(&table, started.elapsed());
     println!("{markdown}");

@@ -421,13 +421,17 @@ impl Journey {
         self.act().await;
         chromium.click_by_role("button", "Deploy").await.unwrap();
         self.watch().await;
+        // Read within the wait: the card is re-rendered as the operation moves, so an element
+        // found may be gone a moment later.
         let badge = chromium
             .wait_for("the card's running-jobs badge", |page| async move {
                 let links = page.find_all("#deployment-shop a[href*='/jobs/']").await?;
-                Ok(links.into_iter().next())
+                match links.into_iter().next() {
+                    Some(link) => Ok(Some(link.text().await?)),
+                    None => Ok(None),
+                }
             })
             .await;
-        let badge = badge.text().await.unwrap();
         assert!(badge.contains("1 running job"), "{badge:?}");
         // `snapshots` fails if the page was reloaded or left.
         let card_snapshots = card.snapshots(&chromium).await.unwrap();

@@ -2,6 +2,7 @@
 
 mod cpu;
 pub mod fanout;
+pub mod idle_watch;
 pub mod memory;
 pub mod pickup;
 mod seed;
