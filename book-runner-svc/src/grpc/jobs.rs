@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status, codegen::BoxStream};
 
 use super::{
     convert::job::{job_to_proto, status_from_proto, timestamp},
-    watch::{WatchStream, watch},
+    watch::watch,
 };
 use crate::service::jobs::{JobError, Jobs};
 
@@ -130,7 +130,8 @@ impl JobService for JobGrpc {
     ) -> Result<Response<BoxStream<WatchJobResponse>>, Status> {
         let request = request.into_inner();
         let name = JobName::parse("name", &request.name).map_err(invalid)?;
-        let stream: WatchStream = watch(self.jobs.clone(), name, request.after_sequence).await?;
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(
+            watch(self.jobs.clone(), name, request.after_sequence).await?,
+        ))
     }
 }

@@ -1,23 +1,17 @@
-//! WatchJob: stored history, then live events, in order and each exactly once, with heartbeats.
+//! WatchJob over gRPC: the items of `service::job_watch`, each as a `WatchJobResponse`.
 
 use std::sync::Arc;
 
 use eyrie_platform::names::JobName;
 use eyrie_proto::v1::{Heartbeat, WatchJobResponse, watch_job_response::Kind};
-use tokio::sync::{broadcast::error::RecvError, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
+use tokio_stream::{StreamExt as _, wrappers::ReceiverStream};
+use tonic::{Status, codegen::BoxStream};
 
 use super::convert::job::{event_to_proto, timestamp};
-use crate::{domain::job::JobEvent, service::jobs::Jobs};
-
-/// Events read from the database per query while catching up.
-const BATCH: u64 = 500;
-/// Messages buffered per watcher; a watcher slower than this falls back to reading the database.
-const OUTBOX: usize = 64;
-
-/// The response stream of one watcher.
-pub type WatchStream = ReceiverStream<Result<WatchJobResponse, Status>>;
+use crate::service::{
+    job_watch::{self, WatchItem},
+    jobs::Jobs,
+};
 
 /// Opens the stream for `name` after `after_sequence`; errors (unknown job, sequence out of
 /// range) are returned before the stream starts.
@@ -25,133 +19,17 @@ pub async fn watch(
     jobs: Arc<Jobs>,
     name: JobName,
     after_sequence: u64,
-) -> Result<WatchStream, Status> {
-    // Subscribing before reading history means no event can fall between the two.
-    let job = jobs.get(&name).await?;
-    let mut live = jobs.engine().hub().subscribe(&job.id);
-    let (job, first) = jobs.events_after(&name, after_sequence, BATCH).await?;
-    let (sender, receiver) = mpsc::channel(OUTBOX);
-    let heartbeat = jobs.engine().heartbeat_interval();
-    let job_name = job.name.clone();
-
-    tokio::spawn(async move {
-        let mut watcher = Watcher {
-            jobs,
-            name,
-            job_name,
-            id: job.id,
-            last: after_sequence,
-            sender,
+) -> Result<BoxStream<WatchJobResponse>, Status> {
+    let watch = job_watch::watch(jobs, name, after_sequence).await?;
+    let job_name = watch.job_name;
+    let messages = ReceiverStream::new(watch.items).map(move |item| {
+        let kind = match item? {
+            WatchItem::Event(event) => Kind::Event(event_to_proto(&job_name, &event)),
+            WatchItem::Heartbeat(time) => Kind::Heartbeat(Heartbeat {
+                time: Some(timestamp(time)),
+            }),
         };
-        if watcher.send_all(first).await.is_break() {
-            return;
-        }
-        // History may be longer than one batch, and the job may have ended meanwhile.
-        if watcher.catch_up().await.is_break() {
-            return;
-        }
-        loop {
-            let received = tokio::select! {
-                received = live.recv() => received,
-                () = tokio::time::sleep(heartbeat) => {
-                    if watcher.heartbeat().await.is_break() { return; }
-                    continue;
-                }
-            };
-            let flow = match received {
-                Ok(event) if event.sequence <= watcher.last => continue,
-                Ok(event) if event.sequence == watcher.last + 1 => watcher.send(event).await,
-                // A gap (we subscribed mid-batch) or a lag: the database has everything.
-                Ok(_) | Err(RecvError::Lagged(_)) => watcher.catch_up().await,
-                Err(RecvError::Closed) => {
-                    // The follower stopped (job ended, or it was idle); finish from the database.
-                    if watcher.catch_up().await.is_break() {
-                        return;
-                    }
-                    live = watcher.jobs.engine().hub().subscribe(&watcher.id);
-                    watcher.catch_up().await
-                }
-            };
-            if flow.is_break() {
-                return;
-            }
-        }
+        Ok(WatchJobResponse { kind: Some(kind) })
     });
-    Ok(ReceiverStream::new(receiver))
-}
-
-struct Watcher {
-    jobs: Arc<Jobs>,
-    name: JobName,
-    job_name: String,
-    id: String,
-    last: u64,
-    sender: mpsc::Sender<Result<WatchJobResponse, Status>>,
-}
-
-type Flow = std::ops::ControlFlow<()>;
-
-impl Watcher {
-    /// Sends one event; breaks when the client left or the job's final event went out.
-    async fn send(&mut self, event: JobEvent) -> Flow {
-        let is_final = event.is_final();
-        let message = WatchJobResponse {
-            kind: Some(Kind::Event(event_to_proto(&self.job_name, &event))),
-        };
-        if self.sender.send(Ok(message)).await.is_err() {
-            return Flow::Break(());
-        }
-        self.last = event.sequence;
-        if is_final {
-            Flow::Break(())
-        } else {
-            Flow::Continue(())
-        }
-    }
-
-    async fn send_all(&mut self, events: Vec<JobEvent>) -> Flow {
-        for event in events {
-            if event.sequence <= self.last {
-                continue;
-            }
-            self.send(event).await?;
-        }
-        Flow::Continue(())
-    }
-
-    /// Sends every stored event after the last one sent; breaks once the client has everything
-    /// of an ended job (also when it had it all before it called).
-    async fn catch_up(&mut self) -> Flow {
-        loop {
-            let (job, events) = match self.jobs.events_after(&self.name, self.last, BATCH).await {
-                Ok(found) => found,
-                Err(err) => {
-                    let _ = self.sender.send(Err(err.into())).await;
-                    return Flow::Break(());
-                }
-            };
-            let complete = (events.len() as u64) < BATCH;
-            self.send_all(events).await?;
-            if complete {
-                if job.status.is_final() && self.last >= job.last_sequence {
-                    return Flow::Break(());
-                }
-                return Flow::Continue(());
-            }
-        }
-    }
-
-    async fn heartbeat(&mut self) -> Flow {
-        let message = WatchJobResponse {
-            kind: Some(Kind::Heartbeat(Heartbeat {
-                time: Some(timestamp(chrono::Utc::now())),
-            })),
-        };
-        if self.sender.send(Ok(message)).await.is_err() {
-            Flow::Break(())
-        } else {
-            // A heartbeat is also the moment to notice events the follower may not have seen.
-            self.catch_up().await
-        }
-    }
+    Ok(Box::pin(messages))
 }
