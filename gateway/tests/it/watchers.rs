@@ -158,19 +158,19 @@ async fn a_slow_watcher_delays_neither_the_job_nor_the_other_watchers() {
         tokio::task::yield_now().await;
     }
     fixture.runner.end();
-    let ended_at = Instant::now();
 
-    let mut worst = Duration::ZERO;
-    for watcher in fast {
-        let (events, finished_at) = watcher.await.unwrap();
-        assert_eq!(events.len(), 3002);
-        worst = worst.max(finished_at.saturating_duration_since(ended_at));
-    }
-    // Generous for a loaded 2-core machine; a watcher held up by the slow one would wait forever.
-    assert!(
-        worst < Duration::from_secs(10),
-        "the fast watchers finished {worst:?} after the job ended"
-    );
+    // Every fast watcher gets the whole job while the slow one still reads nothing: one held
+    // up by it would wait forever, which the bound (for a hang, not a speed) turns into a
+    // failure. How fast they are is the benchmark's business (B2).
+    let finished = async {
+        for watcher in fast {
+            let (events, _) = watcher.await.unwrap();
+            assert_eq!(events.len(), 3002);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), finished)
+        .await
+        .expect("the fast watchers were held up by the slow one");
     // The slow watcher then catches up, with everything, in order.
     let mut rest = vec![1];
     while let Some(event) = next_event(&mut slow).await.unwrap() {

@@ -259,7 +259,6 @@ async fn a_template_bomb_ends_with_a_clear_error_while_other_calls_are_served() 
         "  - name: Bomb\n    uses: k8s.apply\n    with:\n      manifest: |\n        {% for a in \"x\" * 100000 %}{% for b in \"x\" * 100000 %}{% endfor %}{% endfor %}\n",
     );
     let mut other = running.books.clone();
-    let started = std::time::Instant::now();
     let (response, listed) = tokio::join!(
         validate(&mut running, Content::Source(yaml(&bomb))),
         other.list_books(pb::ListBooksRequest {
@@ -273,14 +272,10 @@ async fn a_template_bomb_ends_with_a_clear_error_while_other_calls_are_served() 
         .iter()
         .filter(|v| v.field == "steps[1].with.manifest")
         .collect();
+    // Ended by its fuel (a count of template steps), not by a clock: how long that takes is
+    // no matter for a test on a loaded machine.
     assert!(
         bombed.len() == 1 && bombed[0].description.contains("fuel"),
         "{response:?}"
-    );
-    // Bounded by fuel, far below the time limit even on a loaded machine.
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
     );
 }
