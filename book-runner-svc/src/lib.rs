@@ -65,7 +65,7 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
             Some(addresses) => Some(DeploymentCallbacksClient::new(
                 traced_channel(
                     &eyrie_platform::grpc::parse_addresses(addresses),
-                    &settings.internal.tls,
+                    &settings.internal,
                 )
                 .context("peers.deployment")?,
             )),
@@ -87,8 +87,6 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
         let stop = CancellationToken::new();
         let mut workers = engine.start(stop.clone());
         let jobs = Arc::new(Jobs::new(engine, books));
-
-        eyrie_platform::internal::install(&settings.internal);
         let served = Endpoint::new(Reflection::AllContracts)
             .require_internal_credential(&settings.internal)
             .add_service(BookServiceServer::new(book_service))

@@ -64,7 +64,7 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
             .context("deployment-svc database")?;
         let runner = match &settings.peers.book_runner {
             Some(addresses) => {
-                let channel = traced_channel(&parse_addresses(addresses), &settings.internal.tls)
+                let channel = traced_channel(&parse_addresses(addresses), &settings.internal)
                     .context("peers.book_runner")?;
                 Some(Runner {
                     jobs: JobRunnerClient::new(channel.clone()),
@@ -87,7 +87,7 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         // (every 500 ms when idle), so a change is recorded within a second once version-svc is up.
         let relay = match &settings.peers.version {
             Some(addresses) => {
-                let channel = traced_channel(&parse_addresses(addresses), &settings.internal.tls)
+                let channel = traced_channel(&parse_addresses(addresses), &settings.internal)
                     .context("peers.version")?;
                 let relay = relay::VersionRelay::new(
                     db.clone(),
@@ -103,7 +103,7 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         let versions = match &settings.peers.version {
             Some(addresses) => Some(
                 eyrie_proto::v1::version_service_client::VersionServiceClient::new(
-                    traced_channel(&parse_addresses(addresses), &settings.internal.tls)
+                    traced_channel(&parse_addresses(addresses), &settings.internal)
                         .context("peers.version")?,
                 ),
             ),
@@ -122,7 +122,6 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
         );
 
         let service = grpc::DeploymentGrpc::new(resources, lifecycle);
-        eyrie_platform::internal::install(&settings.internal);
         let served = Endpoint::new(Reflection::AllContracts)
             .require_internal_credential(&settings.internal)
             .add_service(DeploymentServiceServer::new(service.clone()))

@@ -134,7 +134,6 @@ pub async fn run(
     // the gateway here, before it serves anything.
     let rules = Arc::new(access::rules::public().context("the access rules of the contract")?);
     // Calls to the services carry the internal credential; the public endpoint needs none.
-    eyrie_platform::internal::install(&settings.internal);
     let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings.database)
         .await
         .context("gateway database")?;
@@ -150,19 +149,16 @@ pub async fn run(
 
     let deployment = traced_channel(
         &addresses(&settings.backends.deployment),
-        &settings.internal.tls,
+        &settings.internal,
     )
     .context("backends.deployment")?;
     let book_runner = traced_channel(
         &addresses(&settings.backends.book_runner),
-        &settings.internal.tls,
+        &settings.internal,
     )
     .context("backends.book_runner")?;
-    let version = traced_channel(
-        &addresses(&settings.backends.version),
-        &settings.internal.tls,
-    )
-    .context("backends.version")?;
+    let version = traced_channel(&addresses(&settings.backends.version), &settings.internal)
+        .context("backends.version")?;
 
     let max = settings.limits.max_message_size;
     let feed_settings = settings.watch;

@@ -4,12 +4,10 @@
 
 use std::{
     convert::Infallible,
-    sync::OnceLock,
     task::{Context, Poll},
 };
 
 use futures::future::{BoxFuture, FutureExt as _};
-use http::HeaderValue;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use tonic::{Status, body::Body};
@@ -38,26 +36,6 @@ impl InternalSettings {
             credential: Some(SecretString::from(credential)),
             ..Self::default()
         }
-    }
-}
-
-static OUTGOING: OnceLock<HeaderValue> = OnceLock::new();
-
-/// Makes every call to a peer carry `settings`' credential (the first one installed wins: one
-/// process has one credential).
-pub fn install(settings: &InternalSettings) {
-    if let Some(credential) = &settings.credential
-        && let Ok(mut value) = HeaderValue::from_str(credential.expose_secret())
-    {
-        value.set_sensitive(true);
-        let _ = OUTGOING.set(value);
-    }
-}
-
-/// Adds the installed credential to an outgoing call's headers.
-pub fn attach(headers: &mut http::HeaderMap) {
-    if let Some(value) = OUTGOING.get() {
-        headers.insert(HEADER, value.clone());
     }
 }
 

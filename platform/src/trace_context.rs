@@ -73,17 +73,6 @@ pub fn continue_trace(span: &Span, traceparent: &str) {
     }
 }
 
-/// A client interceptor that carries the caller's trace into every outgoing call.
-pub fn propagate_trace(
-    mut request: tonic::Request<()>,
-) -> Result<tonic::Request<()>, tonic::Status> {
-    let mut headers = std::mem::take(request.metadata_mut()).into_headers();
-    inject_current(&mut headers);
-    crate::internal::attach(&mut headers);
-    *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
-    Ok(request)
-}
-
 /// Server layer opening one span per call, parented on the caller's trace context.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RpcSpanLayer;

@@ -50,7 +50,6 @@ impl eyrie_platform::standalone::Service for VersionSvc {
             .await
             .context("version-svc database")?;
         let service = grpc::VersionGrpc::new(Versions::new(SeaVersionStore::new(db)));
-        eyrie_platform::internal::install(&settings.internal);
         Endpoint::new(Reflection::AllContracts)
             .require_internal_credential(&settings.internal)
             .add_service(VersionServiceServer::new(service.clone()))

@@ -1,4 +1,5 @@
-//! Channels to peer services, carrying the caller's trace context on every call.
+//! Channels to peer services, carrying the caller's trace context and this service's internal
+//! credential on every call.
 
 use std::time::Duration;
 
@@ -8,13 +9,37 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::{tls::ClientTlsSettings, trace_context::propagate_trace};
+use http::HeaderValue;
+use secrecy::ExposeSecret as _;
 
-/// A channel whose calls carry W3C trace context; generated clients take it as their transport.
-pub type TracedChannel = InterceptedService<
-    Channel,
-    fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
->;
+use crate::{internal::InternalSettings, trace_context::inject_current};
+
+/// A channel whose calls carry W3C trace context and the internal credential; generated clients
+/// take it as their transport.
+pub type TracedChannel = InterceptedService<Channel, PeerCalls>;
+
+/// What every call to a peer carries: the caller's trace context, and the credential peers
+/// require of each other (given to each channel, never held in a global, so that services with
+/// different settings can share a process).
+#[derive(Debug, Clone)]
+pub struct PeerCalls {
+    credential: Option<HeaderValue>,
+}
+
+impl tonic::service::Interceptor for PeerCalls {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let mut headers = std::mem::take(request.metadata_mut()).into_headers();
+        inject_current(&mut headers);
+        if let Some(credential) = &self.credential {
+            headers.insert(crate::internal::HEADER, credential.clone());
+        }
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+        Ok(request)
+    }
+}
 
 /// How long connecting to a peer may take before a call fails with `UNAVAILABLE`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -29,14 +54,16 @@ pub fn parse_addresses(list: &str) -> Vec<String> {
 }
 
 /// Opens a lazy channel balanced over `addresses` (e.g. `http://127.0.0.1:7001`); `https://`
-/// addresses are reached over TLS as `tls` says.
+/// addresses are reached over TLS as `internal.tls` says, and every call carries
+/// `internal.credential`.
 ///
 /// Nothing connects until the first call, so a peer that starts later is no error here; a TLS
 /// file that cannot be used is.
 pub fn traced_channel(
     addresses: &[String],
-    tls: &ClientTlsSettings,
+    internal: &InternalSettings,
 ) -> anyhow::Result<TracedChannel> {
+    let tls = &internal.tls;
     anyhow::ensure!(
         !addresses.is_empty(),
         "no address given for the peer service"
@@ -73,7 +100,16 @@ pub fn traced_channel(
         Ok([endpoint]) => endpoint.connect_lazy(),
         Err(endpoints) => Channel::balance_list(endpoints.into_iter()),
     };
-    Ok(InterceptedService::new(channel, propagate_trace as _))
+    let credential = match &internal.credential {
+        Some(secret) => {
+            let mut value = HeaderValue::from_str(secret.expose_secret())
+                .context("internal.credential is not a valid header value")?;
+            value.set_sensitive(true);
+            Some(value)
+        }
+        None => None,
+    };
+    Ok(InterceptedService::new(channel, PeerCalls { credential }))
 }
 
 #[cfg(test)]
