@@ -14,21 +14,28 @@ use eyrie_proto::v1::{
 };
 use eyrie_tests::journey::Controllers;
 use tokio_stream::StreamExt as _;
-use tonic::{Code, transport::Channel};
+use tonic::{Code, Streaming, transport::Channel};
 
 use crate::{
     harness::{as_admin, update_request},
     lifecycle::{SHOP, create, ended, start_deploy, suites},
 };
 
-/// Every operation a WatchOperation stream sends, until it ends (bounded, so a stream that never
-/// ends fails the test instead of hanging it).
-async fn forms(client: &mut DeploymentServiceClient<Channel>, name: &str) -> Vec<pb::Operation> {
-    let mut stream = client
+/// The WatchOperation stream of operation `name`.
+async fn watch_operation(
+    client: &mut DeploymentServiceClient<Channel>,
+    name: &str,
+) -> Streaming<pb::WatchOperationResponse> {
+    client
         .watch_operation(as_admin(pb::WatchOperationRequest { name: name.into() }))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+}
+
+/// Every operation `stream` sends, until it ends (bounded, so a stream that never ends fails the
+/// test instead of hanging it).
+async fn forms(mut stream: Streaming<pb::WatchOperationResponse>) -> Vec<pb::Operation> {
     let mut forms = Vec::new();
     let read = async {
         while let Some(message) = stream.next().await {
@@ -45,6 +52,23 @@ async fn forms(client: &mut DeploymentServiceClient<Channel>, name: &str) -> Vec
     forms
 }
 
+/// Reads `stream` up to the end of its initial state (bounded).
+async fn initial_state(stream: &mut Streaming<pb::WatchDeploymentsResponse>) {
+    let initial = async {
+        while let Some(message) = stream.next().await {
+            if let Some(watch_deployments_response::Kind::InitialStateComplete(_)) =
+                message.unwrap().kind
+            {
+                return;
+            }
+        }
+        panic!("the stream ended before its initial state");
+    };
+    tokio::time::timeout(Duration::from_secs(60), initial)
+        .await
+        .expect("no initial state");
+}
+
 /// Each phase's job and status in `operation`.
 fn phases(operation: &pb::Operation) -> Vec<(pb::BookPhase, bool, Phase)> {
     operation
@@ -59,8 +83,6 @@ async fn watch_operation_shows_both_phases_of_a_deploy_from_draft_then_ends() {
     use pb::BookPhase::{Deploy, Initialize};
     for (backend, mut suite) in suites().await {
         create(&mut suite.client, suite.root.path()).await;
-        // The controllers play the cluster, so the deploy book's wait ends.
-        let _controllers = Controllers::start(suite.root.path().to_path_buf());
         let accepted = start_deploy(&mut suite.client, SHOP).await;
         assert_eq!(
             accepted
@@ -72,7 +94,11 @@ async fn watch_operation_shows_both_phases_of_a_deploy_from_draft_then_ends() {
             "{backend}: a Deploy from draft announces both phases"
         );
 
-        let forms = forms(&mut suite.client, &accepted.name).await;
+        // Watched before the controllers play the cluster: the deploy book waits for them, so
+        // the stream cannot miss the deploy phase running, however slow the machine.
+        let stream = watch_operation(&mut suite.client, &accepted.name).await;
+        let _controllers = Controllers::start(suite.root.path().to_path_buf());
+        let forms = forms(stream).await;
 
         let last = forms.last().expect("at least one form");
         assert_eq!(last.status(), pb::OperationStatus::Succeeded, "{backend}");
@@ -107,7 +133,7 @@ async fn watch_operation_shows_both_phases_of_a_deploy_from_draft_then_ends() {
         );
 
         // An operation that ended: one form, and the stream ends.
-        let again = self::forms(&mut suite.client, &accepted.name).await;
+        let again = self::forms(watch_operation(&mut suite.client, &accepted.name).await).await;
         assert_eq!(again, std::slice::from_ref(last), "{backend}");
     }
 }
@@ -163,19 +189,7 @@ async fn a_change_made_through_one_replica_reaches_the_watchers_of_another() {
         .await
         .unwrap()
         .into_inner();
-    let initial = async {
-        while let Some(message) = stream.next().await {
-            if let Some(watch_deployments_response::Kind::InitialStateComplete(_)) =
-                message.unwrap().kind
-            {
-                return;
-            }
-        }
-        panic!("the stream ended before its initial state");
-    };
-    tokio::time::timeout(Duration::from_secs(60), initial)
-        .await
-        .expect("no initial state");
+    initial_state(&mut stream).await;
 
     let mut shop = crate::harness::get(&mut writer, SHOP).await;
     shop.image = "nginx:1.28".into();
@@ -215,6 +229,8 @@ async fn a_dropped_deployment_is_sent_once_in_its_dropped_state() {
             .await
             .unwrap()
             .into_inner();
+        // The deployment is in the initial state before it is dropped.
+        initial_state(&mut stream).await;
         let dropped = suite
             .client
             .drop_deployment(as_admin(pb::DropDeploymentRequest {
