@@ -25,7 +25,7 @@ use tonic::{Response, Status};
 use crate::{
     forward::{Answer, Call},
     job_feeds::{FeedSettings, RECONNECT_DELAY, is_transient},
-    shared_feeds::{SharedFeeds, Watching},
+    shared_feeds::{SharedFeeds, Watching, first_state},
 };
 
 /// The gRPC path of the one RPC served here.
@@ -88,21 +88,14 @@ impl GroupFeeds {
             let watcher = feeds.join((request.parent, request.show_dropped), &call.channel);
             let mut changed = watcher.changed.subscribe();
             // Wait for the initial state, so that an unknown group is refused here.
-            loop {
-                {
-                    let state = watcher.state.lock().expect("group state");
-                    if let Some(status) = &state.failed {
-                        return Err(status.clone());
-                    }
-                    if state.complete {
-                        break;
-                    }
+            first_state(&mut changed, "group", || {
+                let state = watcher.state.lock().expect("group state");
+                match &state.failed {
+                    Some(status) => Some(Err(status.clone())),
+                    None => state.complete.then_some(Ok(())),
                 }
-                changed
-                    .changed()
-                    .await
-                    .map_err(|_| Status::unavailable("the group's stream closed"))?;
-            }
+            })
+            .await?;
             let (sender, receiver) = mpsc::channel(8);
             tokio::spawn(serve_watcher(watcher, feeds.settings, changed, sender));
             Ok(Response::new(

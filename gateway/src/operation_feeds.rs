@@ -20,7 +20,7 @@ use tonic::{Response, Status};
 use crate::{
     forward::{Answer, Call},
     job_feeds::{FeedSettings, RECONNECT_DELAY, is_transient},
-    shared_feeds::{SharedFeeds, Watching},
+    shared_feeds::{SharedFeeds, Watching, first_state},
 };
 
 /// The gRPC path of the one RPC served here.
@@ -74,21 +74,14 @@ impl OperationFeeds {
             });
             let mut changed = watcher.changed.subscribe();
             // Wait for the first form, so that an unknown operation is refused here.
-            loop {
-                {
-                    let state = watcher.state.lock().expect("operation state");
-                    if let Some(status) = &state.failed {
-                        return Err(status.clone());
-                    }
-                    if state.latest.is_some() {
-                        break;
-                    }
+            first_state(&mut changed, "operation", || {
+                let state = watcher.state.lock().expect("operation state");
+                match &state.failed {
+                    Some(status) => Some(Err(status.clone())),
+                    None => state.latest.is_some().then_some(Ok(())),
                 }
-                changed
-                    .changed()
-                    .await
-                    .map_err(|_| Status::unavailable("the operation's stream closed"))?;
-            }
+            })
+            .await?;
             let (sender, receiver) = mpsc::channel(4);
             tokio::spawn(serve_watcher(watcher, feeds.settings, changed, sender));
             Ok(Response::new(

@@ -64,6 +64,26 @@ impl<K: Eq + Hash + Clone, F> SharedFeeds<K, F> {
     }
 }
 
+/// Waits until the first state of a feed is in: `ready` says so (`Some(Ok)`), or that the feed
+/// could not start (`Some(Err)`, e.g. an unknown resource, refused here before any stream opens);
+/// `changed` wakes it whenever the feed moves. `what` names the feed in the error of a pump that
+/// stopped.
+pub async fn first_state(
+    changed: &mut tokio::sync::watch::Receiver<()>,
+    what: &str,
+    mut ready: impl FnMut() -> Option<Result<(), tonic::Status>>,
+) -> Result<(), tonic::Status> {
+    loop {
+        if let Some(result) = ready() {
+            return result;
+        }
+        changed
+            .changed()
+            .await
+            .map_err(|_| tonic::Status::unavailable(format!("the {what}'s stream closed")))?;
+    }
+}
+
 /// One watcher's hold on a feed.
 pub struct Watching<K: Eq + Hash, F> {
     key: K,
