@@ -99,15 +99,6 @@ impl Operation {
         self.phases[self.phase_index.min(self.phases.len() - 1)]
     }
 
-    /// Whether the operation still runs phase `phase_index` and that phase has no job yet: the
-    /// only state in which a start may record its job, or end the operation because the job
-    /// cannot start.
-    pub fn awaits_job(&self, phase_index: usize) -> bool {
-        self.status == OperationStatus::Running
-            && self.phase_index == phase_index
-            && self.jobs.len() == phase_index
-    }
-
     /// The job of the current phase, once started.
     pub fn current_job(&self) -> Option<&str> {
         self.jobs.get(self.phase_index).map(String::as_str)

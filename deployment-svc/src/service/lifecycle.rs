@@ -30,8 +30,8 @@ use crate::{
     store::{
         operations::{self, Applied},
         resources::{
-            find_clusters, find_deployment, find_group, find_project, find_scope, now,
-            project_namespaces,
+            deployment_states, find_clusters, find_deployment, find_group, find_project,
+            find_scope, now, project_namespaces,
         },
     },
 };
@@ -633,14 +633,17 @@ impl Lifecycle {
             return Ok(());
         };
         let mut jobs = Vec::new();
-        for operation in operations::running(&self.db).await? {
-            let Some(deployment) = find_deployment(&self.db, &operation.deployment).await? else {
+        let running = operations::running(&self.db).await?;
+        let names: Vec<String> = running.iter().map(|op| op.deployment.clone()).collect();
+        let states = deployment_states(&self.db, &names).await?;
+        for operation in running {
+            let Some(state) = states.get(&operation.deployment) else {
                 continue;
             };
-            let decision = decide(deployment.state, Some(&operation.view()), &Event::Reconcile);
+            let decision = decide(*state, Some(&operation.view()), &Event::Reconcile);
             let effects = match decision {
                 Decision::Apply(transition) => transition.effects,
-                Decision::Unexpected(description) => {
+                Decision::Unexpected(_) => {
                     // Recorded on the operation by the same machine, once.
                     let applied = operations::apply_event(
                         &self.db,
@@ -649,8 +652,8 @@ impl Lifecycle {
                         now(),
                     )
                     .await?;
+                    // `after` logs it.
                     self.after(&applied).await;
-                    tracing::warn!(operation = %operation.name, %description, "reconciler: the operation cannot be moved on");
                     continue;
                 }
                 Decision::Repeat | Decision::Later | Decision::Refused(_) => continue,

@@ -244,6 +244,29 @@ async fn first_deployment(
         .ok_or_else(|| DeploymentError::not_found("deployment", name))
 }
 
+/// The state of each of `names` that exists, in one query (the reconciler's pass over every
+/// running operation).
+pub async fn deployment_states(
+    conn: &impl ConnectionTrait,
+    names: &[String],
+) -> Result<std::collections::HashMap<String, DeploymentState>, StoreError> {
+    let rows: Vec<(String, String)> = deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::Name)
+        .column(deployment::Column::State)
+        .filter(deployment::Column::Name.is_in(names.iter().cloned()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(|(name, state)| {
+            let parsed = DeploymentState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("deployment {name}: state")));
+            parsed.map(|state| (name, state))
+        })
+        .collect()
+}
+
 /// The deployment named `name` (a resource name), if any.
 pub async fn find_deployment(
     conn: &impl ConnectionTrait,

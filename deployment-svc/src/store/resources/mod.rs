@@ -18,8 +18,8 @@ use sea_orm::{
 };
 
 pub use deployments::{
-    find_deployment, find_deployment_for_update, project_namespaces, save_deployment,
-    version_record,
+    deployment_states, find_deployment, find_deployment_for_update, project_namespaces,
+    save_deployment, version_record,
 };
 pub use groups::find_group;
 pub use projects::{find_clusters, find_project, find_scope};
