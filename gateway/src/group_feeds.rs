@@ -12,7 +12,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use eyrie_platform::grpc::TracedChannel;
+use eyrie_platform::{grpc::TracedChannel, peer_status::PeerFailure};
 use eyrie_proto::v1::{
     self as pb, deployment_service_client::DeploymentServiceClient,
     watch_deployments_response::Kind,
@@ -24,7 +24,7 @@ use tonic::{Response, Status};
 
 use crate::{
     forward::{Answer, Call},
-    job_feeds::{FeedSettings, RECONNECT_DELAY, is_transient},
+    job_feeds::{FeedSettings, RECONNECT_DELAY},
     shared_feeds::{SharedFeeds, Watching, first_state},
 };
 
@@ -139,7 +139,7 @@ async fn pump(key: Key, channel: TracedChannel, feed: Arc<GroupFeed>) {
                     apply(&feed, message, show_dropped);
                 }
             }
-            Err(status) if is_transient(&status) => {}
+            Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => {}
             Err(status) => {
                 feed.state.lock().expect("group state").failed = Some(status);
                 feed.changed.send_replace(());

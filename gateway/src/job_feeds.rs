@@ -13,12 +13,12 @@ use std::{
 };
 
 use bytes::Bytes;
-use eyrie_platform::grpc::TracedChannel;
+use eyrie_platform::{grpc::TracedChannel, peer_status::PeerFailure};
 use eyrie_proto::v1::{self as pb, job_service_client::JobServiceClient};
 use futures::StreamExt as _;
 use prost::Message as _;
 use tokio::sync::watch;
-use tonic::{Code, Response, Status};
+use tonic::{Response, Status};
 
 use crate::{
     forward::{Answer, Call},
@@ -184,7 +184,7 @@ async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>) {
         };
         let mut stream = match client.watch_job(request).await {
             Ok(response) => response.into_inner(),
-            Err(status) if is_transient(&status) => {
+            Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => {
                 tokio::time::sleep(RECONNECT_DELAY).await;
                 continue;
             }
@@ -206,24 +206,12 @@ async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>) {
                 // Heartbeats are per watcher, made by the gateway itself.
                 Ok(Some(_)) => {}
                 Ok(None) => return feed.end(Ok(())),
-                Err(status) if is_transient(&status) => break,
+                Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => break,
                 Err(status) => return feed.end(Err(status)),
             }
         }
         tokio::time::sleep(RECONNECT_DELAY).await;
     }
-}
-
-/// Failures after which the same stream is worth opening again.
-pub(crate) fn is_transient(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Internal
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-    )
 }
 
 /// One client's stream: the feed's events after `after`, in order, with heartbeats while idle.

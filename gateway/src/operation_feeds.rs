@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use eyrie_platform::grpc::TracedChannel;
+use eyrie_platform::{grpc::TracedChannel, peer_status::PeerFailure};
 use eyrie_proto::v1::{
     self as pb, deployment_service_client::DeploymentServiceClient, watch_operation_response::Kind,
 };
@@ -19,7 +19,7 @@ use tonic::{Response, Status};
 
 use crate::{
     forward::{Answer, Call},
-    job_feeds::{FeedSettings, RECONNECT_DELAY, is_transient},
+    job_feeds::{FeedSettings, RECONNECT_DELAY},
     shared_feeds::{SharedFeeds, Watching, first_state},
 };
 
@@ -122,7 +122,7 @@ async fn pump(name: String, channel: TracedChannel, feed: Arc<OperationFeed>) {
                     }
                 }
             }
-            Err(status) if is_transient(&status) => {}
+            Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => {}
             Err(status) => {
                 feed.state.lock().expect("operation state").failed = Some(status);
                 feed.changed.send_replace(());

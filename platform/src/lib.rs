@@ -1,5 +1,6 @@
 //! What every Eyrie service shares, and nothing more: configuration, telemetry, database
-//! connections, the gRPC server and client plumbing, shutdown, and building error statuses.
+//! connections, the gRPC server and client plumbing, shutdown, building error statuses and
+//! reading the ones peers answer with.
 
 pub mod caller;
 pub mod changes;
@@ -10,6 +11,7 @@ pub mod hosts;
 pub mod internal;
 pub mod names;
 pub mod paging;
+pub mod peer_status;
 pub mod shutdown;
 pub mod standalone;
 pub mod status;

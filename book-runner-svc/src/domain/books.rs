@@ -3,7 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use eyrie_platform::{names::validate_slug, violation::FieldViolation};
+use eyrie_platform::{names::validate_slug, peer_status::PeerFailure, violation::FieldViolation};
 
 use super::{
     book::{BookSpec, DeploymentType},
@@ -290,7 +290,7 @@ pub enum BookError {
     #[error("deployment-svc: {message}")]
     Upstream {
         /// What kind of failure, passed on to the caller.
-        failure: UpstreamFailure,
+        failure: PeerFailure,
         /// deployment-svc's message.
         message: String,
     },
@@ -302,19 +302,6 @@ pub enum BookError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// How deployment-svc failed to give a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamFailure {
-    /// There is no such deployment.
-    NotFound,
-    /// The request was refused as malformed.
-    Invalid,
-    /// deployment-svc could not be reached or was busy: a later try may work.
-    Unavailable,
-    /// Anything else: a fault on one side or the other.
-    Internal,
 }
 
 fn join<T: fmt::Display>(items: &[T]) -> String {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use eyrie_platform::{grpc::TracedChannel, names::DeploymentName};
+use eyrie_platform::{grpc::TracedChannel, names::DeploymentName, peer_status::PeerFailure};
 use eyrie_proto::internal::v1::{
     GetDeploymentSnapshotRequest, deployment_callbacks_client::DeploymentCallbacksClient,
 };
@@ -12,7 +12,7 @@ use crate::{
         book::{BookFormat, BookSpec},
         books::{
             BookError, BookName, BookPage, BookQuery, BookUpdate, NewBook, StoredBook,
-            UpstreamFailure, revision_of_etag,
+            revision_of_etag,
         },
         render::{RenderError, RenderedStep, render_preview},
         snapshot::Snapshot,
@@ -235,31 +235,18 @@ impl Books {
                 deployment: deployment.to_string(),
             })
             .await
-            .map_err(upstream)?
+            .map_err(|status| BookError::Upstream {
+                failure: PeerFailure::of(status.code()),
+                message: status.message().to_owned(),
+            })?
             .into_inner();
         snapshot_from_proto("snapshot", snapshot).map_err(|violations| {
             let described: Vec<String> = violations.iter().map(ToString::to_string).collect();
             tracing::error!(%deployment, problems = %described.join("; "), "deployment-svc sent an incomplete snapshot");
             BookError::Upstream {
-                failure: UpstreamFailure::Internal,
+                failure: PeerFailure::Fault,
                 message: "it sent an incomplete deployment snapshot".to_owned(),
             }
         })
-    }
-}
-
-/// What deployment-svc's refusal `status` means for the book's caller.
-fn upstream(status: tonic::Status) -> BookError {
-    let failure = match status.code() {
-        tonic::Code::NotFound => UpstreamFailure::NotFound,
-        tonic::Code::InvalidArgument => UpstreamFailure::Invalid,
-        tonic::Code::Unavailable
-        | tonic::Code::DeadlineExceeded
-        | tonic::Code::ResourceExhausted => UpstreamFailure::Unavailable,
-        _ => UpstreamFailure::Internal,
-    };
-    BookError::Upstream {
-        failure,
-        message: status.message().to_owned(),
     }
 }

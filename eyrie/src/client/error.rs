@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use eyrie_platform::peer_status::PeerFailure;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
@@ -11,7 +12,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
-    /// The server could not be reached.
+    /// The server, or a service behind it, could not be reached or did not answer in time
+    /// (`UNAVAILABLE`, `DEADLINE_EXCEEDED`).
     pub const UNREACHABLE: u8 = 3;
     /// The server refused the call (not found, invalid argument, permission denied, ...).
     pub const REFUSED: u8 = 4;
@@ -36,7 +38,9 @@ impl CliError {
         ExitCode::from(match self {
             Self::Usage(_) => exit::USAGE,
             Self::Unreachable(_) => exit::UNREACHABLE,
-            Self::Refused(status) if status.code() == Code::Unavailable => exit::UNREACHABLE,
+            Self::Refused(status) if PeerFailure::of(status.code()) == PeerFailure::Unavailable => {
+                exit::UNREACHABLE
+            }
             Self::Refused(_) => exit::REFUSED,
             Self::Failed(_) => exit::FAILED,
         })
@@ -148,6 +152,10 @@ mod tests {
 
         let unavailable = CliError::from(Status::unavailable("book-runner unreachable"));
         assert_eq!(unavailable.exit_code(), ExitCode::from(exit::UNREACHABLE));
+        let late = CliError::from(Status::deadline_exceeded("book-runner did not answer"));
+        assert_eq!(late.exit_code(), ExitCode::from(exit::UNREACHABLE));
+        let limited = CliError::from(Status::resource_exhausted("rate limit"));
+        assert_eq!(limited.exit_code(), ExitCode::from(exit::REFUSED));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use eyrie_platform::peer_status::PeerFailure;
 use eyrie_proto::v1::{
     GetJobRequest, GetOperationRequest, Job, Operation, OperationStatus, WatchJobRequest,
     WatchOperationRequest, WatchOperationResponse, job_event, watch_job_response,
@@ -57,7 +58,9 @@ pub async fn follow_job(
                 }
                 Status::unavailable(format!("the event stream of {job} ended early"))
             }
-            Err(status) if resumable(&status) => status,
+            // The connection broke, or the gateway dropped a watcher that fell behind (ABORTED):
+            // resume from the last sequence.
+            Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => status,
             Err(status) => return Err(status.into()),
         };
         failures += 1;
@@ -103,15 +106,6 @@ async fn stream_events(
         }
     }
     Ok(StreamEnd::Closed)
-}
-
-/// Errors after which the stream is worth opening again: the connection broke, or the gateway
-/// dropped a watcher that fell behind (ABORTED, resume from the last sequence).
-fn resumable(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::Aborted | Code::Unknown | Code::Cancelled
-    )
 }
 
 /// Follows every job of `operation` until the operation ends; returns it as it ended. The
@@ -193,7 +187,7 @@ impl<'a> OperationForms<'a> {
                     self.polling = true;
                     continue;
                 }
-                Err(status) if resumable(&status) => status,
+                Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => status,
                 Err(status) => return Err(status.into()),
             };
             self.stream = None;

@@ -3,7 +3,8 @@
 
 use askama::Template;
 use axum::response::{IntoResponse, Redirect, Response};
-use tonic::{Code, Status};
+use eyrie_platform::peer_status::PeerFailure;
+use tonic::Status;
 
 use super::{render, view::Chrome};
 
@@ -77,24 +78,22 @@ pub fn for_session(
 impl From<Status> for PageError {
     fn from(status: Status) -> Self {
         let message = status.message().to_owned();
-        match status.code() {
-            Code::Unauthenticated => Self::SignIn {
+        match PeerFailure::of(status.code()) {
+            PeerFailure::Unauthenticated => Self::SignIn {
                 next: None,
                 token_refused: true,
             },
-            Code::PermissionDenied => Self::Forbidden(message),
-            Code::NotFound => Self::NotFound(message),
-            Code::InvalidArgument | Code::OutOfRange => Self::BadRequest(message),
-            Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists => {
-                Self::Conflict(message)
-            }
-            Code::ResourceExhausted => Self::TooManyRequests(message),
-            Code::Unavailable | Code::DeadlineExceeded => {
+            PeerFailure::Denied => Self::Forbidden(message),
+            PeerFailure::NotFound => Self::NotFound(message),
+            PeerFailure::Invalid => Self::BadRequest(message),
+            PeerFailure::Refused | PeerFailure::Aborted => Self::Conflict(message),
+            PeerFailure::Exhausted => Self::TooManyRequests(message),
+            PeerFailure::Unavailable => {
                 tracing::warn!(code = ?status.code(), %message, "console: a service did not answer");
                 Self::Unavailable
             }
-            code => {
-                tracing::error!(?code, %message, "console: API call failed");
+            PeerFailure::Broken | PeerFailure::Fault => {
+                tracing::error!(code = ?status.code(), %message, "console: API call failed");
                 Self::Internal
             }
         }
@@ -145,5 +144,52 @@ impl IntoResponse for PageError {
             message: page.message,
         });
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn each_code_gets_its_page() {
+        let page = |code| PageError::from(Status::new(code, "m"));
+        assert!(matches!(
+            page(Code::Unauthenticated),
+            PageError::SignIn {
+                next: None,
+                token_refused: true
+            }
+        ));
+        assert!(matches!(
+            page(Code::PermissionDenied),
+            PageError::Forbidden(_)
+        ));
+        assert!(matches!(page(Code::NotFound), PageError::NotFound(_)));
+        for code in [Code::InvalidArgument, Code::OutOfRange] {
+            assert!(matches!(page(code), PageError::BadRequest(_)), "{code:?}");
+        }
+        for code in [Code::FailedPrecondition, Code::AlreadyExists, Code::Aborted] {
+            assert!(matches!(page(code), PageError::Conflict(_)), "{code:?}");
+        }
+        assert!(matches!(
+            page(Code::ResourceExhausted),
+            PageError::TooManyRequests(_)
+        ));
+        for code in [Code::Unavailable, Code::DeadlineExceeded] {
+            assert!(matches!(page(code), PageError::Unavailable), "{code:?}");
+        }
+        for code in [
+            Code::Internal,
+            Code::Unknown,
+            Code::Cancelled,
+            Code::Unimplemented,
+            Code::DataLoss,
+            Code::Ok,
+        ] {
+            assert!(matches!(page(code), PageError::Internal), "{code:?}");
+        }
     }
 }

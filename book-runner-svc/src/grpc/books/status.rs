@@ -1,10 +1,13 @@
 //! Book errors as gRPC statuses.
 
-use eyrie_platform::status::{self, FieldViolation};
+use eyrie_platform::{
+    peer_status::PeerFailure,
+    status::{self, FieldViolation},
+};
 use tonic::Status;
 
 use crate::domain::{
-    books::{BookError, UpstreamFailure, violation_path},
+    books::{BookError, violation_path},
     render::RenderError,
     validate::BookViolation,
 };
@@ -26,15 +29,7 @@ impl From<BookError> for Status {
             }
             BookError::EtagMismatch { .. } => Status::aborted(err.to_string()),
             BookError::Render(render) => render_status(render),
-            BookError::Upstream { failure, message } => {
-                let message = format!("deployment-svc: {message}");
-                match failure {
-                    UpstreamFailure::NotFound => Status::not_found(message),
-                    UpstreamFailure::Invalid => Status::invalid_argument(message),
-                    UpstreamFailure::Unavailable => Status::unavailable(message),
-                    UpstreamFailure::Internal => Status::internal(message),
-                }
-            }
+            BookError::Upstream { failure, message } => upstream_status(*failure, message),
             BookError::DeploymentsNotConfigured => status::failed_precondition(
                 "DEPLOYMENT_SVC_NOT_CONFIGURED",
                 "deployment-svc",
@@ -42,6 +37,25 @@ impl From<BookError> for Status {
             ),
             BookError::Store(store) => status::internal(store),
         }
+    }
+}
+
+/// deployment-svc's failure to give the deployment, passed on: the caller named the deployment,
+/// so a name that is unknown or malformed is the caller's to fix; an outage or overload is
+/// worth a later try; anything else (a refusal of this service's own call, a fault on either
+/// side) is none of the caller's doing.
+fn upstream_status(failure: PeerFailure, message: &str) -> Status {
+    let message = format!("deployment-svc: {message}");
+    match failure {
+        PeerFailure::NotFound => Status::not_found(message),
+        PeerFailure::Invalid => Status::invalid_argument(message),
+        PeerFailure::Unavailable | PeerFailure::Exhausted => Status::unavailable(message),
+        PeerFailure::Refused
+        | PeerFailure::Denied
+        | PeerFailure::Unauthenticated
+        | PeerFailure::Aborted
+        | PeerFailure::Broken
+        | PeerFailure::Fault => Status::internal(message),
     }
 }
 
@@ -107,6 +121,38 @@ mod tests {
     }
 
     #[test]
+    fn deployment_svc_failures_pass_on_as_the_callers_to_fix_a_later_try_or_internal() {
+        let passed_on = |code| {
+            Status::from(BookError::Upstream {
+                failure: PeerFailure::of(code),
+                message: "m".into(),
+            })
+            .code()
+        };
+        for code in [Code::NotFound, Code::InvalidArgument, Code::Unavailable] {
+            assert_eq!(passed_on(code), code);
+        }
+        assert_eq!(passed_on(Code::OutOfRange), Code::InvalidArgument);
+        for code in [Code::DeadlineExceeded, Code::ResourceExhausted] {
+            assert_eq!(passed_on(code), Code::Unavailable, "{code:?}");
+        }
+        for code in [
+            Code::FailedPrecondition,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::Aborted,
+            Code::Internal,
+            Code::Unknown,
+            Code::Cancelled,
+            Code::Unimplemented,
+            Code::DataLoss,
+        ] {
+            assert_eq!(passed_on(code), Code::Internal, "{code:?}");
+        }
+    }
+
+    #[test]
     fn refusals_use_their_codes() {
         let cases = [
             (BookError::NotFound("books/x".into()), Code::NotFound),
@@ -136,7 +182,7 @@ mod tests {
             ),
             (
                 BookError::Upstream {
-                    failure: UpstreamFailure::NotFound,
+                    failure: PeerFailure::NotFound,
                     message: "deployment".into(),
                 },
                 Code::NotFound,

@@ -13,10 +13,10 @@ use axum::{
     extract::Path,
     response::{IntoResponse, Redirect, Response},
 };
+use eyrie_platform::peer_status::PeerFailure;
 use eyrie_proto::v1 as pb;
 use http::StatusCode;
 use serde::Deserialize;
-use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use super::{Places, ScopeView, deployment, href, id};
@@ -486,12 +486,16 @@ fn after(detail: &str, operation: &pb::Operation) -> String {
 /// deployment cannot take now, or of a service that does not answer. `None` for those that
 /// have their own page (not found, forbidden, signed out).
 fn refusal(action: Action, status: &tonic::Status) -> Option<Refused> {
-    let http = match status.code() {
-        Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists => StatusCode::CONFLICT,
-        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unavailable | Code::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
-        _ => return None,
+    let http = match PeerFailure::of(status.code()) {
+        PeerFailure::Refused | PeerFailure::Aborted => StatusCode::CONFLICT,
+        PeerFailure::Invalid => StatusCode::BAD_REQUEST,
+        PeerFailure::Exhausted => StatusCode::TOO_MANY_REQUESTS,
+        PeerFailure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        PeerFailure::NotFound
+        | PeerFailure::Denied
+        | PeerFailure::Unauthenticated
+        | PeerFailure::Broken
+        | PeerFailure::Fault => return None,
     };
     let details: Vec<String> = status
         .get_details_bad_request()
@@ -539,5 +543,36 @@ mod tests {
             vec!["parameter host: required by books/odoo-deploy"]
         );
         assert!(refusal(Action::Pause, &tonic::Status::permission_denied("no")).is_none());
+    }
+
+    #[test]
+    fn each_code_is_shown_on_the_page_with_its_http_status_or_gets_its_own_page() {
+        use tonic::Code;
+        let table = [
+            (Code::FailedPrecondition, Some(StatusCode::CONFLICT)),
+            (Code::AlreadyExists, Some(StatusCode::CONFLICT)),
+            (Code::Aborted, Some(StatusCode::CONFLICT)),
+            (Code::InvalidArgument, Some(StatusCode::BAD_REQUEST)),
+            (Code::OutOfRange, Some(StatusCode::BAD_REQUEST)),
+            (Code::ResourceExhausted, Some(StatusCode::TOO_MANY_REQUESTS)),
+            (Code::Unavailable, Some(StatusCode::SERVICE_UNAVAILABLE)),
+            (
+                Code::DeadlineExceeded,
+                Some(StatusCode::SERVICE_UNAVAILABLE),
+            ),
+            (Code::NotFound, None),
+            (Code::PermissionDenied, None),
+            (Code::Unauthenticated, None),
+            (Code::Internal, None),
+            (Code::Unknown, None),
+            (Code::Cancelled, None),
+            (Code::Unimplemented, None),
+            (Code::DataLoss, None),
+            (Code::Ok, None),
+        ];
+        for (code, http) in table {
+            let refused = refusal(Action::Deploy, &tonic::Status::new(code, "m"));
+            assert_eq!(refused.map(|r| r.status), http, "{code:?}");
+        }
     }
 }
