@@ -11,19 +11,18 @@ use sea_orm::{
 };
 
 use super::{
-    ResourceStore, fetch_page, find_clusters, find_group, find_scope, insert_new,
-    is_unique_violation, now,
-    projects::already_created,
+    ResourceStore, already_created, check_etag, existing, fetch_page, find_clusters, find_named,
+    find_scope, insert_new, is_unique_violation, lock_named, now,
     requests::{Method, remember, replayed},
-    rows,
+    rows::Stored as _,
 };
 use crate::{
     domain::{
         DeploymentError, StoreError,
         names::{DeploymentName, GroupName},
         resources::{
-            Deployment, DeploymentField, DeploymentQuery, DeploymentState, DeploymentUpdate,
-            KeyFields, NewDeployment, RequestMeta, etag_matches, namespace_candidates,
+            Deployment, DeploymentField, DeploymentGroup, DeploymentQuery, DeploymentState,
+            DeploymentUpdate, KeyFields, NewDeployment, RequestMeta, namespace_candidates,
             reference_violations,
         },
     },
@@ -46,12 +45,10 @@ impl ResourceStore {
         let name = new.name.to_string();
         let txn = begin_write(&self.db).await?;
         if replayed(&txn, Method::CreateDeployment, meta, &name).await? {
-            return first_deployment(&txn, &name).await;
+            return existing(find_named(&txn, &name).await?, &name);
         }
         let group_name = GroupName::of(&new.name).to_string();
-        let group = find_group(&txn, &group_name)
-            .await?
-            .ok_or_else(|| DeploymentError::not_found("deployment group", group_name))?;
+        let group: DeploymentGroup = existing(find_named(&txn, &group_name).await?, &group_name)?;
         let mut violations = new.type_violations(group.deployment_type);
         violations.extend(missing_references(&txn, &new.key_fields).await?);
         if !violations.is_empty() {
@@ -61,12 +58,11 @@ impl ResourceStore {
         let mut deployment = Deployment::draft(new, group.deployment_type, namespace, now());
         // Version 1, numbered here so that the answer carries it (nothing of a new name waits).
         deployment.current_version = 1;
-        match insert_new(&txn, rows::deployment_row(&deployment)?).await {
+        match insert_new(&txn, deployment.to_row()?).await {
             Ok(true) => {}
             Ok(false) => {
-                let method = Method::CreateDeployment;
-                already_created(&txn, method, meta, "deployment", &name).await?;
-                return first_deployment(&txn, &name).await;
+                already_created::<Deployment>(&txn, Method::CreateDeployment, meta, &name).await?;
+                return existing(find_named(&txn, &name).await?, &name);
             }
             // Another deployment took the namespace between our look and our insert.
             Err(err) if is_unique_violation(&err) => return Err(DeploymentError::Conflict(name)),
@@ -95,15 +91,7 @@ impl ResourceStore {
         if let Some(scope) = &query.scope {
             select = select.filter(deployment::Column::Scope.eq(scope.clone()));
         }
-        let name = deployment::Column::Name;
-        fetch_page(
-            &self.db,
-            select,
-            name,
-            &query.page,
-            rows::deployment_from_row,
-        )
-        .await
+        fetch_page(&self.db, select, deployment::Column::Name, &query.page).await
     }
 
     /// Applies `update` if the deployment is not dropped and the etag (when sent) is current.
@@ -117,11 +105,9 @@ impl ResourceStore {
         let name = update.name.to_string();
         let txn = begin_write(&self.db).await?;
         if replayed(&txn, Method::UpdateDeployment, meta, &name).await? {
-            return first_deployment(&txn, &name).await;
+            return existing(find_named(&txn, &name).await?, &name);
         }
-        let current = find_deployment_for_update(&txn, &name)
-            .await?
-            .ok_or_else(|| DeploymentError::not_found("deployment", name.clone()))?;
+        let current = existing(find_deployment_for_update(&txn, &name).await?, &name)?;
         if current.is_dropped() {
             return Err(DeploymentError::FailedPrecondition {
                 reason: "DEPLOYMENT_DROPPED",
@@ -129,15 +115,7 @@ impl ResourceStore {
                 message: format!("deployment {name} is dropped and can no longer be changed"),
             });
         }
-        if let Some(etag) = &update.etag
-            && !etag_matches(etag, current.revision)
-        {
-            return Err(DeploymentError::EtagMismatch {
-                name,
-                expected: etag.clone(),
-                actual: current.etag(),
-            });
-        }
+        check_etag(&name, update.etag.as_deref(), current.revision)?;
         let mut next = update.apply(&current);
         let violations = update_violations(&txn, update, &next).await?;
         if !violations.is_empty() {
@@ -235,15 +213,6 @@ async fn free_namespace(
         .unwrap_or(fallback))
 }
 
-async fn first_deployment(
-    txn: &DatabaseTransaction,
-    name: &str,
-) -> Result<Deployment, DeploymentError> {
-    find_deployment(txn, name)
-        .await?
-        .ok_or_else(|| DeploymentError::not_found("deployment", name))
-}
-
 /// The state of each of `names` that exists, in one query (the reconciler's pass over every
 /// running operation).
 pub async fn deployment_states(
@@ -272,11 +241,7 @@ pub async fn find_deployment(
     conn: &impl ConnectionTrait,
     name: &str,
 ) -> Result<Option<Deployment>, StoreError> {
-    deployment::Entity::find_by_id(name.to_owned())
-        .one(conn)
-        .await?
-        .map(rows::deployment_from_row)
-        .transpose()
+    find_named(conn, name).await
 }
 
 /// The namespaces of the deployments of `project` (a resource name) that are not dropped,
@@ -305,12 +270,7 @@ pub async fn find_deployment_for_update(
     txn: &DatabaseTransaction,
     name: &str,
 ) -> Result<Option<Deployment>, StoreError> {
-    deployment::Entity::find_by_id(name.to_owned())
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .map(rows::deployment_from_row)
-        .transpose()
+    lock_named(txn, name).await
 }
 
 /// Writes every stored field of `next` if the row is still at `next.revision` (the revision it
@@ -326,7 +286,7 @@ pub async fn save_deployment(
         ..next.clone()
     };
     let written = deployment::Entity::update_many()
-        .set(rows::deployment_row(&stored)?)
+        .set(stored.to_row()?)
         .filter(deployment::Column::Name.eq(next.name.to_string()))
         .filter(deployment::Column::Revision.eq(next.revision))
         .exec(conn)

@@ -4,15 +4,11 @@
 use std::collections::HashMap;
 
 use eyrie_platform::db::begin_write;
-use sea_orm::{
-    ColumnTrait as _, ConnectionTrait, DatabaseTransaction, EntityTrait as _, QueryFilter as _,
-    QuerySelect as _,
-};
+use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _};
 
 use super::{
-    ResourceStore, fetch_page, insert_new, now,
-    requests::{Method, remember, replayed},
-    rows,
+    ResourceStore, check_etag, existing, fetch_page, find_named, lock_named, now, requests::Method,
+    rows::Stored as _,
 };
 use crate::{
     domain::{
@@ -20,7 +16,7 @@ use crate::{
         names::ProjectName,
         resources::{
             Cluster, NewCluster, NewProject, NewScope, PageRequest, Project, ProjectUpdate,
-            RequestMeta, Scope, etag_matches,
+            RequestMeta, Scope,
         },
     },
     store::entity::{cluster, project, scope},
@@ -33,49 +29,22 @@ impl ResourceStore {
         new: &NewProject,
         meta: &RequestMeta,
     ) -> Result<Project, DeploymentError> {
-        let name = new.name.to_string();
-        let txn = begin_write(&self.db).await?;
-        if replayed(&txn, Method::CreateProject, meta, &name).await? {
-            return first_project(&txn, &name).await;
-        }
-        let project = Project {
+        self.create(Method::CreateProject, meta, &new.name, None, || Project {
             name: new.name.clone(),
             display_name: new.display_name.clone(),
             create_time: now(),
             boundary: new.boundary.clone(),
             revision: 1,
-        };
-        if !insert_new(&txn, rows::project_row(&project)).await? {
-            already_created(&txn, Method::CreateProject, meta, "project", &name).await?;
-            return first_project(&txn, &name).await;
-        }
-        remember(&txn, Method::CreateProject, meta, &name).await?;
-        txn.commit().await?;
-        Ok(project)
+        })
+        .await
     }
 
     /// Applies `update` to a project; with an etag, only if it is still the current one.
     pub async fn update_project(&self, update: &ProjectUpdate) -> Result<Project, DeploymentError> {
         let name = update.name.to_string();
         let txn = begin_write(&self.db).await?;
-        // Locking the row makes concurrent updates queue here on PostgreSQL rather than lose
-        // their compare-and-set below.
-        let current = project::Entity::find_by_id(name.clone())
-            .lock_exclusive()
-            .one(&txn)
-            .await?
-            .map(rows::project_from_row)
-            .transpose()?
-            .ok_or_else(|| DeploymentError::not_found("project", name.clone()))?;
-        if let Some(etag) = &update.etag
-            && !etag_matches(etag, current.revision)
-        {
-            return Err(DeploymentError::EtagMismatch {
-                name,
-                expected: etag.clone(),
-                actual: current.etag(),
-            });
-        }
+        let current: Project = existing(lock_named(&txn, &name).await?, &name)?;
+        check_etag(&name, update.etag.as_deref(), current.revision)?;
         let next = update.apply(&current);
         if next == current {
             return Ok(current);
@@ -85,7 +54,7 @@ impl ResourceStore {
             ..next
         };
         let written = project::Entity::update_many()
-            .set(rows::project_row(&stored))
+            .set(stored.to_row()?)
             .filter(project::Column::Name.eq(name.clone()))
             .filter(project::Column::Revision.eq(current.revision))
             .exec(&txn)
@@ -100,14 +69,7 @@ impl ResourceStore {
     /// Up to `page.limit` projects after `page.after`, by name.
     pub async fn list_projects(&self, page: &PageRequest) -> Result<Vec<Project>, StoreError> {
         let select = project::Entity::find();
-        fetch_page(
-            &self.db,
-            select,
-            project::Column::Name,
-            page,
-            rows::project_from_row,
-        )
-        .await
+        fetch_page(&self.db, select, project::Column::Name, page).await
     }
 
     /// Creates a scope in an existing project.
@@ -116,25 +78,14 @@ impl ResourceStore {
         new: &NewScope,
         meta: &RequestMeta,
     ) -> Result<Scope, DeploymentError> {
-        let name = new.name.to_string();
-        let txn = begin_write(&self.db).await?;
-        if replayed(&txn, Method::CreateScope, meta, &name).await? {
-            return first_scope(&txn, &name).await;
-        }
-        require_project(&txn, &new.name.parent()).await?;
-        let scope = Scope {
+        let parent = Some(new.name.parent());
+        self.create(Method::CreateScope, meta, &new.name, parent, || Scope {
             name: new.name.clone(),
             display_name: new.display_name.clone(),
             allow_drop: new.allow_drop,
             create_time: now(),
-        };
-        if !insert_new(&txn, rows::scope_row(&scope)).await? {
-            already_created(&txn, Method::CreateScope, meta, "scope", &name).await?;
-            return first_scope(&txn, &name).await;
-        }
-        remember(&txn, Method::CreateScope, meta, &name).await?;
-        txn.commit().await?;
-        Ok(scope)
+        })
+        .await
     }
 
     /// Up to `page.limit` scopes of `project` after `page.after`, by name.
@@ -144,14 +95,7 @@ impl ResourceStore {
         page: &PageRequest,
     ) -> Result<Vec<Scope>, StoreError> {
         let select = scope::Entity::find().filter(scope::Column::Project.eq(project.to_string()));
-        fetch_page(
-            &self.db,
-            select,
-            scope::Column::Name,
-            page,
-            rows::scope_from_row,
-        )
-        .await
+        fetch_page(&self.db, select, scope::Column::Name, page).await
     }
 
     /// Creates a cluster in an existing project.
@@ -160,25 +104,14 @@ impl ResourceStore {
         new: &NewCluster,
         meta: &RequestMeta,
     ) -> Result<Cluster, DeploymentError> {
-        let name = new.name.to_string();
-        let txn = begin_write(&self.db).await?;
-        if replayed(&txn, Method::CreateCluster, meta, &name).await? {
-            return first_cluster(&txn, &name).await;
-        }
-        require_project(&txn, &new.name.parent()).await?;
-        let cluster = Cluster {
+        let parent = Some(new.name.parent());
+        self.create(Method::CreateCluster, meta, &new.name, parent, || Cluster {
             name: new.name.clone(),
             display_name: new.display_name.clone(),
             connection: new.connection.clone(),
             create_time: now(),
-        };
-        if !insert_new(&txn, rows::cluster_row(&cluster)).await? {
-            already_created(&txn, Method::CreateCluster, meta, "cluster", &name).await?;
-            return first_cluster(&txn, &name).await;
-        }
-        remember(&txn, Method::CreateCluster, meta, &name).await?;
-        txn.commit().await?;
-        Ok(cluster)
+        })
+        .await
     }
 
     /// Up to `page.limit` clusters of `project` after `page.after`, by name.
@@ -189,61 +122,7 @@ impl ResourceStore {
     ) -> Result<Vec<Cluster>, StoreError> {
         let select =
             cluster::Entity::find().filter(cluster::Column::Project.eq(project.to_string()));
-        fetch_page(
-            &self.db,
-            select,
-            cluster::Column::Name,
-            page,
-            rows::cluster_from_row,
-        )
-        .await
-    }
-}
-
-async fn first_project(txn: &DatabaseTransaction, name: &str) -> Result<Project, DeploymentError> {
-    find_project(txn, name)
-        .await?
-        .ok_or_else(|| DeploymentError::not_found("project", name))
-}
-
-async fn first_scope(txn: &DatabaseTransaction, name: &str) -> Result<Scope, DeploymentError> {
-    find_scope(txn, name)
-        .await?
-        .ok_or_else(|| DeploymentError::not_found("scope", name))
-}
-
-async fn first_cluster(txn: &DatabaseTransaction, name: &str) -> Result<Cluster, DeploymentError> {
-    find_clusters(txn, &[name.to_owned()])
-        .await?
-        .pop()
-        .ok_or_else(|| DeploymentError::not_found("cluster", name))
-}
-
-/// After an insert found the name taken: `Ok` when the row is the work of an earlier call with
-/// the same request id (a retry racing its first call), `ALREADY_EXISTS` otherwise.
-pub(super) async fn already_created(
-    txn: &DatabaseTransaction,
-    method: Method,
-    meta: &RequestMeta,
-    kind: &'static str,
-    name: &str,
-) -> Result<(), DeploymentError> {
-    if replayed(txn, method, meta, name).await? {
-        Ok(())
-    } else {
-        Err(DeploymentError::already_exists(kind, name))
-    }
-}
-
-/// `NOT_FOUND` unless `project` exists.
-pub(super) async fn require_project(
-    conn: &impl ConnectionTrait,
-    project: &ProjectName,
-) -> Result<(), DeploymentError> {
-    let name = project.to_string();
-    match find_project(conn, &name).await? {
-        Some(_) => Ok(()),
-        None => Err(DeploymentError::not_found("project", name)),
+        fetch_page(&self.db, select, cluster::Column::Name, page).await
     }
 }
 
@@ -252,11 +131,7 @@ pub async fn find_project(
     conn: &impl ConnectionTrait,
     name: &str,
 ) -> Result<Option<Project>, StoreError> {
-    project::Entity::find_by_id(name.to_owned())
-        .one(conn)
-        .await?
-        .map(rows::project_from_row)
-        .transpose()
+    find_named(conn, name).await
 }
 
 /// The scope named `name` (a resource name), if any.
@@ -264,11 +139,7 @@ pub async fn find_scope(
     conn: &impl ConnectionTrait,
     name: &str,
 ) -> Result<Option<Scope>, StoreError> {
-    scope::Entity::find_by_id(name.to_owned())
-        .one(conn)
-        .await?
-        .map(rows::scope_from_row)
-        .transpose()
+    find_named(conn, name).await
 }
 
 /// The clusters named in `names` that exist, in the order of `names` (duplicates once).
@@ -289,6 +160,6 @@ pub async fn find_clusters(
     names
         .iter()
         .filter_map(|name| found.remove(name))
-        .map(rows::cluster_from_row)
+        .map(Cluster::from_row)
         .collect()
 }

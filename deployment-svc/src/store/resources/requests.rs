@@ -2,7 +2,7 @@
 
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait as _};
 
-use super::now;
+use super::{insert_new, now};
 use crate::{
     domain::{DeploymentError, resources::RequestMeta},
     store::entity::request_id,
@@ -95,15 +95,13 @@ pub(super) async fn remember(
     let Some(request_id) = &meta.request_id else {
         return Ok(());
     };
-    request_id::Entity::insert(request_id::ActiveModel {
+    let row = request_id::ActiveModel {
         method: Set(method.as_str().to_owned()),
         parent: Set(parent_of(resource).to_owned()),
         request_id: Set(request_id.clone()),
         resource: Set(resource.to_owned()),
         create_time: Set(now()),
-    })
-    .on_conflict_do_nothing()
-    .exec_without_returning(txn)
-    .await?;
+    };
+    insert_new(txn, row).await?;
     Ok(())
 }
