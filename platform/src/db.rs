@@ -87,11 +87,7 @@ pub async fn migrate<M: MigratorTrait>(
     // however the migrations end, and a replica that dies while holding it lets go with its
     // connection.
     let lock = connection.begin().await?;
-    let key = format!(
-        "{}.{}",
-        schema_of(settings),
-        M::migration_table_name().to_string()
-    );
+    let key = format!("{}.{}", schema_of(settings), M::migration_table_name());
     lock.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -155,6 +151,11 @@ fn validate_schema_name(schema: &str) -> Result<(), DbErr> {
     }
 }
 
+/// The schema tables are created in: the configured one, or PostgreSQL's default.
+fn schema_of(settings: &DatabaseSettings) -> &str {
+    settings.schema.as_deref().unwrap_or("public")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,9 +178,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The schema tables are created in: the configured one, or PostgreSQL's default.
-fn schema_of(settings: &DatabaseSettings) -> &str {
-    settings.schema.as_deref().unwrap_or("public")
 }
