@@ -67,7 +67,9 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
                 let channel = traced_channel(&parse_addresses(addresses), &settings.internal)
                     .context("peers.book_runner")?;
                 Some(Runner {
-                    jobs: JobRunnerClient::new(channel.clone()),
+                    jobs: Arc::new(grpc::peers::RemoteJobRunner(JobRunnerClient::new(
+                        channel.clone(),
+                    ))),
                     books: Arc::new(grpc::books::RemoteBookCatalog::new(BookServiceClient::new(
                         channel,
                     ))),
@@ -100,15 +102,16 @@ impl eyrie_platform::standalone::Service for DeploymentSvc {
             }
             None => None,
         };
-        let versions = match &settings.peers.version {
-            Some(addresses) => Some(
-                eyrie_proto::v1::version_service_client::VersionServiceClient::new(
-                    traced_channel(&parse_addresses(addresses), &settings.internal)
-                        .context("peers.version")?,
-                ),
-            ),
-            None => None,
-        };
+        let versions: Option<Arc<dyn service::peers::VersionHistory>> =
+            match &settings.peers.version {
+                Some(addresses) => Some(Arc::new(grpc::peers::RemoteVersionHistory(
+                    eyrie_proto::v1::version_service_client::VersionServiceClient::new(
+                        traced_channel(&parse_addresses(addresses), &settings.internal)
+                            .context("peers.version")?,
+                    ),
+                ))),
+                None => None,
+            };
         let lifecycle = Arc::new(Lifecycle::new(db, runner, versions, changes));
         let reconciler = tokio::spawn(
             lifecycle

@@ -5,7 +5,6 @@
 
 use std::{
     io::Write as _,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
 };
@@ -102,13 +101,16 @@ impl Sandbox {
     }
 }
 
-/// `N` different addresses where nothing listens: ports the system just handed out, all held at
-/// once so that they differ, then taken back.
+/// `N` different addresses where nothing listens: loopback ports held, not listening, until the
+/// test's process ends, so that no other process can start listening there meanwhile.
 fn closed_servers<const N: usize>() -> [String; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| format!("http://{}", listeners[i].local_addr().unwrap()))
+    std::array::from_fn(|_| {
+        let port = eyrie_platform::testing::ClosedPort::hold().unwrap();
+        let url = port.url();
+        // Held for the rest of the process (one test under nextest).
+        std::mem::forget(port);
+        url
+    })
 }
 
 fn closed_server() -> String {

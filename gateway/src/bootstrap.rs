@@ -20,34 +20,51 @@ pub fn generate_token() -> String {
 }
 
 /// Reads the token kept in `path`, or creates the file (mode 0600) with a new token.
+///
+/// Replicas that start together on a fresh volume all get the same token: the new token is
+/// written whole under a name of its own, then linked into place, which fails when another
+/// replica's token got there first (that one is read then). No replica ever reads an empty or
+/// half-written file, and none overwrites another's token.
 pub fn load_or_create_token(path: &Path) -> io::Result<String> {
-    match fs::read_to_string(path) {
-        Ok(content) => {
-            let token = content.trim().to_owned();
-            if token.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is empty", path.display()),
-                ));
-            }
-            Ok(token)
-        }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            let token = generate_token();
-            // create_new: two processes racing on a fresh directory never overwrite a token.
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)?;
-            writeln!(file, "{token}")?;
-            Ok(token)
-        }
+    match read_token(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        found => return found,
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)?;
+    let token = generate_token();
+    let draft = parent.join(format!(".admin-token-{}", generate_token()));
+    let linked = write_private(&draft, &token).and_then(|()| fs::hard_link(&draft, path));
+    let _ = fs::remove_file(&draft);
+    match linked {
+        Ok(()) => Ok(token),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => read_token(path),
         Err(err) => Err(err),
     }
+}
+
+fn read_token(path: &Path) -> io::Result<String> {
+    let token = fs::read_to_string(path)?.trim().to_owned();
+    if token.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is empty", path.display()),
+        ));
+    }
+    Ok(token)
+}
+
+fn write_private(path: &Path, token: &str) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{token}")?;
+    file.sync_all()
 }
 
 #[cfg(test)]

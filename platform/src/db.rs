@@ -6,8 +6,8 @@ use std::{
 };
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqlErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
@@ -45,9 +45,17 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     create_sqlite_parent_dir(url)?;
     let connection = Database::connect(options).await?;
     if let Some(schema) = schema {
-        connection
+        let created = connection
             .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .await?;
+            .await;
+        match created {
+            // Replicas starting together: "IF NOT EXISTS" is checked before the insert, so all
+            // but one may fail on the catalog's unique index. The schema is there all the same.
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
+            other => {
+                other?;
+            }
+        }
     }
     Ok(connection)
 }
@@ -58,9 +66,37 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 ) -> Result<DatabaseConnection, DbErr> {
     let connection = connect(settings).await?;
     if settings.migrate_on_start {
-        M::up(&connection, None).await?;
+        migrate::<M>(&connection, settings).await?;
     }
     Ok(connection)
+}
+
+/// Applies `M`'s pending migrations. On PostgreSQL, replicas that start together take turns:
+/// each holds an advisory lock, per schema, while it migrates, so the second waits for the
+/// first and then finds nothing left to do, instead of creating the same tables at the same
+/// time and failing. The lock is per schema and migration table, so services sharing a schema
+/// do not wait for each other. (SQLite's database belongs to one process.)
+pub async fn migrate<M: MigratorTrait>(
+    connection: &DatabaseConnection,
+    settings: &DatabaseSettings,
+) -> Result<(), DbErr> {
+    if connection.get_database_backend() != DbBackend::Postgres {
+        return M::up(connection, None).await;
+    }
+    // The lock lives as long as this transaction, on a connection of its own: it is released
+    // however the migrations end, and a replica that dies while holding it lets go with its
+    // connection.
+    let lock = connection.begin().await?;
+    let key = format!("{}.{}", schema_of(settings), M::migration_table_name());
+    lock.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        [key.into()],
+    ))
+    .await?;
+    let migrated = M::up(connection, None).await;
+    lock.commit().await?;
+    migrated
 }
 
 /// Write transactions begun by this process, for tests that check how many a request takes.
@@ -113,6 +149,11 @@ fn validate_schema_name(schema: &str) -> Result<(), DbErr> {
             "database.schema {schema:?} must be a lowercase identifier (a-z, 0-9, _)"
         )))
     }
+}
+
+/// The schema tables are created in: the configured one, or PostgreSQL's default.
+fn schema_of(settings: &DatabaseSettings) -> &str {
+    settings.schema.as_deref().unwrap_or("public")
 }
 
 #[cfg(test)]

@@ -2,6 +2,37 @@
 
 use crate::DatabaseSettings;
 
+/// A loopback port held for a test but not listening: a connection to it is refused at once,
+/// as to a service that is down, and no other process can take the port, so the service the
+/// test starts there later gets it. (Binding a port, dropping it and binding it again later
+/// races every other process that asks the system for a free port.)
+#[derive(Debug)]
+pub struct ClosedPort {
+    socket: tokio::net::TcpSocket,
+    /// The address held.
+    pub address: std::net::SocketAddr,
+}
+
+impl ClosedPort {
+    /// Holds a free loopback port.
+    pub fn hold() -> std::io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let address = socket.local_addr()?;
+        Ok(Self { socket, address })
+    }
+
+    /// `http://` and the address, for a peer setting.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Starts listening on the held port: the service is up.
+    pub fn listen(self) -> std::io::Result<tokio::net::TcpListener> {
+        self.socket.listen(1024)
+    }
+}
+
 /// Variable naming the PostgreSQL database that storage tests also run on (CI sets it).
 pub const TEST_DATABASE_URL: &str = "EYRIE_TEST_DATABASE_URL";
 

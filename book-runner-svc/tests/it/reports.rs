@@ -10,7 +10,10 @@ use eyrie_book_runner_svc::{
     BookRunnerSvc, Settings,
     config::{Peers, RunnerSettings},
 };
-use eyrie_platform::{DatabaseSettings, ServerSettings, testing::TestServer};
+use eyrie_platform::{
+    DatabaseSettings, ServerSettings,
+    testing::{ClosedPort, TestServer},
+};
 use eyrie_proto::internal::v1::{
     JobOutcome, ReportJobOutcomeRequest, ReportJobOutcomeResponse,
     deployment_callbacks_server::{DeploymentCallbacks, DeploymentCallbacksServer},
@@ -134,9 +137,8 @@ async fn an_outcome_owed_before_a_restart_is_delivered_after_it() {
         dir.path().display()
     ));
     // deployment-svc is down while the job runs: nothing listens at this address yet.
-    let parked = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = parked.local_addr().unwrap();
-    drop(parked);
+    let parked = ClosedPort::hold().unwrap();
+    let address = parked.address;
     let first = TestServer::start::<BookRunnerSvc>(settings(
         database.clone(),
         dir.path(),
@@ -163,7 +165,7 @@ async fn an_outcome_owed_before_a_restart_is_delivered_after_it() {
 
     // deployment-svc comes up where the runner expects it; a restarted runner reports.
     let fake = FakeDeployments::default();
-    let listener = TcpListener::bind(address).await.unwrap();
+    let listener = parked.listen().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(DeploymentCallbacksServer::new(fake.clone()))

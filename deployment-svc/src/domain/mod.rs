@@ -5,6 +5,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod names;
 pub mod operation;
+pub mod requirements;
 pub mod resources;
 pub mod state;
 pub mod validation;

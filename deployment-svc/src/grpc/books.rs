@@ -18,7 +18,8 @@ use tonic::Code;
 
 use crate::{
     domain::DeploymentError,
-    service::resources::{BookCatalog, CatalogBook, RequiredParameter},
+    domain::requirements::{CatalogBook, RequiredParameter},
+    service::peers::BookCatalog,
 };
 
 /// How long a book read is trusted.

@@ -16,7 +16,8 @@ use tonic::{Request, Response, Status};
 use super::{actor, status::invalid};
 use crate::{
     domain::{DeploymentError, state::Action},
-    service::lifecycle::{Lifecycle, operation_to_proto},
+    grpc::convert::{operation_to_proto, snapshot_to_proto},
+    service::lifecycle::Lifecycle,
 };
 
 fn request_id(value: &str) -> Option<&str> {
@@ -155,11 +156,10 @@ pub async fn retry(
 /// GetDeploymentSnapshot (from book-runner-svc, to render a book for a deployment).
 pub async fn snapshot(
     lifecycle: &Lifecycle,
-    resources: &crate::service::resources::Resources,
     request: Request<GetDeploymentSnapshotRequest>,
 ) -> Result<Response<pb::DeploymentSnapshot>, Status> {
     let name =
         DeploymentName::parse("deployment", &request.into_inner().deployment).map_err(invalid)?;
-    let deployment = resources.get_deployment(&name).await?;
-    Ok(Response::new(lifecycle.snapshot(&deployment).await?))
+    let context = lifecycle.context(&name.to_string()).await?;
+    Ok(Response::new(snapshot_to_proto(&context)))
 }

@@ -6,6 +6,7 @@ pub mod books;
 pub mod convert;
 mod lifecycle;
 mod operation_watch;
+pub mod peers;
 mod resources;
 mod status;
 mod watch;
@@ -158,8 +159,7 @@ impl DeploymentService for DeploymentGrpc {
         if let Some(name) = deployment.last_operation.as_ref().map(|op| op.name.clone())
             && let Ok(operation) = self.lifecycle.operation(&name).await
         {
-            deployment.last_operation =
-                Some(crate::service::lifecycle::operation_to_proto(&operation));
+            deployment.last_operation = Some(crate::grpc::convert::operation_to_proto(&operation));
         }
         Ok(response)
     }
@@ -259,7 +259,7 @@ impl DeploymentCallbacks for DeploymentGrpc {
         &self,
         request: Request<eyrie_proto::internal::v1::GetDeploymentSnapshotRequest>,
     ) -> Result<Response<pb::DeploymentSnapshot>, Status> {
-        lifecycle::snapshot(&self.lifecycle, &self.resources, request).await
+        lifecycle::snapshot(&self.lifecycle, request).await
     }
 
     async fn retry_operation(

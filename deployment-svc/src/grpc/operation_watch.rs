@@ -15,7 +15,8 @@ use tonic::{Request, Response, Status, codegen::BoxStream};
 use super::{convert::timestamp, lifecycle::operation_name};
 use crate::{
     domain::operation::{Operation, OperationStatus},
-    service::lifecycle::{Lifecycle, operation_to_proto},
+    grpc::convert::operation_to_proto,
+    service::lifecycle::Lifecycle,
 };
 
 /// Heartbeat period of an idle stream.

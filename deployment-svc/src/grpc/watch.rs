@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
+use super::convert::operation_to_proto;
 use super::{
     convert::{deployment_to_proto, timestamp},
     status::invalid,
@@ -29,10 +30,7 @@ use crate::{
         names::GroupName,
         resources::{Deployment, DeploymentQuery, DeploymentState, PageRequest},
     },
-    service::{
-        lifecycle::{Lifecycle, operation_to_proto},
-        resources::Resources,
-    },
+    service::{lifecycle::Lifecycle, resources::Resources},
     store::resources::find_deployment,
 };
 

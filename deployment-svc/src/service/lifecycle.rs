@@ -5,16 +5,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use eyrie_platform::{
-    changes::Changes, grpc::TracedChannel, names::DeploymentName, status::FieldViolation,
-};
-use eyrie_proto::v1::version_service_client::VersionServiceClient;
-use eyrie_proto::{
-    internal::v1::{
-        GetJobOutcomesRequest, JobOutcome, StartJobRequest, job_runner_client::JobRunnerClient,
-    },
-    v1::{self as pb, deployment_snapshot as snap},
-};
+use eyrie_platform::{changes::Changes, names::DeploymentName};
+use eyrie_proto::{internal::v1::JobOutcome, v1 as pb};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -23,8 +15,9 @@ use crate::{
     domain::{
         DeploymentError, StoreError,
         lifecycle::{Decision, Effect, Event, JobEnd, decide},
-        operation::{Operation, OperationStatus, PhaseProgress},
-        resources::{ClusterConnection, Deployment, DeploymentGroup, KeyFields, Scope},
+        operation::{Operation, OperationStatus},
+        requirements::missing_parameters,
+        resources::{Deployment, DeploymentGroup, Scope},
         state::{Action, Phase},
     },
     store::{
@@ -37,18 +30,18 @@ use crate::{
 };
 
 use super::{
-    phase_start::{NotStarted, is_transient, is_transient_preparation, refusal_reason},
-    resources::BookCatalog,
+    peers::{BookCatalog, DeploymentContext, JobRunner, StartRefused, VersionHistory},
+    phase_start::{NotStarted, is_transient_preparation},
 };
 
-/// Jobs asked about per GetJobOutcomes call (book-runner-svc takes up to 1000).
+/// Jobs asked about per outcomes call (book-runner-svc takes up to 1000).
 const OUTCOMES_PER_CALL: usize = 500;
 
 /// book-runner-svc, as the lifecycle uses it.
 #[derive(Clone)]
 pub struct Runner {
     /// Starts jobs and reads their outcomes.
-    pub jobs: JobRunnerClient<TracedChannel>,
+    pub jobs: Arc<dyn JobRunner>,
     /// The books' types and required parameters, remembered for a while.
     pub books: Arc<dyn BookCatalog>,
 }
@@ -57,15 +50,11 @@ pub struct Runner {
 pub struct Lifecycle {
     db: DatabaseConnection,
     runner: Option<Runner>,
-    versions: Option<VersionServiceClient<TracedChannel>>,
+    versions: Option<Arc<dyn VersionHistory>>,
     /// Told of every operation and deployment written, for the watches.
     changes: Arc<Changes>,
     /// Wakes the starter: a phase awaits its job.
     starter: tokio::sync::Notify,
-}
-
-fn unavailable(err: tonic::Status) -> DeploymentError {
-    DeploymentError::Unavailable(format!("book-runner-svc: {}", err.message()))
 }
 
 impl Lifecycle {
@@ -74,7 +63,7 @@ impl Lifecycle {
     pub fn new(
         db: DatabaseConnection,
         runner: Option<Runner>,
-        versions: Option<VersionServiceClient<TracedChannel>>,
+        versions: Option<Arc<dyn VersionHistory>>,
         changes: Arc<Changes>,
     ) -> Self {
         Self {
@@ -187,34 +176,21 @@ impl Lifecycle {
         deployment: &Deployment,
         version: i64,
     ) -> Result<operations::Rollback, DeploymentError> {
-        let Some(mut versions) = self.versions.clone() else {
+        let Some(versions) = &self.versions else {
             return Err(DeploymentError::FailedPrecondition {
                 reason: "VERSIONS_NOT_CONFIGURED",
                 subject: deployment.name.to_string(),
                 message: "a rollback reads the version from version-svc, which this deployment-svc is not configured to reach (peers.version)".to_owned(),
             });
         };
-        let name = format!("{}/versions/{version}", deployment.name);
-        let found = versions
-            .get_version(pb::GetVersionRequest { name: name.clone() })
-            .await
-            .map_err(|status| match status.code() {
-                // As the contract says: the version asked for is a resource that is not there.
-                tonic::Code::NotFound => DeploymentError::NotFound {
-                    kind: "version",
-                    name: name.clone(),
-                },
-                _ => DeploymentError::Unavailable(format!("version-svc: {}", status.message())),
-            })?
-            .into_inner();
-        let key_fields = KeyFields::from(found.key_fields.unwrap_or_default());
+        let key_fields = versions.key_fields(&deployment.name, version).await?;
         if find_scope(&self.db, &key_fields.scope).await?.is_none()
             || find_clusters(&self.db, &key_fields.clusters).await?.len()
                 != key_fields.clusters.len()
         {
             return Err(DeploymentError::FailedPrecondition {
                 reason: "VERSION_REFERS_TO_MISSING_RESOURCES",
-                subject: name,
+                subject: format!("{}/versions/{version}", deployment.name),
                 message:
                     "rollback_to_version: the scope or a cluster of that version no longer exists"
                         .to_owned(),
@@ -236,57 +212,31 @@ impl Lifecycle {
         phases: &[Phase],
     ) -> Result<(), DeploymentError> {
         let group = self.group_of(deployment).await?;
-        let mut read: Vec<String> = Vec::new();
-        // Missing parameter -> (books requiring it, first description), in the books' order.
-        let mut missing: Vec<(String, Vec<String>, String)> = Vec::new();
+        let mut books = Vec::new();
         for phase in phases {
-            let book_name = group.books.get(*phase).to_owned();
-            if read.contains(&book_name) {
+            let name = group.books.get(*phase);
+            if books.iter().any(|(read, _)| read == name) {
                 continue;
             }
-            read.push(book_name.clone());
-            let book = runner.books.book(&book_name).await?.ok_or_else(|| {
+            let book = runner.books.book(name).await?.ok_or_else(|| {
                 DeploymentError::FailedPrecondition {
                     reason: "BOOK_NOT_FOUND",
-                    subject: book_name.clone(),
+                    subject: name.to_owned(),
                     message: format!(
-                        "the {} book {book_name} of the group does not exist",
+                        "the {} book {name} of the group does not exist",
                         phase.as_str()
                     ),
                 }
             })?;
-            let lacking = book
-                .required
-                .into_iter()
-                .filter(|p| !deployment.key_fields.parameters.contains_key(&p.name));
-            for parameter in lacking {
-                match missing
-                    .iter_mut()
-                    .find(|(name, ..)| *name == parameter.name)
-                {
-                    Some((_, books, _)) => books.push(book_name.clone()),
-                    None => missing.push((
-                        parameter.name,
-                        vec![book_name.clone()],
-                        parameter.description,
-                    )),
-                }
-            }
+            books.push((name.to_owned(), book));
         }
-        if missing.is_empty() {
+        let violations = missing_parameters(&deployment.key_fields.parameters, &books);
+        if violations.is_empty() {
             return Ok(());
         }
         Err(DeploymentError::MissingParameters {
             deployment: deployment.name.to_string(),
-            violations: missing
-                .into_iter()
-                .map(|(name, books, description)| {
-                    FieldViolation::new(
-                        format!("deployment.parameters.{name}"),
-                        missing_description(&books, &description),
-                    )
-                })
-                .collect(),
+            violations,
         })
     }
 
@@ -335,43 +285,20 @@ impl Lifecycle {
         operation: &Operation,
     ) -> Result<pb::Job, NotStarted> {
         let phase = operation.current_phase();
-        let (book, snapshot) = match self.job_inputs(operation).await {
-            Ok(inputs) => inputs,
+        let context = match self.context(&operation.deployment).await {
+            Ok(context) => context,
             Err(err) if is_transient_preparation(&err) => return Err(NotStarted::WillRetry(err)),
             Err(err) => {
                 let reason = format!("the {} job could not start: {err}", phase.as_str());
                 return Err(self.end_unstarted(operation, reason).await);
             }
         };
-        // The first job of a retry names the job it retries, and resumes at its failed step if
-        // asked; later phases run whole.
-        let first_of_retry = operation.phase_index == 0 && operation.retry_of.is_some();
-        let started = runner
-            .jobs
-            .clone()
-            .start_job(StartJobRequest {
-                request_id: operation.job_request_id(),
-                snapshot: Some(snapshot),
-                action: action_to_proto(operation.action).into(),
-                phase: phase_to_proto(phase).into(),
-                book: book.clone(),
-                operation: operation.name.clone(),
-                actor: operation.actor.clone(),
-                retry_of: if first_of_retry {
-                    operation.resume_job.clone().unwrap_or_default()
-                } else {
-                    String::new()
-                },
-                resume_from_failed_step: first_of_retry && operation.resume_job.is_some(),
-            })
-            .await;
-        let job = match started {
-            Ok(response) => response.into_inner(),
-            Err(status) if is_transient(status.code()) => {
-                return Err(NotStarted::WillRetry(unavailable(status)));
-            }
-            Err(status) => {
-                let reason = refusal_reason(phase.as_str(), &book, &status);
+        let book = context.group.books.get(phase);
+        let job = match runner.jobs.start_job(operation, book, &context).await {
+            Ok(job) => job,
+            Err(StartRefused::Transient(err)) => return Err(NotStarted::WillRetry(err)),
+            Err(StartRefused::Permanent(why)) => {
+                let reason = format!("the {} book {book} could not start: {why}", phase.as_str());
                 return Err(self.end_unstarted(operation, reason).await);
             }
         };
@@ -385,20 +312,6 @@ impl Lifecycle {
         tracing::info!(operation = %operation.name, job = %job.name, phase = phase.as_str(), "job started");
         self.after(&applied).await;
         Ok(job)
-    }
-
-    /// The book and the snapshot of the job of the operation's current phase, read anew.
-    async fn job_inputs(
-        &self,
-        operation: &Operation,
-    ) -> Result<(String, pb::DeploymentSnapshot), DeploymentError> {
-        let deployment = find_deployment(&self.db, &operation.deployment)
-            .await?
-            .ok_or_else(|| DeploymentError::not_found("deployment", &operation.deployment))?;
-        let group = self.group_of(&deployment).await?;
-        let book = group.books.get(operation.current_phase()).to_owned();
-        let snapshot = self.snapshot_in(&deployment, group).await?;
-        Ok((book, snapshot))
     }
 
     /// Ends `operation` failed with `reason`, because the job of its current phase cannot start.
@@ -525,83 +438,26 @@ impl Lifecycle {
             .map_err(|not_started| not_started.into_error(&operation.name))
     }
 
-    /// Everything the books' templates need of `deployment`.
-    pub async fn snapshot(
-        &self,
-        deployment: &Deployment,
-    ) -> Result<pb::DeploymentSnapshot, DeploymentError> {
-        let group = self.group_of(deployment).await?;
-        self.snapshot_in(deployment, group).await
-    }
-
-    /// The snapshot of `deployment`, whose `group` the caller already read.
-    async fn snapshot_in(
-        &self,
-        deployment: &Deployment,
-        group: DeploymentGroup,
-    ) -> Result<pb::DeploymentSnapshot, DeploymentError> {
+    /// Everything the books' templates may read of the deployment named `name`, read anew.
+    pub async fn context(&self, name: &str) -> Result<DeploymentContext, DeploymentError> {
+        let deployment = find_deployment(&self.db, name)
+            .await?
+            .ok_or_else(|| DeploymentError::not_found("deployment", name))?;
+        let group = self.group_of(&deployment).await?;
         let project_name = format!("projects/{}", deployment.name.project);
         let project = find_project(&self.db, &project_name)
             .await?
             .ok_or_else(|| DeploymentError::not_found("project", &project_name))?;
-        let scope = self.scope_of(deployment).await?;
+        let scope = self.scope_of(&deployment).await?;
         let clusters = find_clusters(&self.db, &deployment.key_fields.clusters).await?;
         let project_namespaces =
             project_namespaces(&self.db, &project_name, &deployment.name).await?;
-        Ok(pb::DeploymentSnapshot {
-            deployment: Some(snap::Deployment {
-                name: deployment.name.to_string(),
-                slug: deployment.name.deployment.clone(),
-                display_name: deployment.display_name.clone(),
-                key_fields: Some(pb::KeyFields::from(&deployment.key_fields)),
-                state: crate::grpc::convert::state_to_proto(deployment.state).into(),
-            }),
-            project: Some(snap::Project {
-                name: project.name.to_string(),
-                slug: deployment.name.project.clone(),
-                boundary: Some((&project.boundary).into()),
-                display_name: project.display_name,
-            }),
-            group: Some(snap::Group {
-                name: group.name.to_string(),
-                slug: group.name.group.clone(),
-                display_name: group.display_name,
-                r#type: crate::grpc::convert::type_to_proto(group.deployment_type).into(),
-            }),
-            scope: Some(snap::Scope {
-                name: scope.name.to_string(),
-                slug: scope.name.scope.clone(),
-                display_name: scope.display_name,
-                allow_drop: scope.allow_drop,
-            }),
-            clusters: clusters
-                .into_iter()
-                .map(|cluster| snap::Cluster {
-                    name: cluster.name.to_string(),
-                    slug: cluster.name.cluster.clone(),
-                    display_name: cluster.display_name,
-                    connection: Some(match cluster.connection {
-                        ClusterConnection::Kubernetes {
-                            kubeconfig_path,
-                            context,
-                            in_cluster,
-                        } => snap::cluster::Connection::Kubernetes(pb::KubernetesConnection {
-                            kubeconfig_path,
-                            context,
-                            in_cluster,
-                        }),
-                        ClusterConnection::Directory { path, simulated } => {
-                            snap::cluster::Connection::Directory(pb::DirectoryConnection {
-                                path,
-                                simulated,
-                            })
-                        }
-                    }),
-                })
-                .collect(),
-            namespace: deployment.namespace.clone(),
-            version: deployment.current_version,
-            revision: deployment.revision,
+        Ok(DeploymentContext {
+            deployment,
+            project,
+            group,
+            scope,
+            clusters,
             project_namespaces,
         })
     }
@@ -667,16 +523,7 @@ impl Lifecycle {
             }
         }
         for batch in jobs.chunks(OUTCOMES_PER_CALL) {
-            let outcomes = runner
-                .jobs
-                .clone()
-                .get_job_outcomes(GetJobOutcomesRequest {
-                    jobs: batch.to_vec(),
-                })
-                .await
-                .map_err(unavailable)?
-                .into_inner();
-            for outcome in outcomes.outcomes {
+            for outcome in runner.jobs.outcomes(batch).await? {
                 if let Err(err) = self.job_ended(&outcome).await {
                     tracing::warn!(job = %outcome.job, error = %err, "reconciler: outcome not applied; will retry");
                 }
@@ -716,73 +563,5 @@ impl Lifecycle {
     }
 }
 
-/// `required by books/a and books/b (what it is)`; the description's closing period dropped, as
-/// clients print the text inside a sentence.
-fn missing_description(books: &[String], description: &str) -> String {
-    let by = books.join(" and ");
-    match description.trim().trim_end_matches('.') {
-        "" => format!("required by {by}"),
-        text => format!("required by {by} ({text})"),
-    }
-}
-
-fn action_to_proto(action: Action) -> pb::OperationAction {
-    match action {
-        Action::Deploy => pb::OperationAction::Deploy,
-        Action::Pause => pb::OperationAction::Pause,
-        Action::Drop => pb::OperationAction::Drop,
-    }
-}
-
-fn phase_to_proto(phase: Phase) -> pb::BookPhase {
-    match phase {
-        Phase::Initialize => pb::BookPhase::Initialize,
-        Phase::Deploy => pb::BookPhase::Deploy,
-        Phase::Pause => pb::BookPhase::Pause,
-        Phase::Drop => pb::BookPhase::Drop,
-    }
-}
-
-/// The contract's form of an operation.
-pub fn operation_to_proto(operation: &Operation) -> pb::Operation {
-    use crate::domain::operation::OperationStatus;
-    pb::Operation {
-        name: operation.name.clone(),
-        action: action_to_proto(operation.action).into(),
-        status: match operation.status {
-            OperationStatus::Running => pb::OperationStatus::Running,
-            OperationStatus::Succeeded => pb::OperationStatus::Succeeded,
-            OperationStatus::Failed => pb::OperationStatus::Failed,
-        }
-        .into(),
-        actor: operation.actor.clone(),
-        request_id: operation.request_id.clone().unwrap_or_default(),
-        jobs: operation.jobs.clone(),
-        message: operation.message.clone(),
-        rollback_to_version: operation.rollback_to_version.unwrap_or(0),
-        create_time: Some(crate::grpc::convert::timestamp(operation.create_time)),
-        end_time: operation.end_time.map(crate::grpc::convert::timestamp),
-        retry_of: operation.retry_of.clone().unwrap_or_default(),
-        phases: operation
-            .progress()
-            .into_iter()
-            .map(|(phase, job, progress)| pb::OperationPhase {
-                phase: phase_to_proto(phase).into(),
-                job: job.unwrap_or_default().to_owned(),
-                status: phase_progress_to_proto(progress).into(),
-            })
-            .collect(),
-        unexpected_events: operation.unexpected_events.clone(),
-    }
-}
-
-fn phase_progress_to_proto(progress: PhaseProgress) -> pb::OperationPhaseStatus {
-    match progress {
-        PhaseProgress::Pending => pb::OperationPhaseStatus::Pending,
-        PhaseProgress::Starting => pb::OperationPhaseStatus::Starting,
-        PhaseProgress::Running => pb::OperationPhaseStatus::Running,
-        PhaseProgress::Succeeded => pb::OperationPhaseStatus::Succeeded,
-        PhaseProgress::Failed => pb::OperationPhaseStatus::Failed,
-        PhaseProgress::Skipped => pb::OperationPhaseStatus::Skipped,
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,11 @@
 //! The resource use cases: create, get, list and update projects, scopes, clusters, groups and
 //! deployments.
 
-use std::{fmt, sync::Arc};
+use std::sync::Arc;
 
 use eyrie_platform::{changes::Changes, status::FieldViolation};
 
+use super::peers::BookCatalog;
 use crate::{
     domain::{
         DeploymentError,
@@ -23,33 +24,6 @@ use crate::{
 
 /// How many times a write without etag is tried again when a concurrent change wins.
 const WRITE_ATTEMPTS: usize = 3;
-
-/// Where books live (book-runner-svc's BookService), asked whether a group's book references
-/// exist and are of the group's type, and which parameters an action's books require.
-#[async_trait::async_trait]
-pub trait BookCatalog: Send + Sync + fmt::Debug {
-    /// The book named `name`; `None` when there is no such book. `Unavailable` when the catalog
-    /// cannot be reached.
-    async fn book(&self, name: &str) -> Result<Option<CatalogBook>, DeploymentError>;
-}
-
-/// What deployment-svc needs to know of a book.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CatalogBook {
-    /// Its type (`odoo`, `pgo`, ...).
-    pub deployment_type: String,
-    /// The parameters a deployment must have for it to run, in the book's order.
-    pub required: Vec<RequiredParameter>,
-}
-
-/// A parameter a book requires.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequiredParameter {
-    /// Its key.
-    pub name: String,
-    /// What it means.
-    pub description: String,
-}
 
 /// Creates, reads, lists and updates the resources.
 #[derive(Debug, Clone)]

@@ -6,4 +6,4 @@ pub mod operations;
 pub mod outbox;
 pub mod resources;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -16,7 +16,7 @@ use eyrie_platform::{
     DatabaseSettings, ServerSettings,
     grpc::traced_channel,
     standalone::Service as _,
-    testing::{TestServer, init_test_logs, postgres_test_database, test_databases},
+    testing::{ClosedPort, TestServer, init_test_logs, postgres_test_database, test_databases},
 };
 use eyrie_proto::{
     internal::v1::version_recorder_client::VersionRecorderClient,
@@ -24,7 +24,6 @@ use eyrie_proto::{
 };
 use eyrie_version_svc::VersionSvc;
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement, Value};
-use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::transport::Channel;
 
@@ -259,9 +258,8 @@ async fn versions_queued_while_version_svc_is_down_arrive_in_order_once_it_is_up
     for databases in each_database().await {
         let (backend, db) = (databases.backend, &databases.db);
         // Nothing listens at this address until version-svc starts there.
-        let parked = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = parked.local_addr().unwrap();
-        drop(parked);
+        let parked = ClosedPort::hold().unwrap();
+        let address = parked.address;
         let _relay = start_relay(db.clone(), &format!("http://{address}"));
         insert_deployment(db, SHOP, "shop", 0).await;
         for revision in 1..=3 {
@@ -281,7 +279,7 @@ async fn versions_queued_while_version_svc_is_down_arrive_in_order_once_it_is_up
         assert_eq!(&waiting[1..], [(2, 0), (3, 0)], "{backend}");
         assert_eq!(current_version(db, SHOP).await, 0, "{backend}");
 
-        let listener = TcpListener::bind(address).await.unwrap();
+        let listener = parked.listen().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let settings = version_settings(&databases.versions);
         let server = tokio::spawn(VersionSvc::run(settings, listener, async {

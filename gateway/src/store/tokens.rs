@@ -115,26 +115,22 @@ impl TokenStore {
     ///
     /// Runs at every start with the bootstrap token, so it must be idempotent.
     pub async fn ensure_global_admin(&self, token: &str, display_name: &str) -> Result<(), DbErr> {
-        let hash = hash_token(token);
-        let existing = api_token::Entity::find()
-            .filter(api_token::Column::TokenHash.eq(hash.clone()))
-            .one(&self.db)
-            .await?;
-        if existing.is_some() {
-            return Ok(());
-        }
-        api_token::ActiveModel {
+        // One statement, not a read then an insert: gateways that start together with the
+        // same token all succeed, and one row is stored.
+        let admin = api_token::ActiveModel {
             id: Set(uuid::Uuid::now_v7().simple().to_string()),
             display_name: Set(display_name.to_owned()),
-            token_hash: Set(hash),
+            token_hash: Set(hash_token(token)),
             global_admin: Set(true),
             created_at: Set(Utc::now()),
             revoked_at: Set(None),
             last_used_at: Set(None),
             request_id: Set(None),
-        }
-        .insert(&self.db)
-        .await?;
+        };
+        api_token::Entity::insert(admin)
+            .on_conflict_do_nothing_on([api_token::Column::TokenHash])
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 

@@ -5,6 +5,7 @@ mod fixture;
 mod group_watchers;
 mod limits;
 mod operation_watchers;
+mod replicas;
 mod retries;
 mod scripted_deployments;
 mod tls;

@@ -43,34 +43,61 @@ pub(super) struct Driver {
 
 impl Driver {
     /// Starts chromedriver on a free loopback port and waits until its `/status` says ready.
+    ///
+    /// chromedriver binds the port itself, after the probe that found it free let go of it:
+    /// another process may take it in between, and chromedriver then exits at once. It is
+    /// started again on another port then, a bounded number of times.
     pub(super) async fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("eyrie-browser-")
-            .tempdir()?;
-        let port = free_port()?;
-        let output = File::create(dir.path().join("chromedriver.out"))?;
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .arg(format!(
-                "--log-path={}",
-                dir.path().join("chromedriver.log").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            // Its own process group, so that Drop can end Chromium's processes too, and a
-            // terminal's Ctrl-C reaches the test alone.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {CHROMEDRIVER}"))?;
-        let mut driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}/"),
-            dir,
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match Self::start_on(free_port()?).await {
+                Err((error, true)) if attempt < ATTEMPTS => {
+                    eprintln!("chromedriver exited at start; trying another port: {error:#}");
+                    attempt += 1;
+                }
+                outcome => return outcome.map_err(|(error, _)| error),
+            }
+        }
+    }
+
+    /// Starts chromedriver on `port`; on failure, the error and whether chromedriver exited.
+    async fn start_on(port: u16) -> Result<Self, (anyhow::Error, bool)> {
+        let spawn = || -> anyhow::Result<Self> {
+            let dir = tempfile::Builder::new()
+                .prefix("eyrie-browser-")
+                .tempdir()?;
+            let output = File::create(dir.path().join("chromedriver.out"))?;
+            let child = Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg(format!(
+                    "--log-path={}",
+                    dir.path().join("chromedriver.log").display()
+                ))
+                .stdin(Stdio::null())
+                .stdout(output.try_clone()?)
+                .stderr(output)
+                // Its own process group, so that Drop can end Chromium's processes too, and a
+                // terminal's Ctrl-C reaches the test alone.
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("cannot start {CHROMEDRIVER}"))?;
+            let driver = Self {
+                child,
+                url: format!("http://127.0.0.1:{port}/"),
+                dir,
+            };
+            Ok(driver)
         };
-        driver.wait_ready(port).await?;
-        Ok(driver)
+        let mut driver = spawn().map_err(|error| (error, false))?;
+        match driver.wait_ready(port).await {
+            Ok(()) => Ok(driver),
+            Err(error) => {
+                let exited = matches!(driver.child.try_wait(), Ok(Some(_)));
+                Err((error, exited))
+            }
+        }
     }
 
     async fn wait_ready(&mut self, port: u16) -> anyhow::Result<()> {

@@ -1,7 +1,10 @@
 //! Protobuf messages to and from deployment-svc's domain. Prost types stop here (and at the
 //! outbox, whose records are version-svc's requests).
 
+mod lifecycle;
 pub mod requests;
+
+pub use lifecycle::{action_to_proto, operation_to_proto, phase_to_proto, snapshot_to_proto};
 
 use eyrie_platform::status::FieldViolation;
 use eyrie_proto::v1 as pb;

@@ -23,7 +23,7 @@ use crate::domain::{
 };
 
 /// Every database a test runs on, migrated, with its name.
-pub(super) async fn databases() -> Vec<(&'static str, DatabaseConnection)> {
+pub(crate) async fn databases() -> Vec<(&'static str, DatabaseConnection)> {
     let mut databases = Vec::new();
     for settings in test_databases() {
         let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings)
@@ -34,7 +34,7 @@ pub(super) async fn databases() -> Vec<(&'static str, DatabaseConnection)> {
     databases
 }
 
-pub(super) fn meta(request_id: &str) -> RequestMeta {
+pub(crate) fn meta(request_id: &str) -> RequestMeta {
     RequestMeta {
         actor: "tokens/test".into(),
         request_id: Some(request_id.to_owned()).filter(|id| !id.is_empty()),
@@ -42,7 +42,7 @@ pub(super) fn meta(request_id: &str) -> RequestMeta {
 }
 
 /// Project `slug` with scope `dev` (drop allowed) and group `web` of generic applications.
-pub(super) async fn project(store: &ResourceStore, slug: &str) {
+pub(crate) async fn project(store: &ResourceStore, slug: &str) {
     let project = format!("projects/{slug}");
     store
         .create_project(
@@ -80,7 +80,7 @@ pub(super) async fn project(store: &ResourceStore, slug: &str) {
         .unwrap();
 }
 
-pub(super) fn new_deployment(slug: &str) -> NewDeployment {
+pub(crate) fn new_deployment(slug: &str) -> NewDeployment {
     let project = format!("projects/{slug}");
     NewDeployment {
         name: DeploymentName::parse("name", &format!("{project}/groups/web/deployments/shop"))
