@@ -12,9 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use eyrie_platform::grpc::TracedChannel;
+use eyrie_platform::{grpc::TracedChannel, peer_status::PeerFailure};
 use eyrie_proto::v1::{GetBookRequest, book_service_client::BookServiceClient};
-use tonic::Code;
 
 use crate::{
     domain::DeploymentError,
@@ -69,7 +68,13 @@ impl BookCatalog for RemoteBookCatalog {
             .await;
         let book = match answer {
             Ok(book) => book.into_inner(),
-            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+            // A name that is no book's, or cannot be one: there is no such book.
+            Err(status)
+                if matches!(
+                    PeerFailure::of(status.code()),
+                    PeerFailure::NotFound | PeerFailure::Invalid
+                ) =>
+            {
                 return Ok(None);
             }
             Err(status) => {

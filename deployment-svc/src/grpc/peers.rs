@@ -1,6 +1,6 @@
 //! The lifecycle's peers over gRPC: book-runner-svc's JobRunner and version-svc's history.
 
-use eyrie_platform::{grpc::TracedChannel, names::DeploymentName};
+use eyrie_platform::{grpc::TracedChannel, names::DeploymentName, peer_status::PeerFailure};
 use eyrie_proto::{
     internal::v1::{
         GetJobOutcomesRequest, JobOutcome, StartJobRequest, job_runner_client::JobRunnerClient,
@@ -46,7 +46,10 @@ impl JobRunner for RemoteJobRunner {
         };
         match self.0.clone().start_job(request).await {
             Ok(job) => Ok(job.into_inner()),
-            Err(status) if is_transient(status.code()) => {
+            // A refusal of the request itself (its book, its snapshot, the project's rights)
+            // is the same every time: it ends the operation. Anything else is about the runner
+            // or the way to it, which an operator fixes: the reconciler tries again.
+            Err(status) if PeerFailure::of(status.code()).is_transient() => {
                 Err(StartRefused::Transient(unavailable(&status)))
             }
             Err(status) => Err(StartRefused::Permanent(refusal(&status))),
@@ -98,40 +101,6 @@ fn unavailable(status: &Status) -> DeploymentError {
     DeploymentError::Unavailable(format!("book-runner-svc: {}", status.message()))
 }
 
-/// Whether StartJob refused with `code` for a reason that may be gone on a later try of the
-/// same request.
-///
-/// The codes that judge the request itself (its book, its snapshot, its parameters, the
-/// project's rights) give the same answer every time: retrying them only keeps the deployment
-/// "in progress" forever, so they end the operation. Every other code is about the runner, the
-/// connection to it or how the services are set up, not about this operation, and a later try
-/// can succeed once that is fixed: a crash or a database failure (INTERNAL, UNKNOWN, which
-/// tonic also gives for a broken connection), overload (RESOURCE_EXHAUSTED), a lost race
-/// (ABORTED), an internal credential that does not match during a rotation (UNAUTHENTICATED),
-/// or a peer address that points at the wrong service (UNIMPLEMENTED). Failing every running
-/// operation for one of those would punish users for an outage an operator fixes.
-fn is_transient(code: Code) -> bool {
-    match code {
-        Code::InvalidArgument
-        | Code::NotFound
-        | Code::AlreadyExists
-        | Code::PermissionDenied
-        | Code::FailedPrecondition
-        | Code::OutOfRange => false,
-        Code::Ok
-        | Code::Cancelled
-        | Code::Unknown
-        | Code::DeadlineExceeded
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Unimplemented
-        | Code::Internal
-        | Code::Unavailable
-        | Code::DataLoss
-        | Code::Unauthenticated => true,
-    }
-}
-
 /// Why the runner refused, for the operation's message: its words, or the code's meaning when
 /// it gave none.
 fn refusal(status: &Status) -> String {
@@ -144,31 +113,6 @@ fn refusal(status: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_refusals_of_the_request_itself_end_the_operation() {
-        let table = [
-            (Code::InvalidArgument, false),
-            (Code::NotFound, false),
-            (Code::AlreadyExists, false),
-            (Code::PermissionDenied, false),
-            (Code::FailedPrecondition, false),
-            (Code::OutOfRange, false),
-            (Code::Unavailable, true),
-            (Code::DeadlineExceeded, true),
-            (Code::Cancelled, true),
-            (Code::ResourceExhausted, true),
-            (Code::Aborted, true),
-            (Code::Internal, true),
-            (Code::Unknown, true),
-            (Code::Unauthenticated, true),
-            (Code::Unimplemented, true),
-            (Code::DataLoss, true),
-        ];
-        for (code, transient) in table {
-            assert_eq!(is_transient(code), transient, "{code:?}");
-        }
-    }
 
     #[test]
     fn a_refusal_without_words_still_says_why() {
