@@ -44,6 +44,11 @@ pub struct RunnerSettings {
     /// How often a running job checks whether another replica was asked to cancel it.
     #[serde(with = "humantime_serde")]
     pub cancel_check_interval: Duration,
+    /// When the process stops (SIGTERM), how long its running jobs may go on to their end
+    /// before they are interrupted and handed back to another replica. Keep it under the
+    /// pod's `terminationGracePeriodSeconds`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
     /// Heartbeat period of idle WatchJob streams, so proxies do not cut them.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
@@ -70,6 +75,7 @@ impl Default for RunnerSettings {
             workers: 4,
             lease_ttl: Duration::from_secs(15),
             poll_interval: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(20),
             cancel_check_interval: Duration::from_millis(500),
             heartbeat_interval: Duration::from_secs(15),
             directory_root: PathBuf::from("."),

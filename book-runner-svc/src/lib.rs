@@ -86,21 +86,38 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
         );
         let stop = CancellationToken::new();
         let mut workers = engine.start(stop.clone());
+        let draining = engine.clone();
         let jobs = Arc::new(Jobs::new(engine, books));
-        let served = Endpoint::new(Reflection::AllContracts)
+        // SIGTERM (a rollout): the server drains its calls while the engine stops claiming and
+        // lets its running jobs end within the grace; what still runs then stops without
+        // writing and is handed back, so another replica takes it over at once.
+        let stopping = CancellationToken::new();
+        tokio::spawn({
+            let stopping = stopping.clone();
+            async move {
+                shutdown.await;
+                stopping.cancel();
+            }
+        });
+        let grace = settings.runner.shutdown_grace;
+        let engine_stopped = {
+            let stopping = stopping.clone();
+            async move {
+                stopping.cancelled().await;
+                draining.drain(grace).await;
+                stop.cancel();
+                while workers.join_next().await.is_some() {}
+            }
+        };
+        let serving = Endpoint::new(Reflection::AllContracts)
             .require_internal_credential(&settings.internal)
             .add_service(BookServiceServer::new(book_service))
             .add_service(JobServiceServer::new(grpc::jobs::JobGrpc::new(
                 jobs.clone(),
             )))
             .add_service(JobRunnerServer::new(grpc::runner::RunnerGrpc::new(jobs)))
-            .serve(listener, &settings.server, shutdown)
-            .await;
-
-        // Running jobs stop here without writing; their leases expire and another replica (or
-        // this one, restarted) takes them over, re-running the interrupted step.
-        stop.cancel();
-        while workers.join_next().await.is_some() {}
+            .serve(listener, &settings.server, stopping.cancelled_owned());
+        let (served, ()) = tokio::join!(serving, engine_stopped);
         served
     }
 }

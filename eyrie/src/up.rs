@@ -143,6 +143,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     .into_iter()
                     .map(|allowed| allowed.parse().expect("loopback networks parse"))
                     .collect(),
+                // One process, stopped with Ctrl-C: no other replica takes jobs over, and the
+                // next start resumes them at once (they are handed back), so waiting is in vain.
+                shutdown_grace: std::time::Duration::from_secs(1),
                 ..Default::default()
             },
             peers: eyrie_book_runner_svc::config::Peers {

@@ -58,6 +58,12 @@ pub struct ServerSettings {
     /// A connection whose ping is unanswered this long is closed.
     #[serde(with = "humantime_serde")]
     pub keepalive_timeout: Duration,
+    /// Once a shutdown begins (SIGTERM), how long calls in flight may go on. Streams still open
+    /// then (watches) end with `UNAVAILABLE`, so that their clients resume on another replica
+    /// instead of holding this one until it is killed. Keep it well under the pod's
+    /// `terminationGracePeriodSeconds`.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// `[server.tls]`: TLS (and mutual TLS) on this port; plaintext when no certificate is set.
     pub tls: ServerTlsSettings,
 }
@@ -96,6 +102,7 @@ impl Default for ServerSettings {
             max_concurrent_streams: 1000,
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(20),
+            drain_timeout: Duration::from_secs(5),
             tls: ServerTlsSettings::default(),
         }
     }

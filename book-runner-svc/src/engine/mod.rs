@@ -68,6 +68,10 @@ pub struct Engine {
     ended: Notify,
     /// Jobs running in this process, to cancel them at once.
     running: Mutex<HashMap<String, Running>>,
+    /// Told whenever a job stops running in this process, for [`Engine::drain`].
+    left: Notify,
+    /// Cancelled when the process begins to stop: no job is claimed from then on.
+    draining: CancellationToken,
     deployments: Option<DeploymentClient>,
 }
 
@@ -106,6 +110,8 @@ impl Engine {
             queued: Notify::new(),
             ended: Notify::new(),
             running: Mutex::default(),
+            left: Notify::new(),
+            draining: CancellationToken::new(),
             deployments,
         })
     }
@@ -140,7 +146,34 @@ impl Engine {
         }
     }
 
-    /// Starts the workers and the reporter; they stop when `shutdown` is cancelled.
+    /// Stops claiming jobs, then waits until the jobs running in this process end, for `grace`
+    /// at most: a stopping replica lets its jobs finish rather than leave them to wait for
+    /// their leases to expire. What still runs then is interrupted when the workers' shutdown
+    /// comes, and handed back at once (see [`Engine::start`]).
+    pub async fn drain(&self, grace: std::time::Duration) {
+        self.draining.cancel();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            // Created before the look, so that a job leaving in between is not missed.
+            let left = self.left.notified();
+            let running = self.running.lock().expect("lock").len();
+            if running == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, left).await.is_err() {
+                tracing::warn!(
+                    running,
+                    ?grace,
+                    "jobs still running after the shutdown grace: handing them back"
+                );
+                return;
+            }
+        }
+    }
+
+    /// Starts the workers and the reporter; they stop when `shutdown` is cancelled. A job
+    /// interrupted by the shutdown is handed back (its lease ends now), so that another replica
+    /// takes it over at once instead of after the lease's time.
     pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> JoinSet<()> {
         let mut tasks = JoinSet::new();
         for worker in 0..self.settings.workers {
@@ -151,7 +184,7 @@ impl Engine {
     }
 
     async fn work(self: Arc<Self>, worker: usize, shutdown: CancellationToken) {
-        while !shutdown.is_cancelled() {
+        while !shutdown.is_cancelled() && !self.draining.is_cancelled() {
             let queued = self.queued.notified();
             // The local deadline of a lease counts from before it was asked for.
             let asked = Instant::now();
@@ -170,6 +203,7 @@ impl Engine {
                         () = queued => {}
                         () = tokio::time::sleep(self.settings.poll_interval) => {}
                         () = shutdown.cancelled() => {}
+                        () = self.draining.cancelled() => {}
                     }
                 }
                 Err(err) => {
@@ -219,18 +253,29 @@ impl Engine {
             stop: stop.clone(),
             interruption,
         };
+        let lease = run.lease.clone();
         let outcome = run.run(&claim.job, claim.started_step).await;
         keeper.abort();
-        self.running.lock().expect("lock").remove(&id);
         match outcome {
             Ok(()) => {
                 tracing::info!(job = %claim.job.name, "job ended");
                 self.ended.notify_one();
             }
+            Err(interruption) if shutdown.is_cancelled() => {
+                // The run has stopped writing: another replica may take the job now.
+                match self.store.release(&lease, Utc::now()).await {
+                    Ok(()) => tracing::info!(job = %claim.job.name, "job handed back at shutdown"),
+                    Err(err) => {
+                        tracing::warn!(job = %claim.job.name, ?interruption, error = %err, "job left to another worker when its lease expires")
+                    }
+                }
+            }
             Err(interruption) => {
                 tracing::warn!(job = %claim.job.name, ?interruption, "job left to another worker")
             }
         }
+        self.running.lock().expect("lock").remove(&id);
+        self.left.notify_waiters();
     }
 
     /// Renews the lease until the job ends; stops the run when the lease is lost, when its

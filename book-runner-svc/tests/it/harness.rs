@@ -210,6 +210,43 @@ pub fn start_request(
     }
 }
 
+/// Stores a global book written in YAML in the runner database `database`; returns its name.
+pub async fn add_book_to(database: &DatabaseSettings, yaml: &str) -> String {
+    let db = eyrie_platform::db::connect_and_migrate::<Migrator>(database)
+        .await
+        .unwrap();
+    let spec = BookSpec::parse(BookFormat::Yaml, yaml).unwrap();
+    let name = BookName::global(spec.name.clone());
+    SeaBookStore::new(db)
+        .create(&NewBook { name, spec })
+        .await
+        .unwrap()
+        .name
+        .to_string()
+}
+
+/// Waits (a minute at most) until `job` has `status`.
+pub async fn until_status(jobs: &mut JobServiceClient<Channel>, job: &str, status: JobStatus) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = jobs
+            .get_job(pb::GetJobRequest {
+                name: job.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if now.status() == status {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{job} never became {status:?}: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Sequence numbers of `events`.
 pub fn sequences(events: &[pb::JobEvent]) -> Vec<u64> {
     events.iter().map(|e| e.sequence).collect()

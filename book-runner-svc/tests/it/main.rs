@@ -14,5 +14,6 @@ mod kubernetes;
 mod lease_deadline;
 mod recording;
 mod reports;
+mod rollout;
 mod waits;
 mod watch;

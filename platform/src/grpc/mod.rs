@@ -1,6 +1,7 @@
 //! gRPC plumbing: serving our endpoints and calling our peers.
 
 mod client;
+pub mod drain;
 mod server;
 
 pub use client::{CONNECT_TIMEOUT, TracedChannel, parse_addresses, traced_channel};

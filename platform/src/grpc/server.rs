@@ -23,6 +23,9 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
 
+use tokio_util::sync::CancellationToken;
+
+use super::drain::DrainLayer;
 use crate::{config::ServerSettings, trace_context::RpcSpanLayer};
 
 /// Which descriptors server reflection offers.
@@ -196,10 +199,18 @@ impl Endpoint {
             .context("listener has no local address")?;
         let served = self.served;
         let reporter = health.clone();
+        // Cancelled `drain_timeout` after the shutdown began: the streams still open end then.
+        let cut = CancellationToken::new();
+        let drain_timeout = settings.drain_timeout;
+        let cut_later = cut.clone();
         let shutdown = async move {
             shutdown.await;
-            tracing::info!(%address, "shutting down: draining calls in flight");
+            tracing::info!(%address, ?drain_timeout, "shutting down: draining calls in flight");
             set_status(&reporter, &served, ServingStatus::NotServing).await;
+            tokio::spawn(async move {
+                tokio::time::sleep(drain_timeout).await;
+                cut_later.cancel();
+            });
         };
 
         let internal = self
@@ -214,7 +225,9 @@ impl Endpoint {
             .accept_http1(http1)
             .layer(
                 ServiceBuilder::new()
-                    // Outermost: every call gets an `x-request-id` (the caller's, or a new one)...
+                    // Outermost: at shutdown, what is still open after the drain time ends.
+                    .layer(DrainLayer::new(cut))
+                    // Every call gets an `x-request-id` (the caller's, or a new one)...
                     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                     // ...which is echoed back so a client can quote it in a bug report...
                     .layer(PropagateRequestIdLayer::x_request_id())

@@ -224,6 +224,21 @@ impl SeaJobStore {
     }
 }
 
+impl SeaJobStore {
+    /// Hands `lease` back: its lease ends at `now`, so any worker may claim the job at once and
+    /// run its interrupted step again. Fenced: a lease already taken over changes nothing.
+    pub async fn release(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), WriteError> {
+        job::Entity::update_many()
+            .col_expr(job::Column::LeaseExpiresAt, Expr::value(now))
+            .filter(job::Column::Id.eq(lease.job_id.clone()))
+            .filter(job::Column::LeaseEpoch.eq(lease.epoch))
+            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+}
+
 /// The state of a step whose attempt starts at `now`.
 fn running(step: StartedStep, now: DateTime<Utc>) -> StepChange {
     StepChange {
