@@ -80,18 +80,13 @@ impl ResourceStore {
         &self,
         query: &DeploymentQuery,
     ) -> Result<Vec<Deployment>, StoreError> {
-        let mut select = deployment::Entity::find()
-            .filter(deployment::Column::DeploymentGroup.eq(query.group.to_string()));
-        if let Some(state) = query.state {
-            select = select.filter(deployment::Column::State.eq(state.as_str()));
-        }
-        if !query.includes_dropped() {
-            select = select.filter(deployment::Column::State.ne(DeploymentState::Dropped.as_str()));
-        }
-        if let Some(scope) = &query.scope {
-            select = select.filter(deployment::Column::Scope.eq(scope.clone()));
-        }
-        fetch_page(&self.db, select, deployment::Column::Name, &query.page).await
+        fetch_page(
+            &self.db,
+            listed(query),
+            deployment::Column::Name,
+            &query.page,
+        )
+        .await
     }
 
     /// Applies `update` if the deployment is not dropped and the etag (when sent) is current.
@@ -242,6 +237,32 @@ pub async fn find_deployment(
     name: &str,
 ) -> Result<Option<Deployment>, StoreError> {
     find_named(conn, name).await
+}
+
+/// The deployments `query` lists, before paging.
+fn listed(query: &DeploymentQuery) -> sea_orm::Select<deployment::Entity> {
+    let mut select = deployment::Entity::find()
+        .filter(deployment::Column::DeploymentGroup.eq(query.group.to_string()));
+    if let Some(state) = query.state {
+        select = select.filter(deployment::Column::State.eq(state.as_str()));
+    }
+    if !query.includes_dropped() {
+        select = select.filter(deployment::Column::State.ne(DeploymentState::Dropped.as_str()));
+    }
+    if let Some(scope) = &query.scope {
+        select = select.filter(deployment::Column::Scope.eq(scope.clone()));
+    }
+    select
+}
+
+/// The statement of one page of `query`, for the tests that read its plan.
+#[cfg(test)]
+pub(crate) fn list_statement(
+    query: &DeploymentQuery,
+    backend: sea_orm::DbBackend,
+) -> sea_orm::Statement {
+    use sea_orm::QueryTrait as _;
+    super::page_of(listed(query), deployment::Column::Name, &query.page).build(backend)
 }
 
 /// The namespaces of the deployments of `project` (a resource name) that are not dropped,

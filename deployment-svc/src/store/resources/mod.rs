@@ -20,6 +20,8 @@ use sea_orm::{
     QueryFilter as _, QueryOrder as _, QuerySelect as _, Select,
 };
 
+#[cfg(test)]
+pub(crate) use deployments::list_statement;
 pub use deployments::{
     deployment_states, find_deployment, find_deployment_for_update, project_namespaces,
     save_deployment, version_record,
@@ -105,18 +107,23 @@ async fn fetch_page<T: Stored>(
     name: <T::Entity as EntityTrait>::Column,
     page: &PageRequest,
 ) -> Result<Vec<T>, StoreError> {
-    let select = match &page.after {
-        Some(after) => select.filter(name.gt(after.clone())),
-        None => select,
-    };
-    select
-        .order_by_asc(name)
-        .limit(page.limit)
+    page_of(select, name, page)
         .all(db)
         .await?
         .into_iter()
         .map(T::from_row)
         .collect()
+}
+
+/// The page `page` of `select`: a keyset page, the rows named after the last one read, in
+/// name order. With an index on (parent, name), every page costs the same however many rows
+/// the table holds.
+fn page_of<E: EntityTrait>(select: Select<E>, name: E::Column, page: &PageRequest) -> Select<E> {
+    let select = match &page.after {
+        Some(after) => select.filter(name.gt(after.clone())),
+        None => select,
+    };
+    select.order_by_asc(name).limit(page.limit)
 }
 
 /// The resource named `name` (its row's primary key), if any.

@@ -3,6 +3,7 @@
 
 mod request_ids;
 mod retries;
+mod scale;
 
 use eyrie_platform::testing::{describe, test_databases};
 use sea_orm::DatabaseConnection;
