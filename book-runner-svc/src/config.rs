@@ -67,6 +67,8 @@ pub struct RunnerSettings {
     /// Networks (`127.0.0.0/8`), addresses (`::1`) and host names that `http.check` may reach
     /// although they are loopback, link-local, unspecified or the runner's own: none by default.
     pub http_check_allow: Vec<AllowedHost>,
+    /// Which finished jobs are deleted, with their steps, events and logs, and how often.
+    pub retention: RetentionSettings,
 }
 
 impl Default for RunnerSettings {
@@ -82,6 +84,42 @@ impl Default for RunnerSettings {
             simulated_pass_interval: crate::cluster::simulated::DEFAULT_PASS_INTERVAL,
             kubernetes: CredentialPolicy::default(),
             http_check_allow: Vec::new(),
+            retention: RetentionSettings::default(),
+        }
+    }
+}
+
+/// Retention of finished jobs (`[runner.retention]`): a background task of every replica deletes
+/// finished jobs, with their steps, events and logs, that either rule gives up. Whatever the
+/// rules, it never deletes a queued or running job, a job whose outcome deployment-svc has not
+/// acknowledged yet, or the newest finished job of a deployment (the one its latest operation may
+/// still retry, and the reconciler may still ask about): see `store/jobs/prune.rs`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Finished jobs that ended longer ago than this are deleted (default 30 days); `0s`: kept
+    /// whatever their age.
+    #[serde(with = "humantime_serde")]
+    pub keep_finished_for: Duration,
+    /// Finished jobs kept per deployment, the newest (default 100); older ones are deleted.
+    /// `0`: no limit.
+    pub keep_finished_per_deployment: u32,
+    /// How often a pass runs (default 10 minutes; the first one a minute after the start);
+    /// `0s`: never, nothing is deleted.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Jobs deleted per transaction (default 100): a pass deletes in batches of this many, so
+    /// it never holds locks for long nor makes one huge transaction.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            keep_finished_for: Duration::from_secs(30 * 24 * 60 * 60),
+            keep_finished_per_deployment: 100,
+            interval: Duration::from_secs(10 * 60),
+            batch_size: 100,
         }
     }
 }

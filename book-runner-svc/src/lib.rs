@@ -86,6 +86,11 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
         );
         let stop = CancellationToken::new();
         let mut workers = engine.start(stop.clone());
+        workers.spawn(service::retention::run(
+            engine.store().clone(),
+            settings.runner.retention.clone(),
+            stop.clone(),
+        ));
         let draining = engine.clone();
         let jobs = Arc::new(Jobs::new(engine, books));
         // SIGTERM (a rollout): the server drains its calls while the engine stops claiming and

@@ -33,6 +33,8 @@ fn example_configurations_load() {
         runner.peers.deployment.as_deref(),
         Some("http://deployment-svc:50061")
     );
+    // The example spells out retention's defaults.
+    assert_eq!(runner.runner.retention, Default::default());
     let version: eyrie_version_svc::Settings =
         load(Some(&example("version-svc.toml")), none.clone()).unwrap();
     assert_eq!(version.server.listen_addr_or(0).port(), 50063);

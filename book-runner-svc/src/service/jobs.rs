@@ -168,7 +168,25 @@ impl Jobs {
     /// the same id started.
     async fn queue(&self, request: StartRequest, book: BookSpec) -> Result<Job, JobError> {
         let resume_from = match (&request.retry_of, request.resume_from_failed_step) {
-            (Some(retried), true) => self.failed_step_of(retried, &book).await?,
+            (Some(retried), true) => match self.failed_step_of(retried, &book).await {
+                Ok(step) => step,
+                // Retention may have deleted the retried job once this retry's job existed
+                // (it is then no longer its deployment's newest): a replayed start gets the job
+                // it started, as any replay does.
+                Err(missing @ JobError::NotFound { .. }) => {
+                    let deployment = &request.snapshot.deployment.name;
+                    return match self
+                        .engine
+                        .store()
+                        .find_by_request_id(deployment, &request.request_id)
+                        .await?
+                    {
+                        Some(job) => Ok(job),
+                        None => Err(missing),
+                    };
+                }
+                Err(err) => return Err(err),
+            },
             _ => 0,
         };
         let new = NewJob {

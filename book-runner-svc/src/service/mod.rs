@@ -4,3 +4,4 @@ pub mod books;
 pub mod job_watch;
 pub mod jobs;
 pub mod off_thread;
+pub mod retention;

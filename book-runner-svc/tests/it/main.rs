@@ -14,6 +14,7 @@ mod kubernetes;
 mod lease_deadline;
 mod recording;
 mod reports;
+mod retention;
 mod rollout;
 mod waits;
 mod watch;

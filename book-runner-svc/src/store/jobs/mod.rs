@@ -1,8 +1,9 @@
 //! Jobs in book-runner-svc's database: creating them, reading them, their events and logs.
 //! Worker writes (claims, leases, fenced step updates) are in [`lease`]; the outcome-report
-//! outbox in [`reports`].
+//! outbox in [`reports`]; retention (deleting old finished jobs) in [`prune`].
 
 mod lease;
+mod prune;
 mod record;
 mod reports;
 mod rows;
@@ -20,6 +21,7 @@ use sea_orm::{
 use self::rows::{corrupt, event_row, to_event, to_job};
 pub use self::{
     lease::{Claim, Lease, StartedStep, WriteError},
+    prune::{Pruned, Retention},
     record::Entry,
 };
 use super::entity::{job, job_event, job_step, step_log};

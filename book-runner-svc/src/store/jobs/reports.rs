@@ -18,7 +18,7 @@ pub(super) const NONE: &str = "none";
 /// The outcome must be reported.
 pub(super) const PENDING: &str = "pending";
 /// deployment-svc acknowledged the outcome.
-const ACKNOWLEDGED: &str = "acknowledged";
+pub(super) const ACKNOWLEDGED: &str = "acknowledged";
 
 impl SeaJobStore {
     /// Ended jobs whose outcome is due for (another) delivery attempt, oldest first.

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_books;
 mod m20261128_000002_create_jobs;
 mod m20261128_000003_index_active_jobs;
+mod m20261205_000004_retention_indexes;
 
 /// Applies book-runner-svc's migrations, tracked in a table of its own so that services sharing
 /// one database never see each other's migrations.
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_books::Migration),
             Box::new(m20261128_000002_create_jobs::Migration),
             Box::new(m20261128_000003_index_active_jobs::Migration),
+            Box::new(m20261205_000004_retention_indexes::Migration),
         ]
     }
 
