@@ -8,12 +8,20 @@
 //! with `NOTIFY` and every replica `LISTEN`s, so a watcher on one replica sees the changes made
 //! on another. SQLite is used by one process only, so memory is enough there.
 //!
+//! A watcher of one group of records (the deployments of one group, say) subscribes to that
+//! group's *topic*, the part of the keys before their last `/`: it is woken by its own group's
+//! changes only, so a burst of changes elsewhere neither wakes it nor makes it fall behind.
+//!
 //! Signals can be missed (a listener reconnecting, a watcher falling behind the broadcast, a
 //! process dying between its commit and its signal): the watcher is then told to read
 //! everything again ([`Signal::Resync`]), and watchers also resynchronise on a slow timer of
 //! their own, so a missed signal delays a change but never loses it.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use secrecy::ExposeSecret as _;
@@ -25,6 +33,9 @@ use crate::config::DatabaseSettings;
 /// Signals kept for a watcher that is slow to read them; one that falls further behind
 /// resynchronises.
 const BUFFER: usize = 4096;
+
+/// Signals kept per topic for a slow watcher of that topic.
+const TOPIC_BUFFER: usize = 256;
 
 /// Wait before listening again after the listening connection failed.
 const RELISTEN_DELAY: Duration = Duration::from_secs(1);
@@ -44,7 +55,63 @@ pub struct Changes {
     /// On PostgreSQL, the database and the `NOTIFY` channel that carry signals to the other
     /// replicas.
     replicas: Option<(DatabaseConnection, String)>,
-    sender: broadcast::Sender<Signal>,
+    dispatch: Arc<Dispatch>,
+}
+
+/// Hands each signal to the watchers of every key and to those of its topic.
+#[derive(Debug)]
+struct Dispatch {
+    every: broadcast::Sender<Signal>,
+    topics: Mutex<HashMap<Arc<str>, broadcast::Sender<Signal>>>,
+}
+
+impl Dispatch {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            every: broadcast::channel(BUFFER).0,
+            topics: Mutex::default(),
+        })
+    }
+
+    fn send(&self, signal: Signal) {
+        let topics = self
+            .topics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &signal {
+            Signal::Changed(key) => {
+                if let Some(watchers) = topics.get(topic_of(key)) {
+                    let _ = watchers.send(signal.clone());
+                }
+            }
+            Signal::Resync => {
+                for watchers in topics.values() {
+                    let _ = watchers.send(Signal::Resync);
+                }
+            }
+        }
+        drop(topics);
+        let _ = self.every.send(signal);
+    }
+
+    fn subscribe_to(&self, topic: &str) -> broadcast::Receiver<Signal> {
+        let mut topics = self
+            .topics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Topics nobody watches anymore go, so that the map holds only watched groups.
+        topics.retain(|_, watchers| watchers.receiver_count() > 0);
+        topics
+            .entry(Arc::from(topic))
+            .or_insert_with(|| broadcast::channel(TOPIC_BUFFER).0)
+            .subscribe()
+    }
+}
+
+/// The topic of `key`: everything up to its last `/`, included (`projects/a/groups/web/
+/// deployments/` for a deployment of that group).
+pub fn topic_of(key: &str) -> &str {
+    key.rfind('/').map_or("", |slash| &key[..=slash])
 }
 
 impl Changes {
@@ -52,7 +119,7 @@ impl Changes {
     pub fn local() -> Arc<Self> {
         Arc::new(Self {
             replicas: None,
-            sender: broadcast::channel(BUFFER).0,
+            dispatch: Dispatch::new(),
         })
     }
 
@@ -74,16 +141,16 @@ impl Changes {
             Some(schema) => format!("{name}.{schema}"),
             None => name.to_owned(),
         };
-        let (sender, _) = broadcast::channel(BUFFER);
+        let dispatch = Dispatch::new();
         tokio::spawn(listen(
             url.to_owned(),
             channel.clone(),
-            sender.clone(),
+            dispatch.clone(),
             shutdown,
         ));
         Arc::new(Self {
             replicas: Some((db.clone(), channel)),
-            sender,
+            dispatch,
         })
     }
 
@@ -91,7 +158,7 @@ impl Changes {
     /// the change committed. A signal that cannot be sent to the other replicas is logged: their
     /// watchers catch up on their next resynchronisation.
     pub async fn publish(&self, key: &str) {
-        let _ = self.sender.send(Signal::Changed(Arc::from(key)));
+        self.dispatch.send(Signal::Changed(Arc::from(key)));
         let Some((db, channel)) = &self.replicas else {
             return;
         };
@@ -108,7 +175,14 @@ impl Changes {
     /// Every signal from now on.
     pub fn subscribe(&self) -> Subscription {
         Subscription {
-            receiver: self.sender.subscribe(),
+            receiver: self.dispatch.every.subscribe(),
+        }
+    }
+
+    /// The signals of the keys of `topic` (see [`topic_of`]) from now on, and every `Resync`.
+    pub fn subscribe_to(&self, topic: &str) -> Subscription {
+        Subscription {
+            receiver: self.dispatch.subscribe_to(topic),
         }
     }
 }
@@ -137,17 +211,17 @@ impl Subscription {
 async fn listen(
     url: String,
     channel: String,
-    sender: broadcast::Sender<Signal>,
+    dispatch: Arc<Dispatch>,
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
         let listening = async {
             let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
             listener.listen(&channel).await?;
-            let _ = sender.send(Signal::Resync);
+            dispatch.send(Signal::Resync);
             loop {
                 let notification = listener.recv().await?;
-                let _ = sender.send(Signal::Changed(Arc::from(notification.payload())));
+                dispatch.send(Signal::Changed(Arc::from(notification.payload())));
             }
         };
         let result: Result<(), sqlx::Error> = tokio::select! {
@@ -179,5 +253,41 @@ mod tests {
             changes.publish(&key.to_string()).await;
         }
         assert_eq!(watcher.next().await, Some(Signal::Resync));
+    }
+
+    #[tokio::test]
+    async fn a_topics_watcher_hears_its_topic_only_however_busy_the_others_are() {
+        let changes = Changes::local();
+        let mut web = changes.subscribe_to("projects/a/groups/web/deployments/");
+        // Far more changes in another group than a watcher keeps: none of them reaches it.
+        for key in 0..=BUFFER {
+            changes
+                .publish(&format!("projects/a/groups/db/deployments/d{key}"))
+                .await;
+        }
+        changes
+            .publish("projects/a/groups/web/deployments/shop")
+            .await;
+        assert_eq!(
+            web.next().await,
+            Some(Signal::Changed(Arc::from(
+                "projects/a/groups/web/deployments/shop"
+            )))
+        );
+        changes.dispatch.send(Signal::Resync);
+        assert_eq!(
+            web.next().await,
+            Some(Signal::Resync),
+            "a resync reaches every topic"
+        );
+    }
+
+    #[test]
+    fn the_topic_of_a_key_is_its_parent() {
+        assert_eq!(
+            topic_of("projects/a/groups/web/deployments/shop"),
+            "projects/a/groups/web/deployments/"
+        );
+        assert_eq!(topic_of("alone"), "");
     }
 }

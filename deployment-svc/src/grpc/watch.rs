@@ -94,8 +94,9 @@ struct Closed;
 
 impl GroupStream {
     async fn run(mut self) {
-        // Subscribed before the first read, so that no change after it is missed.
-        let mut signals = self.resources.changes().subscribe();
+        // Subscribed before the first read, so that no change after it is missed; to the
+        // group's topic, so that other groups' changes never wake this stream.
+        let mut signals = self.resources.changes().subscribe_to(&self.members);
         if self.read_group().await.is_err() {
             return;
         }
@@ -109,10 +110,7 @@ impl GroupStream {
         loop {
             let result = tokio::select! {
                 signal = signals.next() => match signal {
-                    Some(Signal::Changed(name)) if name.starts_with(&self.members) => {
-                        self.read_one(&name).await
-                    }
-                    Some(Signal::Changed(_)) => Ok(false),
+                    Some(Signal::Changed(name)) => self.read_one(&name).await,
                     Some(Signal::Resync) => self.read_group().await,
                     None => return,
                 },
