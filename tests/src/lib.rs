@@ -6,6 +6,7 @@
 pub mod auth;
 mod binaries;
 pub mod browser;
+pub mod chaos;
 pub mod cli;
 pub mod console;
 pub mod eyrie_up;
@@ -21,5 +22,6 @@ pub mod walkthrough;
 pub use binaries::binary;
 pub use process::{ServiceConfig, ServiceProcess, TestDatabase};
 pub use suite::{
-    EveryService, Suite, SuiteConfig, gateway_in_front_of_version, version_behind_gateway,
+    EveryService, Suite, SuiteConfig, free_loopback_address, gateway_in_front_of_version,
+    version_behind_gateway,
 };

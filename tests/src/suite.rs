@@ -177,7 +177,7 @@ fn with_env(config: ServiceConfig, env: &[(&str, &str)]) -> ServiceConfig {
 /// A loopback address with a port free right now, below the ephemeral range (32768 and up on
 /// Linux): a port the system handed out for listening could be taken by an outgoing connection
 /// before the service binds it.
-fn free_loopback_address() -> std::io::Result<String> {
+pub fn free_loopback_address() -> std::io::Result<String> {
     use std::hash::{BuildHasher as _, Hasher as _};
     for _ in 0..200 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

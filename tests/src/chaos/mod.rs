@@ -1,0 +1,388 @@
+//! A soak under faults: the whole fleet, two replicas of everything on one PostgreSQL, runs a
+//! load of deployments cycling through their lifecycle while replicas are killed and restarted,
+//! one is frozen past its leases, and (when asked) PostgreSQL itself restarts. Then it checks
+//! that nothing was lost, duplicated or left stuck, and reports what it held.
+
+mod fleet;
+mod load;
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail, ensure};
+use eyrie_proto::v1 as pb;
+use tokio::sync::Mutex;
+
+pub use fleet::{Fleet, postgres_url};
+use load::{Clients, Followed, Outcome};
+
+/// How big and how rough a run is.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Projects, each with one group of deployments on its own simulated cluster.
+    pub projects: usize,
+    /// Deployments per project.
+    pub deployments: usize,
+    /// Lifecycle cycles per deployment (deploy, new image, pause, deploy).
+    pub cycles: usize,
+    /// Time between two kills of a random replica.
+    pub kill_every: Duration,
+    /// Restart PostgreSQL once, midway (it stops every client of the machine's server).
+    pub restart_postgres: bool,
+    /// Seed of the fault schedule, printed so that a run can be replayed.
+    pub seed: u64,
+}
+
+impl Plan {
+    /// The short run CI makes, unless `EYRIE_CHAOS_*` variables say otherwise.
+    pub fn from_env() -> Self {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(default)
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |elapsed| elapsed.as_nanos() as u64);
+        Self {
+            projects: number("EYRIE_CHAOS_PROJECTS", 3) as usize,
+            deployments: number("EYRIE_CHAOS_DEPLOYMENTS", 2) as usize,
+            cycles: number("EYRIE_CHAOS_CYCLES", 2) as usize,
+            kill_every: Duration::from_millis(number("EYRIE_CHAOS_KILL_EVERY_MS", 4000)),
+            restart_postgres: number("EYRIE_CHAOS_RESTART_POSTGRES", 0) == 1,
+            seed: number("EYRIE_CHAOS_SEED", seed),
+        }
+    }
+}
+
+/// What a run held and found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// How long the load ran.
+    pub duration: Duration,
+    /// Deployments cycled.
+    pub deployments: usize,
+    /// Operations that ended succeeded.
+    pub operations: usize,
+    /// Jobs run.
+    pub jobs: usize,
+    /// Job followers (watchers that resumed after every break).
+    pub watchers: usize,
+    /// Times a watcher opened its stream again.
+    pub resumes: usize,
+    /// Calls retried after a transient failure.
+    pub retries: usize,
+    /// Replicas killed (SIGKILL) and restarted.
+    pub kills: Vec<String>,
+    /// Replicas frozen (SIGSTOP) past their lease.
+    pub pauses: Vec<String>,
+    /// PostgreSQL restarts.
+    pub database_restarts: usize,
+    /// What was lost, duplicated or stuck: must stay empty.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.duration.as_secs_f64().max(0.001);
+        writeln!(f, "chaos run: {:.1} s", seconds)?;
+        writeln!(
+            f,
+            "  load: {} deployments, {} operations ({:.2}/s), {} jobs, {} watchers ({} resumes), {} calls retried",
+            self.deployments,
+            self.operations,
+            self.operations as f64 / seconds,
+            self.jobs,
+            self.watchers,
+            self.resumes,
+            self.retries
+        )?;
+        writeln!(
+            f,
+            "  faults: {} kills ({}), {} pauses ({}), {} database restarts",
+            self.kills.len(),
+            self.kills.join(" "),
+            self.pauses.len(),
+            self.pauses.join(" "),
+            self.database_restarts
+        )?;
+        writeln!(f, "  lost, duplicated or stuck: {}", self.problems.len())?;
+        for problem in &self.problems {
+            writeln!(f, "    - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `plan` against a fleet on the PostgreSQL database `url`.
+pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
+    let dir = tempfile::tempdir()?;
+    let fleet = Arc::new(Mutex::new(Fleet::start(url, dir.path()).await?));
+    let token = crate::auth::admin_token(dir.path());
+    let clients = Clients::new(&fleet.lock().await.gateways(), &token)?;
+    let deployments = set_up(&clients, plan, &dir.path().join("clusters")).await?;
+
+    let started = Instant::now();
+    let done = Arc::new(AtomicBool::new(false));
+    let faults = tokio::spawn(inject_faults(fleet.clone(), plan.clone(), done.clone()));
+    let cycles = deployments.iter().map(|(name, image)| {
+        let clients = clients.clone();
+        let (name, image, cycles) = (name.clone(), image.clone(), plan.cycles);
+        tokio::spawn(async move {
+            let outcome = load::cycle(&clients, &name, &image, cycles).await;
+            (name, outcome)
+        })
+    });
+    let outcomes = futures::future::join_all(cycles).await;
+    done.store(true, Ordering::SeqCst);
+    let (kills, pauses, database_restarts) = faults.await.context("the fault injector")??;
+
+    let mut report = Report {
+        duration: started.elapsed(),
+        deployments: deployments.len(),
+        retries: clients.retries.load(Ordering::Relaxed),
+        kills,
+        pauses,
+        database_restarts,
+        ..Report::default()
+    };
+    for joined in outcomes {
+        let (name, outcome) = joined.context("a deployment's load")?;
+        match outcome {
+            Ok(outcome) => check_deployment(&clients, &name, outcome, &mut report).await?,
+            Err(error) => report.problems.push(format!("{name}: {error:#}")),
+        }
+    }
+    Ok(report)
+}
+
+/// Projects with a scope, a simulated cluster and a group of `plan.deployments` deployments
+/// each; returns every deployment with its first image.
+async fn set_up(
+    clients: &Clients,
+    plan: &Plan,
+    clusters: &std::path::Path,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut gateway = clients.pick();
+    let mut deployments = Vec::new();
+    for p in 0..plan.projects {
+        let project = format!("projects/chaos{p}");
+        gateway
+            .create_project(&format!("chaos{p}"), "Chaos")
+            .await?;
+        gateway.create_scope(&project, "dev", "Dev", true).await?;
+        let cluster = gateway.request(pb::CreateClusterRequest {
+            parent: project.clone(),
+            cluster_id: "local".into(),
+            cluster: Some(pb::Cluster {
+                display_name: "Simulated".into(),
+                connection: Some(pb::cluster::Connection::Directory(
+                    pb::DirectoryConnection {
+                        path: clusters.join(format!("chaos{p}")).display().to_string(),
+                        simulated: true,
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        gateway.deployments.create_cluster(cluster).await?;
+        gateway
+            .create_group(&project, "web", pb::DeploymentType::None)
+            .await?;
+        for d in 0..plan.deployments {
+            let image = "nginx:1.27".to_owned();
+            let request = gateway.request(pb::CreateDeploymentRequest {
+                parent: format!("{project}/groups/web"),
+                deployment_id: format!("d{d}"),
+                deployment: Some(pb::Deployment {
+                    display_name: format!("D{d}"),
+                    scope: format!("{project}/scopes/dev"),
+                    clusters: vec![format!("{project}/clusters/local")],
+                    image: image.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            let created = gateway
+                .deployments
+                .create_deployment(request)
+                .await?
+                .into_inner();
+            deployments.push((created.name, image));
+        }
+    }
+    Ok(deployments)
+}
+
+/// Kills a random replica every `plan.kill_every` (and starts it again at once), freezes one
+/// runner past its lease once, and restarts PostgreSQL once when asked, until `done`.
+async fn inject_faults(
+    fleet: Arc<Mutex<Fleet>>,
+    plan: Plan,
+    done: Arc<AtomicBool>,
+) -> anyhow::Result<(Vec<String>, Vec<String>, usize)> {
+    let mut random = plan.seed.max(1);
+    let mut next = move || {
+        // xorshift64: enough to spread faults, and replayable from the seed.
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    let (mut kills, mut pauses, mut restarts) = (Vec::new(), Vec::new(), 0);
+    let mut round = 0u64;
+    while !done.load(Ordering::SeqCst) {
+        tokio::time::sleep(plan.kill_every).await;
+        if done.load(Ordering::SeqCst) {
+            break;
+        }
+        round += 1;
+        let mut fleet = fleet.lock().await;
+        if round == 2 {
+            // A runner frozen past its lease: another takes its jobs; once it thaws, it must
+            // not write for them.
+            let runner = fleet
+                .replicas
+                .iter()
+                .find(|replica| replica.service == "book-runner-svc")
+                .context("a runner")?;
+            pauses.push(runner.label());
+            runner.freeze_for(fleet::LEASE * 2).await?;
+            continue;
+        }
+        if round == 3 && plan.restart_postgres {
+            restart_postgres().await?;
+            restarts += 1;
+            continue;
+        }
+        let count = fleet.replicas.len() as u64;
+        let replica = &mut fleet.replicas[(next() % count) as usize];
+        kills.push(replica.label());
+        replica.kill().await?;
+        replica.start().await?;
+    }
+    Ok((kills, pauses, restarts))
+}
+
+/// Restarts the machine's PostgreSQL server (its clients reconnect).
+async fn restart_postgres() -> anyhow::Result<()> {
+    let versions = std::fs::read_dir("/etc/postgresql").context("no local PostgreSQL")?;
+    let version = versions
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .next()
+        .context("no PostgreSQL cluster")?;
+    let status = tokio::process::Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+        .status()
+        .await?;
+    ensure!(status.success(), "pg_ctlcluster restart: {status}");
+    Ok(())
+}
+
+/// Checks what the load did to `name`, through the API: its last operation ended and no job
+/// is counted as running; each job ended once and its follower saw each of its events once,
+/// in order; its versions are numbered without gaps, one per key-field change, in order.
+async fn check_deployment(
+    clients: &Clients,
+    name: &str,
+    outcome: Outcome,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    report.operations += outcome.operations;
+    report.jobs += outcome.jobs.len();
+    let deployment = clients
+        .call("GetDeployment", |mut gateway| async move {
+            gateway.deployment(name).await.map_err(|error| {
+                error
+                    .downcast::<tonic::Status>()
+                    .unwrap_or_else(|other| tonic::Status::unknown(other.to_string()))
+            })
+        })
+        .await?;
+    if deployment.running_job_count != 0 {
+        report.problems.push(format!(
+            "{name}: still counts {} running jobs",
+            deployment.running_job_count
+        ));
+    }
+    for (job, follower) in outcome.jobs.iter().zip(outcome.followers) {
+        report.watchers += 1;
+        match follower.await? {
+            Ok(followed) => check_follower(name, job, &followed, report),
+            Err(error) => report.problems.push(format!("{job}: {error:#}")),
+        }
+    }
+    let versions = clients
+        .call("ListVersions", |mut gateway| async move {
+            let request = gateway.request(pb::ListVersionsRequest {
+                parent: name.to_owned(),
+                page_size: 1000,
+                ..Default::default()
+            });
+            gateway.versions.list_versions(request).await
+        })
+        .await?
+        .into_inner()
+        .versions;
+    let mut numbers: Vec<i64> = versions.iter().map(|version| version.number).collect();
+    numbers.sort_unstable();
+    let expected: Vec<i64> = (1..=outcome.images.len() as i64).collect();
+    if numbers != expected {
+        report.problems.push(format!(
+            "{name}: versions {numbers:?}, expected {expected:?}"
+        ));
+        return Ok(());
+    }
+    let mut by_number = versions;
+    by_number.sort_by_key(|version| version.number);
+    let images: Vec<String> = by_number
+        .iter()
+        .map(|version| {
+            version
+                .key_fields
+                .as_ref()
+                .map(|k| k.image.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    if images != outcome.images {
+        report.problems.push(format!(
+            "{name}: versions hold {images:?}, the changes were {:?}",
+            outcome.images
+        ));
+    }
+    Ok(())
+}
+
+fn check_follower(deployment: &str, job: &str, followed: &Followed, report: &mut Report) {
+    report.resumes += followed.resumes;
+    let expected: Vec<u64> = (1..=followed.sequences.len() as u64).collect();
+    if followed.sequences != expected {
+        report.problems.push(format!(
+            "{deployment}: the watcher of {job} saw sequences {:?}",
+            followed.sequences
+        ));
+    }
+    if followed.ends != 1 {
+        report
+            .problems
+            .push(format!("{job}: ended {} times", followed.ends));
+    }
+}
+
+/// Fails with the report when it names any problem.
+pub fn assert_nothing_lost(report: &Report) -> anyhow::Result<()> {
+    if report.problems.is_empty() {
+        return Ok(());
+    }
+    bail!("{report}")
+}
