@@ -294,3 +294,54 @@ pub async fn follow(clients: Clients, job: String) -> anyhow::Result<Followed> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// What a watcher of one group saw: each deployment's revisions, in the order received.
+#[derive(Debug, Default)]
+pub struct GroupSeen {
+    /// Deployment name → the revisions its messages carried.
+    pub revisions: std::collections::HashMap<String, Vec<i64>>,
+    /// Times the stream was opened again.
+    pub resumes: usize,
+}
+
+/// Watches `group` through the gateways until `stop`, opening the stream again whenever it
+/// breaks (a new stream starts with the group's whole state, then its changes).
+pub async fn watch_group(
+    clients: Clients,
+    group: String,
+    seen: Arc<std::sync::Mutex<GroupSeen>>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        let mut gateway = clients.pick();
+        let request = gateway.request(pb::WatchDeploymentsRequest {
+            parent: group.clone(),
+            show_dropped: false,
+        });
+        let watched = async {
+            let mut stream = gateway
+                .deployments
+                .watch_deployments(request)
+                .await?
+                .into_inner();
+            while let Some(message) = stream.next().await {
+                if let Some(pb::watch_deployments_response::Kind::Deployment(deployment)) =
+                    message?.kind
+                {
+                    let mut seen = seen.lock().unwrap();
+                    seen.revisions
+                        .entry(deployment.name)
+                        .or_default()
+                        .push(deployment.revision);
+                }
+            }
+            Ok::<(), Status>(())
+        };
+        tokio::select! {
+            _ = watched => {}
+            () = stop.cancelled() => return,
+        }
+        seen.lock().unwrap().resumes += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -75,6 +75,8 @@ pub struct Report {
     pub jobs: usize,
     /// Job followers (watchers that resumed after every break).
     pub watchers: usize,
+    /// Group watchers (WatchDeployments), one per group for the whole run.
+    pub group_watchers: usize,
     /// Times a watcher opened its stream again.
     pub resumes: usize,
     /// Calls retried after a transient failure.
@@ -95,12 +97,13 @@ impl fmt::Display for Report {
         writeln!(f, "chaos run: {:.1} s", seconds)?;
         writeln!(
             f,
-            "  load: {} deployments, {} operations ({:.2}/s), {} jobs, {} watchers ({} resumes), {} calls retried",
+            "  load: {} deployments, {} operations ({:.2}/s), {} jobs, {} job watchers and {} group watchers ({} resumes), {} calls retried",
             self.deployments,
             self.operations,
             self.operations as f64 / seconds,
             self.jobs,
             self.watchers,
+            self.group_watchers,
             self.resumes,
             self.retries
         )?;
@@ -128,6 +131,20 @@ pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
     let token = crate::auth::admin_token(dir.path());
     let clients = Clients::new(&fleet.lock().await.gateways(), &token)?;
     let deployments = set_up(&clients, plan, &dir.path().join("clusters")).await?;
+    // One watcher per group, through the gateways, for the whole run.
+    let watching = tokio_util::sync::CancellationToken::new();
+    let mut groups = Vec::new();
+    for p in 0..plan.projects {
+        let seen = Arc::new(std::sync::Mutex::new(load::GroupSeen::default()));
+        let group = format!("projects/chaos{p}/groups/web");
+        let task = tokio::spawn(load::watch_group(
+            clients.clone(),
+            group.clone(),
+            seen.clone(),
+            watching.clone(),
+        ));
+        groups.push((group, seen, task));
+    }
 
     let started = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
@@ -153,14 +170,74 @@ pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
         database_restarts,
         ..Report::default()
     };
+    let mut finals = Vec::new();
     for joined in outcomes {
         let (name, outcome) = joined.context("a deployment's load")?;
         match outcome {
-            Ok(outcome) => check_deployment(&clients, &name, outcome, &mut report).await?,
+            Ok(outcome) => {
+                let revision = check_deployment(&clients, &name, outcome, &mut report).await?;
+                finals.push((name, revision));
+            }
             Err(error) => report.problems.push(format!("{name}: {error:#}")),
         }
     }
+    check_group_watchers(&groups, &finals, &mut report).await;
+    watching.cancel();
+    for (_, _, task) in groups {
+        task.await.context("a group watcher")?;
+    }
     Ok(report)
+}
+
+/// A group, what its watcher saw, and the watcher.
+type GroupWatcher = (
+    String,
+    Arc<std::sync::Mutex<load::GroupSeen>>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// Each group's watcher must have seen every deployment's revisions in order (a reopened
+/// stream may repeat the current one, never go back), and reach its final revision.
+async fn check_group_watchers(
+    groups: &[GroupWatcher],
+    finals: &[(String, i64)],
+    report: &mut Report,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for (group, seen) in groups.iter().map(|(group, seen, _)| (group, seen)) {
+        report.group_watchers += 1;
+        let members: Vec<&(String, i64)> = finals
+            .iter()
+            .filter(|(name, _)| name.starts_with(&format!("{group}/")))
+            .collect();
+        loop {
+            let caught_up = {
+                let seen = seen.lock().unwrap();
+                members.iter().all(|(name, last)| {
+                    seen.revisions.get(name).and_then(|r| r.last()) == Some(last)
+                })
+            };
+            if caught_up {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                report.problems.push(format!(
+                    "the watcher of {group} never saw the final revisions"
+                ));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let seen = seen.lock().unwrap();
+        report.resumes += seen.resumes;
+        for (name, revisions) in &seen.revisions {
+            if revisions.windows(2).any(|pair| pair[1] < pair[0]) {
+                report.problems.push(format!(
+                    "the watcher of {group} saw {name} go back: {revisions:?}"
+                ));
+            }
+        }
+    }
 }
 
 /// Projects with a scope, a simulated cluster and a group of `plan.deployments` deployments
@@ -296,7 +373,7 @@ async fn check_deployment(
     name: &str,
     outcome: Outcome,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     report.operations += outcome.operations;
     report.jobs += outcome.jobs.len();
     let deployment = clients
@@ -340,7 +417,7 @@ async fn check_deployment(
         report.problems.push(format!(
             "{name}: versions {numbers:?}, expected {expected:?}"
         ));
-        return Ok(());
+        return Ok(deployment.revision);
     }
     let mut by_number = versions;
     by_number.sort_by_key(|version| version.number);
@@ -360,7 +437,7 @@ async fn check_deployment(
             outcome.images
         ));
     }
-    Ok(())
+    Ok(deployment.revision)
 }
 
 fn check_follower(deployment: &str, job: &str, followed: &Followed, report: &mut Report) {
