@@ -9,6 +9,7 @@ mod gateway;
 mod grpcurl;
 mod journey;
 mod kubernetes_journey;
+mod metrics;
 mod otlp_trace;
 mod roles_on_every_path;
 mod services;
