@@ -70,7 +70,10 @@ impl VersionRelay {
         let mut sampled: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
             if sampled.is_none_or(|at| at.elapsed() >= SAMPLE_INTERVAL) {
-                metrics::sample_backlog(&self.db).await;
+                tokio::select! {
+                    () = metrics::sample_backlog(&self.db) => {}
+                    () = shutdown.cancelled() => break,
+                }
                 sampled = Some(tokio::time::Instant::now());
             }
             let busy = tokio::select! {

@@ -97,7 +97,12 @@ pub(super) fn step_attempted(uses: &str, outcome: &'static str, elapsed: Duratio
 pub(super) async fn sample_jobs(store: SeaJobStore, shutdown: CancellationToken) {
     let instruments = LazyLock::force(&INSTRUMENTS);
     loop {
-        match store.active_counts().await {
+        let counted = tokio::select! {
+            counted = store.active_counts() => counted,
+            // A slow database never holds up the shutdown.
+            () = shutdown.cancelled() => return,
+        };
+        match counted {
             Ok((queued, running)) => {
                 instruments.queued.record(queued, &[]);
                 instruments.running.record(running, &[]);
