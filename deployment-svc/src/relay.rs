@@ -13,6 +13,8 @@
 //! Should a lease expire mid-call, the record is merely sent twice, and version-svc answers a
 //! repeated revision with the version it already created.
 
+mod metrics;
+
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
@@ -40,6 +42,8 @@ const LEASE: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest wait between two attempts of one record.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often the outbox's backlog is read for the metrics.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Delivers the version outbox to version-svc until shut down.
 pub struct VersionRelay {
@@ -63,7 +67,15 @@ impl VersionRelay {
     /// Delivers due records until `shutdown` is cancelled. A delivery cut short by shutdown is
     /// safe: its record stays queued and is sent again after its lease.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut sampled: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
+            if sampled.is_none_or(|at| at.elapsed() >= SAMPLE_INTERVAL) {
+                tokio::select! {
+                    () = metrics::sample_backlog(&self.db) => {}
+                    () = shutdown.cancelled() => break,
+                }
+                sampled = Some(tokio::time::Instant::now());
+            }
             let busy = tokio::select! {
                 busy = self.deliver_due() => busy,
                 () = shutdown.cancelled() => break,
@@ -142,6 +154,7 @@ async fn deliver(
                 "version-svc did not answer in time",
             ))
         });
+    metrics::sent(answer.is_ok(), record.queued_at);
     let status = match answer {
         Ok(response) => {
             let version = response.into_inner().version.map_or(0, |v| v.number);

@@ -107,6 +107,7 @@ where
         let Guard { tokens, limiter } = self.guard.clone();
         Box::pin(async move {
             let Some(secret) = bearer(&request) else {
+                crate::metrics::auth_refused("missing");
                 return Ok(Status::unauthenticated(
                     "missing `authorization: Bearer <token>` metadata",
                 )
@@ -115,11 +116,13 @@ where
             let caller = match tokens.authenticate(&secret).await {
                 Ok(Some(token)) => Caller(token),
                 Ok(None) => {
+                    crate::metrics::auth_refused("unknown");
                     return Ok(Status::unauthenticated("unknown or revoked token").into_http());
                 }
                 Err(err) => return Ok(eyrie_platform::status::internal(&err).into_http()),
             };
             if let Err(wait) = limiter.check(&caller.0.token.id) {
+                crate::metrics::auth_refused("rate_limited");
                 return Ok(Status::resource_exhausted(format!(
                     "{} is over its rate limit; retry in {} ms",
                     caller.name(),

@@ -31,6 +31,9 @@ use crate::{
 /// The gRPC path of the one RPC served here.
 pub const WATCH_DEPLOYMENTS: &str = "/eyrie.v1.DeploymentService/WatchDeployments";
 
+/// What these feeds are counted as in the metrics (`eyrie.gateway.watchers`).
+const KIND: &str = "deployments";
+
 type Key = (String, bool);
 
 /// The groups being watched, each with its one upstream stream.
@@ -72,7 +75,7 @@ impl GroupFeeds {
     /// No group watched yet.
     pub fn new(settings: FeedSettings) -> Self {
         Self {
-            feeds: SharedFeeds::default(),
+            feeds: SharedFeeds::new(KIND),
             settings,
         }
     }

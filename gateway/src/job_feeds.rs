@@ -28,6 +28,9 @@ use crate::{
 /// The gRPC path of the one RPC served here.
 pub const WATCH_JOB: &str = "/eyrie.v1.JobService/WatchJob";
 
+/// What these feeds are counted as in the metrics (`eyrie.gateway.watchers`).
+const KIND: &str = "job";
+
 /// How long an upstream stream that broke waits before it is opened again.
 pub(crate) const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 
@@ -48,7 +51,7 @@ impl JobFeeds {
     /// No job watched yet.
     pub fn new(settings: FeedSettings) -> Self {
         Self {
-            feeds: SharedFeeds::default(),
+            feeds: SharedFeeds::new(KIND),
             settings,
         }
     }

@@ -11,6 +11,7 @@ mod forward;
 mod group_feeds;
 mod grpc;
 pub mod job_feeds;
+mod metrics;
 mod operation_feeds;
 pub mod rate_limit;
 mod shared_feeds;

@@ -26,6 +26,9 @@ use crate::{
 /// The gRPC path of the one RPC served here.
 pub const WATCH_OPERATION: &str = "/eyrie.v1.DeploymentService/WatchOperation";
 
+/// What these feeds are counted as in the metrics (`eyrie.gateway.watchers`).
+const KIND: &str = "operation";
+
 /// The operations being watched, each with its one upstream stream.
 #[derive(Clone)]
 pub struct OperationFeeds {
@@ -54,7 +57,7 @@ impl OperationFeeds {
     /// No operation watched yet.
     pub fn new(settings: FeedSettings) -> Self {
         Self {
-            feeds: SharedFeeds::default(),
+            feeds: SharedFeeds::new(KIND),
             settings,
         }
     }

@@ -21,20 +21,25 @@ struct Entry<F> {
 /// The feeds being watched, by key.
 pub struct SharedFeeds<K, F> {
     entries: Arc<Mutex<HashMap<K, Entry<F>>>>,
+    /// What is watched (`job`, `deployments`, `operation`): the metrics' label.
+    kind: &'static str,
 }
 
 impl<K, F> Clone for SharedFeeds<K, F> {
     fn clone(&self) -> Self {
         Self {
             entries: self.entries.clone(),
+            kind: self.kind,
         }
     }
 }
 
-impl<K, F> Default for SharedFeeds<K, F> {
-    fn default() -> Self {
+impl<K, F> SharedFeeds<K, F> {
+    /// No feed yet; its watchers and upstream streams are counted as `kind`.
+    pub fn new(kind: &'static str) -> Self {
         Self {
             entries: Arc::default(),
+            kind,
         }
     }
 }
@@ -48,6 +53,7 @@ impl<K: Eq + Hash + Clone, F> SharedFeeds<K, F> {
     {
         let mut entries = self.entries.lock().expect("feeds lock");
         let entry = entries.entry(key.clone()).or_insert_with(|| {
+            crate::metrics::watch_feeds(self.kind, 1);
             let (feed, pump) = start();
             Entry {
                 feed,
@@ -56,6 +62,7 @@ impl<K: Eq + Hash + Clone, F> SharedFeeds<K, F> {
             }
         });
         entry.watchers += 1;
+        crate::metrics::watchers(self.kind, 1);
         Watching {
             key: key.clone(),
             feed: entry.feed.clone(),
@@ -111,9 +118,11 @@ impl<K: Eq + Hash, F> Drop for Watching<K, F> {
         let mut entries = self.feeds.entries.lock().expect("feeds lock");
         if let Some(entry) = entries.get_mut(&self.key) {
             entry.watchers -= 1;
+            crate::metrics::watchers(self.feeds.kind, -1);
             if entry.watchers == 0 {
                 entry.pump.abort();
                 entries.remove(&self.key);
+                crate::metrics::watch_feeds(self.feeds.kind, -1);
             }
         }
     }
@@ -125,7 +134,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_watcher_starts_the_pump_and_the_last_stops_it() {
-        let feeds = SharedFeeds::<String, u32>::default();
+        let feeds = SharedFeeds::<String, u32>::new("test");
         let (stopped, mut stop_seen) = tokio::sync::oneshot::channel::<()>();
         let mut starts = 0;
         let pump = async move {

@@ -66,6 +66,8 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// `[server.tls]`: TLS (and mutual TLS) on this port; plaintext when no certificate is set.
     pub tls: ServerTlsSettings,
+    /// `[server.metrics]`: `GET /metrics` (Prometheus) on this port, and who may read it.
+    pub metrics: crate::metrics::scrape::ScrapeSettings,
 }
 
 impl ServerSettings {
@@ -104,6 +106,7 @@ impl Default for ServerSettings {
             keepalive_timeout: Duration::from_secs(20),
             drain_timeout: Duration::from_secs(5),
             tls: ServerTlsSettings::default(),
+            metrics: crate::metrics::scrape::ScrapeSettings::default(),
         }
     }
 }
@@ -160,7 +163,8 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// Filter directives in `RUST_LOG` syntax; `RUST_LOG` itself wins when set.
     pub log_filter: String,
-    /// OTLP/gRPC collector address (e.g. `http://otel-collector:4317`); spans are exported only when set.
+    /// OTLP/gRPC collector address (e.g. `http://otel-collector:4317`); spans and metrics are
+    /// exported only when set (metrics are always readable at `GET /metrics`).
     pub otlp_endpoint: Option<String>,
 }
 

@@ -1,6 +1,6 @@
 //! What every Eyrie service shares, and nothing more: configuration, telemetry, database
 //! connections, the gRPC server and client plumbing, shutdown, building error statuses and
-//! reading the ones peers answer with.
+//! reading the ones peers answer with, and the metrics every service exports.
 
 pub mod caller;
 pub mod changes;
@@ -9,6 +9,7 @@ pub mod db;
 pub mod grpc;
 pub mod hosts;
 pub mod internal;
+pub mod metrics;
 pub mod names;
 pub mod paging;
 pub mod peer_status;

@@ -1,32 +1,42 @@
-//! Logs and traces, set up once per process.
+//! Logs, traces and metrics, set up once per process.
 //!
 //! Every process gets an OpenTelemetry tracer, so that spans carry W3C trace ids that travel
-//! across gRPC hops; spans leave the process only when an OTLP endpoint is configured.
+//! across gRPC hops, and a meter provider ([`crate::metrics`]) that Prometheus reads at
+//! `GET /metrics`; spans and metrics leave the process over OTLP only when an endpoint is
+//! configured.
 
 use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig as _;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
 use tracing_subscriber::{
     EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
 use crate::config::{LogFormat, TelemetrySettings};
 
-/// Keeps the tracer alive; [`TelemetryGuard::shutdown`] flushes spans not yet exported.
+/// Keeps the tracer and the meter provider alive; [`TelemetryGuard::shutdown`] flushes spans
+/// and metrics not yet exported.
 #[must_use = "dropping the guard early loses spans that were not exported yet"]
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    meters: SdkMeterProvider,
 }
 
 impl TelemetryGuard {
-    /// Flushes and stops the exporter. Call it last, after the servers have stopped.
+    /// Flushes and stops the exporters. Call it last, after the servers have stopped.
     pub fn shutdown(self) {
         if let Err(err) = self.provider.shutdown() {
             eprintln!("telemetry: flushing spans failed: {err}");
+        }
+        if let Err(err) = self.meters.shutdown() {
+            eprintln!("telemetry: flushing metrics failed: {err}");
         }
     }
 }
@@ -44,7 +54,20 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
             env!("CARGO_PKG_VERSION"),
         ))
         .build();
-    let mut provider = SdkTracerProvider::builder().with_resource(resource);
+    let mut provider = SdkTracerProvider::builder().with_resource(resource.clone());
+    let metrics_exporter = match &settings.otlp_endpoint {
+        Some(endpoint) => Some(
+            opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()
+                .with_context(|| {
+                    format!("cannot build the OTLP metrics exporter for {endpoint}")
+                })?,
+        ),
+        None => None,
+    };
+    let meters = crate::metrics::install(resource, metrics_exporter);
     if let Some(endpoint) = &settings.otlp_endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -82,5 +105,5 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
         .with(otel_layer)
         .try_init()
         .context("telemetry is already initialised in this process")?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, meters })
 }

@@ -12,6 +12,7 @@ pub mod console;
 pub mod eyrie_up;
 pub mod journey;
 pub mod kube_api;
+pub mod metrics;
 mod process;
 pub mod rpc;
 pub mod scripted_job;

@@ -78,12 +78,19 @@ impl JobRun<'_> {
         if self.deadline.passed() {
             return Err(Interruption::LostLease);
         }
+        let finished = entries.iter().find_map(|entry| match entry {
+            Entry::Finish { status, .. } => Some(*status),
+            _ => None,
+        });
         let written = tokio::select! {
             written = self.engine.store.record(&self.lease, entries, Utc::now()) => written,
             () = self.deadline.expired() => return Err(Interruption::LostLease),
         };
         match written {
             Ok(events) => {
+                if let Some(status) = finished {
+                    super::metrics::job_finished(status);
+                }
                 if !events.is_empty() {
                     self.engine.hub.wake(&self.lease.job_id);
                 }
@@ -377,9 +384,12 @@ impl JobRun<'_> {
                 self.record(entries).await?;
             }
 
+            let started = std::time::Instant::now();
             let outcome = self
                 .attempt(job, (index, step), attempt, (prepared, skips), pending)
-                .await?;
+                .await;
+            super::metrics::step_attempted(&step.uses, step_outcome(&outcome), started.elapsed());
+            let outcome = outcome?;
             let error = match outcome {
                 StepEnd::Succeeded => {
                     pending.extend([
@@ -553,6 +563,15 @@ impl JobRun<'_> {
             }
         }
         Ok(StepEnd::Succeeded)
+    }
+}
+
+/// How a step attempt ended, as the step duration metric labels it.
+fn step_outcome(outcome: &Result<StepEnd, Interruption>) -> &'static str {
+    match outcome {
+        Ok(StepEnd::Succeeded) => "succeeded",
+        Ok(StepEnd::Failed(_)) => "failed",
+        Ok(StepEnd::Interrupted(_)) | Err(_) => "interrupted",
     }
 }
 

@@ -5,6 +5,7 @@ pub mod clusters;
 mod executor;
 pub mod hub;
 mod lease;
+pub(crate) mod metrics;
 mod reporter;
 mod steps;
 
@@ -179,6 +180,7 @@ impl Engine {
         for worker in 0..self.settings.workers {
             tasks.spawn(self.clone().work(worker, shutdown.clone()));
         }
+        tasks.spawn(metrics::sample_jobs(self.store.clone(), shutdown.clone()));
         tasks.spawn(self.clone().report(shutdown));
         tasks
     }
@@ -195,6 +197,7 @@ impl Engine {
             {
                 Ok(Some(claim)) => {
                     tracing::info!(worker, job = %claim.job.name, takeover = claim.takeover, "job claimed");
+                    metrics::job_claimed(&claim);
                     self.hub.wake(&claim.job.id);
                     self.run_claimed(claim, asked, &shutdown).await;
                 }

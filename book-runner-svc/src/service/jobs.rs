@@ -289,6 +289,8 @@ impl Jobs {
                 name: name.to_string(),
             })?;
         if !events.is_empty() {
+            // A queued job ended here, cancelled before any worker had it.
+            crate::engine::metrics::job_finished(JobStatus::Cancelled);
             self.engine.hub().wake(&job.id);
         }
         if job.status == JobStatus::Running {

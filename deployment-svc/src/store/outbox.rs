@@ -118,6 +118,8 @@ pub struct PendingVersion {
     pub revision: i64,
     /// Failed deliveries so far.
     pub attempts: i32,
+    /// When it was queued (the change's time).
+    pub queued_at: DateTime<Utc>,
     /// The hex-encoded RecordVersionRequest, as [`enqueue_version`] wrote it.
     payload: String,
 }
@@ -165,7 +167,7 @@ pub async fn claim_due_versions(
              WHERE earlier.deployment = head.deployment AND earlier.revision < head.revision) \
            ORDER BY head.next_attempt_at, head.id \
            LIMIT ? {skip_locked}) \
-         RETURNING id, deployment, revision, payload, attempts"
+         RETURNING id, deployment, revision, payload, attempts, created_at"
     );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let values = vec![lease_until.into(), now.into(), now.into(), limit.into()];
@@ -177,10 +179,29 @@ pub async fn claim_due_versions(
                 deployment: row.try_get("", "deployment")?,
                 revision: row.try_get("", "revision")?,
                 attempts: row.try_get("", "attempts")?,
+                queued_at: row.try_get("", "created_at")?,
                 payload: row.try_get("", "payload")?,
             })
         })
         .collect()
+}
+
+/// The records queued, and when the oldest of them was queued (`None`: nothing is queued).
+pub async fn backlog(db: &impl ConnectionTrait) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(statement(
+            backend,
+            "SELECT COUNT(*) AS queued, MIN(created_at) AS oldest FROM version_outbox",
+            Vec::new(),
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok((0, None));
+    };
+    let queued: i64 = row.try_get("", "queued")?;
+    let oldest: Option<DateTime<Utc>> = row.try_get("", "oldest")?;
+    Ok((u64::try_from(queued).unwrap_or(0), oldest))
 }
 
 /// Removes delivered record `id` and raises `deployment`'s current version to `version` (never

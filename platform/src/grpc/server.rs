@@ -185,8 +185,9 @@ impl Endpoint {
     ) -> anyhow::Result<()> {
         let web = self.grpc_web;
         let http = self.http;
-        // Browsers speak gRPC-Web, and read pages, over HTTP/1.1.
-        let http1 = web.is_some() || http.is_some();
+        let scrape = crate::metrics::scrape::ScrapeLayer::new(&settings.metrics);
+        // Browsers speak gRPC-Web, and read pages, over HTTP/1.1; so does Prometheus.
+        let http1 = web.is_some() || http.is_some() || scrape.is_some();
         // Read before anything is served, so that a wrong file stops the service at start.
         let tls = settings.tls.server_config(http1).context("server.tls")?;
         let health = self.health;
@@ -231,6 +232,9 @@ impl Endpoint {
                     .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                     // ...which is echoed back so a client can quote it in a bug report...
                     .layer(PropagateRequestIdLayer::x_request_id())
+                    // `GET /metrics`, for Prometheus: before the internal credential (which it
+                    // cannot present) and the concurrency limit, and not logged as a call.
+                    .option_layer(scrape)
                     // ...and recorded on the call's span, parented on the caller's trace.
                     .layer(RpcSpanLayer)
                     // Refuses callers without the internal credential before they cost a
@@ -244,6 +248,9 @@ impl Endpoint {
                     // Answers browsers' CORS preflights, then turns gRPC-Web into gRPC.
                     .option_layer(web.as_ref().and_then(cors))
                     .option_layer(web.as_ref().map(|_| tonic_web::GrpcWebLayer::new()))
+                    // Innermost, where every call is plain gRPC (gRPC-Web translated), each
+                    // call's method, status and duration (`rpc.server.duration`).
+                    .layer(crate::metrics::rpc::RpcMetricsLayer)
                     .into_inner(),
             )
             .add_routes(routes.routes());

@@ -9,6 +9,8 @@ mod gateway;
 mod grpcurl;
 mod journey;
 mod kubernetes_journey;
+mod metrics;
+mod otlp_metrics;
 mod otlp_trace;
 mod roles_on_every_path;
 mod services;

@@ -256,6 +256,30 @@ impl SeaJobStore {
             .collect()
     }
 
+    /// How many jobs are queued and how many running now, in every replica (the metrics'
+    /// gauges); read through the partial index of active jobs.
+    pub async fn active_counts(&self) -> Result<(u64, u64), StoreError> {
+        let counts: Vec<(String, i64)> = job::Entity::find()
+            .select_only()
+            .column(job::Column::Status)
+            .column_as(
+                Expr::from(sea_orm::sea_query::Func::count(Expr::col(job::Column::Id))),
+                "count",
+            )
+            .filter(is_active())
+            .group_by(job::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let count = |status: JobStatus| {
+            counts
+                .iter()
+                .find(|(name, _)| name == status.as_str())
+                .map_or(0, |(_, count)| u64::try_from(*count).unwrap_or(0))
+        };
+        Ok((count(JobStatus::Queued), count(JobStatus::Running)))
+    }
+
     /// The job with storage id `id`.
     pub async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
         let row = job::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
