@@ -235,7 +235,7 @@ impl Endpoint {
                     // `GET /metrics`, for Prometheus: before the internal credential (which it
                     // cannot present) and the concurrency limit, and not logged as a call.
                     .option_layer(scrape)
-                    // ...and recorded on the call's span, parented on the caller's trace.
+                    // Every call is recorded on its span, parented on the caller's trace.
                     .layer(RpcSpanLayer)
                     // Refuses callers without the internal credential before they cost a
                     // concurrency slot (health and reflection stay open to probes).
