@@ -135,7 +135,11 @@ impl Fleet {
             };
             for index in 0..REPLICAS {
                 let address = addresses[s * REPLICAS + index].clone();
-                let toml = format!("[database]\nurl = \"{url}\"\nschema = \"{schema}\"\n\n{own}\n");
+                // Few connections each: eight processes share the server with the rest of the
+                // suite.
+                let toml = format!(
+                    "[database]\nurl = \"{url}\"\nschema = \"{schema}\"\nmax_connections = 4\n\n{own}\n"
+                );
                 let config = ServiceConfig {
                     toml,
                     env: vec![("EYRIE_SERVER__LISTEN_ADDR".to_owned(), address.clone())],

@@ -54,8 +54,8 @@ impl Plan {
         Self {
             projects: number("EYRIE_CHAOS_PROJECTS", 3) as usize,
             deployments: number("EYRIE_CHAOS_DEPLOYMENTS", 2) as usize,
-            cycles: number("EYRIE_CHAOS_CYCLES", 2) as usize,
-            kill_every: Duration::from_millis(number("EYRIE_CHAOS_KILL_EVERY_MS", 4000)),
+            cycles: number("EYRIE_CHAOS_CYCLES", 3) as usize,
+            kill_every: Duration::from_millis(number("EYRIE_CHAOS_KILL_EVERY_MS", 1500)),
             restart_postgres: number("EYRIE_CHAOS_RESTART_POSTGRES", 0) == 1,
             seed: number("EYRIE_CHAOS_SEED", seed),
         }
