@@ -59,6 +59,21 @@ impl Replica {
         Ok(())
     }
 
+    /// SIGTERM, as a rollout does, then waits for the process to stop by itself (a minute at
+    /// most: it drains its calls and hands back its jobs first).
+    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+        if let Some(mut process) = self.process.take() {
+            let pid = Pid::from_raw(i32::try_from(process.pid())?);
+            signal::kill(pid, signal::Signal::SIGTERM)?;
+            let status = process
+                .wait(Duration::from_secs(60))
+                .await
+                .with_context(|| format!("{} did not stop after SIGTERM", self.label()))?;
+            anyhow::ensure!(status.success(), "{} stopped with {status}", self.label());
+        }
+        Ok(())
+    }
+
     /// SIGSTOP then, `pause` later, SIGCONT: a replica frozen (a long GC pause, a stalled node)
     /// past its leases, which must not write once it wakes.
     pub async fn freeze_for(&self, pause: Duration) -> anyhow::Result<()> {

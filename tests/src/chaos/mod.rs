@@ -83,6 +83,8 @@ pub struct Report {
     pub retries: usize,
     /// Replicas killed (SIGKILL) and restarted.
     pub kills: Vec<String>,
+    /// Replicas stopped (SIGTERM, as a rollout) and restarted.
+    pub rollouts: Vec<String>,
     /// Replicas frozen (SIGSTOP) past their lease.
     pub pauses: Vec<String>,
     /// PostgreSQL restarts.
@@ -109,9 +111,11 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  faults: {} kills ({}), {} pauses ({}), {} database restarts",
+            "  faults: {} kills ({}), {} rollouts ({}), {} pauses ({}), {} database restarts",
             self.kills.len(),
             self.kills.join(" "),
+            self.rollouts.len(),
+            self.rollouts.join(" "),
             self.pauses.len(),
             self.pauses.join(" "),
             self.database_restarts
@@ -159,13 +163,19 @@ pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
     });
     let outcomes = futures::future::join_all(cycles).await;
     done.store(true, Ordering::SeqCst);
-    let (kills, pauses, database_restarts) = faults.await.context("the fault injector")??;
+    let Faults {
+        kills,
+        rollouts,
+        pauses,
+        database_restarts,
+    } = faults.await.context("the fault injector")??;
 
     let mut report = Report {
         duration: started.elapsed(),
         deployments: deployments.len(),
         retries: clients.retries.load(Ordering::Relaxed),
         kills,
+        rollouts,
         pauses,
         database_restarts,
         ..Report::default()
@@ -299,13 +309,23 @@ async fn set_up(
     Ok(deployments)
 }
 
-/// Kills a random replica every `plan.kill_every` (and starts it again at once), freezes one
-/// runner past its lease once, and restarts PostgreSQL once when asked, until `done`.
+/// The faults injected, by kind.
+#[derive(Debug, Default)]
+struct Faults {
+    kills: Vec<String>,
+    rollouts: Vec<String>,
+    pauses: Vec<String>,
+    database_restarts: usize,
+}
+
+/// Every `plan.kill_every`, stops a random replica and starts it again at once: killed
+/// (SIGKILL, a crash) or, every other time, stopped (SIGTERM, a rollout). Once, freezes a
+/// runner past its lease; once, when asked, restarts PostgreSQL. Until `done`.
 async fn inject_faults(
     fleet: Arc<Mutex<Fleet>>,
     plan: Plan,
     done: Arc<AtomicBool>,
-) -> anyhow::Result<(Vec<String>, Vec<String>, usize)> {
+) -> anyhow::Result<Faults> {
     let mut random = plan.seed.max(1);
     let mut next = move || {
         // xorshift64: enough to spread faults, and replayable from the seed.
@@ -314,7 +334,7 @@ async fn inject_faults(
         random ^= random << 17;
         random
     };
-    let (mut kills, mut pauses, mut restarts) = (Vec::new(), Vec::new(), 0);
+    let mut faults = Faults::default();
     let mut round = 0u64;
     while !done.load(Ordering::SeqCst) {
         tokio::time::sleep(plan.kill_every).await;
@@ -331,22 +351,27 @@ async fn inject_faults(
                 .iter()
                 .find(|replica| replica.service == "book-runner-svc")
                 .context("a runner")?;
-            pauses.push(runner.label());
+            faults.pauses.push(runner.label());
             runner.freeze_for(fleet::LEASE * 2).await?;
             continue;
         }
         if round == 3 && plan.restart_postgres {
             restart_postgres().await?;
-            restarts += 1;
+            faults.database_restarts += 1;
             continue;
         }
         let count = fleet.replicas.len() as u64;
         let replica = &mut fleet.replicas[(next() % count) as usize];
-        kills.push(replica.label());
-        replica.kill().await?;
+        if round.is_multiple_of(2) {
+            faults.rollouts.push(replica.label());
+            replica.terminate().await?;
+        } else {
+            faults.kills.push(replica.label());
+            replica.kill().await?;
+        }
         replica.start().await?;
     }
-    Ok((kills, pauses, restarts))
+    Ok(faults)
 }
 
 /// Restarts the machine's PostgreSQL server (its clients reconnect).
