@@ -77,7 +77,8 @@ fn is_open(path: &str) -> bool {
 }
 
 /// Compares in constant time, so timing tells nothing of the secret.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Whether two secrets are equal, in a time that does not tell how much of them matched.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 

@@ -13,6 +13,7 @@ pub mod eyrie_up;
 pub mod journey;
 pub mod kube_api;
 pub mod metrics;
+pub mod otlp;
 mod process;
 pub mod rpc;
 pub mod scripted_job;

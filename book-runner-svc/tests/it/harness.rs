@@ -97,16 +97,8 @@ pub async fn each_runner() -> Vec<(&'static str, Runner)> {
 impl Runner {
     /// Stores a global book written in YAML; returns its name.
     pub async fn add_book(&self, yaml: &str) -> String {
-        let spec = BookSpec::parse(BookFormat::Yaml, yaml).unwrap();
-        let name = BookName::global(spec.name.clone());
-        self.books
-            .create(&NewBook { name, spec })
-            .await
-            .unwrap()
-            .name
-            .to_string()
+        create_book(&self.books, yaml).await
     }
-
     /// Starts `book` for the test deployment.
     pub async fn start_job(&mut self, book: &str, request_id: &str) -> Job {
         self.runner
@@ -215,9 +207,14 @@ pub async fn add_book_to(database: &DatabaseSettings, yaml: &str) -> String {
     let db = eyrie_platform::db::connect_and_migrate::<Migrator>(database)
         .await
         .unwrap();
+    create_book(&SeaBookStore::new(db), yaml).await
+}
+
+/// Stores a global book written in YAML in `books`; returns its name.
+async fn create_book(books: &SeaBookStore, yaml: &str) -> String {
     let spec = BookSpec::parse(BookFormat::Yaml, yaml).unwrap();
     let name = BookName::global(spec.name.clone());
-    SeaBookStore::new(db)
+    books
         .create(&NewBook { name, spec })
         .await
         .unwrap()

@@ -86,10 +86,10 @@ fn authorized(request: &http::Request<Body>, token: &SecretString) -> bool {
         return false;
     };
     scheme.eq_ignore_ascii_case("bearer")
-        && bool::from(subtle::ConstantTimeEq::ct_eq(
+        && crate::internal::same(
             presented.trim().as_bytes(),
             token.expose_secret().as_bytes(),
-        ))
+        )
 }
 
 fn plain(status: http::StatusCode, text: String) -> http::Response<Body> {

@@ -6,7 +6,6 @@ use std::{path::Path, time::Duration};
 
 use anyhow::Context as _;
 use nix::{sys::signal, unistd::Pid};
-use secrecy::ExposeSecret as _;
 
 use crate::{ServiceConfig, ServiceProcess, auth, free_loopback_address};
 
@@ -83,14 +82,6 @@ impl Replica {
         tokio::time::sleep(pause).await;
         signal::kill(pid, signal::Signal::SIGCONT)?;
         Ok(())
-    }
-
-    /// What the process logged, when it runs.
-    pub fn logs(&self) -> String {
-        self.process
-            .as_ref()
-            .map(ServiceProcess::logs)
-            .unwrap_or_default()
     }
 }
 
@@ -205,6 +196,7 @@ fn uuid_suffix() -> String {
 
 /// The PostgreSQL URL of `EYRIE_TEST_DATABASE_URL`, if set.
 pub fn postgres_url() -> Option<String> {
-    let settings = eyrie_platform::testing::postgres_test_database()?;
-    Some(settings.url?.expose_secret().to_owned())
+    std::env::var(eyrie_platform::testing::TEST_DATABASE_URL)
+        .ok()
+        .filter(|url| !url.is_empty())
 }

@@ -233,7 +233,7 @@ async fn act(
 }
 
 /// A journey helper's error back to the status it carried.
-fn to_status(error: anyhow::Error) -> Status {
+pub fn to_status(error: anyhow::Error) -> Status {
     match error.downcast::<Status>() {
         Ok(status) => status,
         Err(other) => Status::unknown(other.to_string()),

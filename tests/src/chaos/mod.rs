@@ -403,11 +403,7 @@ async fn check_deployment(
     report.jobs += outcome.jobs.len();
     let deployment = clients
         .call("GetDeployment", |mut gateway| async move {
-            gateway.deployment(name).await.map_err(|error| {
-                error
-                    .downcast::<tonic::Status>()
-                    .unwrap_or_else(|other| tonic::Status::unknown(other.to_string()))
-            })
+            gateway.deployment(name).await.map_err(load::to_status)
         })
         .await?;
     if deployment.running_job_count != 0 {

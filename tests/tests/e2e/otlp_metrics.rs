@@ -9,12 +9,9 @@ use std::{
 };
 
 use eyrie_tests::{EveryService, Suite, SuiteConfig, journey::Gateway};
-use opentelemetry_proto::tonic::{
-    collector::metrics::v1::{
-        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-        metrics_service_server::{MetricsService, MetricsServiceServer},
-    },
-    common::v1::any_value,
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    metrics_service_server::{MetricsService, MetricsServiceServer},
 };
 use tokio::sync::Notify;
 
@@ -36,17 +33,7 @@ impl MetricsService for Collector {
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         let mut received = Vec::new();
         for resource_metrics in request.into_inner().resource_metrics {
-            let service = resource_metrics
-                .resource
-                .iter()
-                .flat_map(|resource| &resource.attributes)
-                .find(|attribute| attribute.key == "service.name")
-                .and_then(|attribute| attribute.value.as_ref()?.value.as_ref())
-                .and_then(|value| match value {
-                    any_value::Value::StringValue(name) => Some(name.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
+            let service = eyrie_tests::otlp::service_name(resource_metrics.resource.as_ref());
             for scope in &resource_metrics.scope_metrics {
                 for metric in &scope.metrics {
                     received.push((service.clone(), metric.name.clone()));

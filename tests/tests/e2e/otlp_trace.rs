@@ -18,7 +18,6 @@ use opentelemetry_proto::tonic::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
         trace_service_server::{TraceService, TraceServiceServer},
     },
-    common::v1::any_value,
     trace::v1::Span,
 };
 use tokio::sync::Notify;
@@ -71,17 +70,7 @@ impl TraceService for Collector {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let mut received = Vec::new();
         for resource_spans in request.into_inner().resource_spans {
-            let service = resource_spans
-                .resource
-                .iter()
-                .flat_map(|resource| &resource.attributes)
-                .find(|attribute| attribute.key == "service.name")
-                .and_then(|attribute| attribute.value.as_ref()?.value.as_ref())
-                .and_then(|value| match value {
-                    any_value::Value::StringValue(name) => Some(name.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
+            let service = eyrie_tests::otlp::service_name(resource_spans.resource.as_ref());
             for scope_spans in &resource_spans.scope_spans {
                 for span in &scope_spans.spans {
                     received.push(Received::new(&service, span));
