@@ -72,16 +72,7 @@ impl<S: NamedService> NamedService for Authenticated<S> {
 
 /// The token of an `authorization: Bearer <token>` header.
 fn bearer(request: &http::Request<Body>) -> Option<String> {
-    let value = request
-        .headers()
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    eyrie_platform::caller::bearer_token(request.headers()).map(str::to_owned)
 }
 
 impl<S> tower::Service<http::Request<Body>> for Authenticated<S>

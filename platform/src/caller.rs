@@ -18,3 +18,12 @@ pub fn actor<T>(request: &tonic::Request<T>) -> String {
         .unwrap_or(ANONYMOUS)
         .to_owned()
 }
+
+/// The token of an `authorization: Bearer <token>` header; `None` without one, with another
+/// scheme, or with an empty token.
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

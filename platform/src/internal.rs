@@ -76,7 +76,6 @@ fn is_open(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
 }
 
-/// Compares in constant time, so timing tells nothing of the secret.
 /// Whether two secrets are equal, in a time that does not tell how much of them matched.
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     bool::from(subtle::ConstantTimeEq::ct_eq(a, b))

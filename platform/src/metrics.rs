@@ -72,6 +72,14 @@ pub(crate) fn install(
     installed.provider.clone()
 }
 
+/// Seconds from `time` to now (0 for a time to come), as durations are recorded.
+pub fn seconds_since(time: chrono::DateTime<chrono::Utc>) -> f64 {
+    (chrono::Utc::now() - time)
+        .to_std()
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
 /// The meter every Eyrie instrument is made from.
 pub fn meter() -> Meter {
     installed().provider.meter(METER)

@@ -136,7 +136,8 @@ fn is_routine(path: &str) -> bool {
     path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
 }
 
-fn grpc_status(headers: &HeaderMap) -> Option<&str> {
+/// The `grpc-status` a response or its trailers carry, as sent.
+pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("grpc-status")
         .and_then(|value| value.to_str().ok())

@@ -84,7 +84,7 @@ async fn calls_are_counted_by_method_and_code_and_scraped_without_the_internal_c
         .connect()
         .await
         .unwrap();
-    let mut health = HealthClient::new(channel);
+    let mut health = HealthClient::new(channel.clone());
     for _ in 0..3 {
         health.check(HealthCheckRequest::default()).await.unwrap();
     }
@@ -95,6 +95,18 @@ async fn calls_are_counted_by_method_and_code_and_scraped_without_the_internal_c
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
+    // A method no contract names: the path a client chose must not become a label.
+    let mut raw = tonic::client::Grpc::new(channel);
+    raw.ready().await.unwrap();
+    let made_up = raw
+        .unary::<_, tonic_health::pb::HealthCheckResponse, _>(
+            tonic::Request::new(HealthCheckRequest::default()),
+            http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/acme-secret-method"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(made_up.code(), tonic::Code::Unimplemented);
 
     // Prometheus presents no internal credential, and needs none.
     let (status, text) = request(address, "GET", None).await;
@@ -105,8 +117,18 @@ async fn calls_are_counted_by_method_and_code_and_scraped_without_the_internal_c
         text.contains("# TYPE rpc_server_duration_milliseconds histogram"),
         "{text}"
     );
-    // The service name the client asked about is no label.
+    // Neither the service a client asked about nor a path it made up is a label: the made-up
+    // method is counted as `_OTHER`.
     assert!(!text.contains("no.such.Service"), "{text}");
+    assert!(!text.contains("acme-secret-method"), "{text}");
+    assert!(
+        text.lines().any(
+            |line| line.starts_with("rpc_server_duration_milliseconds_count{")
+                && line.contains("rpc_method=\"_OTHER\"")
+                && line.contains("rpc_grpc_status_code=\"12\"")
+        ),
+        "{text}"
+    );
 
     let (status, _) = request(address, "POST", None).await;
     assert_eq!(status, 405);

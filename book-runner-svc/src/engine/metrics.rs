@@ -5,7 +5,6 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-use chrono::Utc;
 use eyrie_platform::metrics::{SECONDS_BUCKETS, meter};
 use opentelemetry::{
     KeyValue,
@@ -67,10 +66,8 @@ pub(super) fn job_claimed(claim: &Claim) {
     if claim.takeover {
         return;
     }
-    let waited = (Utc::now() - claim.job.created_at)
-        .to_std()
-        .unwrap_or_default();
-    INSTRUMENTS.pickup_delay.record(waited.as_secs_f64(), &[]);
+    let waited = eyrie_platform::metrics::seconds_since(claim.job.created_at);
+    INSTRUMENTS.pickup_delay.record(waited, &[]);
 }
 
 /// A job ended with `status`, as recorded in the database.

@@ -24,7 +24,7 @@ impl From<&RetentionSettings> for Retention {
             max_age: Some(settings.keep_finished_for).filter(|age| !age.is_zero()),
             keep_per_deployment: Some(settings.keep_finished_per_deployment)
                 .filter(|keep| *keep > 0),
-            batch_size: u64::from(settings.batch_size.max(1)),
+            batch_size: u64::from(settings.batch_size),
         }
     }
 }

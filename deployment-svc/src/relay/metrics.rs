@@ -52,7 +52,7 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
 pub(super) async fn sample_backlog(db: &DatabaseConnection) {
     match outbox::backlog(db).await {
         Ok((queued, oldest)) => {
-            let age = oldest.map_or(0.0, age_of);
+            let age = oldest.map_or(0.0, eyrie_platform::metrics::seconds_since);
             INSTRUMENTS.queued.record(queued, &[]);
             INSTRUMENTS.oldest_age.record(age, &[]);
         }
@@ -67,13 +67,8 @@ pub(super) fn sent(delivered: bool, queued_at: DateTime<Utc>) {
     let result = if delivered { "delivered" } else { "failed" };
     INSTRUMENTS.sent.add(1, &[KeyValue::new("result", result)]);
     if delivered {
-        INSTRUMENTS.lag.record(age_of(queued_at), &[]);
+        INSTRUMENTS
+            .lag
+            .record(eyrie_platform::metrics::seconds_since(queued_at), &[]);
     }
-}
-
-fn age_of(time: DateTime<Utc>) -> f64 {
-    (Utc::now() - time)
-        .to_std()
-        .unwrap_or_default()
-        .as_secs_f64()
 }

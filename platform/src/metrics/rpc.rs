@@ -79,7 +79,7 @@ static DURATION: LazyLock<Histogram<f64>> = LazyLock::new(|| {
 
 /// The status code a response carries in its headers (a "trailers-only" answer: most refusals).
 fn code_in(headers: &http::HeaderMap) -> Option<Code> {
-    let value = headers.get("grpc-status")?.to_str().ok()?;
+    let value = crate::trace_context::grpc_status(headers)?;
     value.parse::<i32>().ok().map(Code::from_i32)
 }
 

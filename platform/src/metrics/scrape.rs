@@ -75,21 +75,9 @@ pub struct Scrape<S> {
 
 /// Whether `request` presents `token` (compared in constant time).
 fn authorized(request: &http::Request<Body>, token: &SecretString) -> bool {
-    let Some(value) = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, presented)) = value.split_once(' ') else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("bearer")
-        && crate::internal::same(
-            presented.trim().as_bytes(),
-            token.expose_secret().as_bytes(),
-        )
+    crate::caller::bearer_token(request.headers()).is_some_and(|presented| {
+        crate::internal::same(presented.as_bytes(), token.expose_secret().as_bytes())
+    })
 }
 
 fn plain(status: http::StatusCode, text: String) -> http::Response<Body> {

@@ -205,14 +205,6 @@ async fn a_running_suite_exports_the_metrics_the_dashboard_and_alerts_query() {
         "{}",
         gateway.text
     );
-    // Nothing a tenant named is a label: not the project, the deployment or a token.
-    for secret in ["acme", "shop", "eyr_", &suite.admin_token] {
-        assert!(
-            !gateway.text.contains(secret),
-            "{secret:?} in the gateway's metrics: {}",
-            gateway.text
-        );
-    }
 
     // deployment-svc answered the call the gateway forwarded, with the same code.
     let deployment = scrape_until(&suite.deployment.url(), |scraped| {
@@ -298,6 +290,23 @@ async fn a_running_suite_exports_the_metrics_the_dashboard_and_alerts_query() {
         "{}",
         version.text
     );
+
+    // Nothing a tenant named is a label on any service: not the project, the deployment or a
+    // token.
+    for (service, scraped) in [
+        ("gateway", &gateway),
+        ("deployment-svc", &deployment),
+        ("book-runner-svc", &runner),
+        ("version-svc", &version),
+    ] {
+        for secret in ["acme", "shop", "eyr_", &suite.admin_token] {
+            assert!(
+                !scraped.text.contains(secret),
+                "{secret:?} in {service}'s metrics: {}",
+                scraped.text
+            );
+        }
+    }
 
     // The services' internal credential does not keep Prometheus out.
     let (status, _) = get_metrics(&suite.version.url(), None).await.unwrap();
