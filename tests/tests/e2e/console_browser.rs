@@ -549,17 +549,28 @@ impl Journey {
                 Ok((text.contains("paused") && !text.contains("running job")).then_some(()))
             })
             .await;
-        let snapshots = card.snapshots(&chromium).await.unwrap();
+        let with_badge = |s: &Snapshot| {
+            s.text_of("deployment-shop")
+                .is_some_and(|text| text.contains("1 running job"))
+        };
+        // The recorder reads the card at each change of the page, in the page's own time: wait
+        // until its readings show the badge come and go (bounded), not for one reading to.
+        let deadline = Instant::now() + LIVE_WAIT;
+        let snapshots = loop {
+            let snapshots = card.snapshots(&chromium).await.unwrap();
+            let came_and_went = first_shown(&snapshots, with_badge)
+                .is_some_and(|shown| snapshots.iter().any(|s| s.at > shown && !with_badge(s)));
+            if came_and_went || Instant::now() > deadline {
+                break snapshots;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let stream = card.stream_log(&chromium).await.unwrap();
         let operation = ended_operation(&mut self.api, SHOP, pb::OperationAction::Pause).await;
         assert_eq!(operation.status(), pb::OperationStatus::Succeeded);
         let events = self.api.watch_job(&operation.jobs[0]).await.unwrap();
         let queued = event_time(&events, |kind| matches!(kind, Kind::JobQueued(_)));
         let ended = event_time(&events, |kind| matches!(kind, Kind::JobEnded(_)));
-        let with_badge = |s: &Snapshot| {
-            s.text_of("deployment-shop")
-                .is_some_and(|text| text.contains("1 running job"))
-        };
         let badge_shown = first_shown(&snapshots, with_badge).unwrap_or_else(|| {
             panic!(
                 "no badge while pausing (job queued at {queued:.0}): {snapshots:#?}\n\
@@ -570,7 +581,9 @@ impl Journey {
             .into_iter()
             .filter(|s| s.at > badge_shown)
             .collect();
-        let badge_gone = first_shown(&later, |s| !with_badge(s)).expect("the badge stayed");
+        let badge_gone = first_shown(&later, |s| !with_badge(s)).unwrap_or_else(|| {
+            panic!("the badge stayed in the recorder's readings: {later:#?}\nthe page's stream: {stream:#?}")
+        });
         println!(
             "latency, Pause's job queued → badge on the card: {:.0} ms; job ended → badge gone: \
              {:.0} ms",
