@@ -73,22 +73,56 @@ impl Replica {
         Ok(())
     }
 
-    /// SIGSTOP then, `pause` later, SIGCONT: a replica frozen (a long GC pause, a stalled node)
-    /// past its leases, which must not write once it wakes.
-    pub async fn freeze_for(&self, pause: Duration) -> anyhow::Result<()> {
-        let process = self.process.as_ref().context("not running")?;
-        let pid = Pid::from_raw(i32::try_from(process.pid())?);
-        signal::kill(pid, signal::Signal::SIGSTOP)?;
-        tokio::time::sleep(pause).await;
-        signal::kill(pid, signal::Signal::SIGCONT)?;
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ServiceProcess::pid)
+    }
+
+    /// SIGSTOP, as a long GC pause or a stalled node: returns once every thread of the process
+    /// is stopped.
+    pub async fn freeze(&self) -> anyhow::Result<()> {
+        let pid = self.pid().context("not running")?;
+        signal::kill(Pid::from_raw(i32::try_from(pid)?), signal::Signal::SIGSTOP)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !all_threads_stopped(pid) {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not stop after SIGSTOP",
+                self.label()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         Ok(())
     }
+
+    /// SIGCONT: a frozen replica wakes up, its leases long gone.
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        let pid = self.pid().context("not running")?;
+        signal::kill(Pid::from_raw(i32::try_from(pid)?), signal::Signal::SIGCONT)?;
+        Ok(())
+    }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T` in `/proc/<pid>/task/*/stat`).
+pub(super) fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(Result::ok).all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "T" || state == "t")
+        })
+    })
 }
 
 /// Every replica, by service.
 pub struct Fleet {
     /// All replicas, [`SERVICES`] order, [`REPLICAS`] each.
     pub replicas: Vec<Replica>,
+    runner_schema: String,
 }
 
 impl Fleet {
@@ -116,10 +150,10 @@ impl Fleet {
         let run = uuid_suffix();
         let mut replicas = Vec::new();
         for (s, service) in SERVICES.iter().enumerate() {
-            let schema = format!("chaos_{}_{run}", service.replace('-', "_"));
+            let schema = schema_of(service, &run);
             let own = match *service {
                 "book-runner-svc" => format!(
-                    "[runner]\nlease_ttl = \"{}ms\"\npoll_interval = \"100ms\"\ncancel_check_interval = \"200ms\"\nshutdown_grace = \"1s\"\nsimulated_pass_interval = \"50ms\"\ndirectory_root = \"{}\"\n\n[peers]\ndeployment = \"{}\"",
+                    "[runner]\nlease_ttl = \"{}ms\"\npoll_interval = \"100ms\"\ncancel_check_interval = \"200ms\"\nshutdown_grace = \"1s\"\ndirectory_root = \"{}\"\n\n[peers]\ndeployment = \"{}\"",
                     LEASE.as_millis(),
                     clusters.display(),
                     urls("deployment-svc")
@@ -159,7 +193,10 @@ impl Fleet {
                 });
             }
         }
-        let mut fleet = Self { replicas };
+        let mut fleet = Self {
+            replicas,
+            runner_schema: schema_of("book-runner-svc", &run),
+        };
         // The replicas of one service start together: they race for the migrations and, for
         // the gateways, for the bootstrap token.
         for service in SERVICES {
@@ -175,6 +212,11 @@ impl Fleet {
         Ok(fleet)
     }
 
+    /// The schema the runners keep their jobs in.
+    pub fn runner_schema(&self) -> &str {
+        &self.runner_schema
+    }
+
     /// The gateways' addresses.
     pub fn gateways(&self) -> Vec<String> {
         self.replicas
@@ -183,6 +225,11 @@ impl Fleet {
             .map(|replica| format!("http://{}", replica.address))
             .collect()
     }
+}
+
+/// The schema of `service` in the run `run`.
+fn schema_of(service: &str, run: &str) -> String {
+    format!("chaos_{}_{run}", service.replace('-', "_"))
 }
 
 /// A short random suffix for the schemas of one run.

@@ -1,13 +1,20 @@
 //! A soak under faults: the whole fleet, two replicas of everything on one PostgreSQL, runs a
 //! load of deployments cycling through their lifecycle while replicas are killed and restarted,
 //! one is frozen past its leases, and (when asked) PostgreSQL itself restarts. Then it checks
-//! that nothing was lost, duplicated or left stuck, and reports what it held.
+//! that nothing was lost, duplicated or left stuck, and that the frozen replica wrote nothing
+//! for the jobs it lost (a kernel record of the clusters' writes shows it), and reports what it
+//! held.
 
 mod fleet;
+mod late_writes;
 mod load;
+mod recorder;
+mod runner_jobs;
 
 use std::{
+    collections::HashMap,
     fmt,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -20,12 +27,15 @@ use eyrie_proto::v1 as pb;
 use tokio::sync::Mutex;
 
 pub use fleet::{Fleet, postgres_url};
+use late_writes::{Findings, Freeze};
 use load::{Clients, Followed, Outcome};
+use recorder::Recorder;
 
 /// How big and how rough a run is.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Projects, each with one group of deployments on its own simulated cluster.
+    /// Projects, each with one group of deployments, each deployment on a cluster folder of its
+    /// own.
     pub projects: usize,
     /// Deployments per project.
     pub deployments: usize,
@@ -89,6 +99,10 @@ pub struct Report {
     pub pauses: Vec<String>,
     /// PostgreSQL restarts.
     pub database_restarts: usize,
+    /// What the frozen runner did to the clusters of the jobs it lost, when it was recorded.
+    pub frozen_writes: Option<(Freeze, Findings)>,
+    /// Why the clusters' writes were not recorded, if they were not.
+    pub unrecorded: Option<String>,
     /// What was lost, duplicated or stuck: must stay empty.
     pub problems: Vec<String>,
 }
@@ -120,6 +134,19 @@ impl fmt::Display for Report {
             self.pauses.join(" "),
             self.database_restarts
         )?;
+        match (&self.frozen_writes, &self.unrecorded) {
+            (Some((freeze, findings)), _) => writeln!(
+                f,
+                "  frozen runner: held {} jobs, {} taken over before it woke; on their clusters it started {} writes before the freeze, {} landed after it woke (in flight), {} started after its lease was gone",
+                freeze.held,
+                freeze.lost.len(),
+                findings.before,
+                findings.in_flight,
+                findings.late.len()
+            )?,
+            (None, Some(why)) => writeln!(f, "  clusters' writes not recorded: {why}")?,
+            (None, None) => writeln!(f, "  no runner was frozen")?,
+        }
         writeln!(f, "  lost, duplicated or stuck: {}", self.problems.len())?;
         for problem in &self.problems {
             writeln!(f, "    - {problem}")?;
@@ -134,7 +161,31 @@ pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
     let fleet = Arc::new(Mutex::new(Fleet::start(url, dir.path()).await?));
     let token = crate::auth::admin_token(dir.path());
     let clients = Clients::new(&fleet.lock().await.gateways(), &token)?;
-    let deployments = set_up(&clients, plan, &dir.path().join("clusters")).await?;
+    let clusters = dir.path().join("clusters");
+    let deployments = set_up(&clients, plan, &clusters).await?;
+    // The clusters' controllers run here, apart from the runners, so that every write the
+    // record attributes to a runner is one of its jobs' steps.
+    let _controllers = crate::journey::Controllers::start(&clusters);
+    let lock_files: Vec<PathBuf> = deployments
+        .iter()
+        .map(|deployment| {
+            deployment
+                .folder
+                .join(eyrie_book_runner_svc::cluster::directory::LOCK_FILE)
+        })
+        .collect();
+    let (recorder, unrecorded) = match Recorder::start(&lock_files) {
+        Ok(recorder) => (Some(Arc::new(recorder)), None),
+        Err(error) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            return Err(error.context("CI records the clusters' writes"));
+        }
+        Err(error) => (None, Some(format!("{error:#}"))),
+    };
+    let folders: HashMap<String, PathBuf> = deployments
+        .iter()
+        .map(|deployment| (deployment.name.clone(), deployment.folder.clone()))
+        .collect();
+    let jobs = runner_jobs::RunnerJobs::new(url, fleet.lock().await.runner_schema());
     // One watcher per group, through the gateways, for the whole run.
     let watching = tokio_util::sync::CancellationToken::new();
     let mut groups = Vec::new();
@@ -152,10 +203,23 @@ pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
 
     let started = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
-    let faults = tokio::spawn(inject_faults(fleet.clone(), plan.clone(), done.clone()));
-    let cycles = deployments.iter().map(|(name, image)| {
+    let faults = tokio::spawn(inject_faults(
+        fleet.clone(),
+        plan.clone(),
+        done.clone(),
+        Freezer {
+            recorder: recorder.clone(),
+            jobs: jobs.clone(),
+            folders,
+        },
+    ));
+    let cycles = deployments.iter().map(|deployment| {
         let clients = clients.clone();
-        let (name, image, cycles) = (name.clone(), image.clone(), plan.cycles);
+        let (name, image, cycles) = (
+            deployment.name.clone(),
+            deployment.image.clone(),
+            plan.cycles,
+        );
         tokio::spawn(async move {
             let outcome = load::cycle(&clients, &name, &image, cycles).await;
             (name, outcome)
@@ -168,6 +232,7 @@ pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
         rollouts,
         pauses,
         database_restarts,
+        freeze,
     } = faults.await.context("the fault injector")??;
 
     let mut report = Report {
@@ -178,8 +243,15 @@ pub async fn run(plan: &Plan, url: &str) -> anyhow::Result<Report> {
         rollouts,
         pauses,
         database_restarts,
+        unrecorded,
         ..Report::default()
     };
+    if let (Some(mut freeze), Some(recorder)) = (freeze, recorder) {
+        jobs.read_ends(&mut freeze.lost).await?;
+        let findings = late_writes::find(&freeze, &recorder.opened()?);
+        report.problems.extend(findings.late.iter().cloned());
+        report.frozen_writes = Some((freeze, findings));
+    }
     let mut finals = Vec::new();
     for joined in outcomes {
         let (name, outcome) = joined.context("a deployment's load")?;
@@ -250,13 +322,24 @@ async fn check_group_watchers(
     }
 }
 
-/// Projects with a scope, a simulated cluster and a group of `plan.deployments` deployments
-/// each; returns every deployment with its first image.
+/// A deployment of the load.
+struct Deployment {
+    /// Its resource name.
+    name: String,
+    /// Its first image.
+    image: String,
+    /// Its cluster's folder, which no other deployment uses.
+    folder: PathBuf,
+}
+
+/// Projects with a scope and a group of `plan.deployments` deployments each, every deployment
+/// on a directory cluster of its own under `clusters` (lock file made, so that it can be
+/// watched from the start).
 async fn set_up(
     clients: &Clients,
     plan: &Plan,
-    clusters: &std::path::Path,
-) -> anyhow::Result<Vec<(String, String)>> {
+    clusters: &Path,
+) -> anyhow::Result<Vec<Deployment>> {
     let mut gateway = clients.pick();
     let mut deployments = Vec::new();
     for p in 0..plan.projects {
@@ -265,26 +348,31 @@ async fn set_up(
             .create_project(&format!("chaos{p}"), "Chaos")
             .await?;
         gateway.create_scope(&project, "dev", "Dev", true).await?;
-        let cluster = gateway.request(pb::CreateClusterRequest {
-            parent: project.clone(),
-            cluster_id: "local".into(),
-            cluster: Some(pb::Cluster {
-                display_name: "Simulated".into(),
-                connection: Some(pb::cluster::Connection::Directory(
-                    pb::DirectoryConnection {
-                        path: clusters.join(format!("chaos{p}")).display().to_string(),
-                        simulated: true,
-                    },
-                )),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        gateway.deployments.create_cluster(cluster).await?;
         gateway
             .create_group(&project, "web", pb::DeploymentType::None)
             .await?;
         for d in 0..plan.deployments {
+            let folder = clusters.join(format!("chaos{p}-d{d}"));
+            std::fs::create_dir_all(&folder)?;
+            std::fs::File::create(
+                folder.join(eyrie_book_runner_svc::cluster::directory::LOCK_FILE),
+            )?;
+            let cluster = gateway.request(pb::CreateClusterRequest {
+                parent: project.clone(),
+                cluster_id: format!("d{d}"),
+                cluster: Some(pb::Cluster {
+                    display_name: format!("Folder of d{d}"),
+                    connection: Some(pb::cluster::Connection::Directory(
+                        pb::DirectoryConnection {
+                            path: folder.display().to_string(),
+                            simulated: false,
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            gateway.deployments.create_cluster(cluster).await?;
             let image = "nginx:1.27".to_owned();
             let request = gateway.request(pb::CreateDeploymentRequest {
                 parent: format!("{project}/groups/web"),
@@ -292,7 +380,7 @@ async fn set_up(
                 deployment: Some(pb::Deployment {
                     display_name: format!("D{d}"),
                     scope: format!("{project}/scopes/dev"),
-                    clusters: vec![format!("{project}/clusters/local")],
+                    clusters: vec![format!("{project}/clusters/d{d}")],
                     image: image.clone(),
                     ..Default::default()
                 }),
@@ -303,7 +391,11 @@ async fn set_up(
                 .create_deployment(request)
                 .await?
                 .into_inner();
-            deployments.push((created.name, image));
+            deployments.push(Deployment {
+                name: created.name,
+                image,
+                folder,
+            });
         }
     }
     Ok(deployments)
@@ -316,6 +408,76 @@ struct Faults {
     rollouts: Vec<String>,
     pauses: Vec<String>,
     database_restarts: usize,
+    freeze: Option<Freeze>,
+}
+
+/// What freezing a runner needs to know, to check it afterwards.
+struct Freezer {
+    /// The record of the clusters' writes, if it is kept.
+    recorder: Option<Arc<Recorder>>,
+    /// The runners' jobs table.
+    jobs: runner_jobs::RunnerJobs,
+    /// Each deployment's cluster folder.
+    folders: HashMap<String, PathBuf>,
+}
+
+impl Freezer {
+    /// Freezes the runner that holds the most jobs past its lease (twice its length), then
+    /// wakes it; returns what the record needs to check it.
+    async fn freeze_a_runner(
+        &self,
+        fleet: &Fleet,
+        quiet_for: Duration,
+    ) -> anyhow::Result<(String, Option<Freeze>)> {
+        let held = self.jobs.held_by_process().await.unwrap_or_default();
+        let runner = fleet
+            .replicas
+            .iter()
+            .filter(|replica| replica.service == "book-runner-svc")
+            .max_by_key(|replica| {
+                replica
+                    .pid()
+                    .map_or(0, |pid| held.iter().filter(|job| job.pid == pid).count())
+            })
+            .context("a runner")?;
+        let pid = runner.pid().context("the runner is not running")?;
+        runner.freeze().await?;
+        let Some(recorder) = &self.recorder else {
+            tokio::time::sleep(fleet::LEASE * 2).await;
+            runner.thaw()?;
+            return Ok((runner.label(), None));
+        };
+        // Stopped: the jobs it holds can no longer change hands to it, and every write it
+        // started is in the record before this barrier.
+        let frozen_index = recorder.barrier()?;
+        let holding = self.jobs.held_by(pid).await?;
+        tokio::time::sleep(fleet::LEASE * 2).await;
+        let lost_ids = self.jobs.taken_from(pid, &holding).await?;
+        let woke_index = recorder.barrier()?;
+        let woke_at = std::time::SystemTime::now();
+        runner.thaw()?;
+        let lost = holding
+            .iter()
+            .filter(|job| lost_ids.contains(&job.id))
+            .filter_map(|job| {
+                Some(late_writes::LostJob {
+                    job: job.id.clone(),
+                    folder: self.folders.get(&job.deployment)?.clone(),
+                    ended_at: None,
+                })
+            })
+            .collect();
+        let freeze = Freeze {
+            pid: i32::try_from(pid)?,
+            frozen_index,
+            woke_index,
+            woke_at,
+            quiet_for,
+            held: holding.len(),
+            lost,
+        };
+        Ok((runner.label(), Some(freeze)))
+    }
 }
 
 /// Every `plan.kill_every`, stops a random replica and starts it again at once: killed
@@ -325,6 +487,7 @@ async fn inject_faults(
     fleet: Arc<Mutex<Fleet>>,
     plan: Plan,
     done: Arc<AtomicBool>,
+    freezer: Freezer,
 ) -> anyhow::Result<Faults> {
     let mut random = plan.seed.max(1);
     let mut next = move || {
@@ -345,14 +508,11 @@ async fn inject_faults(
         let mut fleet = fleet.lock().await;
         if round == 2 {
             // A runner frozen past its lease: another takes its jobs; once it thaws, it must
-            // not write for them.
-            let runner = fleet
-                .replicas
-                .iter()
-                .find(|replica| replica.service == "book-runner-svc")
-                .context("a runner")?;
-            faults.pauses.push(runner.label());
-            runner.freeze_for(fleet::LEASE * 2).await?;
+            // not write for them. The next fault comes `kill_every` after it woke at the
+            // soonest, which bounds how long those jobs stay out of its hands.
+            let (label, freeze) = freezer.freeze_a_runner(&fleet, plan.kill_every).await?;
+            faults.pauses.push(label);
+            faults.freeze = freeze;
             continue;
         }
         if round == 3 && plan.restart_postgres {
