@@ -422,8 +422,9 @@ struct Freezer {
 }
 
 impl Freezer {
-    /// Freezes the runner that holds the most jobs past its lease (twice its length), then
-    /// wakes it; returns what the record needs to check it.
+    /// Freezes the runner that holds the most jobs past its lease (twice its length, and until
+    /// another runner took its jobs over), then wakes it; returns what the record needs to check
+    /// it.
     async fn freeze_a_runner(
         &self,
         fleet: &Fleet,
@@ -452,7 +453,14 @@ impl Freezer {
         let frozen_index = recorder.barrier()?;
         let holding = self.jobs.held_by(pid).await?;
         tokio::time::sleep(fleet::LEASE * 2).await;
-        let lost_ids = self.jobs.taken_from(pid, &holding).await?;
+        // Frozen on until another runner took every job over (it may be busy with jobs of its
+        // own first), so that the woken runner's leases are all gone; half a minute at most.
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut lost_ids = self.jobs.taken_from(pid, &holding).await?;
+        while lost_ids.len() < holding.len() && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            lost_ids = self.jobs.taken_from(pid, &holding).await?;
+        }
         let woke_index = recorder.barrier()?;
         let woke_at = std::time::SystemTime::now();
         runner.thaw()?;
