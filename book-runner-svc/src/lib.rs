@@ -78,14 +78,23 @@ impl eyrie_platform::standalone::Service for BookRunnerSvc {
             templates.clone(),
             deployments.clone(),
         ));
-        let engine = Engine::new(
-            SeaJobStore::new(db),
-            templates,
-            settings.runner.clone(),
-            deployments,
-        );
+        let jobs_store = SeaJobStore::new(db.clone());
+        let signals_channel = jobs_store
+            .signals_channel()
+            .await
+            .context("the jobs' signals channel")?;
+        let engine = Engine::new(jobs_store, templates, settings.runner.clone(), deployments);
         let stop = CancellationToken::new();
         let mut workers = engine.start(stop.clone());
+        if let Some(channel) = signals_channel {
+            let signals = eyrie_platform::changes::Changes::start_on_channel(
+                &db,
+                &settings.database,
+                channel,
+                stop.clone(),
+            );
+            workers.spawn(engine.clone().wake_on(signals, stop.clone()));
+        }
         workers.spawn(service::retention::run(
             engine.store().clone(),
             settings.runner.retention.clone(),

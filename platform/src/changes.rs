@@ -133,13 +133,24 @@ impl Changes {
         name: &str,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let url = settings.url.as_ref().map(|url| url.expose_secret());
-        let (Some(url), DbBackend::Postgres) = (url, db.get_database_backend()) else {
-            return Self::local();
-        };
         let channel = match &settings.schema {
             Some(schema) => format!("{name}.{schema}"),
             None => name.to_owned(),
+        };
+        Self::start_on_channel(db, settings, channel, shutdown)
+    }
+
+    /// As [`Changes::start`], on the `NOTIFY` channel `channel` exactly: one that a database
+    /// trigger notifies, say, whose name the caller knows.
+    pub fn start_on_channel(
+        db: &DatabaseConnection,
+        settings: &DatabaseSettings,
+        channel: String,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let url = settings.url.as_ref().map(|url| url.expose_secret());
+        let (Some(url), DbBackend::Postgres) = (url, db.get_database_backend()) else {
+            return Self::local();
         };
         let dispatch = Dispatch::new();
         tokio::spawn(listen(

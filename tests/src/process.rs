@@ -244,6 +244,18 @@ impl ServiceProcess {
             .with_context(|| format!("no log line with {needles:?}; log:\n{}", self.logs()))
     }
 
+    /// The PostgreSQL schema its configuration names, if any (`schema = "…"`).
+    pub fn database_schema(&self) -> Option<String> {
+        let files = std::fs::read_dir(self._config_dir.path()).ok()?;
+        files.filter_map(Result::ok).find_map(|file| {
+            let toml = std::fs::read_to_string(file.path()).ok()?;
+            toml.lines().find_map(|line| {
+                let value = line.trim().strip_prefix("schema = \"")?;
+                Some(value.strip_suffix('"')?.to_owned())
+            })
+        })
+    }
+
     /// Process id, to send it signals.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("process still running")

@@ -32,8 +32,9 @@ struct Feed {
 }
 
 impl EventHub {
-    /// Follows jobs in `store`; events written by other replicas are seen within `poll_interval`,
-    /// events of this process at once (see [`EventHub::wake`]).
+    /// Follows jobs in `store`; events of this process are seen at once, those of other
+    /// replicas at once on PostgreSQL (its signals, see [`EventHub::wake`]) and otherwise within
+    /// `poll_interval`, which is also the safety net for a lost signal.
     pub fn new(store: SeaJobStore, poll_interval: Duration) -> Self {
         Self {
             store,
@@ -61,6 +62,13 @@ impl EventHub {
     /// Tells the follower of job `id`, if any, that new events were stored.
     pub fn wake(&self, id: &str) {
         if let Some(feed) = self.feeds.lock().expect("hub lock").get(id) {
+            feed.wake.notify_one();
+        }
+    }
+
+    /// Tells every follower to look for new events (signals may have been missed).
+    pub fn wake_all(&self) {
+        for feed in self.feeds.lock().expect("hub lock").values() {
             feed.wake.notify_one();
         }
     }

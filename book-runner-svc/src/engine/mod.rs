@@ -180,6 +180,7 @@ impl Engine {
         for worker in 0..self.settings.workers {
             tasks.spawn(self.clone().work(worker, shutdown.clone()));
         }
+        tasks.spawn(self.clone().sweep(shutdown.clone()));
         tasks.spawn(metrics::sample_jobs(self.store.clone(), shutdown.clone()));
         tasks.spawn(self.clone().report(shutdown));
         tasks
@@ -196,15 +197,18 @@ impl Engine {
                 .await
             {
                 Ok(Some(claim)) => {
+                    // There may be more: another idle worker looks, and so on while they find
+                    // jobs (one wake-up may stand for many jobs, or a takeover).
+                    self.queued.notify_one();
                     tracing::info!(worker, job = %claim.job.name, takeover = claim.takeover, "job claimed");
                     metrics::job_claimed(&claim);
                     self.hub.wake(&claim.job.id);
                     self.run_claimed(claim, asked, &shutdown).await;
                 }
                 Ok(None) => {
+                    // Idle until woken: a job queued here or on another replica, or the sweep.
                     tokio::select! {
                         () = queued => {}
-                        () = tokio::time::sleep(self.settings.poll_interval) => {}
                         () = shutdown.cancelled() => {}
                         () = self.draining.cancelled() => {}
                     }
@@ -216,6 +220,45 @@ impl Engine {
                         () = shutdown.cancelled() => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Every `poll_interval`, wakes one idle worker to look for work no signal announces: a
+    /// lease that expired (its worker died) or a signal that was lost. One look per interval
+    /// for the whole process, not one per idle worker.
+    async fn sweep(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.poll_interval) => self.queued.notify_one(),
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Acts on the jobs' signals from every replica (PostgreSQL's `NOTIFY`, see
+    /// [`SeaJobStore::signals_channel`]): a job queued or handed back wakes an idle worker, a
+    /// job's new events wake its watchers' follower. After signals may have been missed, both.
+    pub async fn wake_on(
+        self: Arc<Self>,
+        changes: Arc<eyrie_platform::changes::Changes>,
+        shutdown: CancellationToken,
+    ) {
+        use eyrie_platform::changes::Signal;
+        let mut signals = changes.subscribe();
+        loop {
+            let signal = tokio::select! {
+                signal = signals.next() => signal,
+                () = shutdown.cancelled() => return,
+            };
+            match signal {
+                Some(Signal::Changed(job)) if job.is_empty() => self.queued.notify_one(),
+                Some(Signal::Changed(job)) => self.hub.wake(&job),
+                Some(Signal::Resync) => {
+                    self.queued.notify_one();
+                    self.hub.wake_all();
+                }
+                None => return,
             }
         }
     }

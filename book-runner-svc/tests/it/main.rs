@@ -16,5 +16,6 @@ mod recording;
 mod reports;
 mod retention;
 mod rollout;
+mod signals;
 mod waits;
 mod watch;

@@ -228,16 +228,46 @@ impl SeaJobStore {
     /// Hands `lease` back: its lease ends at `now`, so any worker may claim the job at once and
     /// run its interrupted step again. Fenced: a lease already taken over changes nothing.
     pub async fn release(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), WriteError> {
-        job::Entity::update_many()
+        let released = job::Entity::update_many()
             .col_expr(job::Column::LeaseExpiresAt, Expr::value(now))
             .filter(job::Column::Id.eq(lease.job_id.clone()))
             .filter(job::Column::LeaseEpoch.eq(lease.epoch))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .exec(self.connection())
             .await?;
+        // Idle workers of every replica are woken as by a new job (rare: a rollout).
+        if released.rows_affected > 0
+            && self.connection().get_database_backend() == DbBackend::Postgres
+        {
+            self.connection()
+                .execute_unprepared(&format!("SELECT pg_notify({SIGNALS_CHANNEL_SQL}, '')"))
+                .await?;
+        }
         Ok(())
     }
+
+    /// The `NOTIFY` channel on which PostgreSQL signals, as they commit, that jobs were queued
+    /// or handed back (an empty payload) and that a job has new events (its id): triggers on
+    /// `jobs` and `job_events`, see the migration `m20261206_000005_job_signals`. `None` on
+    /// SQLite, whose one process wakes its workers and followers in memory.
+    pub async fn signals_channel(&self) -> Result<Option<String>, StoreError> {
+        let db = self.connection();
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT {SIGNALS_CHANNEL_SQL} AS channel"),
+            ))
+            .await?
+            .ok_or_else(|| StoreError::Database("no answer for the jobs' channel".into()))?;
+        Ok(Some(row.try_get::<String>("", "channel")?))
+    }
 }
+
+/// The jobs' signals channel of the current schema, as SQL: the name the triggers notify.
+const SIGNALS_CHANNEL_SQL: &str = "'eyrie_jobs.' || current_schema()";
 
 /// The state of a step whose attempt starts at `now`.
 fn running(step: StartedStep, now: DateTime<Utc>) -> StepChange {

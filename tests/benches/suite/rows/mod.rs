@@ -1,6 +1,7 @@
 //! The rows of the table, one module per subject.
 
 mod cpu;
+pub mod fair_floor;
 pub mod fanout;
 pub mod idle_watch;
 pub mod memory;
