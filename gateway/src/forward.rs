@@ -231,7 +231,7 @@ pub async fn forward(call: Call) -> Result<Response<MessageStream>, Status> {
 
 /// A codec that leaves messages encoded: bytes in, the same bytes out.
 #[derive(Debug, Clone, Copy, Default)]
-struct OpaqueCodec;
+pub(crate) struct OpaqueCodec;
 
 impl Codec for OpaqueCodec {
     type Encode = Bytes;

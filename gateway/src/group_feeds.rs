@@ -13,17 +13,15 @@ use std::{
 
 use bytes::Bytes;
 use eyrie_platform::{grpc::TracedChannel, peer_status::PeerFailure};
-use eyrie_proto::v1::{
-    self as pb, deployment_service_client::DeploymentServiceClient,
-    watch_deployments_response::Kind,
-};
+use eyrie_proto::v1::{self as pb, watch_deployments_response::Kind};
 use futures::StreamExt as _;
 use prost::Message as _;
 use tokio::sync::{mpsc, watch};
 use tonic::{Response, Status};
 
 use crate::{
-    forward::{Answer, Call},
+    access::wire,
+    forward::{Answer, Call, OpaqueCodec},
     job_feeds::{FeedSettings, RECONNECT_DELAY},
     shared_feeds::{SharedFeeds, Watching, first_state},
 };
@@ -127,19 +125,40 @@ impl GroupFeeds {
 }
 
 /// Reads the group's stream from deployment-svc into `feed`, reopening it where it broke.
+///
+/// The messages are kept as deployment-svc encoded them: the pump reads only the deployment's
+/// name and state from the bytes, and every watcher is sent the same bytes.
 async fn pump(key: Key, channel: TracedChannel, feed: Arc<GroupFeed>) {
     let (parent, show_dropped) = key;
-    let mut client = DeploymentServiceClient::new(channel);
+    let mut upstream = tonic::client::Grpc::new(channel);
     loop {
-        let request = pb::WatchDeploymentsRequest {
-            parent: parent.clone(),
-            show_dropped,
+        let request = Bytes::from(
+            pb::WatchDeploymentsRequest {
+                parent: parent.clone(),
+                show_dropped,
+            }
+            .encode_to_vec(),
+        );
+        let opened = match upstream.ready().await {
+            Ok(()) => {
+                upstream
+                    .server_streaming(
+                        tonic::Request::new(request),
+                        http::uri::PathAndQuery::from_static(WATCH_DEPLOYMENTS),
+                        OpaqueCodec,
+                    )
+                    .await
+            }
+            Err(error) => Err(Status::unavailable(format!("backend unavailable: {error}"))),
         };
-        match client.watch_deployments(request).await {
+        match opened {
             Ok(response) => {
                 let mut stream = response.into_inner();
                 while let Ok(Some(message)) = stream.message().await {
-                    apply(&feed, message, show_dropped);
+                    if apply(&feed, message, show_dropped).is_err() {
+                        tracing::warn!(group = %parent, "deployment-svc sent a malformed change; reopening");
+                        break;
+                    }
                 }
             }
             Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => {}
@@ -153,37 +172,47 @@ async fn pump(key: Key, channel: TracedChannel, feed: Arc<GroupFeed>) {
     }
 }
 
-/// Takes one upstream message into the feed. A reopened stream resends every state: only the
-/// ones that differ from the latest known are changes.
-fn apply(feed: &GroupFeed, message: pb::WatchDeploymentsResponse, show_dropped: bool) {
-    let mut state = feed.state.lock().expect("group state");
-    match message.kind {
-        Some(Kind::Deployment(deployment)) => {
-            let name = deployment.name.clone();
-            let dropped = deployment.state() == pb::DeploymentState::Dropped;
-            let encoded = encoded(Kind::Deployment(deployment));
-            if state.latest.get(&name) == Some(&encoded) {
-                return;
-            }
-            // Without show_dropped a dropped deployment is sent once, then forgotten.
-            if dropped && !show_dropped {
-                state.latest.remove(&name);
-            } else {
-                state.latest.insert(name, encoded.clone());
-            }
-            if state.complete {
-                state.log.push_back(encoded);
-                if state.log.len() > state.cap {
-                    state.log.pop_front();
-                    state.first += 1;
-                }
+/// Field numbers read from `WatchDeploymentsResponse`: its kinds, and in a deployment its name
+/// and state.
+const DEPLOYMENT: u32 = 1;
+const INITIAL_STATE_COMPLETE: u32 = 2;
+const DEPLOYMENT_NAME: u32 = 1;
+const DEPLOYMENT_STATE: u32 = 11;
+
+/// Takes one upstream message (encoded) into the feed. A reopened stream resends every state:
+/// only the ones that differ from the latest known are changes.
+fn apply(feed: &GroupFeed, message: Bytes, show_dropped: bool) -> Result<(), wire::Malformed> {
+    if wire::bytes_at(&message, &[DEPLOYMENT])?.is_some() {
+        let name = wire::string_at(&message, &[DEPLOYMENT, DEPLOYMENT_NAME])?
+            .unwrap_or_default()
+            .to_owned();
+        let dropped = wire::uint_at(&message, &[DEPLOYMENT, DEPLOYMENT_STATE])?
+            == Some(pb::DeploymentState::Dropped as u64);
+        let mut state = feed.state.lock().expect("group state");
+        if state.latest.get(&name) == Some(&message) {
+            return Ok(());
+        }
+        // Without show_dropped a dropped deployment is sent once, then forgotten.
+        if dropped && !show_dropped {
+            state.latest.remove(&name);
+        } else {
+            state.latest.insert(name, message.clone());
+        }
+        if state.complete {
+            state.log.push_back(message);
+            if state.log.len() > state.cap {
+                state.log.pop_front();
+                state.first += 1;
             }
         }
-        Some(Kind::InitialStateComplete(_)) => state.complete = true,
-        Some(Kind::Heartbeat(_)) | None => return,
+    } else if wire::bytes_at(&message, &[INITIAL_STATE_COMPLETE])?.is_some() {
+        feed.state.lock().expect("group state").complete = true;
+    } else {
+        // A heartbeat: per watcher, made by the gateway itself.
+        return Ok(());
     }
-    drop(state);
     feed.changed.send_replace(());
+    Ok(())
 }
 
 type Outbox = mpsc::Sender<Result<Bytes, Status>>;

@@ -21,7 +21,8 @@ use tokio::sync::watch;
 use tonic::{Response, Status};
 
 use crate::{
-    forward::{Answer, Call},
+    access::wire,
+    forward::{Answer, Call, OpaqueCodec},
     shared_feeds::{SharedFeeds, Watching},
 };
 
@@ -178,14 +179,33 @@ impl Feed {
 }
 
 /// Reads `job`'s events from the runner into `feed`, reopening the stream where it broke.
+///
+/// The runner's messages are kept as they arrive, never decoded and encoded again: the pump
+/// reads only each event's sequence number from the bytes, and every watcher is sent the same
+/// bytes.
 async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>) {
-    let mut client = JobServiceClient::new(channel);
+    let mut upstream = tonic::client::Grpc::new(channel);
     loop {
-        let request = pb::WatchJobRequest {
-            name: job.clone(),
-            after_sequence: feed.last_sequence(),
+        let request = Bytes::from(
+            pb::WatchJobRequest {
+                name: job.clone(),
+                after_sequence: feed.last_sequence(),
+            }
+            .encode_to_vec(),
+        );
+        let opened = match upstream.ready().await {
+            Ok(()) => {
+                upstream
+                    .server_streaming(
+                        tonic::Request::new(request),
+                        http::uri::PathAndQuery::from_static(WATCH_JOB),
+                        OpaqueCodec,
+                    )
+                    .await
+            }
+            Err(error) => Err(Status::unavailable(format!("backend unavailable: {error}"))),
         };
-        let mut stream = match client.watch_job(request).await {
+        let mut stream = match opened {
             Ok(response) => response.into_inner(),
             Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => {
                 tokio::time::sleep(RECONNECT_DELAY).await;
@@ -196,18 +216,15 @@ async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>) {
         feed.state.send_modify(|state| state.opened = true);
         loop {
             match stream.message().await {
-                Ok(Some(pb::WatchJobResponse {
-                    kind: Some(pb::watch_job_response::Kind::Event(event)),
-                })) => {
-                    let sequence = event.sequence;
-                    let encoded = pb::WatchJobResponse {
-                        kind: Some(pb::watch_job_response::Kind::Event(event)),
+                // Heartbeats (no event, so no sequence) are per watcher, made by the gateway.
+                Ok(Some(message)) => match wire::uint_at(&message, &[EVENT, EVENT_SEQUENCE]) {
+                    Ok(Some(sequence)) => feed.append(sequence, message),
+                    Ok(None) => {}
+                    Err(_) => {
+                        tracing::warn!(%job, "the runner sent a malformed job event; reopening");
+                        break;
                     }
-                    .encode_to_vec();
-                    feed.append(sequence, Bytes::from(encoded));
-                }
-                // Heartbeats are per watcher, made by the gateway itself.
-                Ok(Some(_)) => {}
+                },
                 Ok(None) => return feed.end(Ok(())),
                 Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => break,
                 Err(status) => return feed.end(Err(status)),
@@ -216,6 +233,10 @@ async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>) {
         tokio::time::sleep(RECONNECT_DELAY).await;
     }
 }
+
+/// `WatchJobResponse.event`, and `JobEvent.sequence` in it (field numbers).
+const EVENT: u32 = 1;
+const EVENT_SEQUENCE: u32 = 2;
 
 /// One client's stream: the feed's events after `after`, in order, with heartbeats while idle.
 ///

@@ -60,6 +60,32 @@ pub fn bytes_at<'a>(mut message: &'a [u8], path: &[u32]) -> Result<Option<&'a [u
     }
 }
 
+/// The unsigned integer (varint) field at `path` in `message`, if present; `path` names the
+/// messages that lead to it, then the field. The last occurrence wins, as protobuf merging does.
+pub fn uint_at(message: &[u8], path: &[u32]) -> Result<Option<u64>, Malformed> {
+    let Some((&field, parents)) = path.split_last() else {
+        return Ok(None);
+    };
+    let mut message = if parents.is_empty() {
+        message
+    } else {
+        match bytes_at(message, parents)? {
+            Some(nested) => nested,
+            None => return Ok(None),
+        }
+    };
+    let mut found = None;
+    while message.has_remaining() {
+        let (number, wire_type) = decode_key(&mut message)?;
+        if number == field && wire_type == WireType::Varint {
+            found = Some(decode_varint(&mut message)?);
+        } else {
+            skip_field(wire_type, number, &mut message, DecodeContext::default())?;
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use eyrie_proto::v1 as pb;
@@ -92,6 +118,24 @@ mod tests {
             Some("projects/acme/groups/web/deployments/shop")
         );
         assert_eq!(string_at(&bytes, &[3]).unwrap(), Some("r1"));
+    }
+
+    #[test]
+    fn reads_a_nested_integer() {
+        let response = pb::WatchJobResponse {
+            kind: Some(pb::watch_job_response::Kind::Event(pb::JobEvent {
+                job: "projects/a/groups/g/deployments/d/jobs/j".into(),
+                sequence: 300,
+                ..Default::default()
+            })),
+        };
+        let bytes = response.encode_to_vec();
+        assert_eq!(uint_at(&bytes, &[1, 2]).unwrap(), Some(300));
+        let heartbeat = pb::WatchJobResponse {
+            kind: Some(pb::watch_job_response::Kind::Heartbeat(Default::default())),
+        };
+        assert_eq!(uint_at(&heartbeat.encode_to_vec(), &[1, 2]).unwrap(), None);
+        assert!(uint_at(&[0x0a, 0x05, 0x10], &[1, 2]).is_err());
     }
 
     #[test]
