@@ -233,3 +233,63 @@ async fn a_steps_log_keeps_its_first_lines_numbered_and_is_marked_truncated_beyo
         );
     }
 }
+
+/// Claimers racing for one queue (replicas' workers) each get a job of their own: every job
+/// is claimed once, under the first epoch, with its start recorded once.
+#[tokio::test]
+async fn racing_claimers_claim_each_job_once() {
+    for settings in test_databases() {
+        let backend = describe(&settings);
+        let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings)
+            .await
+            .unwrap();
+        let store = SeaJobStore::new(db);
+        let now = Utc::now().trunc_subsecs(6);
+        const JOBS: usize = 24;
+        for index in 0..JOBS {
+            store
+                .create(
+                    &format!("{index:04}race"),
+                    &new_job(&format!("race-{index}")),
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        let claimers = (0..8).map(|worker| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut claimed = Vec::new();
+                let owner = format!("worker-{worker}");
+                while let Some(claim) = store
+                    .claim(&owner, Duration::from_secs(60), now)
+                    .await
+                    .unwrap()
+                {
+                    claimed.push(claim);
+                }
+                claimed
+            })
+        });
+        let mut ids = Vec::new();
+        for claimer in futures::future::join_all(claimers).await {
+            for claim in claimer.unwrap() {
+                assert_eq!(claim.lease.epoch, 1, "{backend}: {}", claim.job.id);
+                assert!(!claim.takeover, "{backend}");
+                let events = store.events_after(&claim.job.id, 0, 100).await.unwrap();
+                let kinds: Vec<_> = events.iter().map(|event| &event.kind).collect();
+                assert_eq!(
+                    kinds.len(),
+                    3,
+                    "{backend}: queued, started, step started: {kinds:?}"
+                );
+                ids.push(claim.job.id);
+            }
+        }
+        ids.sort();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "{backend}: a job was claimed twice");
+        assert_eq!(ids.len(), JOBS, "{backend}: every job was claimed");
+    }
+}

@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use eyrie_platform::db::begin_write;
 use sea_orm::{
     ColumnTrait as _, Condition, ConnectionTrait as _, DbBackend, DbErr, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    prelude::Expr,
-    sea_query::{LockBehavior, LockType},
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, prelude::Expr,
 };
 
 use super::{
@@ -83,18 +81,35 @@ pub struct StartedStep {
 
 impl SeaJobStore {
     /// Claims the oldest job that is queued, or running under an expired lease, for `owner`
-    /// until `now + ttl`, and starts its next step in the same transaction: from queued to a
-    /// running step is one commit. On PostgreSQL, workers skip rows another worker is claiming
-    /// (`FOR UPDATE SKIP LOCKED`), so replicas share the work without waiting on each other.
+    /// until `now + ttl`, and starts its next step. On PostgreSQL, workers skip rows another
+    /// worker is claiming (`FOR UPDATE SKIP LOCKED`), so replicas share the work without waiting
+    /// on each other, and the claim is two statements (see `claim_pg`); on SQLite it is one
+    /// transaction.
     pub async fn claim(
         &self,
         owner: &str,
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Claim>, StoreError> {
+        let expires =
+            now + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::seconds(30));
+        if self.connection().get_database_backend() == DbBackend::Postgres {
+            return super::claim_pg::claim(self.connection(), owner, expires, now).await;
+        }
+        self.claim_in_one_transaction(owner, expires, now).await
+    }
+
+    /// [`SeaJobStore::claim`] where rows cannot be skipped: the candidate is read, then claimed
+    /// if its epoch did not move meanwhile, and its step started, in one transaction.
+    async fn claim_in_one_transaction(
+        &self,
+        owner: &str,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Claim>, StoreError> {
         let txn = begin_write(self.connection()).await?;
         // Queued, or running under an expired lease (queued jobs have no lease).
-        let mut candidate = job::Entity::find()
+        let candidate = job::Entity::find()
             .filter(is_active())
             .filter(
                 Condition::any()
@@ -103,9 +118,6 @@ impl SeaJobStore {
             )
             .order_by_asc(job::Column::Id)
             .limit(1);
-        if txn.get_database_backend() == DbBackend::Postgres {
-            candidate = candidate.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
         let Some(row) = candidate.one(&txn).await? else {
             return Ok(None);
         };
@@ -117,33 +129,8 @@ impl SeaJobStore {
         let takeover = row.status == JobStatus::Running.as_str();
         let cancel_requested = row.cancel_requested;
         let epoch = row.lease_epoch + 1;
-        let expires =
-            now + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::seconds(30));
-        let mut job = to_job(row, steps)?;
-        // A step with an `if` is left to the worker, which starts it only once its condition
-        // holds: watchers never see a start of a step that is then skipped.
-        let started_step = if cancel_requested {
-            None
-        } else {
-            job.next_step()
-                .filter(|index| {
-                    job.book_content
-                        .steps
-                        .get(*index)
-                        .is_none_or(|step| step.condition.is_none())
-                })
-                .map(|index| StartedStep {
-                    index,
-                    attempt: job.steps[index].attempts + 1,
-                })
-        };
-        let mut kinds = vec![EventKind::JobStarted { takeover }];
-        kinds.extend(started_step.map(|step| EventKind::StepStarted {
-            step_index: step.index,
-            attempt: step.attempt,
-        }));
-        let first_sequence = i64::try_from(job.last_sequence).unwrap_or(i64::MAX) + 1;
-        let last_sequence = first_sequence + i64::try_from(kinds.len()).unwrap_or(0) - 1;
+        let job = to_job(row, steps)?;
+        let start = ClaimStart::plan(&job, takeover, cancel_requested);
         let started_at = job.started_at.unwrap_or(now);
 
         let claimed = job::Entity::update_many()
@@ -155,7 +142,7 @@ impl SeaJobStore {
             .col_expr(job::Column::LeaseEpoch, Expr::value(epoch))
             .col_expr(job::Column::LeaseExpiresAt, Expr::value(expires))
             .col_expr(job::Column::StartedAt, Expr::value(started_at))
-            .col_expr(job::Column::LastSequence, Expr::value(last_sequence))
+            .col_expr(job::Column::LastSequence, Expr::value(start.last_sequence))
             .filter(job::Column::Id.eq(job.id.clone()))
             .filter(job::Column::LeaseEpoch.eq(epoch - 1))
             .exec(&txn)
@@ -164,41 +151,22 @@ impl SeaJobStore {
             // Someone else claimed it first; the caller simply tries again.
             return Ok(None);
         }
-        if let Some(step) = started_step {
+        if let Some(step) = start.step {
             let change = running(step, now);
             update_step(&txn, &job.id, step.index, change).await?;
         }
-        let rows = (first_sequence..)
-            .zip(&kinds)
+        let rows = start
+            .events()
             .map(|(sequence, kind)| event_row(&job.id, sequence, now, kind))
             .collect();
         insert_in_chunks::<job_event::Entity, _>(&txn, rows).await?;
         txn.commit().await?;
-
-        // The job as the claim left it.
-        job.status = JobStatus::Running;
-        job.started_at = Some(started_at);
-        job.last_sequence = u64::try_from(last_sequence).unwrap_or(0);
-        if let Some(started) = started_step {
-            let step = &mut job.steps[started.index];
-            step.status = StepStatus::Running;
-            step.attempts = started.attempt;
-            step.started_at.get_or_insert(now);
-            step.ended_at = None;
-            step.message.clear();
-        }
         let lease = Lease {
             job_id: job.id.clone(),
             epoch,
             owner: owner.to_owned(),
         };
-        Ok(Some(Claim {
-            job,
-            lease,
-            takeover,
-            cancel_requested,
-            started_step,
-        }))
+        Ok(Some(start.into_claim(job, lease, started_at, now)))
     }
 
     /// Extends `lease` until `until`; tells whether cancellation was requested meanwhile.
@@ -268,6 +236,88 @@ impl SeaJobStore {
 
 /// The jobs' signals channel of the current schema, as SQL: the name the triggers notify.
 const SIGNALS_CHANNEL_SQL: &str = "'eyrie_jobs.' || current_schema()";
+
+/// What a claim starts, decided from the job as it was claimed: its next step, unless the job
+/// is being cancelled or the step has a condition (the worker starts such a step once its
+/// condition holds, so watchers never see a start then a skip), and the events that say so.
+pub(super) struct ClaimStart {
+    pub takeover: bool,
+    pub cancel_requested: bool,
+    pub step: Option<StartedStep>,
+    pub kinds: Vec<EventKind>,
+    /// The sequence of the first event.
+    pub first_sequence: i64,
+    /// The job's last sequence once the events are written.
+    pub last_sequence: i64,
+}
+
+impl ClaimStart {
+    pub fn plan(job: &Job, takeover: bool, cancel_requested: bool) -> Self {
+        let step = if cancel_requested {
+            None
+        } else {
+            job.next_step()
+                .filter(|index| {
+                    job.book_content
+                        .steps
+                        .get(*index)
+                        .is_none_or(|step| step.condition.is_none())
+                })
+                .map(|index| StartedStep {
+                    index,
+                    attempt: job.steps[index].attempts + 1,
+                })
+        };
+        let mut kinds = vec![EventKind::JobStarted { takeover }];
+        kinds.extend(step.map(|step| EventKind::StepStarted {
+            step_index: step.index,
+            attempt: step.attempt,
+        }));
+        let first_sequence = i64::try_from(job.last_sequence).unwrap_or(i64::MAX) + 1;
+        let last_sequence = first_sequence + i64::try_from(kinds.len()).unwrap_or(0) - 1;
+        Self {
+            takeover,
+            cancel_requested,
+            step,
+            kinds,
+            first_sequence,
+            last_sequence,
+        }
+    }
+
+    /// The events to write, with their sequences.
+    pub fn events(&self) -> impl Iterator<Item = (i64, &EventKind)> {
+        (self.first_sequence..).zip(&self.kinds)
+    }
+
+    /// The claim of `job` (as read before the claim), as the claim left it.
+    pub fn into_claim(
+        self,
+        mut job: Job,
+        lease: Lease,
+        started_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Claim {
+        job.status = JobStatus::Running;
+        job.started_at = Some(started_at);
+        job.last_sequence = u64::try_from(self.last_sequence).unwrap_or(0);
+        if let Some(started) = self.step {
+            let step = &mut job.steps[started.index];
+            step.status = StepStatus::Running;
+            step.attempts = started.attempt;
+            step.started_at.get_or_insert(now);
+            step.ended_at = None;
+            step.message.clear();
+        }
+        Claim {
+            job,
+            lease,
+            takeover: self.takeover,
+            cancel_requested: self.cancel_requested,
+            started_step: self.step,
+        }
+    }
+}
 
 /// The state of a step whose attempt starts at `now`.
 fn running(step: StartedStep, now: DateTime<Utc>) -> StepChange {

@@ -2,6 +2,7 @@
 //! Worker writes (claims, leases, fenced step updates) are in [`lease`]; the outcome-report
 //! outbox in [`reports`]; retention (deleting old finished jobs) in [`prune`].
 
+mod claim_pg;
 mod lease;
 mod prune;
 mod record;
