@@ -63,8 +63,14 @@ pub struct Engine {
     clusters: Arc<dyn ConnectCluster>,
     settings: RunnerSettings,
     owner: String,
-    /// Wakes idle workers when a job is queued in this process.
+    /// Wakes an idle worker for each job queued (here, or on any replica on PostgreSQL).
     queued: Notify,
+    /// Wakes an idle worker to look for work no job signal announced: leases that expired, or
+    /// signals that were lost. A worker woken so that finds a job wakes another.
+    look: Notify,
+    /// Whether the database tells every replica of each new job (PostgreSQL, once listening):
+    /// a StartJob here then needs no wake-up of its own, which would wake a second worker.
+    signalled: std::sync::atomic::AtomicBool,
     /// Wakes the reporter when a job ends in this process.
     ended: Notify,
     /// Jobs running in this process, to cancel them at once.
@@ -109,6 +115,8 @@ impl Engine {
             templates,
             settings,
             queued: Notify::new(),
+            look: Notify::new(),
+            signalled: std::sync::atomic::AtomicBool::new(false),
             ended: Notify::new(),
             running: Mutex::default(),
             left: Notify::new(),
@@ -132,8 +140,12 @@ impl Engine {
         self.settings.heartbeat_interval
     }
 
-    /// Tells idle workers that a job was queued.
+    /// Tells idle workers that a job was queued in this process (unless the database tells
+    /// them, see `signalled`).
     pub fn job_queued(&self) {
+        if self.signalled.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         // One worker per job: waking them all would have the others race for it in vain.
         self.queued.notify_one();
     }
@@ -187,8 +199,9 @@ impl Engine {
     }
 
     async fn work(self: Arc<Self>, worker: usize, shutdown: CancellationToken) {
+        let mut looking = false;
         while !shutdown.is_cancelled() && !self.draining.is_cancelled() {
-            let queued = self.queued.notified();
+            let (queued, look) = (self.queued.notified(), self.look.notified());
             // The local deadline of a lease counts from before it was asked for.
             let asked = Instant::now();
             match self
@@ -197,21 +210,26 @@ impl Engine {
                 .await
             {
                 Ok(Some(claim)) => {
-                    // There may be more: another idle worker looks, and so on while they find
-                    // jobs (one wake-up may stand for many jobs, or a takeover).
-                    self.queued.notify_one();
+                    // Work nobody announced comes in batches (a replica died with its jobs, a
+                    // burst of lost signals): another idle worker looks too, and so on while
+                    // they find some.
+                    if looking || claim.takeover {
+                        self.look.notify_one();
+                    }
+                    looking = false;
                     tracing::info!(worker, job = %claim.job.name, takeover = claim.takeover, "job claimed");
                     metrics::job_claimed(&claim);
                     self.hub.wake(&claim.job.id);
                     self.run_claimed(claim, asked, &shutdown).await;
                 }
                 Ok(None) => {
-                    // Idle until woken: a job queued here or on another replica, or the sweep.
-                    tokio::select! {
-                        () = queued => {}
-                        () = shutdown.cancelled() => {}
-                        () = self.draining.cancelled() => {}
-                    }
+                    // Idle until woken: a job queued here or on another replica, or a look.
+                    looking = tokio::select! {
+                        () = queued => false,
+                        () = look => true,
+                        () = shutdown.cancelled() => false,
+                        () = self.draining.cancelled() => false,
+                    };
                 }
                 Err(err) => {
                     tracing::error!(worker, error = %err, "cannot claim jobs");
@@ -230,7 +248,7 @@ impl Engine {
     async fn sweep(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             tokio::select! {
-                () = tokio::time::sleep(self.settings.poll_interval) => self.queued.notify_one(),
+                () = tokio::time::sleep(self.settings.poll_interval) => self.look.notify_one(),
                 () = shutdown.cancelled() => return,
             }
         }
@@ -254,8 +272,12 @@ impl Engine {
             match signal {
                 Some(Signal::Changed(job)) if job.is_empty() => self.queued.notify_one(),
                 Some(Signal::Changed(job)) => self.hub.wake(&job),
+                // Listening (again): from now on every new job is signalled; what was missed
+                // meanwhile is looked for.
                 Some(Signal::Resync) => {
-                    self.queued.notify_one();
+                    self.signalled
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.look.notify_one();
                     self.hub.wake_all();
                 }
                 None => return,
