@@ -37,8 +37,10 @@ pub struct RunnerSettings {
     /// clusters sooner, three quarters of it after it last asked.
     #[serde(with = "humantime_serde")]
     pub lease_ttl: Duration,
-    /// How often idle workers look for jobs queued by other replicas, and followers for events
-    /// written by other replicas.
+    /// How often a process looks for work no signal announced (a lease that expired, a signal
+    /// that was lost), and followers for events written by other replicas. On PostgreSQL the
+    /// database signals new jobs and events to every replica as they commit, so this is only
+    /// the safety net; on SQLite (one process) it is how takeovers are found.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// How often a running job checks whether another replica was asked to cancel it.

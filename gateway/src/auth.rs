@@ -21,9 +21,10 @@ use crate::{
 /// Header carrying the caller's identity to the services.
 pub use eyrie_platform::caller::ACTOR_HEADER;
 
-/// The authenticated caller, for the gateway's own services (request extension).
+/// The authenticated caller, for the gateway's own services (request extension); shared with
+/// the gateway's recent tokens, not copied.
 #[derive(Debug, Clone)]
-pub struct Caller(pub StoredToken);
+pub struct Caller(pub std::sync::Arc<StoredToken>);
 
 impl Caller {
     /// The caller's resource name, `tokens/{id}`.
@@ -71,8 +72,8 @@ impl<S: NamedService> NamedService for Authenticated<S> {
 }
 
 /// The token of an `authorization: Bearer <token>` header.
-fn bearer(request: &http::Request<Body>) -> Option<String> {
-    eyrie_platform::caller::bearer_token(request.headers()).map(str::to_owned)
+fn bearer(request: &http::Request<Body>) -> Option<&str> {
+    eyrie_platform::caller::bearer_token(request.headers())
 }
 
 impl<S> tower::Service<http::Request<Body>> for Authenticated<S>
@@ -104,7 +105,7 @@ where
                 )
                 .into_http());
             };
-            let caller = match tokens.authenticate(&secret).await {
+            let caller = match tokens.authenticate(secret).await {
                 Ok(Some(token)) => Caller(token),
                 Ok(None) => {
                     crate::metrics::auth_refused("unknown");
@@ -146,14 +147,8 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_read_case_insensitively_and_nothing_else_counts() {
-        assert_eq!(
-            bearer(&request(Some("Bearer eyr_abc"))).as_deref(),
-            Some("eyr_abc")
-        );
-        assert_eq!(
-            bearer(&request(Some("bearer  eyr_abc "))).as_deref(),
-            Some("eyr_abc")
-        );
+        assert_eq!(bearer(&request(Some("Bearer eyr_abc"))), Some("eyr_abc"));
+        assert_eq!(bearer(&request(Some("bearer  eyr_abc "))), Some("eyr_abc"));
         assert_eq!(bearer(&request(Some("Basic dXNlcjpwYXNz"))), None);
         assert_eq!(bearer(&request(Some("Bearer "))), None);
         assert_eq!(bearer(&request(None)), None);

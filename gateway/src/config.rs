@@ -138,6 +138,9 @@ pub struct Backends {
     /// How often the gateway checks its backends' health (its own health reflects them).
     #[serde(with = "humantime_serde")]
     pub health_check_interval: Duration,
+    /// HTTP/2 connections to each backend address, calls balanced over them. Several spread a
+    /// busy gateway's calls over more connection tasks and sockets than one.
+    pub connections_per_address: usize,
 }
 
 impl Default for Backends {
@@ -147,6 +150,7 @@ impl Default for Backends {
             book_runner: "http://127.0.0.1:50062".to_owned(),
             version: "http://127.0.0.1:50063".to_owned(),
             health_check_interval: Duration::from_secs(5),
+            connections_per_address: 2,
         }
     }
 }

@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use eyrie_platform::{
     ServerSettings, TelemetrySettings,
     grpc::{
-        Endpoint, GrpcWeb, Reflection, TracedChannel, parse_addresses as addresses, traced_channel,
+        Endpoint, GrpcWeb, Reflection, TracedChannel, parse_addresses as addresses, traced_pool,
     },
 };
 use eyrie_proto::v1::access_service_server::AccessServiceServer;
@@ -148,18 +148,16 @@ pub async fn run(
             .context("storing the bootstrap token")?;
     }
 
-    let deployment = traced_channel(
-        &addresses(&settings.backends.deployment),
-        &settings.internal,
-    )
-    .context("backends.deployment")?;
-    let book_runner = traced_channel(
-        &addresses(&settings.backends.book_runner),
-        &settings.internal,
-    )
-    .context("backends.book_runner")?;
-    let version = traced_channel(&addresses(&settings.backends.version), &settings.internal)
-        .context("backends.version")?;
+    let pool = |list: &str| {
+        traced_pool(
+            &addresses(list),
+            &settings.internal,
+            settings.backends.connections_per_address,
+        )
+    };
+    let deployment = pool(&settings.backends.deployment).context("backends.deployment")?;
+    let book_runner = pool(&settings.backends.book_runner).context("backends.book_runner")?;
+    let version = pool(&settings.backends.version).context("backends.version")?;
 
     let max = settings.limits.max_message_size;
     let feed_settings = settings.watch;

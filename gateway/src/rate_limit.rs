@@ -52,10 +52,15 @@ impl RateLimiter {
                 bucket.available + now.duration_since(bucket.updated).as_secs_f64() * rate < burst
             });
         }
-        let bucket = buckets.entry(caller.to_owned()).or_insert(Bucket {
-            available: self.burst,
-            updated: now,
-        });
+        // A known caller's bucket is found without making its name a key again.
+        if !buckets.contains_key(caller) {
+            let full = Bucket {
+                available: self.burst,
+                updated: now,
+            };
+            buckets.insert(caller.to_owned(), full);
+        }
+        let bucket = buckets.get_mut(caller).expect("inserted above");
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.available = (bucket.available + elapsed * self.per_second).min(self.burst);
         bucket.updated = now;

@@ -124,6 +124,12 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Applies pending migrations when the service starts.
     pub migrate_on_start: bool,
+    /// On PostgreSQL, a session left idle inside a transaction this long is ended by the
+    /// server, releasing its row locks: a replica frozen in the middle of a transaction (a
+    /// stalled node) would otherwise hold them, and keep another from taking its jobs over,
+    /// until it wakes. Zero leaves sessions alone.
+    #[serde(with = "humantime_serde")]
+    pub idle_in_transaction_timeout: std::time::Duration,
 }
 
 impl DatabaseSettings {
@@ -151,6 +157,7 @@ impl Default for DatabaseSettings {
             schema: None,
             max_connections: 10,
             migrate_on_start: true,
+            idle_in_transaction_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -38,6 +38,15 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         // connection that broke while in use fails its statement, and the pool replaces it.
         .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .sqlx_logging(false);
+    let idle_in_transaction = settings.idle_in_transaction_timeout.as_millis();
+    if idle_in_transaction > 0 {
+        options.map_sqlx_postgres_opts(move |options| {
+            options.options([(
+                "idle_in_transaction_session_timeout",
+                idle_in_transaction.to_string(),
+            )])
+        });
+    }
     let schema = settings
         .schema
         .as_deref()
@@ -182,5 +191,53 @@ mod tests {
                 "{bad:?} must be refused"
             );
         }
+    }
+
+    /// A frozen replica's open transaction must not hold its row locks for ever: PostgreSQL
+    /// ends the session once it sat idle in the transaction for the configured time.
+    #[tokio::test]
+    async fn a_session_idle_in_a_transaction_is_ended_and_its_locks_released() {
+        let Some(url) = std::env::var("EYRIE_TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        else {
+            eprintln!("skipped: needs PostgreSQL (EYRIE_TEST_DATABASE_URL)");
+            return;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let settings = DatabaseSettings {
+            schema: Some(format!("t_idle_{nanos}")),
+            max_connections: 2,
+            idle_in_transaction_timeout: Duration::from_millis(300),
+            ..DatabaseSettings::with_url(url)
+        };
+        let db = connect(&settings).await.unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE held (id int PRIMARY KEY); INSERT INTO held VALUES (1)",
+        )
+        .await
+        .unwrap();
+        let frozen = begin_write(&db).await.unwrap();
+        frozen
+            .execute_unprepared("SELECT id FROM held WHERE id = 1 FOR UPDATE")
+            .await
+            .unwrap();
+        // The holder stops talking to the server, as a frozen process would.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let free = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT id FROM held WHERE id = 1 FOR UPDATE SKIP LOCKED",
+            ))
+            .await
+            .unwrap();
+        assert!(free.is_some(), "the lock was released with the session");
+        assert!(
+            frozen.execute_unprepared("SELECT 1").await.is_err(),
+            "the idle transaction was ended"
+        );
     }
 }

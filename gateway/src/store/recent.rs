@@ -14,12 +14,18 @@ use super::StoredToken;
 /// Above this many entries, expired ones are swept before a new one is added.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// Recently authenticated tokens by secret hash.
+/// A token's secret, hashed (SHA-256), as the cache keys it: no text is made per call.
+pub type SecretDigest = [u8; 32];
+
+/// Recently authenticated tokens by secret digest, shared: a hit costs no copy of the token.
 #[derive(Debug, Clone)]
 pub struct RecentTokens {
     ttl: Duration,
-    entries: Arc<Mutex<HashMap<String, (Instant, StoredToken)>>>,
+    entries: Arc<Mutex<HashMap<SecretDigest, Entry>>>,
 }
+
+/// When a token was authenticated, and the token.
+type Entry = (Instant, Arc<StoredToken>);
 
 impl RecentTokens {
     /// Remembers tokens for `ttl`; zero remembers nothing.
@@ -31,7 +37,7 @@ impl RecentTokens {
     }
 
     /// The token whose secret hashes to `hash`, if authenticated less than `ttl` ago.
-    pub fn get(&self, hash: &str) -> Option<StoredToken> {
+    pub fn get(&self, hash: &SecretDigest) -> Option<Arc<StoredToken>> {
         let entries = self.entries.lock().expect("recent tokens lock");
         entries
             .get(hash)
@@ -40,7 +46,7 @@ impl RecentTokens {
     }
 
     /// Remembers that `hash` authenticated as `token`.
-    pub fn put(&self, hash: String, token: StoredToken) {
+    pub fn put(&self, hash: SecretDigest, token: Arc<StoredToken>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -87,19 +93,22 @@ mod tests {
     #[test]
     fn a_token_is_remembered_until_it_expires_or_is_revoked() {
         let recent = RecentTokens::new(Duration::from_secs(60));
-        recent.put("h1".into(), token("ci"));
-        recent.put("h2".into(), token("ops"));
-        assert_eq!(recent.get("h1").map(|t| t.token.id), Some("ci".into()));
+        recent.put([1; 32], Arc::new(token("ci")));
+        recent.put([2; 32], Arc::new(token("ops")));
+        assert_eq!(
+            recent.get(&[1; 32]).map(|t| t.token.id.clone()),
+            Some("ci".into())
+        );
         recent.forget("ci");
-        assert!(recent.get("h1").is_none());
-        assert!(recent.get("h2").is_some());
+        assert!(recent.get(&[1; 32]).is_none());
+        assert!(recent.get(&[2; 32]).is_some());
 
         let expiring = RecentTokens::new(Duration::from_millis(1));
-        expiring.put("h1".into(), token("ci"));
+        expiring.put([1; 32], Arc::new(token("ci")));
         std::thread::sleep(Duration::from_millis(5));
-        assert!(expiring.get("h1").is_none());
+        assert!(expiring.get(&[1; 32]).is_none());
         let off = RecentTokens::new(Duration::ZERO);
-        off.put("h1".into(), token("ci"));
-        assert!(off.get("h1").is_none());
+        off.put([1; 32], Arc::new(token("ci")));
+        assert!(off.get(&[1; 32]).is_none());
     }
 }

@@ -9,6 +9,8 @@ use sea_orm::{
 };
 use sha2::{Digest as _, Sha256};
 
+use std::sync::Arc;
+
 use super::{api_token, recent::RecentTokens, role_binding};
 
 /// A token with its role bindings (project resource name, role name).
@@ -86,7 +88,12 @@ const LAST_USED_PRECISION_SECONDS: i64 = 60;
 
 /// SHA-256 of a token, hex-encoded: what the database keeps instead of the token.
 pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hex::encode(token_digest(token))
+}
+
+/// SHA-256 of a token.
+fn token_digest(token: &str) -> super::recent::SecretDigest {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// API tokens in the gateway's database.
@@ -239,12 +246,14 @@ impl TokenStore {
 
     /// The live token whose secret is `secret`, with its bindings: what every call through the
     /// gateway looks up: from the recently authenticated tokens, or in two queries.
-    pub async fn authenticate(&self, secret: &str) -> Result<Option<StoredToken>, DbErr> {
-        let hash = hash_token(secret);
-        if let Some(token) = self.recent.get(&hash) {
+    ///
+    /// A recently authenticated token is shared, not copied: the hot path allocates nothing.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Arc<StoredToken>>, DbErr> {
+        let digest = token_digest(secret);
+        if let Some(token) = self.recent.get(&digest) {
             return Ok(Some(token));
         }
-        match self.find_live_by_hash(&hash).await? {
+        match self.find_live_by_hash(&hex::encode(digest)).await? {
             Some(mut token) => {
                 let now = Utc::now();
                 // Use is recorded at most about once a minute: a busy token costs no write.
@@ -261,8 +270,8 @@ impl TokenStore {
                         .await?;
                     token.last_used_at = Some(now);
                 }
-                let stored = self.with_bindings(token).await?;
-                self.recent.put(hash, stored.clone());
+                let stored = Arc::new(self.with_bindings(token).await?);
+                self.recent.put(digest, stored.clone());
                 Ok(Some(stored))
             }
             None => Ok(None),

@@ -139,7 +139,7 @@ async fn a_retried_create_finds_its_token_and_a_reused_request_id_creates_nothin
                 .authenticate(&secret)
                 .await
                 .unwrap()
-                .map(|t| t.token.id),
+                .map(|t| t.token.id.clone()),
             Some("ci".to_owned()),
             "{backend}"
         );

@@ -63,6 +63,17 @@ pub fn traced_channel(
     addresses: &[String],
     internal: &InternalSettings,
 ) -> anyhow::Result<TracedChannel> {
+    traced_pool(addresses, internal, 1)
+}
+
+/// As [`traced_channel`], with `connections` HTTP/2 connections to each address, the calls
+/// balanced over all of them: one connection carries every call of a busy caller through one
+/// connection task and one socket, which a proxy in front of many clients outgrows.
+pub fn traced_pool(
+    addresses: &[String],
+    internal: &InternalSettings,
+    connections: usize,
+) -> anyhow::Result<TracedChannel> {
     let tls = &internal.tls;
     anyhow::ensure!(
         !addresses.is_empty(),
@@ -96,6 +107,10 @@ pub fn traced_channel(
                 .with_context(|| format!("TLS for peer {address}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let endpoints: Vec<Endpoint> = endpoints
+        .iter()
+        .flat_map(|endpoint| std::iter::repeat_n(endpoint.clone(), connections.max(1)))
+        .collect();
     let channel = match <[Endpoint; 1]>::try_from(endpoints) {
         Ok([endpoint]) => endpoint.connect_lazy(),
         Err(endpoints) => Channel::balance_list(endpoints.into_iter()),
