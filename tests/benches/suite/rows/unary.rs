@@ -75,7 +75,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<Vec<Row>> {
                 ms(e.p50())
             ),
             ratio: format!("{p50:.2}x direct, {:.2}x echo", ratio(g.p50(), e.p50())),
-            target: format!("≤ 1.5x direct: {}", verdict(p50 <= 1.5)),
+            target: format!("≤ 1.3x direct: {}", verdict(p50 <= 1.3)),
         },
         Row {
             id: "B1",
