@@ -229,9 +229,30 @@ pub async fn forward(call: Call) -> Result<Response<MessageStream>, Status> {
     Ok(response.map(|messages| messages.boxed()))
 }
 
+/// Opens the server stream `path` (a gRPC path) on `upstream` with the encoded `request`; its
+/// messages arrive encoded, as the backend wrote them, for a shared feed to keep as they are.
+pub(crate) async fn open_encoded_stream(
+    upstream: &mut tonic::client::Grpc<TracedChannel>,
+    path: &'static str,
+    request: Bytes,
+) -> Result<Streaming<Bytes>, Status> {
+    upstream
+        .ready()
+        .await
+        .map_err(|err| Status::unavailable(format!("backend unavailable: {err}")))?;
+    let response = upstream
+        .server_streaming(
+            Request::new(request),
+            PathAndQuery::from_static(path),
+            OpaqueCodec,
+        )
+        .await?;
+    Ok(response.into_inner())
+}
+
 /// A codec that leaves messages encoded: bytes in, the same bytes out.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct OpaqueCodec;
+struct OpaqueCodec;
 
 impl Codec for OpaqueCodec {
     type Encode = Bytes;

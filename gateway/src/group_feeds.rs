@@ -21,7 +21,7 @@ use tonic::{Response, Status};
 
 use crate::{
     access::wire,
-    forward::{Answer, Call, OpaqueCodec},
+    forward::{Answer, Call, open_encoded_stream},
     job_feeds::{FeedSettings, RECONNECT_DELAY},
     shared_feeds::{SharedFeeds, Watching, first_state},
 };
@@ -139,21 +139,9 @@ async fn pump(key: Key, channel: TracedChannel, feed: Arc<GroupFeed>) {
             }
             .encode_to_vec(),
         );
-        let opened = match upstream.ready().await {
-            Ok(()) => {
-                upstream
-                    .server_streaming(
-                        tonic::Request::new(request),
-                        http::uri::PathAndQuery::from_static(WATCH_DEPLOYMENTS),
-                        OpaqueCodec,
-                    )
-                    .await
-            }
-            Err(error) => Err(Status::unavailable(format!("backend unavailable: {error}"))),
-        };
+        let opened = open_encoded_stream(&mut upstream, WATCH_DEPLOYMENTS, request).await;
         match opened {
-            Ok(response) => {
-                let mut stream = response.into_inner();
+            Ok(mut stream) => {
                 while let Ok(Some(message)) = stream.message().await {
                     if apply(&feed, message, show_dropped).is_err() {
                         tracing::warn!(group = %parent, "deployment-svc sent a malformed change; reopening");

@@ -22,7 +22,7 @@ use tonic::{Response, Status};
 
 use crate::{
     access::wire,
-    forward::{Answer, Call, OpaqueCodec},
+    forward::{Answer, Call, open_encoded_stream},
     shared_feeds::{SharedFeeds, Watching},
 };
 
@@ -193,20 +193,9 @@ async fn pump(job: String, channel: TracedChannel, feed: Arc<Feed>) {
             }
             .encode_to_vec(),
         );
-        let opened = match upstream.ready().await {
-            Ok(()) => {
-                upstream
-                    .server_streaming(
-                        tonic::Request::new(request),
-                        http::uri::PathAndQuery::from_static(WATCH_JOB),
-                        OpaqueCodec,
-                    )
-                    .await
-            }
-            Err(error) => Err(Status::unavailable(format!("backend unavailable: {error}"))),
-        };
+        let opened = open_encoded_stream(&mut upstream, WATCH_JOB, request).await;
         let mut stream = match opened {
-            Ok(response) => response.into_inner(),
+            Ok(stream) => stream,
             Err(status) if PeerFailure::of(status.code()).stream_worth_reopening() => {
                 tokio::time::sleep(RECONNECT_DELAY).await;
                 continue;
