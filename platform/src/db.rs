@@ -32,11 +32,6 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .max_connections(max_connections)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        // A connection is checked (a round trip) before use only once it sat idle for a while,
-        // when the server or a proxy may have dropped it; checking each one at every use, the
-        // pool's default, doubled the round trips of every statement on the hot paths. A
-        // connection that broke while in use fails its statement, and the pool replaces it.
-        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .sqlx_logging(false);
     let idle_in_transaction = settings.idle_in_transaction_timeout.as_millis();
     if idle_in_transaction > 0 {

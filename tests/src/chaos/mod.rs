@@ -587,21 +587,31 @@ async fn check_deployment(
             Err(error) => report.problems.push(format!("{job}: {error:#}")),
         }
     }
-    let versions = clients
-        .call("ListVersions", |mut gateway| async move {
-            let request = gateway.request(pb::ListVersionsRequest {
-                parent: name.to_owned(),
-                page_size: 1000,
-                ..Default::default()
-            });
-            gateway.versions.list_versions(request).await
-        })
-        .await?
-        .into_inner()
-        .versions;
-    let mut numbers: Vec<i64> = versions.iter().map(|version| version.number).collect();
-    numbers.sort_unstable();
+    // Versions are recorded through deployment-svc's outbox, after the change: one whose
+    // delivery failed while PostgreSQL restarted waits out its backoff (30 s at most). A
+    // minute is allowed for them all to arrive; what is missing then is lost.
     let expected: Vec<i64> = (1..=outcome.images.len() as i64).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (versions, numbers) = loop {
+        let versions = clients
+            .call("ListVersions", |mut gateway| async move {
+                let request = gateway.request(pb::ListVersionsRequest {
+                    parent: name.to_owned(),
+                    page_size: 1000,
+                    ..Default::default()
+                });
+                gateway.versions.list_versions(request).await
+            })
+            .await?
+            .into_inner()
+            .versions;
+        let mut numbers: Vec<i64> = versions.iter().map(|version| version.number).collect();
+        numbers.sort_unstable();
+        if numbers.len() >= expected.len() || tokio::time::Instant::now() > deadline {
+            break (versions, numbers);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     if numbers != expected {
         report.problems.push(format!(
             "{name}: versions {numbers:?}, expected {expected:?}"
