@@ -107,28 +107,35 @@ impl Jobs {
     pub async fn start(&self, request: StartRequest) -> Result<Job, JobError> {
         let book = match self.startable_book(&request).await {
             Ok(book) => book,
-            Err(refusal) => {
-                // A replay of a start that went through gets its job, whatever changed since
-                // (the book, the deployment's parameters): refusing it would tell
-                // deployment-svc that no job runs while one does. Looked up only here, so a
-                // new job costs no extra query.
-                let deployment = &request.snapshot.deployment.name;
-                return match self
-                    .engine
-                    .store()
-                    .find_by_request_id(deployment, &request.request_id)
-                    .await?
-                {
-                    Some(job) => Ok(job),
-                    None => Err(refusal),
-                };
-            }
+            // A replay of a start that went through gets its job, whatever changed since (the
+            // book, the deployment's parameters): refusing it would tell deployment-svc that no
+            // job runs while one does.
+            Err(refusal) => return self.replayed_job_or(&request, refusal).await,
         };
         self.queue(request, book).await
     }
 
     /// The book `request` names, once it is shown to start for the request's deployment: it
     /// exists, is of the deployment's type and has every parameter it requires.
+    /// The job an earlier start of `request` (same request id) made, if there was one; else
+    /// `refusal`. Looked up only once a start is refused, so a new job costs no extra query.
+    async fn replayed_job_or(
+        &self,
+        request: &StartRequest,
+        refusal: JobError,
+    ) -> Result<Job, JobError> {
+        let deployment = &request.snapshot.deployment.name;
+        match self
+            .engine
+            .store()
+            .find_by_request_id(deployment, &request.request_id)
+            .await?
+        {
+            Some(job) => Ok(job),
+            None => Err(refusal),
+        }
+    }
+
     async fn startable_book(&self, request: &StartRequest) -> Result<BookSpec, JobError> {
         let stored = self
             .books
@@ -174,16 +181,7 @@ impl Jobs {
                 // (it is then no longer its deployment's newest): a replayed start gets the job
                 // it started, as any replay does.
                 Err(missing @ JobError::NotFound { .. }) => {
-                    let deployment = &request.snapshot.deployment.name;
-                    return match self
-                        .engine
-                        .store()
-                        .find_by_request_id(deployment, &request.request_id)
-                        .await?
-                    {
-                        Some(job) => Ok(job),
-                        None => Err(missing),
-                    };
+                    return self.replayed_job_or(&request, missing).await;
                 }
                 Err(err) => return Err(err),
             },
