@@ -21,7 +21,7 @@ use sea_orm::{
 
 use super::{
     lease::{Claim, ClaimStart, Lease},
-    rows::to_job,
+    rows::{event_payload, to_job},
 };
 use crate::{
     domain::{error::StoreError, job::JobStatus},
@@ -114,12 +114,7 @@ pub(super) async fn claim(
     );
     let events: Vec<(i64, String)> = start
         .events()
-        .map(|(sequence, kind)| {
-            (
-                sequence,
-                serde_json::to_string(kind).expect("events serialise"),
-            )
-        })
+        .map(|(sequence, kind)| (sequence, event_payload(kind)))
         .collect();
     let event = |at: usize| events.get(at).cloned().unzip();
     let ((first_sequence, first_payload), (second_sequence, second_payload)) = (event(0), event(1));

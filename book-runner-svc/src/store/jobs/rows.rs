@@ -90,8 +90,13 @@ pub(super) fn event_row(
         job_id: Set(job_id.to_owned()),
         sequence: Set(sequence),
         time: Set(time),
-        payload: Set(serde_json::to_string(kind).expect("events serialise")),
+        payload: Set(event_payload(kind)),
     }
+}
+
+/// How an event is stored: its kind as JSON.
+pub(super) fn event_payload(kind: &EventKind) -> String {
+    serde_json::to_string(kind).expect("events serialise")
 }
 
 /// The event as returned after storing it.
