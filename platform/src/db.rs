@@ -220,16 +220,26 @@ mod tests {
             .execute_unprepared("SELECT id FROM held WHERE id = 1 FOR UPDATE")
             .await
             .unwrap();
-        // The holder stops talking to the server, as a frozen process would.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let free = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT id FROM held WHERE id = 1 FOR UPDATE SKIP LOCKED",
-            ))
-            .await
-            .unwrap();
-        assert!(free.is_some(), "the lock was released with the session");
+        // The holder stops talking to the server, as a frozen process would. Without the
+        // timeout the row stays locked for as long as the holder sleeps: ten seconds here.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let free = db
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT id FROM held WHERE id = 1 FOR UPDATE SKIP LOCKED",
+                ))
+                .await
+                .unwrap();
+            if free.is_some() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the lock was never released"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert!(
             frozen.execute_unprepared("SELECT 1").await.is_err(),
             "the idle transaction was ended"
