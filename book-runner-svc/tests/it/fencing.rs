@@ -7,7 +7,7 @@ use chrono::{SubsecRound as _, Utc};
 use eyrie_book_runner_svc::{
     domain::{
         book::{BookFormat, BookSpec, Phase},
-        job::{EventKind, JobStatus, NewJob},
+        job::{EventKind, JobStatus, NewJob, StepStatus},
         snapshot::sample_snapshot,
     },
     store::{
@@ -291,5 +291,111 @@ async fn racing_claimers_claim_each_job_once() {
         ids.dedup();
         assert_eq!(before, ids.len(), "{backend}: a job was claimed twice");
         assert_eq!(ids.len(), JOBS, "{backend}: every job was claimed");
+    }
+}
+
+#[tokio::test]
+async fn a_steps_end_with_its_lines_and_the_jobs_end_is_stored_whole_in_one_statement_on_postgresql()
+ {
+    for settings in test_databases() {
+        let backend = describe(&settings);
+        let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings)
+            .await
+            .unwrap();
+        let on_postgresql = settings.schema.is_some();
+        let store = SeaJobStore::new(db);
+        let now = Utc::now().trunc_subsecs(6);
+        store
+            .create("0001whole", &new_job("whole-1"), now)
+            .await
+            .unwrap();
+        let claim = store
+            .claim("worker-a", Duration::from_secs(60), now)
+            .await
+            .unwrap()
+            .expect("claimable");
+        let claimed = store.get("0001whole").await.unwrap().unwrap();
+        let ended = now + chrono::Duration::milliseconds(250);
+        let entries = vec![
+            Entry::Log {
+                step_index: 0,
+                attempt: 1,
+                line: "applied".into(),
+            },
+            Entry::Log {
+                step_index: 0,
+                attempt: 1,
+                line: "ready".into(),
+            },
+            Entry::Step {
+                index: 0,
+                status: StepStatus::Succeeded,
+                attempts: 1,
+                started_at: Some(ended),
+                ended_at: Some(ended),
+                message: String::new(),
+            },
+            Entry::Event(EventKind::StepSucceeded { step_index: 0 }),
+            Entry::Event(EventKind::JobEnded {
+                status: JobStatus::Succeeded,
+                message: String::new(),
+            }),
+            Entry::Finish {
+                status: JobStatus::Succeeded,
+                message: String::new(),
+            },
+        ];
+        let transactions = eyrie_platform::db::write_transactions_begun();
+        let stored = store.record(&claim.lease, entries, ended).await.unwrap();
+        if on_postgresql {
+            assert_eq!(
+                eyrie_platform::db::write_transactions_begun(),
+                transactions,
+                "{backend}: no transaction, one statement"
+            );
+        }
+
+        let first = claimed.last_sequence + 1;
+        assert_eq!(
+            stored.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            (first..first + 4).collect::<Vec<_>>(),
+            "{backend}: numbered after the claim's events"
+        );
+        let read = store
+            .events_after("0001whole", claimed.last_sequence, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            read, stored,
+            "{backend}: what was returned is what is stored"
+        );
+        let (lines, truncated) = store.step_log("0001whole", 0, 0, 10).await.unwrap();
+        assert!(!truncated, "{backend}");
+        assert_eq!(
+            lines
+                .iter()
+                .map(|l| (l.number, l.attempt, l.text.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, 1, "applied"), (2, 1, "ready")],
+            "{backend}"
+        );
+        let job = store.get("0001whole").await.unwrap().unwrap();
+        assert_eq!(job.status, JobStatus::Succeeded, "{backend}");
+        assert_eq!(job.ended_at, Some(ended), "{backend}");
+        assert_eq!(job.last_sequence, first + 3, "{backend}");
+        let step = &job.steps[0];
+        assert_eq!(step.status, StepStatus::Succeeded, "{backend}");
+        assert_eq!(step.attempts, 1, "{backend}");
+        assert_eq!(
+            step.started_at, claimed.steps[0].started_at,
+            "{backend}: the claim's start is kept"
+        );
+        assert_eq!(step.ended_at, Some(ended), "{backend}");
+        let due = store.due_reports(ended, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["0001whole"],
+            "{backend}: its outcome is owed"
+        );
     }
 }

@@ -6,6 +6,7 @@ mod claim_pg;
 mod lease;
 mod prune;
 mod record;
+mod record_pg;
 mod reports;
 mod rows;
 

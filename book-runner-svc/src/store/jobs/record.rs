@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use eyrie_platform::db::begin_write;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, DatabaseTransaction, DbErr, EntityTrait as _,
+    ActiveValue::Set, ColumnTrait as _, DatabaseTransaction, DbBackend, DbErr, EntityTrait as _,
     QueryFilter as _, QuerySelect as _, prelude::Expr, sea_query::ExprTrait as _,
 };
 
@@ -66,6 +66,23 @@ impl SeaJobStore {
     /// Applies `entries` atomically under `lease`, numbering events after the job's last one.
     /// Returns the events stored (log lines beyond the step's limit are dropped).
     pub async fn record(
+        &self,
+        lease: &Lease,
+        entries: Vec<Entry>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JobEvent>, WriteError> {
+        if self.connection().get_database_backend() == DbBackend::Postgres
+            && let Some(stored) =
+                super::record_pg::record(self.connection(), lease, &entries, now).await?
+        {
+            return Ok(stored);
+        }
+        self.record_in_one_transaction(lease, entries, now).await
+    }
+
+    /// [`SeaJobStore::record`] as one transaction: on SQLite, and on PostgreSQL when the
+    /// one-statement record was refused (a lost lease, or a step's log filling up).
+    async fn record_in_one_transaction(
         &self,
         lease: &Lease,
         entries: Vec<Entry>,
