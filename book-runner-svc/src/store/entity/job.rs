@@ -33,6 +33,8 @@ pub struct Model {
     pub report_state: String,
     pub report_attempts: i32,
     pub next_report_at: Option<ChronoDateTimeUtc>,
+    /// The step the first claim starts by itself, if any (see the migration that added it).
+    pub opening_step: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

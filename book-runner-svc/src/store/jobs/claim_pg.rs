@@ -1,13 +1,15 @@
-//! The claim on PostgreSQL: two statements, one round trip each, instead of a transaction of
-//! seven.
+//! The claim on PostgreSQL: one statement for a job never claimed before (the common case), two
+//! otherwise, one round trip each, instead of a transaction of seven.
 //!
 //! 1. **Claim** (`CLAIM`): one data-modifying CTE picks the oldest claimable job, skipping rows
 //!    other workers are claiming, moves it to `running` under a new lease epoch, and returns it
 //!    with its steps and its status before the claim (queued, or running under an expired
 //!    lease: a takeover).
-//! 2. **Start** (`START`): once the worker has decided what the claim starts (the next step,
-//!    unless the job is being cancelled or the step has a condition, see `ClaimStart`), one CTE
-//!    fenced by that epoch writes the job's last sequence, the step's start and the events.
+//!    A job never claimed before has its opening step started by the same statement.
+//! 2. **Start** (`START`), for the other claims: once the worker has decided what the claim
+//!    starts (the next step, unless the job is being cancelled or the step has a condition, see
+//!    `ClaimStart`), one CTE fenced by that epoch writes the job's last sequence, the step's
+//!    start and the events.
 //!
 //! Each commits alone. A worker that dies between the two leaves a job running under a lease
 //! nobody renews, with no event of its claim: the next claim, once the lease expired, is a
@@ -29,7 +31,13 @@ use crate::{
 };
 
 /// Claims a job: `$1` now, `$2` the owner, `$3` the lease's expiry. One row per step (or one
-/// row with null `s_` columns for a job without steps); none when nothing can be claimed.
+/// row with null `s_` columns for a job without steps), the steps as they were before the claim;
+/// none when nothing can be claimed.
+///
+/// A job never claimed before, not being cancelled, with an opening step (`opening`: see the
+/// migration that added `jobs.opening_step`) is started by this statement too: its step runs
+/// and the two events `ClaimStart` plans are written, their payloads as `EventKind` serialises
+/// them (a test reads them back). `opened` tells; `last_sequence` is then the new one.
 const CLAIM: &str = r#"
 WITH candidate AS (
     SELECT id, status AS previous_status FROM jobs
@@ -43,10 +51,35 @@ WITH candidate AS (
         lease_owner = $2,
         lease_epoch = jobs.lease_epoch + 1,
         lease_expires_at = $3,
-        started_at = COALESCE(jobs.started_at, $1)
+        started_at = COALESCE(jobs.started_at, $1),
+        last_sequence = CASE
+            WHEN jobs.lease_epoch = 0 AND NOT jobs.cancel_requested AND jobs.opening_step IS NOT NULL
+            THEN jobs.last_sequence + 2 ELSE jobs.last_sequence END
     FROM candidate
     WHERE jobs.id = candidate.id
-    RETURNING jobs.*, candidate.previous_status
+    RETURNING jobs.*, candidate.previous_status,
+        jobs.lease_epoch = 1 AND NOT jobs.cancel_requested AND jobs.opening_step IS NOT NULL
+            AS opened
+), opening AS (
+    UPDATE job_steps SET
+        status = 'running',
+        attempts = 1,
+        started_at = COALESCE(job_steps.started_at, $1),
+        ended_at = NULL,
+        message = ''
+    FROM claimed
+    WHERE claimed.opened AND job_steps.job_id = claimed.id
+        AND job_steps.step_index = claimed.opening_step
+), opening_events AS (
+    INSERT INTO job_events (job_id, sequence, time, payload)
+    SELECT claimed.id, claimed.last_sequence - 1, $1,
+        jsonb_build_object('kind', 'job_started', 'takeover', false)::text
+    FROM claimed WHERE claimed.opened
+    UNION ALL
+    SELECT claimed.id, claimed.last_sequence, $1,
+        jsonb_build_object('kind', 'step_started', 'step_index', claimed.opening_step,
+            'attempt', 1)::text
+    FROM claimed WHERE claimed.opened
 )
 SELECT claimed.*,
     s.job_id AS s_job_id, s.step_index AS s_step_index, s.name AS s_name, s.uses AS s_uses,
@@ -95,8 +128,13 @@ pub(super) async fn claim(
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let row = job::Model::from_query_result(first, "")?;
+    let mut row = job::Model::from_query_result(first, "")?;
     let previous: String = first.try_get("", "previous_status")?;
+    let opened: bool = first.try_get("", "opened")?;
+    if opened {
+        // The plan is made from the job as it was before the claim.
+        row.last_sequence -= 2;
+    }
     let mut steps = Vec::with_capacity(rows.len());
     for step in &rows {
         if step.try_get::<Option<String>>("", "s_job_id")?.is_some() {
@@ -105,6 +143,7 @@ pub(super) async fn claim(
     }
     let epoch = row.lease_epoch;
     let cancel_requested = row.cancel_requested;
+    let opening = row.opening_step;
     let started_at = row.started_at.unwrap_or(now);
     let job = to_job(row, steps)?;
     let start = ClaimStart::plan(
@@ -112,6 +151,23 @@ pub(super) async fn claim(
         previous == JobStatus::Running.as_str(),
         cancel_requested,
     );
+    let lease = Lease {
+        job_id: job.id.clone(),
+        epoch,
+        owner: owner.to_owned(),
+    };
+    if opened {
+        let expected = start.step.map(|step| (step.index, step.attempt));
+        let opening = usize::try_from(opening.unwrap_or(-1)).ok();
+        if expected != opening.map(|index| (index, 1)) || start.kinds.len() != 2 {
+            // The job's opening step disagrees with its plan: not a job this code created.
+            return Err(StoreError::Corrupt(format!(
+                "job {}: opening step {opening:?}, planned {expected:?}",
+                job.id
+            )));
+        }
+        return Ok(Some(start.into_claim(job, lease, started_at, now)));
+    }
     let events: Vec<(i64, String)> = start
         .events()
         .map(|(sequence, kind)| (sequence, event_payload(kind)))
@@ -146,10 +202,5 @@ pub(super) async fn claim(
         // Taken over between the two statements (the lease expired meanwhile): not ours.
         return Ok(None);
     }
-    let lease = Lease {
-        job_id: job.id.clone(),
-        epoch,
-        owner: owner.to_owned(),
-    };
     Ok(Some(start.into_claim(job, lease, started_at, now)))
 }

@@ -3,6 +3,7 @@
 //! outbox in [`reports`]; retention (deleting old finished jobs) in [`prune`].
 
 mod claim_pg;
+mod create_pg;
 mod lease;
 mod prune;
 mod record;
@@ -15,9 +16,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use eyrie_platform::db::begin_write;
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, SqlErr,
-    prelude::Expr,
+    ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
+    SqlErr, prelude::Expr,
 };
 
 use self::rows::{corrupt, event_row, to_event, to_job};
@@ -155,6 +156,7 @@ impl SeaJobStore {
             report_state: reports::NONE.to_owned(),
             report_attempts: 0,
             next_report_at: None,
+            opening_step: opening_step(new),
         };
         let steps: Vec<job_step::Model> = new
             .book_content
@@ -182,6 +184,25 @@ impl SeaJobStore {
             })
             .collect();
 
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            create_pg::insert(&self.db, &row, &steps, &events, now).await?;
+        } else {
+            self.insert_in_one_transaction(&row, &steps, &events, now)
+                .await?;
+        }
+        // The job as stored, without reading it back.
+        to_job(row, steps).map_err(|err| DbErr::Custom(err.to_string()))
+    }
+
+    /// [`SeaJobStore::insert`] on SQLite: the job row, its steps and its first events.
+    async fn insert_in_one_transaction(
+        &self,
+        row: &job::Model,
+        steps: &[job_step::Model],
+        events: &[EventKind],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let id = row.id.as_str();
         let txn = begin_write(&self.db).await?;
         // The job row first: steps and events refer to it.
         job::Entity::insert(row.clone().into_active_model().reset_all())
@@ -193,18 +214,15 @@ impl SeaJobStore {
             .collect();
         record::insert_in_chunks::<job_step::Entity, _>(&txn, step_rows).await?;
         let event_rows = (1..)
-            .zip(&events)
+            .zip(events)
             .map(|(sequence, kind)| event_row(id, sequence, now, kind))
             .collect();
         record::insert_in_chunks::<job_event::Entity, _>(&txn, event_rows).await?;
-        txn.commit().await?;
-        // The job as stored, without reading it back.
-        to_job(row, steps).map_err(|err| DbErr::Custom(err.to_string()))
+        txn.commit().await
     }
 
     /// The job of `deployment` started with `request_id`: a replay is looked for among the
     /// deployment's own jobs only, so it can never be answered with another tenant's job.
-    /// The job `deployment` started with `request_id`, if any.
     pub async fn find_by_request_id(
         &self,
         deployment: &str,
@@ -453,4 +471,18 @@ impl SeaJobStore {
         txn.commit().await?;
         Ok(self.get(id).await?.map(|job| (job, events)))
     }
+}
+
+/// The step a new job's first claim starts by itself: the first one to run, unless it has a
+/// condition (decided by the worker once the condition is evaluated), as [`ClaimStart`] plans
+/// it for a job never claimed before.
+///
+/// [`ClaimStart`]: lease::ClaimStart
+fn opening_step(new: &NewJob) -> Option<i32> {
+    let first = new.resume_from;
+    new.book_content
+        .steps
+        .get(first)
+        .filter(|step| step.condition.is_none())
+        .and_then(|_| i32::try_from(first).ok())
 }

@@ -7,6 +7,7 @@ mod m20261128_000002_create_jobs;
 mod m20261128_000003_index_active_jobs;
 mod m20261205_000004_retention_indexes;
 mod m20261206_000005_job_signals;
+mod m20261207_000006_opening_step;
 
 /// Applies book-runner-svc's migrations, tracked in a table of its own so that services sharing
 /// one database never see each other's migrations.
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_index_active_jobs::Migration),
             Box::new(m20261205_000004_retention_indexes::Migration),
             Box::new(m20261206_000005_job_signals::Migration),
+            Box::new(m20261207_000006_opening_step::Migration),
         ]
     }
 
