@@ -231,6 +231,28 @@ pub enum EventKind {
     },
 }
 
+/// What deployment-svc is told of a job: where it ended (or where it is), without its book,
+/// snapshot or steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Id.
+    pub id: String,
+    /// `deployments/{id}/jobs/{job}`.
+    pub name: String,
+    /// The deployment's name.
+    pub deployment: String,
+    /// The operation the job runs for.
+    pub operation: String,
+    /// The lifecycle phase of its book.
+    pub phase: Phase,
+    /// Where it is.
+    pub status: JobStatus,
+    /// Why, for failures and cancellations.
+    pub message: String,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobEvent {

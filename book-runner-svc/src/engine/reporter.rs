@@ -11,7 +11,7 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
-use crate::domain::job::Job;
+use crate::domain::job::Outcome;
 
 /// Client of deployment-svc's internal callbacks.
 pub type DeploymentClient = DeploymentCallbacksClient<TracedChannel>;
@@ -60,7 +60,7 @@ pub(super) async fn run(
 }
 
 /// Delivers `job`'s outcome; returns its id once deployment-svc acknowledged it.
-async fn deliver(engine: &Engine, mut client: DeploymentClient, job: &Job) -> Option<String> {
+async fn deliver(engine: &Engine, mut client: DeploymentClient, job: &Outcome) -> Option<String> {
     let mut request = tonic::Request::new(ReportJobOutcomeRequest {
         outcome: Some(outcome(job)),
     });
@@ -81,6 +81,6 @@ async fn deliver(engine: &Engine, mut client: DeploymentClient, job: &Job) -> Op
 }
 
 /// The outcome message of an ended job.
-pub fn outcome(job: &Job) -> JobOutcome {
+pub fn outcome(job: &Outcome) -> JobOutcome {
     crate::grpc::convert::job::outcome(job)
 }

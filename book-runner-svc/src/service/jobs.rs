@@ -1,6 +1,6 @@
 //! Job use cases: starting, reading, cancelling and watching jobs.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::Utc;
 use eyrie_platform::{
@@ -12,7 +12,7 @@ use crate::{
     domain::{
         book::{BookSpec, Phase},
         error::StoreError,
-        job::{Job, JobEvent, JobStatus, NewJob, StepStatus},
+        job::{Job, JobEvent, JobStatus, NewJob, Outcome, StepStatus},
         render::{RenderError, with_parameters},
         snapshot::Snapshot,
     },
@@ -345,17 +345,41 @@ impl Jobs {
         Ok((job, events))
     }
 
-    /// Outcomes of ended jobs among `names`, and the names the runner does not know.
-    pub async fn outcomes(&self, names: &[String]) -> Result<(Vec<Job>, Vec<String>), JobError> {
+    /// Outcomes of the jobs among `names` (ended or not), in their order, and the names the
+    /// runner does not know; read in one query, whatever the number of names.
+    pub async fn outcomes(
+        &self,
+        names: &[String],
+    ) -> Result<(Vec<Outcome>, Vec<String>), JobError> {
+        let parsed: Vec<Option<JobName>> = names
+            .iter()
+            .map(|name| JobName::parse("jobs", name).ok())
+            .collect();
+        let ids: Vec<String> = parsed
+            .iter()
+            .flatten()
+            .map(|name| name.job.clone())
+            .collect();
+        let found: HashMap<String, Outcome> = self
+            .engine
+            .store()
+            .outcomes(&ids)
+            .await?
+            .into_iter()
+            .map(|outcome| (outcome.id.clone(), outcome))
+            .collect();
         let mut known = Vec::new();
         let mut unknown = Vec::new();
-        for name in names {
-            let job = match JobName::parse("jobs", name) {
-                Ok(parsed) => self.get(&parsed).await.ok(),
-                Err(_) => None,
-            };
-            match job {
-                Some(job) => known.push(job),
+        for (name, parsed) in names.iter().zip(parsed) {
+            // A job of another deployment is unknown under this name, as `get` finds it.
+            let outcome = parsed.and_then(|parsed| {
+                found
+                    .get(&parsed.job)
+                    .filter(|outcome| outcome.deployment == parsed.deployment.to_string())
+                    .cloned()
+            });
+            match outcome {
+                Some(outcome) => known.push(outcome),
                 None => unknown.push(name.clone()),
             }
         }

@@ -751,3 +751,55 @@ async fn a_replayed_start_gets_its_job_even_if_the_deployment_no_longer_fits_the
         runner.finished(&job.name).await;
     }
 }
+
+/// GetJobOutcomes answers many names in one read, in their order: each known job's outcome
+/// (ended or not), and as unknown the names that are malformed, of no job, or that put a job
+/// under another deployment than its own.
+#[tokio::test]
+async fn outcomes_are_read_for_many_jobs_at_once_and_only_under_their_own_names() {
+    for (backend, mut runner) in each_runner().await {
+        let book = runner.add_book(APPLY_BOOK).await;
+        let first = runner.start_job(&book, "outcome-1").await;
+        let second = runner.start_job(&book, "outcome-2").await;
+        let first = runner.finished(&first.name).await;
+        let job_id = second.name.rsplit('/').next().unwrap().to_owned();
+        let misplaced = format!("projects/beta/groups/web/deployments/shop/jobs/{job_id}");
+        let missing = format!("{}/jobs/0000000000000000000000000000ffff", first.deployment);
+        let names = vec![
+            second.name.clone(),
+            "not a job name".to_owned(),
+            first.name.clone(),
+            misplaced.clone(),
+            missing.clone(),
+            first.name.clone(),
+        ];
+        let answer = runner
+            .runner
+            .get_job_outcomes(eyrie_proto::internal::v1::GetJobOutcomesRequest { jobs: names })
+            .await
+            .unwrap()
+            .into_inner();
+        let outcomes: Vec<_> = answer
+            .outcomes
+            .iter()
+            .map(|o| (o.job.as_str(), o.status(), o.end_time.is_some()))
+            .collect();
+        assert_eq!(outcomes.len(), 3, "{backend}: {outcomes:?}");
+        assert_eq!(outcomes[0].0, second.name, "{backend}");
+        assert_eq!(
+            outcomes[1],
+            (first.name.as_str(), JobStatus::Succeeded, true),
+            "{backend}"
+        );
+        assert_eq!(outcomes[2], outcomes[1], "{backend}: a repeated name");
+        assert_eq!(
+            answer.outcomes[1].operation, first.operation,
+            "{backend}: the operation the job ran for"
+        );
+        assert_eq!(
+            answer.unknown_jobs,
+            ["not a job name".to_owned(), misplaced, missing],
+            "{backend}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use eyrie_proto::{
 use super::snapshot::snapshot_to_proto;
 use crate::domain::{
     book::Phase,
-    job::{EventKind, Job, JobEvent, JobStatus, JobStep, StepStatus},
+    job::{EventKind, Job, JobEvent, JobStatus, JobStep, Outcome, StepStatus},
 };
 
 pub use eyrie_platform::time::to_timestamp as timestamp;
@@ -195,8 +195,8 @@ pub fn event_to_proto(job: &str, stored: &JobEvent) -> pb::JobEvent {
     }
 }
 
-/// The outcome of an ended job, as deployment-svc is told it.
-pub fn outcome(job: &Job) -> JobOutcome {
+/// The outcome of a job, as deployment-svc is told it.
+pub fn outcome(job: &Outcome) -> JobOutcome {
     JobOutcome {
         job: job.name.clone(),
         operation: job.operation.clone(),

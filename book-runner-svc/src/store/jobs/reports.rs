@@ -3,13 +3,17 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    prelude::Expr, sea_query::ExprTrait as _,
+    ColumnTrait as _, EntityTrait as _, FromQueryResult, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Select, prelude::Expr, sea_query::ExprTrait as _,
 };
 
-use super::SeaJobStore;
+use super::{SeaJobStore, rows::corrupt};
 use crate::{
-    domain::{error::StoreError, job::Job},
+    domain::{
+        book::Phase,
+        error::StoreError,
+        job::{JobStatus, Outcome},
+    },
     store::entity::job,
 };
 
@@ -26,15 +30,32 @@ impl SeaJobStore {
         &self,
         now: DateTime<Utc>,
         limit: u64,
-    ) -> Result<Vec<Job>, StoreError> {
-        let rows = job::Entity::find()
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let rows = outcome_columns()
             .filter(job::Column::ReportState.eq(PENDING))
             .filter(job::Column::NextReportAt.lte(now))
             .order_by_asc(job::Column::NextReportAt)
             .limit(limit)
+            .into_model::<OutcomeRow>()
             .all(self.connection())
             .await?;
-        self.with_steps_of_all(rows).await
+        rows.into_iter().map(OutcomeRow::into_outcome).collect()
+    }
+
+    /// The outcomes of the jobs among `ids` that exist, in one query.
+    pub async fn outcomes(&self, ids: &[String]) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(ids.len());
+        for ids in ids.chunks(ROWS_PER_QUERY) {
+            let rows = outcome_columns()
+                .filter(job::Column::Id.is_in(ids.iter().cloned()))
+                .into_model::<OutcomeRow>()
+                .all(self.connection())
+                .await?;
+            for row in rows {
+                outcomes.push(row.into_outcome()?);
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Records that deployment-svc acknowledged the outcomes of jobs `ids`.
@@ -73,5 +94,51 @@ impl SeaJobStore {
             .one(self.connection())
             .await?
             .unwrap_or(0))
+    }
+}
+
+/// Ids per query: well under PostgreSQL's 65535 bind parameters.
+const ROWS_PER_QUERY: usize = 1000;
+
+/// An outcome's columns only: the job's book and snapshot are neither read nor parsed.
+fn outcome_columns() -> Select<job::Entity> {
+    job::Entity::find().select_only().columns([
+        job::Column::Id,
+        job::Column::Name,
+        job::Column::Deployment,
+        job::Column::Operation,
+        job::Column::Phase,
+        job::Column::Status,
+        job::Column::Message,
+        job::Column::EndedAt,
+    ])
+}
+
+#[derive(FromQueryResult)]
+struct OutcomeRow {
+    id: String,
+    name: String,
+    deployment: String,
+    operation: String,
+    phase: String,
+    status: String,
+    message: String,
+    ended_at: Option<DateTime<Utc>>,
+}
+
+impl OutcomeRow {
+    fn into_outcome(self) -> Result<Outcome, StoreError> {
+        Ok(Outcome {
+            phase: Phase::parse(&self.phase)
+                .ok_or_else(|| corrupt(format!("job {}: phase {}", self.id, self.phase)))?,
+            status: JobStatus::parse(&self.status)
+                .ok_or_else(|| corrupt(format!("job {}: status {}", self.id, self.status)))?,
+            id: self.id,
+            name: self.name,
+            deployment: self.deployment,
+            operation: self.operation,
+            message: self.message,
+            ended_at: self.ended_at,
+        })
     }
 }
