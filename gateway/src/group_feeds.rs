@@ -22,6 +22,7 @@ use tonic::{Response, Status};
 use crate::{
     access::wire,
     forward::{Answer, Call, open_encoded_stream},
+    heartbeat::Heartbeat,
     job_feeds::{FeedSettings, RECONNECT_DELAY},
     shared_feeds::{SharedFeeds, Watching, first_state},
 };
@@ -239,6 +240,7 @@ async fn serve_watcher(
         return;
     }
     let heartbeat = encoded(Kind::Heartbeat(Default::default()));
+    let mut beat = Heartbeat::new(settings.heartbeat_interval);
     loop {
         let next = {
             let state = feed.state.lock().expect("group state");
@@ -253,6 +255,7 @@ async fn serve_watcher(
                 if outbox.send(Ok(message)).await.is_err() {
                     return;
                 }
+                beat.sent();
                 cursor += 1;
                 continue;
             }
@@ -261,6 +264,7 @@ async fn serve_watcher(
                 let Some(end) = send_latest(feed, &outbox).await else {
                     return;
                 };
+                beat.sent();
                 cursor = end;
                 continue;
             }
@@ -268,7 +272,7 @@ async fn serve_watcher(
         }
         tokio::select! {
             result = changed.changed() => if result.is_err() { return },
-            () = tokio::time::sleep(settings.heartbeat_interval) => {
+            () = beat.due() => {
                 if outbox.send(Ok(heartbeat.clone())).await.is_err() {
                     return;
                 }

@@ -23,6 +23,7 @@ use tonic::{Response, Status};
 use crate::{
     access::wire,
     forward::{Answer, Call, open_encoded_stream},
+    heartbeat::Heartbeat,
     shared_feeds::{SharedFeeds, Watching},
 };
 
@@ -243,7 +244,7 @@ fn watch_stream(
         cursor: after,
         changed,
         channel,
-        settings,
+        heartbeat: Heartbeat::new(settings.heartbeat_interval),
         history: None,
         done: false,
     };
@@ -252,6 +253,7 @@ fn watch_stream(
             return None;
         }
         let item = state.next().await?;
+        state.heartbeat.sent();
         Some((item, state))
     })
 }
@@ -263,7 +265,7 @@ struct WatchState {
     cursor: u64,
     changed: watch::Receiver<FeedState>,
     channel: TracedChannel,
-    settings: FeedSettings,
+    heartbeat: Heartbeat,
     /// The runner's stored history, while catching up from behind the kept events.
     history: Option<tonic::Streaming<pb::WatchJobResponse>>,
     done: bool,
@@ -309,7 +311,7 @@ impl WatchState {
             }
             tokio::select! {
                 changed = self.changed.changed() => changed.ok()?,
-                () = tokio::time::sleep(self.settings.heartbeat_interval) => {
+                () = self.heartbeat.due() => {
                     return Some(Ok(heartbeat()));
                 }
             }

@@ -10,6 +10,7 @@ pub mod console;
 mod forward;
 mod group_feeds;
 mod grpc;
+mod heartbeat;
 pub mod job_feeds;
 mod metrics;
 mod operation_feeds;

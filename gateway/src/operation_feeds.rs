@@ -19,6 +19,7 @@ use tonic::{Response, Status};
 
 use crate::{
     forward::{Answer, Call},
+    heartbeat::Heartbeat,
     job_feeds::{FeedSettings, RECONNECT_DELAY},
     shared_feeds::{SharedFeeds, Watching, first_state},
 };
@@ -153,6 +154,7 @@ async fn serve_watcher(
         .encode_to_vec(),
     );
     let mut sent: Option<Bytes> = None;
+    let mut beat = Heartbeat::new(settings.heartbeat_interval);
     loop {
         let (latest, ended) = {
             let state = feed.state.lock().expect("operation state");
@@ -164,6 +166,7 @@ async fn serve_watcher(
             if outbox.send(Ok(latest.clone())).await.is_err() {
                 return;
             }
+            beat.sent();
             sent = Some(latest);
         }
         if ended {
@@ -171,7 +174,7 @@ async fn serve_watcher(
         }
         tokio::select! {
             result = changed.changed() => if result.is_err() { return },
-            () = tokio::time::sleep(settings.heartbeat_interval) => {
+            () = beat.due() => {
                 if outbox.send(Ok(heartbeat.clone())).await.is_err() {
                     return;
                 }

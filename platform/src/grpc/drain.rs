@@ -10,10 +10,15 @@
 use std::{
     future::Future as _,
     pin::Pin,
-    task::{Context, Poll},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
 };
 
 use axum::body::{Bytes, HttpBody};
+use futures::task::AtomicWaker;
 use http_body::Frame;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::body::Body;
@@ -85,7 +90,7 @@ where
             Ok(response.map(|inner| {
                 Body::new(DrainBody {
                     inner: Box::pin(inner),
-                    cut: Box::pin(cut.cancelled_owned()),
+                    cut: CutSignal::watch(cut),
                     grpc,
                     ended: false,
                 })
@@ -97,9 +102,66 @@ where
 /// A response body that ends when its cut comes.
 struct DrainBody<B> {
     inner: Pin<Box<B>>,
-    cut: Pin<Box<WaitForCancellationFutureOwned>>,
+    cut: CutWatch,
     grpc: bool,
     ended: bool,
+}
+
+/// Whether the cut came, readable at every poll of a body without a lock.
+///
+/// Polling the token's own future at every frame locks what every open stream of the process
+/// shares (the token's state, and its list of waiters): with a thousand watchers that lock is
+/// taken a thousand times per event. The future is polled once instead, with a waker of this
+/// body's own that records the cut and wakes the task that last polled the body.
+struct CutWatch {
+    signal: Arc<CutSignal>,
+    /// Keeps the registration with the token alive.
+    _waiting: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+#[derive(Default)]
+struct CutSignal {
+    came: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl CutSignal {
+    fn watch(cut: CancellationToken) -> CutWatch {
+        let signal = Arc::new(CutSignal::default());
+        let mut waiting = Box::pin(cut.cancelled_owned());
+        let waker = Waker::from(signal.clone());
+        if waiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            signal.came.store(true, Ordering::Release);
+        }
+        CutWatch {
+            signal,
+            _waiting: waiting,
+        }
+    }
+}
+
+impl Wake for CutSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.came.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl CutWatch {
+    /// Whether the cut came; if not, `cx`'s task is woken when it does.
+    fn came(&self, cx: &Context<'_>) -> bool {
+        // Registered before the flag is read: a cut between the two still wakes the task.
+        self.signal.task.register(cx.waker());
+        self.signal.came.load(Ordering::Acquire)
+    }
 }
 
 impl<B> HttpBody for DrainBody<B>
@@ -121,7 +183,7 @@ where
         if let Poll::Ready(frame) = this.inner.as_mut().poll_frame(cx) {
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
-        if this.cut.as_mut().poll(cx).is_pending() {
+        if !this.cut.came(cx) {
             return Poll::Pending;
         }
         this.ended = true;
