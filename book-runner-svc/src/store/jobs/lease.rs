@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     domain::{
+        book::BookSpec,
         error::StoreError,
         job::{EventKind, Job, JobStatus, StepStatus},
     },
@@ -257,12 +258,7 @@ impl ClaimStart {
             None
         } else {
             job.next_step()
-                .filter(|index| {
-                    job.book_content
-                        .steps
-                        .get(*index)
-                        .is_none_or(|step| step.condition.is_none())
-                })
+                .filter(|index| starts_when_claimed(&job.book_content, *index))
                 .map(|index| StartedStep {
                     index,
                     attempt: job.steps[index].attempts + 1,
@@ -317,6 +313,14 @@ impl ClaimStart {
             started_step: self.step,
         }
     }
+}
+
+/// Whether a claim starts step `index` of `book` by itself: unless it has a condition, which the
+/// worker evaluates first (the same rule decides a new job's opening step).
+pub(super) fn starts_when_claimed(book: &BookSpec, index: usize) -> bool {
+    book.steps
+        .get(index)
+        .is_none_or(|step| step.condition.is_none())
 }
 
 /// The state of a step whose attempt starts at `now`.

@@ -5,6 +5,8 @@
 mod claim_pg;
 mod create_pg;
 mod lease;
+#[cfg(test)]
+mod one_statement_tests;
 mod prune;
 mod record;
 mod record_pg;
@@ -473,16 +475,14 @@ impl SeaJobStore {
     }
 }
 
-/// The step a new job's first claim starts by itself: the first one to run, unless it has a
-/// condition (decided by the worker once the condition is evaluated), as [`ClaimStart`] plans
-/// it for a job never claimed before.
+/// The step a new job's first claim starts by itself, as [`ClaimStart`] plans it for a job
+/// never claimed before: the first one to run (the steps before `resume_from` are skipped), if
+/// there is one and a claim starts it.
 ///
 /// [`ClaimStart`]: lease::ClaimStart
 fn opening_step(new: &NewJob) -> Option<i32> {
     let first = new.resume_from;
-    new.book_content
-        .steps
-        .get(first)
-        .filter(|step| step.condition.is_none())
-        .and_then(|_| i32::try_from(first).ok())
+    (first < new.book_content.steps.len() && lease::starts_when_claimed(&new.book_content, first))
+        .then(|| i32::try_from(first).ok())
+        .flatten()
 }
