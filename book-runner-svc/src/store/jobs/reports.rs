@@ -7,13 +7,12 @@ use sea_orm::{
     QuerySelect as _, Select, prelude::Expr, sea_query::ExprTrait as _,
 };
 
-use super::{SeaJobStore, rows::corrupt};
+use super::{
+    SeaJobStore,
+    rows::{job_phase, job_status},
+};
 use crate::{
-    domain::{
-        book::Phase,
-        error::StoreError,
-        job::{JobStatus, Outcome},
-    },
+    domain::{error::StoreError, job::Outcome},
     store::entity::job,
 };
 
@@ -129,10 +128,8 @@ struct OutcomeRow {
 impl OutcomeRow {
     fn into_outcome(self) -> Result<Outcome, StoreError> {
         Ok(Outcome {
-            phase: Phase::parse(&self.phase)
-                .ok_or_else(|| corrupt(format!("job {}: phase {}", self.id, self.phase)))?,
-            status: JobStatus::parse(&self.status)
-                .ok_or_else(|| corrupt(format!("job {}: status {}", self.id, self.status)))?,
+            phase: job_phase(&self.id, &self.phase)?,
+            status: job_status(&self.id, &self.status)?,
             id: self.id,
             name: self.name,
             deployment: self.deployment,

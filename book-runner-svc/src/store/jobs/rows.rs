@@ -18,10 +18,8 @@ pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 
 /// Reads a job and its steps.
 pub(super) fn to_job(row: job::Model, steps: Vec<job_step::Model>) -> Result<Job, StoreError> {
-    let status = JobStatus::parse(&row.status)
-        .ok_or_else(|| corrupt(format!("job {}: status {}", row.id, row.status)))?;
-    let phase = Phase::parse(&row.phase)
-        .ok_or_else(|| corrupt(format!("job {}: phase {}", row.id, row.phase)))?;
+    let status = job_status(&row.id, &row.status)?;
+    let phase = job_phase(&row.id, &row.phase)?;
     let book_content = serde_json::from_str(&row.book_content)
         .map_err(|e| corrupt(format!("job {}: book: {e}", row.id)))?;
     let snapshot = serde_json::from_str(&row.snapshot)
@@ -52,6 +50,16 @@ pub(super) fn to_job(row: job::Model, steps: Vec<job_step::Model>) -> Result<Job
         started_at: row.started_at,
         ended_at: row.ended_at,
     })
+}
+
+/// The stored status of job `id`.
+pub(super) fn job_status(id: &str, status: &str) -> Result<JobStatus, StoreError> {
+    JobStatus::parse(status).ok_or_else(|| corrupt(format!("job {id}: status {status}")))
+}
+
+/// The stored phase of job `id`.
+pub(super) fn job_phase(id: &str, phase: &str) -> Result<Phase, StoreError> {
+    Phase::parse(phase).ok_or_else(|| corrupt(format!("job {id}: phase {phase}")))
 }
 
 fn to_step(row: job_step::Model) -> Result<JobStep, StoreError> {
