@@ -115,8 +115,6 @@ impl Jobs {
         self.queue(request, book).await
     }
 
-    /// The book `request` names, once it is shown to start for the request's deployment: it
-    /// exists, is of the deployment's type and has every parameter it requires.
     /// The job an earlier start of `request` (same request id) made, if there was one; else
     /// `refusal`. Looked up only once a start is refused, so a new job costs no extra query.
     async fn replayed_job_or(
@@ -136,6 +134,8 @@ impl Jobs {
         }
     }
 
+    /// The book `request` names, once it is shown to start for the request's deployment: it
+    /// exists, is of the deployment's type and has every parameter it requires.
     async fn startable_book(&self, request: &StartRequest) -> Result<BookSpec, JobError> {
         let stored = self
             .books
