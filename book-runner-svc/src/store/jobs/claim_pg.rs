@@ -38,7 +38,7 @@ use crate::{
 /// migration that added `jobs.opening_step`) is started by this statement too: its step runs
 /// and the two events `ClaimStart` plans are written, their payloads as `EventKind` serialises
 /// them (a test reads them back). `opened` tells; `last_sequence` is then the new one.
-const CLAIM: &str = r#"
+pub(super) const CLAIM: &str = r#"
 WITH candidate AS (
     SELECT id, status AS previous_status FROM jobs
     WHERE status IN ('queued', 'running') AND (status = 'queued' OR lease_expires_at < $1)
