@@ -192,22 +192,14 @@ mod tests {
     /// ends the session once it sat idle in the transaction for the configured time.
     #[tokio::test]
     async fn a_session_idle_in_a_transaction_is_ended_and_its_locks_released() {
-        let Some(url) = std::env::var("EYRIE_TEST_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-        else {
+        let Some(postgres) = crate::testing::postgres_test_database() else {
             eprintln!("skipped: needs PostgreSQL (EYRIE_TEST_DATABASE_URL)");
             return;
         };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
         let settings = DatabaseSettings {
-            schema: Some(format!("t_idle_{nanos}")),
             max_connections: 2,
             idle_in_transaction_timeout: Duration::from_millis(300),
-            ..DatabaseSettings::with_url(url)
+            ..postgres
         };
         let db = connect(&settings).await.unwrap();
         db.execute_unprepared(

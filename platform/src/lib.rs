@@ -18,7 +18,7 @@ pub mod standalone;
 pub mod status;
 pub mod store_error;
 pub mod telemetry;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod time;
 pub mod tls;

@@ -1,5 +1,7 @@
 //! Reading and writing API tokens.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use eyrie_platform::db::begin_write;
 use sea_orm::{
@@ -8,8 +10,6 @@ use sea_orm::{
     prelude::Expr,
 };
 use sha2::{Digest as _, Sha256};
-
-use std::sync::Arc;
 
 use super::{api_token, recent::RecentTokens, role_binding};
 
