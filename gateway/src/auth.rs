@@ -111,7 +111,7 @@ where
                     crate::metrics::auth_refused("unknown");
                     return Ok(Status::unauthenticated("unknown or revoked token").into_http());
                 }
-                Err(err) => return Ok(eyrie_platform::status::internal(&err).into_http()),
+                Err(err) => return Ok(eyrie_platform::status::store(&err.into()).into_http()),
             };
             if let Err(wait) = limiter.check(&caller.0.token.id) {
                 crate::metrics::auth_refused("rate_limited");

@@ -189,7 +189,7 @@ impl AccessService for AccessGrpc {
             .tokens
             .create(&new, &secret)
             .await
-            .map_err(|err| status::internal(&err))?;
+            .map_err(|err| status::store(&err.into()))?;
         match created {
             Created::New(stored) => Ok(Response::new(CreateTokenResponse {
                 token: Some(to_proto(&stored)),
@@ -230,7 +230,7 @@ impl AccessService for AccessGrpc {
             .tokens
             .list(after.as_deref(), limit + 1, request.show_revoked)
             .await
-            .map_err(|err| status::internal(&err))?;
+            .map_err(|err| status::store(&err.into()))?;
         let more = tokens.len() as u64 > limit;
         tokens.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_page_token = match tokens.last() {
@@ -259,7 +259,7 @@ impl AccessService for AccessGrpc {
             .tokens
             .get(&id)
             .await
-            .map_err(|err| status::internal(&err))?;
+            .map_err(|err| status::store(&err.into()))?;
         stored
             .map(|stored| Response::new(to_proto(&stored)))
             .ok_or_else(|| status::not_found("token", &format!("tokens/{id}")))
@@ -276,7 +276,7 @@ impl AccessService for AccessGrpc {
             .tokens
             .revoke(&id, &caller.0.token.id)
             .await
-            .map_err(|err| status::internal(&err))?;
+            .map_err(|err| status::store(&err.into()))?;
         match revoked {
             Revoked::Done(stored) => Ok(Response::new(to_proto(&stored))),
             Revoked::NotFound => Err(status::not_found("token", &name)),

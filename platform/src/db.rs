@@ -14,6 +14,14 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
+/// A pooled connection idle for longer than this is pinged before a caller gets it; one used
+/// more recently is handed out as it is (pinging every checkout cost a round trip per
+/// statement under load). Connections broken by a server restart or by a proxy dropping idle
+/// ones have mostly been idle that long, and are replaced before a call uses them. One that
+/// breaks while in use fails its one call, reported as the database being unreachable
+/// (`StoreError::is_unreachable`: callers may try again), and sqlx drops it on release.
+const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
+
 /// Connects to the database of `settings`, creating the PostgreSQL schema if one is named.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
     let url = settings
@@ -32,6 +40,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .max_connections(max_connections)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
         .sqlx_logging(false);
     let idle_in_transaction = settings.idle_in_transaction_timeout.as_millis();
     if idle_in_transaction > 0 {
@@ -186,6 +195,52 @@ mod tests {
                 "{bad:?} must be refused"
             );
         }
+    }
+
+    /// A connection the server ended while it was in use (a restart, an administrator) costs
+    /// at most one call, which reports the database unreachable; the pool then replaces it.
+    #[tokio::test]
+    async fn a_connection_the_server_ended_fails_one_call_at_most_as_unreachable() {
+        let Some(postgres) = crate::testing::postgres_test_database() else {
+            eprintln!("skipped: needs PostgreSQL (EYRIE_TEST_DATABASE_URL)");
+            return;
+        };
+        let settings = DatabaseSettings {
+            max_connections: 1,
+            ..postgres.clone()
+        };
+        let db = connect(&settings).await.unwrap();
+        let administrator = connect(&postgres).await.unwrap();
+        let backend_pid = |db: DatabaseConnection| async move {
+            db.query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_backend_pid() AS pid",
+            ))
+            .await
+            .map(|row| row.unwrap().try_get::<i32>("", "pid").unwrap())
+        };
+        let ended = backend_pid(db.clone()).await.unwrap();
+        administrator
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_terminate_backend($1)",
+                [ended.into()],
+            ))
+            .await
+            .unwrap();
+        // Used a moment ago, the connection is handed out unpinged: the call fails, unless
+        // the machine was slow enough for the idle ping to replace the connection first.
+        let first = backend_pid(db.clone()).await;
+        println!("the call after connection {ended} was ended: {first:?}");
+        if let Err(err) = first {
+            let err = crate::store_error::StoreError::from(err);
+            assert!(err.is_unreachable(), "{err}");
+            assert_eq!(crate::status::store(&err).code(), tonic::Code::Unavailable);
+        }
+        let replaced = backend_pid(db)
+            .await
+            .expect("the next call gets a new connection");
+        assert_ne!(replaced, ended);
     }
 
     /// A frozen replica's open transaction must not hold its row locks for ever: PostgreSQL

@@ -9,6 +9,8 @@ use std::fmt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
+use crate::store_error::StoreError;
+
 pub use crate::violation::FieldViolation;
 
 /// `INVALID_ARGUMENT` naming every wrong field in the message and in `BadRequest` details.
@@ -97,6 +99,17 @@ pub fn failed_precondition_fields(
 pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
     tracing::error!(error = %DisplayChain(error), "internal error");
     Status::internal("internal error")
+}
+
+/// The status of a failed storage operation: `UNAVAILABLE` when the database could not be
+/// reached (the client may try again), `INTERNAL` otherwise. Either way the client learns
+/// nothing of our internals; the error is logged here.
+pub fn store(error: &StoreError) -> Status {
+    if error.is_unreachable() {
+        tracing::warn!(error = %DisplayChain(error), "database unreachable");
+        return Status::unavailable("the database is unreachable; try again");
+    }
+    internal(error)
 }
 
 /// Shows an error with its sources, `outer: inner: root`.

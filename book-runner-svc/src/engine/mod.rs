@@ -211,26 +211,23 @@ impl Engine {
             {
                 Ok(Some(claim)) => {
                     // Work nobody announced comes in batches (a replica died with its jobs, a
-                    // burst of lost signals): another idle worker looks too, and so on while
-                    // they find some.
-                    if looking || claim.takeover {
+                    // burst of lost signals), and so do jobs queued while every worker was busy
+                    // (their signals came to nobody): another idle worker looks too, and so on
+                    // while they find some.
+                    if looking || claim.takeover || claim.more_claimable {
                         self.look.notify_one();
                     }
-                    looking = false;
+                    let more = claim.more_claimable;
                     tracing::info!(worker, job = %claim.job.name, takeover = claim.takeover, "job claimed");
                     metrics::job_claimed(&claim);
                     self.hub.wake(&claim.job.id);
                     self.run_claimed(claim, asked, &shutdown).await;
+                    // Nothing else was claimable at the claim: a job queued since then was
+                    // signalled after it, so the worker waits for that signal rather than make
+                    // an empty claim after every job.
+                    looking = !more && self.idle(queued, look, &shutdown).await;
                 }
-                Ok(None) => {
-                    // Idle until woken: a job queued here or on another replica, or a look.
-                    looking = tokio::select! {
-                        () = queued => false,
-                        () = look => true,
-                        () = shutdown.cancelled() => false,
-                        () = self.draining.cancelled() => false,
-                    };
-                }
+                Ok(None) => looking = self.idle(queued, look, &shutdown).await,
                 Err(err) => {
                     tracing::error!(worker, error = %err, "cannot claim jobs");
                     tokio::select! {
@@ -239,6 +236,23 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits until woken: by a job queued here or on another replica (`queued`), or a look
+    /// (`look`, which it returns true for). Both were created before the claim that found
+    /// nothing more, so that no signal since then is missed.
+    async fn idle(
+        &self,
+        queued: tokio::sync::futures::Notified<'_>,
+        look: tokio::sync::futures::Notified<'_>,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        tokio::select! {
+            () = queued => false,
+            () = look => true,
+            () = shutdown.cancelled() => false,
+            () = self.draining.cancelled() => false,
         }
     }
 

@@ -16,7 +16,7 @@ impl From<JobError> for Status {
                 message,
             } => status::failed_precondition(reason, subject, message.clone()),
             JobError::OutOfRange { .. } => Status::out_of_range(err.to_string()),
-            JobError::Store(store) => status::internal(store),
+            JobError::Store(store) => status::store(store),
         }
     }
 }

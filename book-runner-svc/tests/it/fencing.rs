@@ -389,3 +389,51 @@ async fn a_steps_end_with_its_lines_and_the_jobs_end_are_stored_whole() {
         );
     }
 }
+
+/// A claim tells whether another job was claimable at the same time, so that a worker looks
+/// again at once after its job rather than make an empty claim after every one.
+#[tokio::test]
+async fn a_claim_tells_whether_another_job_waits() {
+    for settings in test_databases() {
+        let backend = describe(&settings);
+        let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&settings)
+            .await
+            .unwrap();
+        let store = SeaJobStore::new(db);
+        let now = Utc::now().trunc_subsecs(6);
+        for n in 1..=2 {
+            store
+                .create(
+                    &format!("000{n}waiting"),
+                    &new_job(&format!("waiting-{n}")),
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        let ttl = Duration::from_secs(5);
+        let first = store.claim("worker-a", ttl, now).await.unwrap().unwrap();
+        assert!(first.more_claimable, "{backend}: the second job waits");
+        let second = store.claim("worker-b", ttl, now).await.unwrap().unwrap();
+        assert!(
+            !second.more_claimable,
+            "{backend}: the first job is leased, nothing else waits"
+        );
+        // A lease that expired makes its job claimable again: a takeover waits.
+        let later = now + chrono::Duration::seconds(10);
+        let third = store
+            .create("0003waiting", &new_job("waiting-3"), later)
+            .await
+            .unwrap();
+        assert!(third.1, "{backend}");
+        let taken_over = store.claim("worker-c", ttl, later).await.unwrap().unwrap();
+        assert!(
+            taken_over.takeover,
+            "{backend}: the oldest claimable job comes first"
+        );
+        assert!(
+            taken_over.more_claimable,
+            "{backend}: the other expired lease and the new job wait"
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //! replica wakes an idle worker of another, and a watcher connected to a replica that does not
 //! run the job sees its events at once. Both replicas poll only once an hour here, so nothing
 //! but the database's signals can make the job run and reach the watcher within the test's
-//! minute.
+//! minute. For the same reason, jobs queued while no worker listened are found only by the
+//! claims themselves.
 
 use std::time::{Duration, Instant};
 
@@ -87,4 +88,47 @@ async fn a_job_queued_on_one_replica_runs_on_another_and_its_events_reach_the_fi
     );
     working.stop().await.unwrap();
     receiving.stop().await.unwrap();
+}
+
+/// Jobs queued while no worker listened (here: before the only one started) are all run, one
+/// after the other: each claim tells whether another job waits, and the worker then looks
+/// again at once. Nothing else could find them within the hour the timer waits.
+#[tokio::test]
+async fn jobs_queued_while_no_worker_listened_are_all_run_by_the_next_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut databases = vec![DatabaseSettings::with_url(format!(
+        "sqlite://{}/runner.sqlite?mode=rwc",
+        dir.path().display()
+    ))];
+    databases.extend(eyrie_platform::testing::postgres_test_database());
+    for database in databases {
+        let backend = eyrie_platform::testing::describe(&database);
+        let root = tempfile::tempdir().unwrap();
+        let book = crate::harness::add_book_to(&database, ONE_STEP_BOOK).await;
+        let queuing = TestServer::start::<BookRunnerSvc>(settings(&database, root.path(), 0))
+            .await
+            .unwrap();
+        let mut runner = JobRunnerClient::new(queuing.channel().await.unwrap());
+        let mut names = Vec::new();
+        for n in 1..=3 {
+            let request = start_request(&book, &format!("queued-{n}"), "none", &[]);
+            names.push(runner.start_job(request).await.unwrap().into_inner().name);
+        }
+        queuing.stop().await.unwrap();
+
+        let working = TestServer::start::<BookRunnerSvc>(settings(&database, root.path(), 1))
+            .await
+            .unwrap();
+        let jobs = JobServiceClient::new(working.channel().await.unwrap());
+        for name in &names {
+            // Bounded by a minute.
+            let events = collect_events(jobs.clone(), name, 0).await;
+            assert_eq!(
+                final_status(&events),
+                Some(JobStatus::Succeeded),
+                "{backend}: {name}: {events:#?}"
+            );
+        }
+        working.stop().await.unwrap();
+    }
 }

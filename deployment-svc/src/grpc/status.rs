@@ -35,7 +35,7 @@ impl From<DeploymentError> for Status {
                 violations,
             ),
             DeploymentError::Unavailable(_) => Status::unavailable(err.to_string()),
-            DeploymentError::Store(store) => status::internal(store),
+            DeploymentError::Store(store) => status::store(store),
         }
     }
 }

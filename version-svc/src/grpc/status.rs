@@ -10,7 +10,7 @@ impl From<VersionError> for Status {
         match &err {
             VersionError::Invalid(violations) => status::invalid_argument(violations),
             VersionError::VersionNotFound(name) => status::not_found("version", name),
-            VersionError::Store(store) => status::internal(store),
+            VersionError::Store(store) => status::store(store),
         }
     }
 }

@@ -35,7 +35,7 @@ impl From<BookError> for Status {
                 "deployment-svc",
                 err.to_string(),
             ),
-            BookError::Store(store) => status::internal(store),
+            BookError::Store(store) => status::store(store),
         }
     }
 }

@@ -34,6 +34,9 @@ use crate::{
 /// row with null `s_` columns for a job without steps), the steps as they were before the claim;
 /// none when nothing can be claimed.
 ///
+/// `more_claimable` tells whether another job was claimable too, as the statement saw the table
+/// (a job another worker is claiming at the same time counts): the worker then looks again.
+///
 /// A job never claimed before, not being cancelled, with an opening step (`opening`: see the
 /// migration that added `jobs.opening_step`) is started by this statement too: its step runs
 /// and the two events `ClaimStart` plans are written, their payloads as `EventKind` serialises
@@ -80,13 +83,20 @@ WITH candidate AS (
         jsonb_build_object('kind', 'step_started', 'step_index', claimed.opening_step,
             'attempt', 1)::text
     FROM claimed WHERE claimed.opened
+), more AS (
+    SELECT EXISTS (
+        SELECT 1 FROM jobs, candidate
+        WHERE jobs.status IN ('queued', 'running')
+            AND (jobs.status = 'queued' OR jobs.lease_expires_at < $1)
+            AND jobs.id <> candidate.id
+    ) AS more_claimable
 )
-SELECT claimed.*,
+SELECT claimed.*, more.more_claimable,
     s.job_id AS s_job_id, s.step_index AS s_step_index, s.name AS s_name, s.uses AS s_uses,
     s.status AS s_status, s.attempts AS s_attempts, s.started_at AS s_started_at,
     s.ended_at AS s_ended_at, s.message AS s_message, s.log_lines AS s_log_lines,
     s.log_truncated AS s_log_truncated
-FROM claimed LEFT JOIN job_steps s ON s.job_id = claimed.id
+FROM claimed CROSS JOIN more LEFT JOIN job_steps s ON s.job_id = claimed.id
 ORDER BY s.step_index
 "#;
 
@@ -131,6 +141,7 @@ pub(super) async fn claim(
     let mut row = job::Model::from_query_result(first, "")?;
     let previous: String = first.try_get("", "previous_status")?;
     let opened: bool = first.try_get("", "opened")?;
+    let more_claimable: bool = first.try_get("", "more_claimable")?;
     if opened {
         // The plan is made from the job as it was before the claim.
         row.last_sequence -= 2;
@@ -166,7 +177,10 @@ pub(super) async fn claim(
                 job.id
             )));
         }
-        return Ok(Some(start.into_claim(job, lease, started_at, now)));
+        return Ok(Some(Claim {
+            more_claimable,
+            ..start.into_claim(job, lease, started_at, now)
+        }));
     }
     let events: Vec<(i64, String)> = start
         .events()
@@ -202,5 +216,8 @@ pub(super) async fn claim(
         // Taken over between the two statements (the lease expired meanwhile): not ours.
         return Ok(None);
     }
-    Ok(Some(start.into_claim(job, lease, started_at, now)))
+    Ok(Some(Claim {
+        more_claimable,
+        ..start.into_claim(job, lease, started_at, now)
+    }))
 }

@@ -69,6 +69,9 @@ pub struct Claim {
     /// The step the claim started, if any: the job's next step, unless it is being cancelled or
     /// the step has a condition (the worker starts it if the condition holds).
     pub started_step: Option<StartedStep>,
+    /// Whether another job could be claimed too when this one was: the worker looks again when
+    /// it is done (and wakes another idle one now) instead of waiting for a signal.
+    pub more_claimable: bool,
 }
 
 /// A step attempt recorded as started.
@@ -118,10 +121,13 @@ impl SeaJobStore {
                     .add(job::Column::LeaseExpiresAt.lt(now)),
             )
             .order_by_asc(job::Column::Id)
-            .limit(1);
-        let Some(row) = candidate.one(&txn).await? else {
+            .limit(2);
+        // The second row only tells whether another job waits.
+        let mut candidates = candidate.all(&txn).await?.into_iter();
+        let Some(row) = candidates.next() else {
             return Ok(None);
         };
+        let more_claimable = candidates.next().is_some();
         let steps = job_step::Entity::find()
             .filter(job_step::Column::JobId.eq(row.id.clone()))
             .order_by_asc(job_step::Column::StepIndex)
@@ -167,7 +173,10 @@ impl SeaJobStore {
             epoch,
             owner: owner.to_owned(),
         };
-        Ok(Some(start.into_claim(job, lease, started_at, now)))
+        Ok(Some(Claim {
+            more_claimable,
+            ..start.into_claim(job, lease, started_at, now)
+        }))
     }
 
     /// Extends `lease` until `until`; tells whether cancellation was requested meanwhile.
@@ -311,6 +320,7 @@ impl ClaimStart {
             takeover: self.takeover,
             cancel_requested: self.cancel_requested,
             started_step: self.step,
+            more_claimable: false,
         }
     }
 }
