@@ -253,6 +253,22 @@ pub struct Outcome {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+impl Outcome {
+    /// The outcome of `job`, ended `at` with `status` and `message`.
+    pub fn of(job: &Job, status: JobStatus, message: String, at: DateTime<Utc>) -> Self {
+        Self {
+            id: job.id.clone(),
+            name: job.name.clone(),
+            deployment: job.deployment.clone(),
+            operation: job.operation.clone(),
+            phase: job.phase,
+            status,
+            message,
+            ended_at: Some(at),
+        }
+    }
+}
+
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobEvent {

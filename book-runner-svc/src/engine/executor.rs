@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound as _, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +35,14 @@ pub enum Interruption {
     /// The worker lost its lease, its lease's local deadline passed before a renewal, or the
     /// process is stopping: it must not write anymore.
     LostLease,
+}
+
+/// How a job ended, as its last record stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Ended {
+    pub status: JobStatus,
+    pub message: String,
+    pub at: DateTime<Utc>,
 }
 
 /// The drivers of a deployment's clusters, with the cluster names, in order.
@@ -73,28 +81,35 @@ pub(super) struct JobRun<'a> {
 
 impl JobRun<'_> {
     /// Records entries, waking watchers; a lost lease, or a deadline that passes before the
-    /// write is done, interrupts the run.
-    async fn record(&self, entries: Vec<Entry>) -> Result<(), Interruption> {
+    /// write is done, interrupts the run. Tells how the job ended when the entries end it.
+    async fn record(&self, entries: Vec<Entry>) -> Result<Option<Ended>, Interruption> {
         if self.deadline.passed() {
             return Err(Interruption::LostLease);
         }
-        let finished = entries.iter().find_map(|entry| match entry {
-            Entry::Finish { status, .. } => Some(*status),
+        // At the precision both databases keep, so the end handed to the reporter is the one
+        // stored.
+        let now = Utc::now().trunc_subsecs(6);
+        let ended = entries.iter().find_map(|entry| match entry {
+            Entry::Finish { status, message } => Some(Ended {
+                status: *status,
+                message: message.clone(),
+                at: now,
+            }),
             _ => None,
         });
         let written = tokio::select! {
-            written = self.engine.store.record(&self.lease, entries, Utc::now()) => written,
+            written = self.engine.store.record(&self.lease, entries, now) => written,
             () = self.deadline.expired() => return Err(Interruption::LostLease),
         };
         match written {
             Ok(events) => {
-                if let Some(status) = finished {
-                    super::metrics::job_finished(status);
+                if let Some(ended) = &ended {
+                    super::metrics::job_finished(ended.status);
                 }
                 if !events.is_empty() {
                     self.engine.hub.wake(&self.lease.job_id);
                 }
-                Ok(())
+                Ok(ended)
             }
             Err(WriteError::Fenced) => Err(Interruption::LostLease),
             Err(WriteError::Store(err)) => {
@@ -119,9 +134,13 @@ impl JobRun<'_> {
         }
     }
 
-    /// Runs every step still to run, then ends the job. `started` is the step attempt the claim
-    /// already recorded as started.
-    pub async fn run(&self, job: &Job, started: Option<StartedStep>) -> Result<(), Interruption> {
+    /// Runs every step still to run, then ends the job, and tells how. `started` is the step
+    /// attempt the claim already recorded as started.
+    pub async fn run(
+        &self,
+        job: &Job,
+        started: Option<StartedStep>,
+    ) -> Result<Option<Ended>, Interruption> {
         if let Some(Interruption::Cancelled) = self.interrupted() {
             return self
                 .end(
@@ -292,7 +311,7 @@ impl JobRun<'_> {
         status: JobStatus,
         message: String,
         leading: Vec<Entry>,
-    ) -> Result<(), Interruption> {
+    ) -> Result<Option<Ended>, Interruption> {
         let mut entries = leading;
         for step in job.steps.iter().skip(first_unrun) {
             if matches!(step.status, StepStatus::Pending | StepStatus::Running) {
@@ -398,7 +417,9 @@ impl JobRun<'_> {
                     ]);
                     match success {
                         Some(deferred) => deferred.append(pending),
-                        None => self.record(std::mem::take(pending)).await?,
+                        None => {
+                            self.record(std::mem::take(pending)).await?;
+                        }
                     }
                     return Ok(StepEnd::Succeeded);
                 }

@@ -11,11 +11,18 @@ mod steps;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
 };
 
 use chrono::Utc;
-use tokio::{sync::Notify, task::JoinSet, time::Instant};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinSet,
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 pub use self::reporter::DeploymentClient;
@@ -29,6 +36,7 @@ use crate::{
     cluster::Cluster,
     config::RunnerSettings,
     domain::{
+        job::Outcome,
         snapshot::{ClusterFacts, NamedFacts},
         template::Templates,
     },
@@ -68,11 +76,18 @@ pub struct Engine {
     /// Wakes an idle worker to look for work no job signal announced: leases that expired, or
     /// signals that were lost. A worker woken so that finds a job wakes another.
     look: Notify,
-    /// Whether the database tells every replica of each new job (PostgreSQL, once listening):
-    /// a StartJob here then needs no wake-up of its own, which would wake a second worker.
-    signalled: std::sync::atomic::AtomicBool,
-    /// Wakes the reporter when a job ends in this process.
-    ended: Notify,
+    /// Whether the database tells every replica of each new job (PostgreSQL, once listening).
+    signalled: AtomicBool,
+    /// Jobs queued here whose workers were woken at once, not yet matched by the database's
+    /// signal of a new job: that many signals are taken as already acted on, so a job queued
+    /// here wakes one worker here, not two (see [`Engine::job_queued`]).
+    announced: AtomicUsize,
+    /// The outcomes of jobs that ended in this process, to the reporter: it delivers them
+    /// without reading them back. Bounded: one that does not fit waits for the reporter's
+    /// next look at the table.
+    ended: mpsc::Sender<Outcome>,
+    /// The reporter's end of `ended`, taken when it starts.
+    ended_outcomes: Mutex<Option<mpsc::Receiver<Outcome>>>,
     /// Jobs running in this process, to cancel them at once.
     running: Mutex<HashMap<String, Running>>,
     /// Told whenever a job stops running in this process, for [`Engine::drain`].
@@ -107,6 +122,7 @@ impl Engine {
         deployments: Option<DeploymentClient>,
         clusters: Arc<dyn ConnectCluster>,
     ) -> Arc<Self> {
+        let (ended, ended_outcomes) = mpsc::channel(reporter::HANDED_OVER);
         Arc::new(Self {
             hub: EventHub::new(store.clone(), settings.poll_interval),
             clusters,
@@ -116,8 +132,10 @@ impl Engine {
             settings,
             queued: Notify::new(),
             look: Notify::new(),
-            signalled: std::sync::atomic::AtomicBool::new(false),
-            ended: Notify::new(),
+            signalled: AtomicBool::new(false),
+            announced: AtomicUsize::new(0),
+            ended,
+            ended_outcomes: Mutex::new(Some(ended_outcomes)),
             running: Mutex::default(),
             left: Notify::new(),
             draining: CancellationToken::new(),
@@ -140,14 +158,37 @@ impl Engine {
         self.settings.heartbeat_interval
     }
 
-    /// Tells idle workers that a job was queued in this process (unless the database tells
-    /// them, see `signalled`).
+    /// Tells idle workers that a job was queued in this process, at once: the database's
+    /// signal of it comes a round trip later, and is then taken as already acted on (see
+    /// `announced`). Signals carry no origin, so the one skipped may be another job's; each
+    /// job still wakes one worker per replica, only sooner here.
     pub fn job_queued(&self) {
-        if self.signalled.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
+        if self.signalled.load(Ordering::Relaxed) {
+            self.announced.fetch_add(1, Ordering::Relaxed);
         }
         // One worker per job: waking them all would have the others race for it in vain.
         self.queued.notify_one();
+    }
+
+    /// Acts on the database's signal of a new job, unless a job queued here already woke a
+    /// worker for it.
+    fn job_signalled(&self) {
+        let already_woken = self
+            .announced
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |announced| {
+                announced.checked_sub(1)
+            })
+            .is_ok();
+        if !already_woken {
+            self.queued.notify_one();
+        }
+    }
+
+    /// Gives the reporter the outcome of a job that just ended here.
+    fn hand_over(&self, outcome: Outcome) {
+        // Full (the reporter is behind) or closed (no reporter): the outcome is in the table,
+        // owed, and the reporter's look finds it there.
+        let _ = self.ended.try_send(outcome);
     }
 
     /// Stops job `id` at once if this process runs it (other replicas notice the database flag
@@ -284,13 +325,14 @@ impl Engine {
                 () = shutdown.cancelled() => return,
             };
             match signal {
-                Some(Signal::Changed(job)) if job.is_empty() => self.queued.notify_one(),
+                Some(Signal::Changed(job)) if job.is_empty() => self.job_signalled(),
                 Some(Signal::Changed(job)) => self.hub.wake(&job),
                 // Listening (again): from now on every new job is signalled; what was missed
                 // meanwhile is looked for.
                 Some(Signal::Resync) => {
-                    self.signalled
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.signalled.store(true, Ordering::Relaxed);
+                    // Signals of jobs announced here may be among the missed ones.
+                    self.announced.store(0, Ordering::Relaxed);
                     self.look.notify_one();
                     self.hub.wake_all();
                 }
@@ -339,9 +381,16 @@ impl Engine {
         let outcome = run.run(&claim.job, claim.started_step).await;
         keeper.abort();
         match outcome {
-            Ok(()) => {
+            Ok(ended) => {
                 tracing::info!(job = %claim.job.name, "job ended");
-                self.ended.notify_one();
+                if let Some(ended) = ended {
+                    self.hand_over(Outcome::of(
+                        &claim.job,
+                        ended.status,
+                        ended.message,
+                        ended.at,
+                    ));
+                }
             }
             Err(interruption) if shutdown.is_cancelled() => {
                 // The run has stopped writing: another replica may take the job now.
@@ -422,7 +471,10 @@ impl Engine {
             );
             return;
         };
-        reporter::run(self, deployments, shutdown).await;
+        let Some(ended) = self.ended_outcomes.lock().expect("lock").take() else {
+            return;
+        };
+        reporter::run(self, deployments, ended, shutdown).await;
     }
 }
 
@@ -437,4 +489,65 @@ fn lease_owner_name() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned());
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}/{}/{}", std::process::id(), &random[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt as _;
+
+    use super::*;
+
+    async fn engine() -> Arc<Engine> {
+        let db = eyrie_platform::db::connect(&eyrie_platform::DatabaseSettings::with_url(
+            "sqlite::memory:".to_owned(),
+        ))
+        .await
+        .unwrap();
+        Engine::new(
+            SeaJobStore::new(db),
+            Arc::new(Templates::default()),
+            RunnerSettings::default(),
+            None,
+        )
+    }
+
+    fn woken(engine: &Engine) -> bool {
+        engine.queued.notified().now_or_never().is_some()
+    }
+
+    /// A job queued here wakes a worker here at once, and its database signal, coming later,
+    /// wakes no second one; a signal nothing here announced (another replica's job) wakes one.
+    #[tokio::test]
+    async fn a_job_queued_here_wakes_one_worker_here_however_it_is_signalled() {
+        let engine = engine().await;
+        engine.signalled.store(true, Ordering::Relaxed);
+
+        engine.job_queued();
+        assert!(woken(&engine), "woken at once");
+        engine.job_signalled();
+        assert!(!woken(&engine), "the job's own signal was already acted on");
+        engine.job_signalled();
+        assert!(woken(&engine), "another replica's job wakes a worker");
+
+        // Two jobs queued here, their signals after: two wakes, no more.
+        engine.job_queued();
+        assert!(woken(&engine));
+        engine.job_queued();
+        assert!(woken(&engine));
+        engine.job_signalled();
+        engine.job_signalled();
+        assert!(!woken(&engine));
+    }
+
+    /// Without the database's signals (SQLite, or before listening), every job queued here
+    /// wakes a worker and nothing is counted against later signals.
+    #[tokio::test]
+    async fn without_signals_each_job_queued_here_wakes_a_worker() {
+        let engine = engine().await;
+        engine.job_queued();
+        assert!(woken(&engine));
+        engine.signalled.store(true, Ordering::Relaxed);
+        engine.job_signalled();
+        assert!(woken(&engine), "nothing was announced while unsignalled");
+    }
 }

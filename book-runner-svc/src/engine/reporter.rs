@@ -8,6 +8,7 @@ use eyrie_proto::internal::v1::{
     JobOutcome, ReportJobOutcomeRequest, deployment_callbacks_client::DeploymentCallbacksClient,
 };
 use futures::StreamExt as _;
+use tokio::{sync::mpsc, time::MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
@@ -18,8 +19,14 @@ pub type DeploymentClient = DeploymentCallbacksClient<TracedChannel>;
 
 /// Longest wait between two delivery attempts of one outcome.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// Outcomes read per round.
-const BATCH: u64 = 50;
+/// Outcomes delivered per round.
+const BATCH: usize = 50;
+/// Outcomes handed over by this process's workers that may wait for the reporter.
+pub(super) const HANDED_OVER: usize = 4 * BATCH;
+/// How often the table is read for the outcomes owed that no worker here handed over: those of
+/// jobs ended elsewhere (a cancelled queued job, another replica that stopped before
+/// reporting), failed deliveries come due again, and handovers that did not fit.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// Outcomes delivered at the same time.
 const CONCURRENT_DELIVERIES: usize = 8;
 /// Longest one delivery may take.
@@ -28,34 +35,55 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) async fn run(
     engine: Arc<Engine>,
     client: DeploymentClient,
+    mut ended: mpsc::Receiver<Outcome>,
     shutdown: CancellationToken,
 ) {
-    while !shutdown.is_cancelled() {
-        let ended = engine.ended.notified();
-        match engine.store.due_reports(Utc::now(), BATCH).await {
-            Ok(jobs) => {
-                // Delivered side by side; the acknowledgements are recorded in one statement.
-                let delivered: Vec<String> = futures::stream::iter(jobs)
-                    .map(|job| {
-                        let (engine, client) = (engine.clone(), client.clone());
-                        async move { deliver(&engine, client, &job).await }
-                    })
-                    .buffer_unordered(CONCURRENT_DELIVERIES)
-                    .filter_map(|acknowledged| async move { acknowledged })
-                    .collect()
-                    .await;
-                if let Err(err) = engine.store.reports_acknowledged(&delivered).await {
-                    // Delivered again later: deployment-svc takes a repeated outcome as a no-op.
-                    tracing::warn!(error = %err, jobs = delivered.len(), "outcomes delivered but not marked");
+    let mut look = tokio::time::interval(LOOK_EVERY);
+    look.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let outcomes = tokio::select! {
+            // Handed-over outcomes first: a look would read them from the table again, and
+            // deliver them twice.
+            biased;
+            () = shutdown.cancelled() => return,
+            Some(first) = ended.recv() => {
+                let mut outcomes = vec![first];
+                while outcomes.len() < BATCH
+                    && let Ok(next) = ended.try_recv()
+                {
+                    outcomes.push(next);
                 }
+                outcomes
             }
-            Err(err) => tracing::warn!(error = %err, "cannot read pending job outcomes"),
-        }
-        tokio::select! {
-            () = ended => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = shutdown.cancelled() => {}
-        }
+            _ = look.tick() => match engine.store.due_reports(Utc::now(), BATCH as u64).await {
+                Ok(outcomes) => outcomes,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read pending job outcomes");
+                    continue;
+                }
+            },
+        };
+        deliver_all(&engine, &client, outcomes).await;
+    }
+}
+
+/// Delivers `outcomes` side by side, then records the acknowledgements in one statement.
+async fn deliver_all(engine: &Arc<Engine>, client: &DeploymentClient, outcomes: Vec<Outcome>) {
+    let delivered: Vec<String> = futures::stream::iter(outcomes)
+        .map(|job| {
+            let (engine, client) = (engine.clone(), client.clone());
+            async move { deliver(&engine, client, &job).await }
+        })
+        .buffer_unordered(CONCURRENT_DELIVERIES)
+        .filter_map(|acknowledged| async move { acknowledged })
+        .collect()
+        .await;
+    if delivered.is_empty() {
+        return;
+    }
+    if let Err(err) = engine.store.reports_acknowledged(&delivered).await {
+        // Delivered again later: deployment-svc takes a repeated outcome as a no-op.
+        tracing::warn!(error = %err, jobs = delivered.len(), "outcomes delivered but not marked");
     }
 }
 

@@ -1,5 +1,5 @@
-//! Job outcomes reach deployment-svc: retried until acknowledged, and still delivered when the
-//! runner restarts in between.
+//! Job outcomes reach deployment-svc as stored: retried until acknowledged, and still delivered
+//! when the runner restarts in between.
 
 use std::{
     sync::{Arc, Mutex},
@@ -9,6 +9,7 @@ use std::{
 use eyrie_book_runner_svc::{
     BookRunnerSvc, Settings,
     config::{Peers, RunnerSettings},
+    store::jobs::SeaJobStore,
 };
 use eyrie_platform::{
     DatabaseSettings, ServerSettings,
@@ -180,4 +181,57 @@ async fn an_outcome_owed_before_a_restart_is_delivered_after_it() {
     .unwrap();
     let outcomes = received(&fake, 1).await;
     assert_eq!(outcomes[0].job, job.name);
+}
+
+/// A worker hands its job's outcome to the reporter as it ends it, instead of the reporter
+/// reading it back: what deployment-svc receives is what the table holds, to the microsecond,
+/// for a job that succeeded and for one that failed.
+#[tokio::test]
+async fn the_outcome_delivered_is_the_one_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut databases = vec![DatabaseSettings::with_url(format!(
+        "sqlite://{}/runner.sqlite?mode=rwc",
+        dir.path().display()
+    ))];
+    databases.extend(eyrie_platform::testing::postgres_test_database());
+    for database in databases {
+        let backend = eyrie_platform::testing::describe(&database);
+        let fake = FakeDeployments::default();
+        let address = serve(fake.clone()).await;
+        let server =
+            TestServer::start::<BookRunnerSvc>(settings(database.clone(), dir.path(), &address))
+                .await
+                .unwrap();
+        let mut runner = JobRunnerClient::new(server.channel().await.unwrap());
+        let mut succeeding = start_request(BOOK, "stored-1", "none", &[]);
+        succeeding.phase = eyrie_proto::v1::BookPhase::Initialize.into();
+        let succeeded = runner.start_job(succeeding).await.unwrap().into_inner();
+        // A directory cluster without a path: no driver can be had for it, the job fails.
+        let mut failing = start_request(BOOK, "stored-2", "none", &[]);
+        failing.phase = eyrie_proto::v1::BookPhase::Initialize.into();
+        failing.snapshot = Some(eyrie_platform::testing::sample_deployment_snapshot(
+            "none",
+            "",
+            &[],
+        ));
+        let failed = runner.start_job(failing).await.unwrap().into_inner();
+
+        let outcomes = received(&fake, 2).await;
+        let store = SeaJobStore::new(eyrie_platform::db::connect(&database).await.unwrap());
+        for job in [&succeeded, &failed] {
+            let id = job.name.rsplit('/').next().unwrap().to_owned();
+            let stored = store.outcomes(&[id]).await.unwrap();
+            let delivered: Vec<_> = outcomes.iter().filter(|o| o.job == job.name).collect();
+            assert_eq!(delivered.len(), 1, "{backend}: {}", job.name);
+            assert_eq!(
+                *delivered[0],
+                eyrie_book_runner_svc::grpc::convert::job::outcome(&stored[0]),
+                "{backend}"
+            );
+        }
+        let failure = outcomes.iter().find(|o| o.job == failed.name).unwrap();
+        assert_eq!(failure.status(), JobStatus::Failed, "{backend}");
+        assert!(!failure.message.is_empty(), "{backend}");
+        server.stop().await.unwrap();
+    }
 }
