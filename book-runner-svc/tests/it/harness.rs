@@ -76,6 +76,17 @@ pub async fn start(database: DatabaseSettings, dir: tempfile::TempDir) -> Runner
     }
 }
 
+/// SQLite in a file under `dir` (so that a test may open a connection of its own to it) and,
+/// when `EYRIE_TEST_DATABASE_URL` is set, PostgreSQL.
+pub fn databases(dir: &tempfile::TempDir) -> Vec<DatabaseSettings> {
+    let mut databases = vec![DatabaseSettings::with_url(format!(
+        "sqlite://{}/runner.sqlite?mode=rwc",
+        dir.path().display()
+    ))];
+    databases.extend(eyrie_platform::testing::postgres_test_database());
+    databases
+}
+
 /// A runner on every database to test on: SQLite (a file, so the test can open it too) and
 /// PostgreSQL when `EYRIE_TEST_DATABASE_URL` is set.
 pub async fn each_runner() -> Vec<(&'static str, Runner)> {

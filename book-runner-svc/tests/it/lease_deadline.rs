@@ -15,7 +15,6 @@ use eyrie_book_runner_svc::{
     engine::Engine,
     store::{jobs::SeaJobStore, migration::Migrator},
 };
-use eyrie_platform::DatabaseSettings;
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use tokio_util::sync::CancellationToken;
 
@@ -74,17 +73,6 @@ fn new_job() -> NewJob {
     }
 }
 
-/// SQLite in a file (the test needs a connection of its own to it) and, when
-/// `EYRIE_TEST_DATABASE_URL` is set, PostgreSQL.
-fn databases(dir: &tempfile::TempDir) -> Vec<DatabaseSettings> {
-    let mut databases = vec![DatabaseSettings::with_url(format!(
-        "sqlite://{}/runner.sqlite?mode=rwc",
-        dir.path().display()
-    ))];
-    databases.extend(eyrie_platform::testing::postgres_test_database());
-    databases
-}
-
 /// Waits until `condition` holds, checking again every 50 ms, for at most [`PATIENCE`].
 async fn until<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
     let waited = tokio::time::timeout(PATIENCE, async {
@@ -131,7 +119,7 @@ async fn pause_writes(db: &DatabaseConnection) -> sea_orm::DatabaseTransaction {
 async fn a_worker_that_cannot_renew_its_lease_writes_nothing_after_its_deadline_and_another_takes_over()
  {
     let dir = tempfile::tempdir().unwrap();
-    for database in databases(&dir) {
+    for database in crate::harness::databases(&dir) {
         let backend = eyrie_platform::testing::describe(&database);
         let db = eyrie_platform::db::connect_and_migrate::<Migrator>(&database)
             .await

@@ -189,11 +189,7 @@ async fn an_outcome_owed_before_a_restart_is_delivered_after_it() {
 #[tokio::test]
 async fn the_outcome_delivered_is_the_one_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let mut databases = vec![DatabaseSettings::with_url(format!(
-        "sqlite://{}/runner.sqlite?mode=rwc",
-        dir.path().display()
-    ))];
-    databases.extend(eyrie_platform::testing::postgres_test_database());
+    let databases = crate::harness::databases(&dir);
     for database in databases {
         let backend = eyrie_platform::testing::describe(&database);
         let fake = FakeDeployments::default();

@@ -19,7 +19,7 @@ use eyrie_book_runner_svc::{
 };
 use eyrie_platform::{
     DatabaseSettings,
-    testing::{describe, postgres_test_database, test_databases},
+    testing::{describe, test_databases},
 };
 use sea_orm::{ConnectionTrait as _, Statement};
 
@@ -430,11 +430,7 @@ async fn passes_that_overlap_delete_each_job_once() {
 #[tokio::test]
 async fn a_replayed_retry_start_gets_its_job_after_the_retried_job_was_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut databases = vec![DatabaseSettings::with_url(format!(
-        "sqlite://{}/runner.sqlite?mode=rwc",
-        dir.path().display()
-    ))];
-    databases.extend(postgres_test_database());
+    let databases = crate::harness::databases(&dir);
     for database in databases {
         let backend = describe(&database);
         let mut runner =

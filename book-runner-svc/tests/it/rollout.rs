@@ -55,11 +55,7 @@ fn settings(database: &DatabaseSettings, root: &std::path::Path) -> Settings {
 #[tokio::test]
 async fn a_stopped_runner_hands_its_running_job_to_another_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut databases = vec![DatabaseSettings::with_url(format!(
-        "sqlite://{}/runner.sqlite?mode=rwc",
-        dir.path().display()
-    ))];
-    databases.extend(eyrie_platform::testing::postgres_test_database());
+    let databases = crate::harness::databases(&dir);
     for database in databases {
         let backend = eyrie_platform::testing::describe(&database);
         let root = tempfile::tempdir().unwrap();

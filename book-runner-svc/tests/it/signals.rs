@@ -96,11 +96,7 @@ async fn a_job_queued_on_one_replica_runs_on_another_and_its_events_reach_the_fi
 #[tokio::test]
 async fn jobs_queued_while_no_worker_listened_are_all_run_by_the_next_worker() {
     let dir = tempfile::tempdir().unwrap();
-    let mut databases = vec![DatabaseSettings::with_url(format!(
-        "sqlite://{}/runner.sqlite?mode=rwc",
-        dir.path().display()
-    ))];
-    databases.extend(eyrie_platform::testing::postgres_test_database());
+    let databases = crate::harness::databases(&dir);
     for database in databases {
         let backend = eyrie_platform::testing::describe(&database);
         let root = tempfile::tempdir().unwrap();
