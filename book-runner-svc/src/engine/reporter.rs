@@ -56,7 +56,13 @@ pub(super) async fn run(
                 outcomes
             }
             _ = look.tick() => match engine.store.due_reports(Utc::now(), BATCH as u64).await {
-                Ok(outcomes) => outcomes,
+                Ok(outcomes) => {
+                    if outcomes.len() == BATCH {
+                        // More may be owed (deployment-svc was away a while): look again next.
+                        look.reset_immediately();
+                    }
+                    outcomes
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot read pending job outcomes");
                     continue;
