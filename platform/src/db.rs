@@ -14,14 +14,6 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
-/// A pooled connection idle for longer than this is pinged before a caller gets it; one used
-/// more recently is handed out as it is (pinging every checkout cost a round trip per
-/// statement under load). Connections broken by a server restart or by a proxy dropping idle
-/// ones have mostly been idle that long, and are replaced before a call uses them. One that
-/// breaks while in use fails its one call, reported as the database being unreachable
-/// (`StoreError::is_unreachable`: callers may try again), and sqlx drops it on release.
-const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
-
 /// Connects to the database of `settings`, creating the PostgreSQL schema if one is named.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
     let url = settings
@@ -40,8 +32,15 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .max_connections(max_connections)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
         .sqlx_logging(false);
+    // Connections broken by a server restart, or by a proxy dropping idle ones, have mostly
+    // been idle longer than `ping_when_idle_for` and are replaced before a call uses them (as
+    // HikariCP does within the same 500 ms by default). One that breaks while in use fails its
+    // one call, reported as the database being unreachable (`StoreError::is_unreachable`:
+    // callers may try again), and sqlx drops it on release.
+    if !settings.ping_when_idle_for.is_zero() {
+        options.test_before_acquire_if_idle_for(settings.ping_when_idle_for);
+    }
     let idle_in_transaction = settings.idle_in_transaction_timeout.as_millis();
     if idle_in_transaction > 0 {
         options.map_sqlx_postgres_opts(move |options| {
