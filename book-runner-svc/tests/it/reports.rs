@@ -97,6 +97,21 @@ async fn received(fake: &FakeDeployments, count: usize) -> Vec<JobOutcome> {
     )
 }
 
+/// Waits (bounded) until `fake` received an outcome of each of `jobs`.
+async fn received_for(fake: &FakeDeployments, jobs: &[&str]) -> Vec<JobOutcome> {
+    for _ in 0..300 {
+        let outcomes = fake.received.lock().unwrap().clone();
+        if jobs
+            .iter()
+            .all(|job| outcomes.iter().any(|o| o.job == *job))
+        {
+            return outcomes;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("deployment-svc did not receive an outcome of each of {jobs:?}")
+}
+
 const BOOK: &str = "books/none-initialize";
 
 #[tokio::test]
@@ -212,18 +227,19 @@ async fn the_outcome_delivered_is_the_one_stored() {
         ));
         let failed = runner.start_job(failing).await.unwrap().into_inner();
 
-        let outcomes = received(&fake, 2).await;
+        let outcomes = received_for(&fake, &[&succeeded.name, &failed.name]).await;
         let store = SeaJobStore::new(eyrie_platform::db::connect(&database).await.unwrap());
         for job in [&succeeded, &failed] {
             let id = job.name.rsplit('/').next().unwrap().to_owned();
             let stored = store.outcomes(&[id]).await.unwrap();
+            let expected = eyrie_book_runner_svc::grpc::convert::job::outcome(&stored[0]);
+            // Delivered once, as a rule; twice if the reporter's look at the table fell between
+            // the job's commit and its hand-over, which deployment-svc takes as a no-op.
             let delivered: Vec<_> = outcomes.iter().filter(|o| o.job == job.name).collect();
-            assert_eq!(delivered.len(), 1, "{backend}: {}", job.name);
-            assert_eq!(
-                *delivered[0],
-                eyrie_book_runner_svc::grpc::convert::job::outcome(&stored[0]),
-                "{backend}"
-            );
+            assert!(!delivered.is_empty(), "{backend}: {}", job.name);
+            for outcome in delivered {
+                assert_eq!(*outcome, expected, "{backend}");
+            }
         }
         let failure = outcomes.iter().find(|o| o.job == failed.name).unwrap();
         assert_eq!(failure.status(), JobStatus::Failed, "{backend}");
