@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     book::{BookSpec, Phase},
-    snapshot::Snapshot,
+    snapshot::{Snapshot, sample_snapshot},
 };
 
 /// Where a job is in its life. `Succeeded`, `Failed` and `Cancelled` are final.
@@ -322,6 +322,25 @@ pub struct NewJob {
     pub retry_of: Option<String>,
     /// First step to run.
     pub resume_from: usize,
+}
+
+impl NewJob {
+    /// A deploy job of `book` for the sample snapshot (see [`sample_snapshot`]), asked with
+    /// `request_id`: for tests and benchmarks that need a job without a deployment behind it.
+    pub fn sample(request_id: &str, book: BookSpec) -> Self {
+        Self {
+            request_id: request_id.to_owned(),
+            snapshot: sample_snapshot(&[]),
+            action: "deploy".into(),
+            phase: Phase::Deploy,
+            book: format!("books/{}", book.name),
+            book_content: book,
+            operation: "op".into(),
+            actor: "tokens/test".into(),
+            retry_of: None,
+            resume_from: 0,
+        }
+    }
 }
 
 #[cfg(test)]

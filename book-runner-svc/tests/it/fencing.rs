@@ -6,9 +6,8 @@ use std::time::Duration;
 use chrono::{SubsecRound as _, Utc};
 use eyrie_book_runner_svc::{
     domain::{
-        book::{BookFormat, BookSpec, Phase},
+        book::{BookFormat, BookSpec},
         job::{EventKind, JobStatus, NewJob, StepStatus},
-        snapshot::sample_snapshot,
     },
     store::{
         jobs::{Entry, MAX_LOG_LINES_PER_STEP, SeaJobStore, StartedStep, WriteError},
@@ -23,18 +22,7 @@ fn new_job(request_id: &str) -> NewJob {
         "name: one\ntype: none\nsteps:\n  - {name: Wait, uses: k8s.wait, with: {api_version: v1, kind: Pod, name: p, condition: exists}}\n",
     )
     .unwrap();
-    NewJob {
-        request_id: request_id.to_owned(),
-        snapshot: sample_snapshot(&[]),
-        action: "deploy".into(),
-        phase: Phase::Deploy,
-        book: "books/one".into(),
-        book_content: book,
-        operation: "op".into(),
-        actor: "tokens/test".into(),
-        retry_of: None,
-        resume_from: 0,
-    }
+    NewJob::sample(request_id, book)
 }
 
 #[tokio::test]

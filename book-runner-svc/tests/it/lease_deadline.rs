@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use eyrie_book_runner_svc::{
     config::RunnerSettings,
     domain::{
-        book::{BookFormat, BookSpec, Phase},
+        book::{BookFormat, BookSpec},
         job::{EventKind, JobStatus, NewJob},
-        snapshot::sample_snapshot,
         template::Templates,
     },
     engine::Engine,
@@ -59,18 +58,10 @@ fn settings(root: &std::path::Path) -> RunnerSettings {
 }
 
 fn new_job() -> NewJob {
-    NewJob {
-        request_id: "deadline-1".to_owned(),
-        snapshot: sample_snapshot(&[]),
-        action: "deploy".into(),
-        phase: Phase::Deploy,
-        book: "books/three-objects".into(),
-        book_content: BookSpec::parse(BookFormat::Yaml, BOOK).unwrap(),
-        operation: "op".into(),
-        actor: "tokens/test".into(),
-        retry_of: None,
-        resume_from: 0,
-    }
+    NewJob::sample(
+        "deadline-1",
+        BookSpec::parse(BookFormat::Yaml, BOOK).unwrap(),
+    )
 }
 
 /// Waits until `condition` holds, checking again every 50 ms, for at most [`PATIENCE`].

@@ -82,21 +82,6 @@ fn settings(database: DatabaseSettings, root: &std::path::Path, deployments: &st
     }
 }
 
-/// Waits (bounded) until `fake` received `count` outcomes.
-async fn received(fake: &FakeDeployments, count: usize) -> Vec<JobOutcome> {
-    for _ in 0..300 {
-        let outcomes = fake.received.lock().unwrap().clone();
-        if outcomes.len() >= count {
-            return outcomes;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "deployment-svc received {} outcomes, not {count}",
-        fake.received.lock().unwrap().len()
-    )
-}
-
 /// Waits (bounded) until `fake` received an outcome of each of `jobs`.
 async fn received_for(fake: &FakeDeployments, jobs: &[&str]) -> Vec<JobOutcome> {
     for _ in 0..300 {
@@ -133,7 +118,7 @@ async fn outcomes_are_retried_until_acknowledged() {
     request.phase = eyrie_proto::v1::BookPhase::Initialize.into();
     let job = runner.start_job(request).await.unwrap().into_inner();
 
-    let outcomes = received(&fake, 1).await;
+    let outcomes = received_for(&fake, &[&job.name]).await;
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].job, job.name);
     assert_eq!(outcomes[0].operation, job.operation);
@@ -194,7 +179,7 @@ async fn an_outcome_owed_before_a_restart_is_delivered_after_it() {
     ))
     .await
     .unwrap();
-    let outcomes = received(&fake, 1).await;
+    let outcomes = received_for(&fake, &[&job.name]).await;
     assert_eq!(outcomes[0].job, job.name);
 }
 

@@ -8,9 +8,8 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use eyrie_book_runner_svc::{
     config::RetentionSettings,
     domain::{
-        book::{BookFormat, BookSpec, Phase},
+        book::{BookFormat, BookSpec},
         job::{EventKind, JobStatus, NewJob},
-        snapshot::sample_snapshot,
     },
     store::{
         jobs::{Entry, Pruned, Retention, SeaJobStore},
@@ -41,20 +40,11 @@ fn new_job(id: &str, deployment: &str) -> NewJob {
         "name: two\ntype: none\nsteps:\n  - {name: One, uses: k8s.wait, with: {api_version: v1, kind: Pod, name: p, condition: exists}}\n  - {name: Two, uses: k8s.wait, with: {api_version: v1, kind: Pod, name: q, condition: exists}}\n",
     )
     .unwrap();
-    let mut snapshot = sample_snapshot(&[]);
-    snapshot.deployment.name = deployment.to_owned();
-    NewJob {
-        request_id: format!("{deployment}/operations/{id}"),
-        snapshot,
-        action: "deploy".into(),
-        phase: Phase::Deploy,
-        book: "books/two".into(),
-        book_content: book,
-        operation: format!("{deployment}/operations/{id}"),
-        actor: "tokens/test".into(),
-        retry_of: None,
-        resume_from: 0,
-    }
+    let operation = format!("{deployment}/operations/{id}");
+    let mut job = NewJob::sample(&operation, book);
+    job.snapshot.deployment.name = deployment.to_owned();
+    job.operation = operation;
+    job
 }
 
 /// Where a test job is left.

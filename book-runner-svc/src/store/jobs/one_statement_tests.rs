@@ -12,9 +12,8 @@ use super::{
 };
 use crate::{
     domain::{
-        book::{BookFormat, BookSpec, Phase},
+        book::{BookFormat, BookSpec},
         job::{EventKind, JobStatus, NewJob, StepStatus},
-        snapshot::sample_snapshot,
     },
     store::migration::Migrator,
 };
@@ -37,18 +36,7 @@ fn new_job(request_id: &str, condition: Option<&str>) -> NewJob {
         ),
     )
     .unwrap();
-    NewJob {
-        request_id: request_id.to_owned(),
-        snapshot: sample_snapshot(&[]),
-        action: "deploy".into(),
-        phase: Phase::Deploy,
-        book: "books/one".into(),
-        book_content: book,
-        operation: "op".into(),
-        actor: "tokens/test".into(),
-        retry_of: None,
-        resume_from: 0,
-    }
+    NewJob::sample(request_id, book)
 }
 
 /// Runs the claiming statement alone; whether it also opened the job's first step.
